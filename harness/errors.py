@@ -47,7 +47,9 @@ class BarDataError(InvalidInputError):
     def __init__(self, field: str, index: int, reason: str, value: Any = None) -> None:
         self.index = index
         InvalidInputError.__init__(self, field, value, reason)
-        Exception.__init__(self, f"{field}: {reason}" + (f" at index {index}" if index >= 0 else ""))
+        Exception.__init__(
+            self, f"{field}: {reason}" + (f" at index {index}" if index >= 0 else "")
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.field, self.index, self.reason, self.value))
@@ -122,7 +124,7 @@ class RateLimitedError(BrokerError):
 
 
 class BrokerUnavailableError(BrokerError):
-    """Transport failure, time-out or HTTP 5xx: the broker could not be reached or did not answer."""
+    """Transport failure, time-out or HTTP 5xx: the broker was not reached or did not answer."""
 
 
 class NativePanicError(HarnessError):

@@ -34,7 +34,9 @@ def test_bar_data_error_names_index() -> None:
     [
         OrderRejectedError("rejected", endpoint="/api/Order/place", error_code=2, http_status=200),
         NotFoundError("gone", endpoint="/api/Order/cancel", error_code=2),
-        BrokerUnavailableError("503", endpoint="/api/Order/place", http_status=503, maybe_sent=True),
+        BrokerUnavailableError(
+            "503", endpoint="/api/Order/place", http_status=503, maybe_sent=True
+        ),
         RateLimitedError("429", endpoint="/api/Order/place", http_status=429, retry_after=1.5),
         BarDataError("h", 3, "high below low", 1.0),
     ],
