@@ -346,6 +346,7 @@ class PricePath:
 UNIT_SECONDS = {1: 1, 2: 60, 3: HOUR, 4: 86400, 5: 7 * 86400}
 _WEEK_OFFSET = 4 * 86400  # 1970-01-05 was a Monday: weeks start Monday 00:00 UTC
 MAX_BASE_UNITS = 4_000_000  # bound on the seconds a single request aggregates
+MAX_HOURS = 20_000  # bound on the hours of minute bars a single request aggregates (~2.3 years)
 
 
 def _month_start(second: int, delta: int = 0) -> int:
@@ -400,6 +401,8 @@ def aggregate(path: PricePath, edges: list[int]) -> np.ndarray:
         # Minute summaries for whole hours, raw seconds for the forming tail.
         hour0 = first // HOUR
         hours = (full_end - hour0 * HOUR) // HOUR
+        if hours > MAX_HOURS:
+            raise ValueError(f"at most {MAX_HOURS} hours of history per request")
         mins = path.minute_summaries(hour0, hours)  # (hours, 5, 60)
         base = mins.transpose(0, 2, 1).reshape(-1, 5)  # one row per minute
         offset = (first - hour0 * HOUR) // 60
@@ -412,7 +415,7 @@ def aggregate(path: PricePath, edges: list[int]) -> np.ndarray:
             starts = np.concatenate([starts, np.arange(full_end, last, dtype=np.int64)])
     else:
         if last - first > MAX_BASE_UNITS:
-            raise ValueError("request spans too many seconds")
+            raise ValueError(f"at most {MAX_BASE_UNITS} seconds per request of second bars")
         p, v = path.seconds(first, last)
         base = np.stack([p, p, p, p, v], 1)
         starts = np.arange(first, last, dtype=np.int64)

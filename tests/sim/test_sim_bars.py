@@ -169,3 +169,10 @@ def test_two_simulators_with_one_seed_serve_the_same_bars() -> None:
             answers.append(caller.call("/api/History/retrieveBars", body)["bars"])
             caller.close()
     assert len(answers[0]) == 360 and answers[0] == answers[1]
+
+
+def test_a_window_beyond_the_simulators_bound_is_code_4_not_a_hang(api: Api) -> None:
+    body = _bars_body(unit=6, startTime="1990-01-01T00:00:00Z", limit=400)
+    answer = api.call("/api/History/retrieveBars", body)
+    assert (answer["success"], answer["errorCode"]) == (False, BarsCode.LIMIT_INVALID)
+    assert "hours" in answer["errorMessage"]
