@@ -459,19 +459,17 @@ class Gateway:
     def _trigger(self, order: Order, start: int, end: int) -> tuple[int, int] | None:
         """(second, fill ticks) when the path crosses the order's trigger in [start, end)."""
         path = self.paths[order.contract.id]
-        buy = order.side == px.Side.BID
-        if order.type == px.OrderType.LIMIT:
-            assert order.limit_ticks is not None
+        buy = order.side == 0
+        if order.limit_ticks is not None:  # limit, join bid, join ask
             hit = path.first_cross(start, end, order.limit_ticks, upward=not buy)
             return None if hit is None else (hit[0], order.limit_ticks)
-        assert order.stop_ticks is not None
-        hit = path.first_cross(start, end, order.stop_ticks, upward=buy)
-        return hit  # a stop fills at the first price through it (slippage included)
+        assert order.stop_ticks is not None  # stop, trailing stop
+        return path.first_cross(start, end, order.stop_ticks, upward=buy)  # slippage included
 
-    def _marketable(self, order: Order, current: int) -> bool:
-        buy = order.side == px.Side.BID
-        if order.type == px.OrderType.LIMIT:
-            assert order.limit_ticks is not None
+    @staticmethod
+    def _marketable(order: Order, current: int) -> bool:
+        buy = order.side == 0
+        if order.limit_ticks is not None:
             return current <= order.limit_ticks if buy else current >= order.limit_ticks
         assert order.stop_ticks is not None
         return current >= order.stop_ticks if buy else current <= order.stop_ticks

@@ -116,6 +116,7 @@ class App:
         self.responses: Counter[int] = Counter()
         self.connections = 0
         self.open_connections: set[HttpProtocol] = set()
+        self.internal_errors: list[str] = []
 
     # -- control (also reachable in-process through Simulator) -----------------------------
     def set_faults(self, rules: list[FaultRule], **live: Any) -> None:
@@ -143,6 +144,7 @@ class App:
         self.fault_counts.clear()
         self.fault_paths.clear()
         self.responses.clear()
+        self.internal_errors.clear()
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests per path, faults per kind (and per path), responses per status."""
@@ -158,6 +160,7 @@ class App:
             "trades": len(g.trades),
             "sessions": len(g.sessions),
             "connections": self.connections,
+            "internal_errors": self.internal_errors[-20:],
         }
 
     def fault_plan(self) -> dict[str, Any]:
@@ -227,7 +230,11 @@ class App:
         if rule is not None and rule.kind in BEFORE_KINDS:
             out = self._before(req, rule)
         else:
-            out = self._process(req, authed, handler)
+            try:
+                out = self._process(req, authed, handler)
+            except Exception as exc:  # a simulator bug must answer, never hang the client
+                self.internal_errors.append(f"{req.path}: {exc!r}")
+                out = Outcome(500, b"simulator internal error", _TEXT)
             if rule is not None:
                 out = self._after(rule, out)
         self.responses[0 if out.drop else out.status] += 1

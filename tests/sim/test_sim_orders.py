@@ -235,3 +235,18 @@ def test_string_ids_setting_prints_order_ids_as_numeric_strings(api: Api) -> Non
     trades = api.call("/api/Trade/search", {"accountId": ACCOUNT, "startTimestamp": _since()})
     assert [t["orderId"] for t in trades["trades"]] == [body["orderId"]]
     assert api.sim.ledger()[0]["id"] == order_id  # the inspection view keeps numbers
+
+
+def test_join_bid_join_ask_and_trailing_stop_rest_open(api: Api) -> None:
+    price = api.sim.price(MNQ)
+    join_bid = api.place(type=6, side=0)["orderId"]
+    join_ask = api.place(type=7, side=1)["orderId"]
+    trailing = api.place(type=5, side=1, trailPrice=price - 300)["orderId"]
+    rows = {o["id"]: o for o in api.call("/api/Order/searchOpen", {"accountId": ACCOUNT})["orders"]}
+    assert set(rows) == {join_bid, join_ask, trailing}
+    assert rows[join_bid]["limitPrice"] < rows[join_ask]["limitPrice"]
+    assert rows[trailing]["stopPrice"] == price - 300
+    body = {"accountId": ACCOUNT, "orderId": trailing, "trailPrice": price - 200}
+    assert api.call("/api/Order/modify", body)["success"] is True
+    assert _get(api, trailing)["stopPrice"] == price - 200
+    assert api.sim.stats()["internal_errors"] == []
