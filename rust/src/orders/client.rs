@@ -91,7 +91,7 @@ impl From<OrderError> for Exchange {
 }
 
 /// What one HTTP request produced.
-enum Sent {
+enum Reply {
     /// HTTP 200 and its body.
     Answer(Vec<u8>),
     /// Any other status.
@@ -185,7 +185,7 @@ impl Client {
 
     // ----- transport -----
 
-    async fn send_once(&self, ep: Endpoint, body: &[u8], auth: Option<&HeaderValue>) -> Sent {
+    async fn send_once(&self, ep: Endpoint, body: &[u8], auth: Option<&HeaderValue>) -> Reply {
         let mut request = self
             .http
             .post(self.urls[ep.index].clone())
@@ -196,8 +196,8 @@ impl Client {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return Sent::NotSent(describe(&e)),
-            Err(e) => return Sent::Lost(describe(&e)),
+            Err(e) if e.is_connect() => return Reply::NotSent(describe(&e)),
+            Err(e) => return Reply::Lost(describe(&e)),
         };
         let status = response.status().as_u16();
         if status != 200 {
@@ -206,11 +206,11 @@ impl Client {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            return Sent::Status(status, retry_after);
+            return Reply::Status(status, retry_after);
         }
         match response.bytes().await {
-            Ok(bytes) => Sent::Answer(bytes.to_vec()),
-            Err(e) => Sent::Lost(describe(&e)),
+            Ok(bytes) => Reply::Answer(bytes.to_vec()),
+            Err(e) => Reply::Lost(describe(&e)),
         }
     }
 
@@ -227,7 +227,7 @@ impl Client {
             *attempts += 1;
             let n = *attempts;
             let (failure, retry_after) = match self.send_once(ep, body, auth).await {
-                Sent::Answer(bytes) => match serde_json::from_slice::<R>(&bytes) {
+                Reply::Answer(bytes) => match serde_json::from_slice::<R>(&bytes) {
                     Ok(r) if r.succeeded() => return Ok(r),
                     Ok(r) => {
                         return Err(Exchange::Failed(business_failure(
@@ -242,12 +242,12 @@ impl Client {
                         None,
                     ),
                 },
-                Sent::Status(401, _) => return Err(Exchange::Unauthorized),
-                Sent::Status(429, retry_after) => (Failed::RateLimited, retry_after),
-                Sent::Status(status, _) if status >= 500 => {
+                Reply::Status(401, _) => return Err(Exchange::Unauthorized),
+                Reply::Status(429, retry_after) => (Failed::RateLimited, retry_after),
+                Reply::Status(status, _) if status >= 500 => {
                     (Failed::Lost(format!("HTTP {status}"), Some(status)), None)
                 }
-                Sent::Status(status, _) => {
+                Reply::Status(status, _) => {
                     return Err(Exchange::Failed(OrderError::Rejected(Failure {
                         message: format!("{} answered HTTP {status}", ep.path),
                         endpoint: ep.path,
@@ -258,8 +258,8 @@ impl Client {
                         maybe_sent: false,
                     })))
                 }
-                Sent::NotSent(what) => (Failed::NotSent(what), None),
-                Sent::Lost(what) => (Failed::Lost(what, None), None),
+                Reply::NotSent(what) => (Failed::NotSent(what), None),
+                Reply::Lost(what) => (Failed::Lost(what, None), None),
             };
             if let Failed::Lost(what, status) = &failure {
                 if !ep.idempotent {

@@ -521,6 +521,7 @@ impl OrderClient {
     /// `Order/modify` -> None.
     #[pyo3(signature = (account_id, order_id, *, size=None, limit_price=None, stop_price=None,
         trail_price=None))]
+    #[allow(clippy::too_many_arguments)]
     fn modify_order<'py>(
         &self,
         py: Python<'py>,
