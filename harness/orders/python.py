@@ -3,7 +3,8 @@
 It is the reference the Rust client (`harness._native.OrderClient`) must match call for call:
 the same inputs refused with the same messages (`validation.py`), the same retries, the same
 reconciliation of mutations whose outcome is unknown (`reconcile.py`), the same exceptions
-(`harness.errors`). One pooled keep-alive connection pool per client; one client per event loop.
+(`harness.errors`). One pooled keep-alive connection pool per event loop that uses the client;
+the token and contract caches are shared by every task and thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -230,6 +232,14 @@ class _Attempts:
 
 
 @dataclass(frozen=True)
+class _LoopState:
+    """What belongs to one event loop: its connection pool and its refresh lock."""
+
+    http: httpx.AsyncClient
+    refresh_lock: asyncio.Lock
+
+
+@dataclass(frozen=True)
 class _Session:
     """A cached token; `generation` grows with every new token."""
 
@@ -254,22 +264,43 @@ class PythonOrderClient:
             max_keepalive_connections=settings.max_connections,
             keepalive_expiry=50.0,
         )
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/"),
-            timeout=httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s),
-            limits=limits,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            verify=_tls_context(),
-            trust_env=False,
-        )
+        self._limits = limits
         self._backoff = Backoff(settings.retry_delays_s, settings.jitter)
-        # The token cache: read and written under a threading.Lock (cheap, never held across an
-        # await); the asyncio.Lock makes concurrent tasks share one login or validate.
+        # httpx pools and asyncio locks belong to one event loop: each loop that uses this client
+        # (one per thread) gets its own pool and refresh lock, built on first use.
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: tuple[asyncio.AbstractEventLoop, _LoopState] | None = None
+        self._loops_guard = threading.Lock()
+        # The token and contract caches are shared by every task and thread: read and written
+        # under threading.Locks that are never held across an await.
         self._session: _Session | None = None
         self._session_guard = threading.Lock()
-        self._refresh_lock = asyncio.Lock()
         self._contracts: dict[str, Contract] = {}
         self._contracts_guard = threading.Lock()
+
+    def _here(self) -> _LoopState:
+        """The pool and refresh lock of the running event loop."""
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last[0] is loop:
+            return last[1]
+        with self._loops_guard:
+            state = self._loops.get(loop)
+            if state is None:
+                s = self._settings
+                http = httpx.AsyncClient(
+                    base_url=s.base_url.rstrip("/"),
+                    timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s),
+                    limits=self._limits,
+                    headers={"Content-Type": "application/json", "Accept": "application/json"},
+                    verify=_tls_context(),
+                    trust_env=False,
+                )
+                state = self._loops[loop] = _LoopState(http, asyncio.Lock())
+            self._last = (loop, state)
+            return state
 
     def __repr__(self) -> str:
         s = self._settings
@@ -287,12 +318,21 @@ class PythonOrderClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool and forget the session and the contract cache."""
+        """Close the connection pools and forget the session and the contract cache."""
         with self._session_guard:
             self._session = None
         with self._contracts_guard:
             self._contracts.clear()
-        await self._http.aclose()
+        here = asyncio.get_running_loop()
+        with self._loops_guard:
+            states = list(self._loops.items())
+            self._loops.clear()
+            self._last = None
+        for loop, state in states:
+            if loop is here:
+                await state.http.aclose()
+            elif not loop.is_closed():  # another thread's loop closes its own pool
+                asyncio.run_coroutine_threadsafe(state.http.aclose(), loop)
 
     # ----- transport ----------------------------------------------------------------------
 
@@ -309,7 +349,7 @@ class PythonOrderClient:
             status: int | None = None
             retry_after: float | None = None
             try:
-                response = await self._http.post(path, content=body, headers=headers)
+                response = await self._here().http.post(path, content=body, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 kind, what = "not_sent", _describe(exc)
             except httpx.TransportError as exc:
@@ -404,7 +444,7 @@ class PythonOrderClient:
         session = self._cached_session()
         if session is not None and not session.due():
             return session
-        async with self._refresh_lock:
+        async with self._here().refresh_lock:
             session = self._cached_session()
             if session is not None and not session.due():
                 return session
@@ -416,7 +456,7 @@ class PythonOrderClient:
             return await self._login()
 
     async def _relogin(self, stale_generation: int) -> _Session:
-        async with self._refresh_lock:
+        async with self._here().refresh_lock:
             session = self._cached_session()
             if session is not None and session.generation != stale_generation and not session.due():
                 return session

@@ -48,3 +48,24 @@ async def test_concurrent_places_under_random_faults_never_duplicate(client, cle
     for p in placed:
         assert by_tag[p.custom_tag] == [p.order_id]
     assert len(placed) >= 25  # with 4 attempts per call, a total failure is vanishingly rare
+
+
+async def test_one_session_and_contract_cache_serve_every_thread(client, clean_sim):
+    await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="main")
+
+    def in_thread(k: int) -> list:
+        async def run() -> list:
+            return [
+                await client.place_market_order(ACCOUNT, "MNQ", "sell", 1, custom_tag=f"t{k}-{i}")
+                for i in range(5)
+            ]
+
+        return asyncio.run(run())  # each thread runs its own event loop
+
+    results = await asyncio.gather(*(asyncio.to_thread(in_thread, k) for k in range(3)))
+    assert sorted(p.custom_tag for batch in results for p in batch) == sorted(
+        f"t{k}-{i}" for k in range(3) for i in range(5)
+    )
+    assert len(clean_sim.ledger()) == 16
+    assert requests(clean_sim, "/api/Auth/loginKey") == 1
+    assert requests(clean_sim, "/api/Contract/search") == 1
