@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any
 
-from harness.sim.server import App, new_event_loop, serve, url_of
+from harness.sim.server import App, new_event_loop, serve, shutdown, url_of
 from harness.sim.settings import SimSettings, load_profile, merge_settings
 
 
@@ -129,6 +129,5 @@ async def _serve(settings: SimSettings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    server.close()
-    await server.wait_closed()
+    await shutdown(app, server)
     return 0

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from harness.sim.server import App, new_event_loop, serve, url_of
+from harness.sim.server import App, new_event_loop, serve, shutdown, url_of
 from harness.sim.settings import FaultRule, SimSettings
 
 T = TypeVar("T")
@@ -82,8 +82,7 @@ class Simulator:
         try:
             loop.run_forever()
         finally:
-            self._server.close()
-            loop.run_until_complete(self._server.wait_closed())
+            loop.run_until_complete(shutdown(self.app, self._server))
             pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for task in pending:
                 task.cancel()

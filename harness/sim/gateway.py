@@ -21,8 +21,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from harness import projectx as px
 from harness.sim.market import (
@@ -96,6 +97,9 @@ def _field(body: dict[str, Any], name: str, required: bool) -> Any:
 
 def req_int(body: dict[str, Any], name: str, required: bool = True) -> int | None:
     """An integer field (JSON number without fraction; bools refused)."""
+    value = body.get(name)
+    if type(value) is int and -(2**63) <= value < 2**63:
+        return value  # the common case, checked first
     value = _field(body, name, required)
     if value is None:
         return None
@@ -112,6 +116,9 @@ def req_int(body: dict[str, Any], name: str, required: bool = True) -> int | Non
 
 def req_str(body: dict[str, Any], name: str, required: bool = True) -> str | None:
     """A string field."""
+    value = body.get(name)
+    if type(value) is str:
+        return value
     value = _field(body, name, required)
     if value is None:
         return None
@@ -132,9 +139,11 @@ def req_bool(body: dict[str, Any], name: str, required: bool = True) -> bool | N
 
 def req_price(body: dict[str, Any], name: str) -> float | None:
     """An optional decimal price."""
-    value = _field(body, name, False)
+    value = body.get(name)
     if value is None:
         return None
+    if type(value) is float and math.isfinite(value):
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise BadRequest(name, f"The JSON value of {name} could not be converted to a decimal.")
     return float(value)
@@ -261,7 +270,7 @@ class Position:
     contract: Contract
     created: float
     net: int = 0
-    cost: Fraction = Fraction(0)  # sum of entry ticks of the open contracts
+    cost: float = 0.0  # sum of the entry prices (ticks) of the open contracts
 
     def to_json(self) -> dict[str, Any]:
         """As the API prints it."""
@@ -274,7 +283,7 @@ class Position:
             "creationTimestamp": iso(self.created),
             "type": int(px.PositionType.LONG if self.net > 0 else px.PositionType.SHORT),
             "size": size,
-            "averagePrice": round(float(avg) * self.contract.tick_size, 9),
+            "averagePrice": round(avg * self.contract.tick_num / self.contract.tick_den, 9),
         }
 
 
@@ -322,7 +331,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-# Per-endpoint required body fields and handler names.
+_INT32_MAX = 2**31 - 1
+_LIMIT, _MARKET, _STOP, _TRAIL = 1, 2, 4, 5
+_JOIN_BID, _JOIN_ASK = 6, 7
+_PRICED = {_LIMIT: "limitPrice", _STOP: "stopPrice", _TRAIL: "trailPrice"}
+_PLACE_ACCOUNT, _PLACE_REJECTED = int(px.PlaceCode.ACCOUNT_NOT_FOUND), 2
+_PLACE_CONTRACT = int(px.PlaceCode.CONTRACT_NOT_FOUND)
+_PLACE_INACTIVE = int(px.PlaceCode.CONTRACT_NOT_ACTIVE)
+
 Handler = Callable[["Gateway", dict[str, Any], float], dict[str, Any]]
 
 
@@ -443,19 +459,17 @@ class Gateway:
     def _trigger(self, order: Order, start: int, end: int) -> tuple[int, int] | None:
         """(second, fill ticks) when the path crosses the order's trigger in [start, end)."""
         path = self.paths[order.contract.id]
-        buy = order.side == px.Side.BID
-        if order.type == px.OrderType.LIMIT:
-            assert order.limit_ticks is not None
+        buy = order.side == 0
+        if order.limit_ticks is not None:  # limit, join bid, join ask
             hit = path.first_cross(start, end, order.limit_ticks, upward=not buy)
             return None if hit is None else (hit[0], order.limit_ticks)
-        assert order.stop_ticks is not None
-        hit = path.first_cross(start, end, order.stop_ticks, upward=buy)
-        return hit  # a stop fills at the first price through it (slippage included)
+        assert order.stop_ticks is not None  # stop, trailing stop
+        return path.first_cross(start, end, order.stop_ticks, upward=buy)  # slippage included
 
-    def _marketable(self, order: Order, current: int) -> bool:
-        buy = order.side == px.Side.BID
-        if order.type == px.OrderType.LIMIT:
-            assert order.limit_ticks is not None
+    @staticmethod
+    def _marketable(order: Order, current: int) -> bool:
+        buy = order.side == 0
+        if order.limit_ticks is not None:
             return current <= order.limit_ticks if buy else current >= order.limit_ticks
         assert order.stop_ticks is not None
         return current >= order.stop_ticks if buy else current <= order.stop_ticks
@@ -480,13 +494,13 @@ class Gateway:
             avg = pos.cost / abs(pos.net)
             sign = 1 if pos.net > 0 else -1
             pnl_ticks = (ticks - avg) * closing * sign
-            pnl = round(float(pnl_ticks) * c.tick_value, 2)
+            pnl = round(pnl_ticks * c.tick_value, 2)
             pos.cost -= avg * closing
             pos.net += closing if qty > 0 else -closing
             rest = abs(qty) - closing
             if rest:
                 pos.net = rest if qty > 0 else -rest
-                pos.cost = Fraction(ticks * rest)
+                pos.cost = float(ticks * rest)
                 pos.created = at
         else:
             pos.net += qty
@@ -583,67 +597,67 @@ class Gateway:
         stop_price = req_price(body, "stopPrice")
         trail_price = req_price(body, "trailPrice")
         tag = req_str(body, "customTag", required=False)
-        code = px.PlaceCode
         account = self.accounts.get(account_id)  # type: ignore[arg-type]
         if account is None:
-            return fail(code.ACCOUNT_NOT_FOUND, f"Account {account_id} not found.", orderId=None)
+            return fail(_PLACE_ACCOUNT, f"Account {account_id} not found.", orderId=None)
         contract = self.contracts.get(contract_id)  # type: ignore[arg-type]
         if contract is None:
-            return fail(code.CONTRACT_NOT_FOUND, f"Contract {contract_id} not found.", orderId=None)
+            return fail(_PLACE_CONTRACT, f"Contract {contract_id} not found.", orderId=None)
         if not contract.active:
-            return fail(code.CONTRACT_NOT_ACTIVE, f"Contract {contract_id} is not active.",
-                        orderId=None)  # fmt: skip
-
-        def reject(message: str) -> dict[str, Any]:
-            return fail(code.ORDER_REJECTED, message, orderId=None)
-
-        if side not in (0, 1):
-            return reject(f"Invalid side {side}.")
-        assert size is not None
-        if size <= 0:
-            return reject(f"Invalid order size {size}: must be greater than 0.")
-        if size > 2**31 - 1:
-            return reject(f"Invalid order size {size}.")
-        if body.get("stopLossBracket") is not None or body.get("takeProfitBracket") is not None:
-            return reject("Brackets require the account to be in Auto OCO bracket mode.")
-        if tag is not None and (account.id, tag) in self.tags:
-            return reject(f"An order with custom tag '{tag}' already exists on this account.")
-        t = px.OrderType
+            return fail(_PLACE_INACTIVE, f"Contract {contract_id} is not active.", orderId=None)
+        problem = None
+        if side != 0 and side != 1:
+            problem = f"Invalid side {side}."
+        elif size <= 0 or size > _INT32_MAX:  # type: ignore[operator]
+            problem = f"Invalid order size {size}: must be within 1..{_INT32_MAX}."
+        elif body.get("stopLossBracket") is not None or body.get("takeProfitBracket") is not None:
+            problem = "Brackets require the account to be in Auto OCO bracket mode."
+        elif tag is not None and (account.id, tag) in self.tags:
+            problem = f"An order with custom tag '{tag}' already exists on this account."
+        if problem is not None:
+            return fail(_PLACE_REJECTED, problem, orderId=None)
         current = self.price(contract.id, now)
         limit_ticks = stop_ticks = None
-        if order_type in (t.LIMIT, t.STOP, t.TRAILING_STOP):
-            name, value = {
-                t.LIMIT: ("limitPrice", limit_price),
-                t.STOP: ("stopPrice", stop_price),
-                t.TRAILING_STOP: ("trailPrice", trail_price),
-            }[order_type]
+        if order_type in _PRICED:
+            name = _PRICED[order_type]
+            value = limit_price if order_type == _LIMIT else stop_price
+            value = trail_price if order_type == _TRAIL else value
             if value is None:
-                return reject(f"{name} is required for order type {order_type}.")
+                return fail(_PLACE_REJECTED, f"{name} is required for order type {order_type}.",
+                            orderId=None)  # fmt: skip
             ticks = contract.ticks(value)
             if ticks is None or ticks <= 0:
-                return reject(
-                    f"Invalid {name} {value}: not a multiple of the tick size {contract.tick_size}."
-                )
-            if order_type == t.LIMIT:
+                return fail(_PLACE_REJECTED,
+                            f"Invalid {name} {value}: not a multiple of the tick size "
+                            f"{contract.tick_size}.", orderId=None)  # fmt: skip
+            if order_type == _LIMIT:
                 limit_ticks = ticks
             else:  # CHOICE: a trailing stop rests as a plain stop at trailPrice
                 stop_ticks = ticks
-        elif order_type in (t.JOIN_BID, t.JOIN_ASK):
+        elif order_type in (_JOIN_BID, _JOIN_ASK):
             # CHOICE: no spread is modelled; join bid/ask rest one tick off the last price.
-            limit_ticks = current - 1 if order_type == t.JOIN_BID else current + 1
-        elif order_type != t.MARKET:
-            return reject(f"Order type {order_type} is not supported by Order/place.")
+            limit_ticks = current - 1 if order_type == _JOIN_BID else current + 1
+        elif order_type != _MARKET:
+            message = f"Order type {order_type} is not supported by Order/place."
+            return fail(_PLACE_REJECTED, message, orderId=None)
         self._next_order += 1
-        order = Order(self._next_order, account.id, contract, order_type, side, size, now, tag)
+        order = Order(
+            self._next_order,
+            account.id,
+            contract,
+            order_type,
+            side,
+            size,
+            now,
+            tag,  # type: ignore[arg-type]
+        )
         order.limit_ticks = limit_ticks
         order.stop_ticks = stop_ticks
         self.orders[order.id] = order
         self.orders_by_account[account.id].append(order)
         if tag is not None:
             self.tags[(account.id, tag)] = order
-        if order_type == t.MARKET:
-            self._fill(order, current, now)
-        elif self._marketable(order, current):
+        if order_type == _MARKET or self._marketable(order, current):
             # CHOICE: marketable limits and stops already through the price fill at once.
             self._fill(order, current, now)
         else:
@@ -838,17 +852,13 @@ class Gateway:
             return fail(code.LIMIT_INVALID, f"Window too large for the simulator: {exc}.",
                         bars=None)  # fmt: skip
         c = path.contract
-        label = edges[1:] if self.settings.bar_timestamp == "close" else edges[:-1]
+        label = np.asarray(edges[1:] if self.settings.bar_timestamp == "close" else edges[:-1])
+        stamps = np.datetime_as_string(label.astype("datetime64[s]"), unit="s").tolist()
+        prices = (rows[:, :4] * c.tick_num / c.tick_den).tolist()  # same rounding as c.price
+        volumes = rows[:, 4].tolist()
         bars = [
-            {
-                "t": iso(label[i]),
-                "o": c.price(int(r[0])),
-                "h": c.price(int(r[1])),
-                "l": c.price(int(r[2])),
-                "c": c.price(int(r[3])),
-                "v": int(r[4]),
-            }
-            for i, r in enumerate(rows.tolist())
+            {"t": f"{t}+00:00", "o": p[0], "h": p[1], "l": p[2], "c": p[3], "v": v}
+            for t, p, v in zip(stamps, prices, volumes, strict=True)
         ]
         bars.reverse()
         return {"bars": bars, **ok()}

@@ -4,11 +4,13 @@ The path is a function of (seed, contract id, UTC second) alone, so any instant 
 in any order and two simulators with one seed agree. Prices are integer ticks throughout; they
 become decimals only when printed (`Contract.price`), so nothing off the grid is ever invented.
 
-Construction, per contract: hourly anchors (slow value noise plus an hourly shock, all hashed
-from the hour index) joined by an integer Brownian bridge of per-second steps hashed from the
-second. Each hour is generated on its own (vectorised with numpy), summarised into 60 minute
-bars and one hour bar, and cached; bars of any timeframe are aggregated from seconds, minute
-summaries or hour summaries, so a day bar is exactly the aggregate of its minute bars.
+Construction, per contract, coarse to fine so that long windows stay cheap: hourly anchors (slow
+value noise plus an hourly shock, hashed from the hour index); a minute walk (steps hashed from
+the minute) bent into a bridge between consecutive anchors, giving each minute's open and close,
+and a hashed excursion above and below giving its high and low; then, only when asked for, the
+60 seconds of a minute drawn inside that bar (a bridge from open to close, clipped to the range,
+touching the high and the low). A minute bar is therefore exactly the aggregate of its seconds,
+and every coarser bar is aggregated from minute bars.
 """
 
 from __future__ import annotations
@@ -130,21 +132,35 @@ def _mix_array(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _unit(h: int) -> float:
-    """A uniform draw in [-1, 1) from a 64-bit hash."""
-    return (h >> 11) / float(1 << 52) - 1.0
+def _unit(h: np.ndarray) -> np.ndarray:
+    """Uniform draws in [-1, 1) from 64-bit hashes."""
+    return (h >> np.uint64(11)).astype(np.float64) * (2.0 / float(1 << 53)) - 1.0
 
 
-def _smooth(a: float, b: float, frac: float) -> float:
+def _smooth(a: np.ndarray, b: np.ndarray, frac: np.ndarray) -> np.ndarray:
     s = frac * frac * (3.0 - 2.0 * frac)
     return a + (b - a) * s
+
+
+_QUANTILES: np.ndarray | None = None
+
+
+def _normal_quantiles() -> np.ndarray:
+    """4096 equiprobable standard-normal quantiles (computed once)."""
+    global _QUANTILES
+    if _QUANTILES is None:
+        from statistics import NormalDist
+
+        inv = NormalDist().inv_cdf
+        _QUANTILES = np.asarray([inv((i + 0.5) / 4096) for i in range(4096)])
+    return _QUANTILES
 
 
 class PricePath:
     """The deterministic per-second path of one contract, in integer ticks, with cached hours."""
 
     _SECOND_CACHE = 48  # hours of raw seconds kept (58 KB each)
-    _SUMMARY_CACHE = 40_000  # hours of minute summaries kept (2.4 KB each)
+    _SUMMARY_CACHE = 20_000  # hours of minute summaries kept (2.4 KB each)
 
     def __init__(self, contract: Contract, seed: int) -> None:
         self.contract = contract
@@ -154,50 +170,94 @@ class PricePath:
         per_second = self._base_ticks * contract.daily_vol / (86400**0.5)
         self._sigma = max(per_second, 0.35)
         self._hour_shock = self._sigma * 60.0 * 0.5
+        # Hour anchors, then a minute walk bridged between them, then seconds inside each minute.
         self._seconds: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._summaries: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._minute_key = np.uint64(_mix(self._key ^ (4 << 56)))
+        self._second_key = np.uint64(_mix(self._key ^ (5 << 56)))
+        self._quantiles = _normal_quantiles()
+        self._minute_steps = self._table(self._sigma * 60**0.5)
+        self._second_steps = self._table(self._sigma)
+        self._excursions = self._table(self._sigma * 60**0.5 * 0.5)
+        self._ramp60 = np.arange(61, dtype=np.float64)[:60] / 60
+        self._ramp59 = np.arange(60, dtype=np.float64) / 59
 
     # -- anchors ------------------------------------------------------------------------------
-    def _lattice(self, tag: int, n: int) -> float:
-        return _unit(_mix(self._key ^ _mix((tag << 48) ^ (n & ((1 << 48) - 1)))))
+    def _lattice(self, tag: int, n: np.ndarray) -> np.ndarray:
+        salt = np.uint64(_mix(self._key ^ (tag << 56)))
+        return _unit(_mix_array(n.astype(np.uint64) ^ salt))
+
+    def anchors(self, hour0: int, count: int) -> np.ndarray:
+        """Prices (ticks) at the first second of each hour in [hour0, hour0 + count)."""
+        hours = np.arange(hour0, hour0 + count, dtype=np.int64)
+        week, wfrac = np.divmod(hours, 168)
+        day, dfrac = np.divmod(hours, 24)
+        vol = self.contract.daily_vol
+        w = _smooth(self._lattice(1, week), self._lattice(1, week + 1), wfrac / 168.0)
+        d = _smooth(self._lattice(2, day), self._lattice(2, day + 1), dfrac / 24.0)
+        shock = self._hour_shock * self._lattice(3, hours)
+        level = self._base_ticks * (1.0 + 3.0 * vol * w + vol * d) + shock
+        return np.maximum(np.rint(level), 1).astype(np.int64)
 
     def anchor(self, hour: int) -> int:
         """The price (ticks) at the first second of `hour` (hours since the epoch)."""
-        week, wfrac = divmod(hour, 168)
-        day, dfrac = divmod(hour, 24)
-        vol = self.contract.daily_vol
-        slow = 3.0 * vol * _smooth(self._lattice(1, week), self._lattice(1, week + 1), wfrac / 168)
-        slow += vol * _smooth(self._lattice(2, day), self._lattice(2, day + 1), dfrac / 24)
-        shock = self._hour_shock * self._lattice(3, hour)
-        return max(1, round(self._base_ticks * (1.0 + slow) + shock))
+        return int(self.anchors(hour, 1)[0])
 
-    # -- hours --------------------------------------------------------------------------------
-    def _generate(self, hour0: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Seconds of `count` hours from `hour0`: prices and volumes, both shaped (count, 3600)."""
-        secs = np.arange(hour0 * HOUR, (hour0 + count) * HOUR, dtype=np.uint64)
-        h = _mix_array(secs ^ np.uint64(self._key))
-        mask = np.uint64((1 << 21) - 1)
-        u = (
-            ((h >> np.uint64(43)) & mask).astype(np.float64)
-            + ((h >> np.uint64(22)) & mask).astype(np.float64)
-            + ((h >> np.uint64(3)) & mask).astype(np.float64)
-        ) * (1.0 / (1 << 21)) - 1.5
-        steps = np.rint(u * (2.0 * self._sigma)).astype(np.int64).reshape(count, HOUR)
-        volume = (1 + (h & np.uint64(7))).astype(np.int64).reshape(count, HOUR)
-        walk = np.zeros((count, HOUR + 1), dtype=np.int64)
+    def _table(self, scale: float) -> np.ndarray:
+        """4096 equiprobable normal quantiles times `scale`, rounded to whole ticks."""
+        return np.rint(self._quantiles * scale).astype(np.int64)
+
+    # -- minutes (the primary level) and seconds (drawn inside each minute) -------------------
+    def _generate_minutes(self, hour0: int, count: int) -> np.ndarray:
+        """(count, 5, 60) minute o/h/l/c/v of `count` hours from `hour0`, straight from hashes."""
+        n = count * 60
+        mins = np.arange(hour0 * 60, hour0 * 60 + n, dtype=np.uint64)
+        h = _mix_array(mins ^ self._minute_key)
+        steps = self._minute_steps[(h >> np.uint64(52)).astype(np.intp)].reshape(count, 60)
+        walk = np.zeros((count, 61), dtype=np.int64)
         np.cumsum(steps, axis=1, out=walk[:, 1:])
-        anchors = np.array([self.anchor(k) for k in range(hour0, hour0 + count + 1)], np.int64)
-        drift = anchors[1:] - anchors[:-1] - walk[:, HOUR]
-        j = np.arange(HOUR, dtype=np.int64)
-        prices = anchors[:-1, None] + (drift[:, None] * j[None, :]) // HOUR + walk[:, :HOUR]
-        return np.maximum(prices, 1), volume
+        anchors = self.anchors(hour0, count + 1)
+        drift = (anchors[1:] - anchors[:-1] - walk[:, 60]).astype(np.float64)
+        # A bridge: the walk is bent so each hour ends exactly on the next hour's anchor.
+        bend = np.floor(drift[:, None] * self._ramp60[None, :]).astype(np.int64)
+        opens = np.maximum(anchors[:-1, None] + bend + walk[:, :60], 1)
+        closes = np.empty_like(opens)
+        closes[:, :-1] = opens[:, 1:]  # a minute closes where the next one opens
+        closes[:, -1] = np.maximum(anchors[1:], 1)
+        mask = np.uint64(4095)
+        up = np.abs(self._excursions[((h >> np.uint64(40)) & mask).astype(np.intp)])
+        down = np.abs(self._excursions[((h >> np.uint64(28)) & mask).astype(np.intp)])
+        highs = np.maximum(opens, closes) + up.reshape(count, 60)
+        lows = np.maximum(np.minimum(opens, closes) - down.reshape(count, 60), 1)
+        volume = (60 + (h & np.uint64(511))).astype(np.int64).reshape(count, 60)
+        return np.stack([opens, highs, lows, closes, volume], 1)
 
-    @staticmethod
-    def _summarise(prices: np.ndarray, volume: np.ndarray) -> np.ndarray:
-        """(count, 3600) seconds -> (count, 5, 60) minute o/h/l/c/v."""
-        p = prices.reshape(-1, 60, 60)
-        v = volume.reshape(-1, 60, 60)
-        return np.stack([p[:, :, 0], p.max(axis=2), p.min(axis=2), p[:, :, -1], v.sum(axis=2)], 1)
+    def _generate_seconds(self, hour: int) -> tuple[np.ndarray, np.ndarray]:
+        """The 3600 seconds of `hour`, drawn to match its minute bars exactly."""
+        o, hi, lo, c, v = self.minute_summaries(hour, 1)[0]
+        secs = np.arange(hour * HOUR, (hour + 1) * HOUR, dtype=np.uint64)
+        h = _mix_array(secs ^ self._second_key).reshape(60, 60)
+        steps = self._second_steps[(h >> np.uint64(52)).astype(np.intp)]
+        walk = np.zeros((60, 60), dtype=np.int64)
+        np.cumsum(steps[:, :59], axis=1, out=walk[:, 1:])
+        drift = (c - o - walk[:, 59]).astype(np.float64)
+        bend = np.floor(drift[:, None] * self._ramp59[None, :]).astype(np.int64)
+        p = np.clip(o[:, None] + bend + walk, lo[:, None], hi[:, None])  # opens and closes exact
+        # Put the minute's high and low on two distinct interior seconds when the walk missed.
+        rows = np.arange(60)
+        first = h[:, 0]
+        jh = (1 + (first >> np.uint64(20)) % np.uint64(58)).astype(np.intp)
+        jl = (1 + (jh - 1 + 1 + (first >> np.uint64(40)) % np.uint64(57)) % 58).astype(np.intp)
+        for fix in ("low", "high", "low"):
+            if fix == "low":
+                need = p.min(axis=1) > lo
+                p[rows[need], jl[need]] = lo[need]
+            else:
+                need = p.max(axis=1) < hi
+                p[rows[need], jh[need]] = hi[need]
+        j = np.arange(60)
+        vol = (v[:, None] // 60) + (j[None, :] < (v[:, None] % 60))
+        return p.reshape(HOUR), vol.reshape(HOUR).astype(np.int64)
 
     def hour_seconds(self, hour: int) -> tuple[np.ndarray, np.ndarray]:
         """Prices and volumes of the 3600 seconds of `hour` (cached)."""
@@ -205,16 +265,18 @@ class PricePath:
         if hit is not None:
             self._seconds.move_to_end(hour)
             return hit
-        prices, volume = self._generate(hour, 1)
-        hit = (prices[0], volume[0])
+        hit = self._generate_seconds(hour)
         self._seconds[hour] = hit
         if len(self._seconds) > self._SECOND_CACHE:
             self._seconds.popitem(last=False)
-        self._summaries.setdefault(hour, self._summarise(prices, volume)[0])
         return hit
 
     def minute_summaries(self, hour0: int, count: int) -> np.ndarray:
         """(count, 5, 60) minute o/h/l/c/v of `count` hours from `hour0` (cached per hour)."""
+        if count == 1:
+            hit = self._summaries.get(hour0)
+            if hit is not None:
+                return hit[None]
         out = np.empty((count, 5, 60), dtype=np.int64)
         missing: list[int] = []
         for i in range(count):
@@ -223,26 +285,15 @@ class PricePath:
                 missing.append(i)
             else:
                 out[i] = hit
-        # Generate missing hours in contiguous runs, a bounded block at a time.
-        start = 0
-        while start < len(missing):
-            end = start
-            while (
-                end + 1 < len(missing)
-                and missing[end + 1] == missing[end] + 1
-                and end + 1 - start < 256
-            ):
-                end += 1
-            first = missing[start]
-            n = end - start + 1
-            prices, volume = self._generate(hour0 + first, n)
-            block = self._summarise(prices, volume)
-            out[first : first + n] = block
-            for k in range(n):
-                self._summaries[hour0 + first + k] = block[k]
-            start = end + 1
-        while len(self._summaries) > self._SUMMARY_CACHE:
-            self._summaries.popitem(last=False)
+        if missing:
+            # One vectorised pass over the span of the missing hours (cheap: 60 rows an hour).
+            first, last = missing[0], missing[-1]
+            block = self._generate_minutes(hour0 + first, last - first + 1)
+            out[first : last + 1] = block
+            for k in missing:
+                self._summaries[hour0 + k] = block[k - first]
+            while len(self._summaries) > self._SUMMARY_CACHE:
+                self._summaries.popitem(last=False)
         return out
 
     def price_at(self, second: int) -> int:
@@ -275,8 +326,8 @@ class PricePath:
         while s < end:
             hour, i = divmod(s, HOUR)
             stop = min(end, (hour + 1) * HOUR)
-            summary = self._summaries.get(hour)
-            if summary is not None and i == 0 and stop == (hour + 1) * HOUR:
+            if i == 0 and stop == (hour + 1) * HOUR:
+                summary = self.minute_summaries(hour, 1)[0]
                 hi, lo = int(summary[1].max()), int(summary[2].min())
                 if (upward and hi < level) or (not upward and lo > level):
                     s = stop
@@ -295,6 +346,7 @@ class PricePath:
 UNIT_SECONDS = {1: 1, 2: 60, 3: HOUR, 4: 86400, 5: 7 * 86400}
 _WEEK_OFFSET = 4 * 86400  # 1970-01-05 was a Monday: weeks start Monday 00:00 UTC
 MAX_BASE_UNITS = 4_000_000  # bound on the seconds a single request aggregates
+MAX_HOURS = 20_000  # bound on the hours of minute bars a single request aggregates (~2.3 years)
 
 
 def _month_start(second: int, delta: int = 0) -> int:
@@ -349,6 +401,8 @@ def aggregate(path: PricePath, edges: list[int]) -> np.ndarray:
         # Minute summaries for whole hours, raw seconds for the forming tail.
         hour0 = first // HOUR
         hours = (full_end - hour0 * HOUR) // HOUR
+        if hours > MAX_HOURS:
+            raise ValueError(f"at most {MAX_HOURS} hours of history per request")
         mins = path.minute_summaries(hour0, hours)  # (hours, 5, 60)
         base = mins.transpose(0, 2, 1).reshape(-1, 5)  # one row per minute
         offset = (first - hour0 * HOUR) // 60
@@ -361,7 +415,7 @@ def aggregate(path: PricePath, edges: list[int]) -> np.ndarray:
             starts = np.concatenate([starts, np.arange(full_end, last, dtype=np.int64)])
     else:
         if last - first > MAX_BASE_UNITS:
-            raise ValueError("request spans too many seconds")
+            raise ValueError(f"at most {MAX_BASE_UNITS} seconds per request of second bars")
         p, v = path.seconds(first, last)
         base = np.stack([p, p, p, p, v], 1)
         starts = np.arange(first, last, dtype=np.int64)

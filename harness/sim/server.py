@@ -13,14 +13,15 @@ limits, the counters of `/_sim/stats`, and the inspection paths (never under `/a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import json
 import random
 from collections import Counter, deque
 from typing import Any
 from urllib.parse import parse_qs
 
 import httptools
+import orjson
 
 from harness import projectx as px
 from harness.sim.gateway import (
@@ -50,7 +51,6 @@ _REASONS = {
 }
 _JSON = b"Content-Type: application/json; charset=utf-8\r\n"
 _TEXT = b"Content-Type: text/plain; charset=utf-8\r\n"
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _status_line(status: int) -> bytes:
@@ -96,7 +96,7 @@ _NOT_FOUND = Outcome(404, b"", _TEXT)
 
 
 def _json(obj: Any, status: int = 200) -> Outcome:
-    return Outcome(status, _dumps(obj).encode())
+    return Outcome(status, orjson.dumps(obj))
 
 
 class App:
@@ -115,6 +115,8 @@ class App:
         self.fault_paths: Counter[str] = Counter()
         self.responses: Counter[int] = Counter()
         self.connections = 0
+        self.open_connections: set[HttpProtocol] = set()
+        self.internal_errors: list[str] = []
 
     # -- control (also reachable in-process through Simulator) -----------------------------
     def set_faults(self, rules: list[FaultRule], **live: Any) -> None:
@@ -142,6 +144,7 @@ class App:
         self.fault_counts.clear()
         self.fault_paths.clear()
         self.responses.clear()
+        self.internal_errors.clear()
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests per path, faults per kind (and per path), responses per status."""
@@ -157,6 +160,7 @@ class App:
             "trades": len(g.trades),
             "sessions": len(g.sessions),
             "connections": self.connections,
+            "internal_errors": self.internal_errors[-20:],
         }
 
     def fault_plan(self) -> dict[str, Any]:
@@ -226,7 +230,11 @@ class App:
         if rule is not None and rule.kind in BEFORE_KINDS:
             out = self._before(req, rule)
         else:
-            out = self._process(req, authed, handler)
+            try:
+                out = self._process(req, authed, handler)
+            except Exception as exc:  # a simulator bug must answer, never hang the client
+                self.internal_errors.append(f"{req.path}: {exc!r}")
+                out = Outcome(500, b"simulator internal error", _TEXT)
             if rule is not None:
                 out = self._after(rule, out)
         self.responses[0 if out.drop else out.status] += 1
@@ -291,8 +299,8 @@ class App:
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             raise BadRequest("$", "The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise BadRequest("$", "The request body must be a JSON object.")
@@ -320,7 +328,7 @@ class App:
                 ticks = g.price(cid, g.clock())
                 return _json({"contractId": cid, "price": g.contracts[cid].price(ticks)})
             if key == (b"POST", "/_sim/faults"):
-                body = json.loads(req.body or b"{}")
+                body = orjson.loads(req.body or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("body must be a JSON object")
                 rules = [FaultRule.from_json(r) for r in body.pop("rules", [])]
@@ -366,11 +374,13 @@ class HttpProtocol(asyncio.Protocol):
         """Count the connection."""
         self.transport = transport  # type: ignore[assignment]
         self.app.connections += 1
+        self.app.open_connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget queued work."""
         self.transport = None
         self._pending.clear()
+        self.app.open_connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; a malformed request gets 400 and the connection closes."""
@@ -497,6 +507,16 @@ async def serve(app: App, host: str, port: int) -> asyncio.Server:
     return await loop.create_server(
         lambda: HttpProtocol(app), host, port, reuse_address=True, backlog=1024
     )
+
+
+async def shutdown(app: App, server: asyncio.Server) -> None:
+    """Stop listening, close every open connection, and wait (bounded) for the server to close."""
+    server.close()
+    for conn in list(app.open_connections):
+        if conn.transport is not None:
+            conn.transport.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(server.wait_closed(), timeout=5.0)
 
 
 def url_of(server: asyncio.Server, host: str) -> str:

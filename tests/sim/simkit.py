@@ -15,9 +15,10 @@ ACCOUNT = 1001
 class Api:
     """A thin synchronous caller: log in once, then POST JSON with the bearer token."""
 
-    def __init__(self, sim: Simulator) -> None:
+    def __init__(self, sim: Simulator, http: httpx.Client | None = None) -> None:
         self.sim = sim
-        self.http = httpx.Client(base_url=sim.url, timeout=10.0)
+        self._owns_http = http is None
+        self.http = http if http is not None else httpx.Client(base_url=sim.url, timeout=10.0)
         self.token: str | None = None
 
     def login(self, username: str = "sim-user", api_key: str = "sim-key") -> dict[str, Any]:
@@ -49,5 +50,6 @@ class Api:
         return self.call("/api/Order/place", body)
 
     def close(self) -> None:
-        """Close the HTTP client."""
-        self.http.close()
+        """Close the HTTP client (when this caller made it)."""
+        if self._owns_http:
+            self.http.close()
