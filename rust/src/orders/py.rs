@@ -12,6 +12,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 
 use super::api::{self, Account, Contract, ModifyRequest, Order, OrderId};
@@ -71,19 +72,75 @@ impl<'py, T: ToPy> IntoPyObject<'py> for Outcome<T> {
     }
 }
 
-/// Hand `work` to tokio and return the asyncio awaitable of its result.
+/// `asyncio.get_running_loop` and the completion callback, looked up once.
+static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static COMPLETE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Runs on the event loop's thread: settle `future` unless it was cancelled meanwhile.
+#[pyfunction]
+fn complete_future(
+    future: &Bound<'_, PyAny>,
+    value: Bound<'_, PyAny>,
+    failed: bool,
+) -> PyResult<()> {
+    let py = future.py();
+    if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+        return Ok(());
+    }
+    let method = if failed {
+        intern!(py, "set_exception")
+    } else {
+        intern!(py, "set_result")
+    };
+    future.call_method1(method, (value,))?;
+    Ok(())
+}
+
+/// Hand `work` to tokio and return an asyncio future of its result.
+///
+/// One tokio task per call; when it ends it takes the GIL just long enough to convert the
+/// result and schedule `complete_future` with `loop.call_soon_threadsafe`. (This is leaner than
+/// `pyo3_async_runtimes::tokio::future_into_py`, which spawns twice and crosses a blocking
+/// thread per call; the runtime is still pyo3-async-runtimes' tokio runtime.) A Python-side
+/// cancellation leaves the Rust work running to its end: a mutation is never cut in half.
 fn spawn<'py, T, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
 where
     T: ToPy,
     F: Future<Output = Result<T, OrderError>> + Send + 'static,
 {
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        Ok(match CatchPanic(Box::pin(work)).await {
+    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || {
+        py.import("asyncio")?
+            .getattr("get_running_loop")
+            .map(Bound::unbind)
+    })?;
+    let event_loop = get_loop.bind(py).call0()?;
+    let future = event_loop.call_method0(intern!(py, "create_future"))?;
+    let complete = COMPLETE
+        .get_or_try_init(py, || {
+            wrap_pyfunction!(complete_future, py).map(|f| f.into_any().unbind())
+        })?
+        .clone_ref(py);
+    let loop_ref = event_loop.unbind();
+    let future_ref = future.clone().unbind();
+    pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+        let outcome = match CatchPanic(Box::pin(work)).await {
             Ok(Ok(value)) => Outcome::Done(value),
             Ok(Err(err)) => Outcome::Failed(err),
             Err(text) => Outcome::Panicked(text),
-        })
-    })
+        };
+        Python::attach(move |py| {
+            let (value, failed) = match outcome.into_pyobject(py) {
+                Ok(value) => (value, false),
+                Err(err) => (err.into_value(py).into_bound(py).into_any(), true),
+            };
+            // Fails only when the loop is closed: then nobody awaits the result any more.
+            let _ = loop_ref.bind(py).call_method1(
+                intern!(py, "call_soon_threadsafe"),
+                (complete, future_ref, value, failed),
+            );
+        });
+    });
+    Ok(future)
 }
 
 /// Build the `harness.errors` exception for an `OrderError`.
