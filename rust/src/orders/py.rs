@@ -2,146 +2,19 @@
 //! sent), one tokio future per call handed to asyncio, and the conversion of results and errors
 //! to Python objects. The GIL is never held while waiting: the future runs on tokio's threads.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 
 use super::api::{self, Account, Contract, ModifyRequest, Order, OrderId};
+use super::bridge::{Bridge, ToPy};
 use super::client::{Client, PlaceParams, Placed, Settings};
 use super::error::{InputValue, OrderError};
-use crate::errors::{harness_error, panic_error};
-
-/// The outcome of a native call, converted to a Python object (or raised) by asyncio's thread.
-enum Outcome<T> {
-    Done(T),
-    Failed(OrderError),
-    Panicked(String),
-}
-
-/// Polls a future and turns a panic inside it into a value instead of unwinding into tokio.
-struct CatchPanic<F>(Pin<Box<F>>);
-
-impl<F: Future> Future for CatchPanic<F> {
-    type Output = Result<F::Output, String>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-            Err(payload) => Poll::Ready(Err(panic_text(payload.as_ref()))),
-        }
-    }
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_owned()
-    }
-}
-
-/// A Rust value that knows its Python form.
-trait ToPy: Send + 'static {
-    fn to_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>>;
-}
-
-impl<'py, T: ToPy> IntoPyObject<'py> for Outcome<T> {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match self {
-            Outcome::Done(value) => value.to_py(py),
-            Outcome::Failed(err) => Err(to_pyerr(py, err)),
-            Outcome::Panicked(text) => Err(panic_error(py, Box::new(text))),
-        }
-    }
-}
-
-/// `asyncio.get_running_loop` and the completion callback, looked up once.
-static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static COMPLETE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// Runs on the event loop's thread: settle `future` unless it was cancelled meanwhile.
-#[pyfunction]
-fn complete_future(
-    future: &Bound<'_, PyAny>,
-    value: Bound<'_, PyAny>,
-    failed: bool,
-) -> PyResult<()> {
-    let py = future.py();
-    if future.call_method0(intern!(py, "done"))?.is_truthy()? {
-        return Ok(());
-    }
-    let method = if failed {
-        intern!(py, "set_exception")
-    } else {
-        intern!(py, "set_result")
-    };
-    future.call_method1(method, (value,))?;
-    Ok(())
-}
-
-/// Hand `work` to tokio and return an asyncio future of its result.
-///
-/// One tokio task per call; when it ends it takes the GIL just long enough to convert the
-/// result and schedule `complete_future` with `loop.call_soon_threadsafe`. (This is leaner than
-/// `pyo3_async_runtimes::tokio::future_into_py`, which spawns twice and crosses a blocking
-/// thread per call; the runtime is still pyo3-async-runtimes' tokio runtime.) A Python-side
-/// cancellation leaves the Rust work running to its end: a mutation is never cut in half.
-fn spawn<'py, T, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
-where
-    T: ToPy,
-    F: Future<Output = Result<T, OrderError>> + Send + 'static,
-{
-    let get_loop = GET_RUNNING_LOOP.get_or_try_init(py, || {
-        py.import("asyncio")?
-            .getattr("get_running_loop")
-            .map(Bound::unbind)
-    })?;
-    let event_loop = get_loop.bind(py).call0()?;
-    let future = event_loop.call_method0(intern!(py, "create_future"))?;
-    let complete = COMPLETE
-        .get_or_try_init(py, || {
-            wrap_pyfunction!(complete_future, py).map(|f| f.into_any().unbind())
-        })?
-        .clone_ref(py);
-    let loop_ref = event_loop.unbind();
-    let future_ref = future.clone().unbind();
-    pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
-        let outcome = match CatchPanic(Box::pin(work)).await {
-            Ok(Ok(value)) => Outcome::Done(value),
-            Ok(Err(err)) => Outcome::Failed(err),
-            Err(text) => Outcome::Panicked(text),
-        };
-        Python::attach(move |py| {
-            let (value, failed) = match outcome.into_pyobject(py) {
-                Ok(value) => (value, false),
-                Err(err) => (err.into_value(py).into_bound(py).into_any(), true),
-            };
-            // Fails only when the loop is closed: then nobody awaits the result any more.
-            let _ = loop_ref.bind(py).call_method1(
-                intern!(py, "call_soon_threadsafe"),
-                (complete, future_ref, value, failed),
-            );
-        });
-    });
-    Ok(future)
-}
+use crate::errors::harness_error;
 
 /// Build the `harness.errors` exception for an `OrderError`.
 pub fn to_pyerr(py: Python<'_>, err: OrderError) -> PyErr {
@@ -425,6 +298,7 @@ impl ToPy for Option<Order> {
 #[pyclass(frozen, module = "harness._native", name = "OrderClient")]
 pub struct OrderClient {
     inner: Arc<Client>,
+    bridge: Bridge,
 }
 
 #[pymethods]
@@ -469,6 +343,7 @@ impl OrderClient {
         let inner = Client::new(settings).map_err(PyValueError::new_err)?;
         Ok(OrderClient {
             inner: Arc::new(inner),
+            bridge: Bridge::default(),
         })
     }
 
@@ -484,7 +359,8 @@ impl OrderClient {
     #[pyo3(signature = (only_active=true))]
     fn accounts<'py>(&self, py: Python<'py>, only_active: bool) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
-        spawn(py, async move { client.accounts(only_active).await })
+        self.bridge
+            .spawn(py, async move { client.accounts(only_active).await })
     }
 
     /// A contract dict by symbol or id (cached).
@@ -495,7 +371,8 @@ impl OrderClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let key = contract_key(symbol_or_id)?;
         let client = self.inner.clone();
-        spawn(py, async move { client.resolve_contract(&key).await })
+        self.bridge
+            .spawn(py, async move { client.resolve_contract(&key).await })
     }
 
     /// `Order/place` -> `(order_id, custom_tag, reconciled, attempts)`.
@@ -544,7 +421,8 @@ impl OrderClient {
             take_profit_bracket,
         };
         let client = self.inner.clone();
-        spawn(py, async move { client.place_order(params).await })
+        self.bridge
+            .spawn(py, async move { client.place_order(params).await })
     }
 
     /// A market order -> `(order_id, custom_tag, reconciled, attempts)`.
@@ -572,7 +450,8 @@ impl OrderClient {
             take_profit_bracket: None,
         };
         let client = self.inner.clone();
-        spawn(py, async move { client.place_order(params).await })
+        self.bridge
+            .spawn(py, async move { client.place_order(params).await })
     }
 
     /// `Order/modify` -> None.
@@ -616,7 +495,8 @@ impl OrderClient {
             ));
         }
         let client = self.inner.clone();
-        spawn(py, async move { client.modify_order(request).await })
+        self.bridge
+            .spawn(py, async move { client.modify_order(request).await })
     }
 
     /// `Order/cancel` -> None.
@@ -629,7 +509,7 @@ impl OrderClient {
         let account_id = positive_int("account_id", account_id)?;
         let order_id = positive_int("order_id", order_id)?;
         let client = self.inner.clone();
-        spawn(py, async move {
+        self.bridge.spawn(py, async move {
             client.cancel_order(account_id, order_id).await
         })
     }
@@ -645,7 +525,7 @@ impl OrderClient {
         let tag = self::custom_tag(Some(tag))?
             .ok_or_else(|| invalid(py, "custom_tag", tag, "must be a non-empty string"))?;
         let client = self.inner.clone();
-        spawn(py, async move {
+        self.bridge.spawn(py, async move {
             client.find_order_by_tag(account_id, &tag).await
         })
     }
@@ -660,24 +540,23 @@ impl OrderClient {
         let account_id = positive_int("account_id", account_id)?;
         let order_id = positive_int("order_id", order_id)?;
         let client = self.inner.clone();
-        spawn(
+        self.bridge.spawn(
             py,
             async move { client.get_order(account_id, order_id).await },
         )
     }
 
-    /// Forget the session and caches -> None.
+    /// Forget the session and caches, unregister from the event loop -> None.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let client = self.inner.clone();
-        spawn(py, async move {
-            client.close();
-            Ok(())
-        })
+        self.inner.close();
+        // A call made after this binds afresh (and still works).
+        self.bridge.unbind(py);
+        super::bridge::ready_none(py)
     }
 
     /// Test hook: an awaitable whose Rust future panics (must raise NativePanicError).
     fn _panic_probe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        spawn(py, async move {
+        self.bridge.spawn(py, async move {
             let nothing: Option<()> = None;
             #[allow(clippy::unnecessary_literal_unwrap)]
             nothing.expect("panic probe");
