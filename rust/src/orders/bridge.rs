@@ -371,3 +371,67 @@ impl Bridge {
         Ok(future)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Completion for Counted {
+        fn settle(self: Box<Self>, _py: Python<'_>, _future: &Bound<'_, PyAny>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Wake-up bytes waiting on the loop's end of the socket pair (drains them).
+    fn wake_bytes(mailbox: &Mailbox) -> usize {
+        let mut buf = [0u8; 8];
+        (&mailbox.wake_rx).read(&mut buf).unwrap_or(0)
+    }
+
+    #[test]
+    fn one_wake_byte_per_batch_and_none_lost_after_a_take() {
+        Python::initialize();
+        let settled = Arc::new(AtomicUsize::new(0));
+        Python::attach(|py| {
+            let mailbox = Mailbox::new(py.None()).unwrap();
+            let entry = || -> Entry { (py.None(), Box::new(Counted(settled.clone()))) };
+            mailbox.post(entry());
+            mailbox.post(entry());
+            // Two posts, one byte: the second found the box non-empty.
+            assert_eq!(wake_bytes(&mailbox), 1);
+            let taken = mailbox.take();
+            assert_eq!(taken.len(), 2);
+            for (future, completion) in taken {
+                completion.settle(py, future.bind(py));
+            }
+            assert_eq!(settled.load(Ordering::SeqCst), 2);
+            // After a take the box is empty again: the next post must wake the loop.
+            mailbox.post(entry());
+            assert_eq!(wake_bytes(&mailbox), 1);
+            assert_eq!(mailbox.take().len(), 1);
+            // Closed: what waits comes back, and `take` finds nothing any more.
+            mailbox.post(entry());
+            assert_eq!(mailbox.close().len(), 1);
+            assert!(mailbox.take().is_empty());
+        });
+    }
+
+    #[test]
+    fn panics_in_the_work_become_values() {
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(run::<(), _>(async {
+                let empty: Vec<u8> = Vec::new();
+                let _ = empty[3];
+                Ok(())
+            }));
+        match outcome {
+            Outcome::Panicked(text) => assert!(text.contains("index out of bounds")),
+            _ => panic!("the panic was not caught"),
+        }
+    }
+}

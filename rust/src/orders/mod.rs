@@ -21,6 +21,11 @@ pub mod error;
 pub mod py;
 pub mod retry;
 
+#[cfg(test)]
+mod client_tests;
+#[cfg(test)]
+mod fake_broker;
+
 /// Add the order client classes to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // One tokio worker by default: the tokio side of a call is microseconds of work (the GIL is
