@@ -110,6 +110,8 @@ pub struct Client {
     backoff: Backoff,
     tokens: TokenCache,
     contracts: RwLock<HashMap<String, Arc<Contract>>>,
+    /// At most `max_connections` requests in flight (reqwest itself only bounds idle ones).
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl fmt::Debug for Client {
@@ -160,6 +162,9 @@ impl Client {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let backoff = Backoff::new(&settings.retry_delays_s, settings.jitter);
+        let max_in_flight = settings
+            .max_connections
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Client {
             http,
             urls,
@@ -167,6 +172,7 @@ impl Client {
             backoff,
             tokens: TokenCache::default(),
             contracts: RwLock::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(max_in_flight),
         })
     }
 
@@ -186,6 +192,8 @@ impl Client {
     // ----- transport -----
 
     async fn send_once(&self, ep: Endpoint, body: &[u8], auth: Option<&HeaderValue>) -> Reply {
+        // Never closed, so acquiring cannot fail; a queued request waits like httpx's pool.
+        let _permit = self.in_flight.acquire().await.ok();
         let mut request = self
             .http
             .post(self.urls[ep.index].clone())
