@@ -199,15 +199,31 @@ response!(
     OrderResponse { order: Option<Order> }
 );
 
+/// A field that may be null: null reads as the type's default (as the Python side's
+/// `row.get(key) or default` does), so one null never makes a whole answer unreadable.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// An account row of `Account/search`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Account {
-    pub id: i64,
+    #[serde(deserialize_with = "nullable")]
+    pub id: OrderId,
+    #[serde(deserialize_with = "nullable")]
     pub name: String,
+    #[serde(deserialize_with = "nullable")]
     pub balance: f64,
+    #[serde(deserialize_with = "nullable")]
     pub can_trade: bool,
+    #[serde(deserialize_with = "nullable")]
     pub is_visible: bool,
+    #[serde(deserialize_with = "nullable")]
     pub simulated: bool,
 }
 
@@ -215,11 +231,17 @@ pub struct Account {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Contract {
+    #[serde(deserialize_with = "nullable")]
     pub id: String,
+    #[serde(deserialize_with = "nullable")]
     pub name: String,
+    #[serde(deserialize_with = "nullable")]
     pub description: String,
+    #[serde(deserialize_with = "nullable")]
     pub tick_size: f64,
+    #[serde(deserialize_with = "nullable")]
     pub tick_value: f64,
+    #[serde(deserialize_with = "nullable")]
     pub active_contract: bool,
     pub symbol_id: Option<String>,
 }
@@ -228,13 +250,19 @@ pub struct Contract {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Order {
+    #[serde(deserialize_with = "nullable")]
     pub id: OrderId,
-    pub account_id: i64,
+    #[serde(deserialize_with = "nullable")]
+    pub account_id: OrderId,
+    #[serde(deserialize_with = "nullable")]
     pub contract_id: String,
+    #[serde(deserialize_with = "nullable")]
     pub status: i64,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "nullable")]
     pub order_type: i64,
+    #[serde(deserialize_with = "nullable")]
     pub side: i64,
+    #[serde(deserialize_with = "nullable")]
     pub size: i64,
     pub limit_price: Option<f64>,
     pub stop_price: Option<f64>,
@@ -245,7 +273,8 @@ pub struct Order {
     pub update_timestamp: Option<String>,
 }
 
-/// An order id: read from a JSON number or a numeric string, always written as a number.
+/// An order (or account) id: read from a JSON number or a numeric string, always written as a
+/// number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct OrderId(pub i64);
@@ -502,6 +531,27 @@ mod tests {
         assert_eq!(r.orders[0].id, OrderId(12));
         assert_eq!(r.orders[0].limit_price, Some(21000.25));
         assert_eq!(r.orders[0].stop_price, None);
+    }
+
+    #[test]
+    fn nulls_and_string_ids_in_rows_read_as_defaults() {
+        let r: AccountsResponse = serde_json::from_str(
+            r#"{"success":true,"accounts":[{"id":"1001","name":null,"balance":null,
+            "canTrade":true,"isVisible":null,"simulated":false}]}"#,
+        )
+        .unwrap();
+        let a = &r.accounts[0];
+        assert_eq!((a.id, a.name.as_str(), a.balance), (OrderId(1001), "", 0.0));
+        let o: OrderResponse = serde_json::from_str(
+            r#"{"success":true,"order":{"id":5,"accountId":"1001","contractId":null,
+            "status":null,"type":2,"side":1,"size":1,"updateTimestamp":null}}"#,
+        )
+        .unwrap();
+        let o = o.order.unwrap();
+        assert_eq!(
+            (o.account_id, o.status, o.contract_id.as_str()),
+            (OrderId(1001), 0, "")
+        );
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl ToPy for Vec<Account> {
         let list = PyList::empty(py);
         for a in self {
             let d = PyDict::new(py);
-            d.set_item(intern!(py, "id"), a.id)?;
+            d.set_item(intern!(py, "id"), a.id.0)?;
             d.set_item(intern!(py, "name"), a.name)?;
             d.set_item(intern!(py, "balance"), a.balance)?;
             d.set_item(intern!(py, "can_trade"), a.can_trade)?;
@@ -275,7 +275,7 @@ impl ToPy for Option<Order> {
         };
         let d = PyDict::new(py);
         d.set_item(intern!(py, "id"), o.id.0)?;
-        d.set_item(intern!(py, "account_id"), o.account_id)?;
+        d.set_item(intern!(py, "account_id"), o.account_id.0)?;
         d.set_item(intern!(py, "contract_id"), o.contract_id)?;
         d.set_item(intern!(py, "status"), o.status)?;
         d.set_item(intern!(py, "type"), o.order_type)?;
