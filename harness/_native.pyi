@@ -18,7 +18,8 @@ class OrderClient:
     Arguments are checked before anything is sent (`harness.errors.InvalidInputError`, the texts
     of `harness/orders/validation.py`); broker failures raise the `harness.errors` classes; a
     Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
-    turns the plain results into the dataclasses of `harness.orders.models`.
+    turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
+    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that).
     """
 
     def __init__(
@@ -80,6 +81,6 @@ class OrderClient:
     def get_order(self, account_id: int, order_id: int) -> Awaitable[dict[str, Any] | None]:
         """The order dict with `order_id` (timestamps as ISO text), or None."""
     def aclose(self) -> Awaitable[None]:
-        """Forget the session and the contract cache."""
+        """Forget the session and the contract cache; unregister from the event loop."""
     def _panic_probe(self) -> Awaitable[None]:
         """Test hook: the Rust future panics; awaiting raises `NativePanicError`."""
