@@ -3,8 +3,84 @@
 Users import from the Python facade (`harness.bars`, `harness.orders`), not from here.
 """
 
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any
+
 __version__: str
 
 # --- bars (rust/src/bars.rs) ---
 
 # --- orders (rust/src/orders/) ---
+
+class OrderClient:
+    """Native ProjectX order client (tokio + reqwest); every method returns an awaitable.
+
+    Arguments are checked before anything is sent (`harness.errors.InvalidInputError`, the texts
+    of `harness/orders/validation.py`); broker failures raise the `harness.errors` classes; a
+    Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
+    turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
+    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        api_key: str,
+        timeout_s: float = 10.0,
+        connect_timeout_s: float = 3.0,
+        retry_delays_s: Sequence[float] = (0.75, 1.5, 3.0),
+        jitter: bool = False,
+        reconcile_lookback_s: float = 86400.0,
+        max_connections: int = 32,
+    ) -> None: ...
+    def accounts(self, only_active: bool = True) -> Awaitable[list[dict[str, Any]]]:
+        """`Account/search` -> account dicts (the fields of `models.Account`)."""
+    def resolve_contract(self, symbol_or_id: str) -> Awaitable[dict[str, Any]]:
+        """A contract dict (the fields of `models.Contract`), cached."""
+    def place_order(
+        self,
+        account_id: int,
+        contract_id: str,
+        side: Any,
+        size: int,
+        *,
+        type: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+        custom_tag: str | None = None,
+        brackets: Mapping[str, Any] | None = None,
+    ) -> Awaitable[tuple[int, str, bool, int]]:
+        """`Order/place` -> `(order_id, custom_tag, reconciled, attempts)`."""
+    def place_market_order(
+        self,
+        account_id: int,
+        contract_id: str,
+        side: Any,
+        size: int,
+        *,
+        custom_tag: str | None = None,
+    ) -> Awaitable[tuple[int, str, bool, int]]:
+        """A market order -> `(order_id, custom_tag, reconciled, attempts)`."""
+    def modify_order(
+        self,
+        account_id: int,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+    ) -> Awaitable[None]:
+        """`Order/modify`."""
+    def cancel_order(self, account_id: int, order_id: int) -> Awaitable[None]:
+        """`Order/cancel`."""
+    def find_order_by_tag(self, account_id: int, tag: str) -> Awaitable[dict[str, Any] | None]:
+        """The order dict carrying `tag` (timestamps as ISO text), or None."""
+    def get_order(self, account_id: int, order_id: int) -> Awaitable[dict[str, Any] | None]:
+        """The order dict with `order_id` (timestamps as ISO text), or None."""
+    def aclose(self) -> Awaitable[None]:
+        """Forget the session and the contract cache; unregister from the event loop."""
+    def _panic_probe(self) -> Awaitable[None]:
+        """Test hook: the Rust future panics; awaiting raises `NativePanicError`."""

@@ -1,0 +1,130 @@
+"""Order execution against the ProjectX Gateway: one protocol, two implementations.
+
+`open_client(settings, impl="rust"|"python")` returns an `OrderClient`; both implementations take
+the same inputs, return the same dataclasses (`harness.orders.models`) and raise the same
+exceptions (`harness.errors`). The Python one is `harness.orders.python.PythonOrderClient`
+(httpx); the Rust one is `harness.orders._rust.RustOrderClient` over `harness._native`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+from harness.orders.models import Account, Contract, Order, PlacedOrder
+from harness.orders.settings import ClientSettings
+from harness.projectx import OrderStatus, OrderType, Side
+
+__all__ = [
+    "Account",
+    "ClientSettings",
+    "Contract",
+    "Impl",
+    "Order",
+    "OrderClient",
+    "OrderStatus",
+    "OrderType",
+    "PlacedOrder",
+    "Side",
+    "open_client",
+]
+
+Impl = Literal["rust", "python"]
+
+
+@runtime_checkable
+class OrderClient(Protocol):
+    """What both order clients offer; every method is a coroutine, the client an async CM."""
+
+    async def accounts(self, only_active: bool = True) -> list[Account]:
+        """`Account/search`."""
+        ...
+
+    async def resolve_contract(self, symbol_or_id: str) -> Contract:
+        """A contract by symbol (`MNQ`) or id (`CON.F.US.MNQ.Z26`), cached."""
+        ...
+
+    async def place_order(
+        self,
+        account_id: int,
+        contract_id: str,
+        side: Any,
+        size: int,
+        *,
+        type: int = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+        custom_tag: str | None = None,
+        brackets: Mapping[str, Any] | None = None,
+    ) -> PlacedOrder:
+        """`Order/place`, reconciled by customTag when the outcome is unknown."""
+        ...
+
+    async def place_market_order(
+        self,
+        account_id: int,
+        contract_id: str,
+        side: Any,
+        size: int,
+        *,
+        custom_tag: str | None = None,
+    ) -> PlacedOrder:
+        """A market order."""
+        ...
+
+    async def modify_order(
+        self,
+        account_id: int,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+    ) -> None:
+        """`Order/modify`."""
+        ...
+
+    async def cancel_order(self, account_id: int, order_id: int) -> None:
+        """`Order/cancel`."""
+        ...
+
+    async def find_order_by_tag(self, account_id: int, tag: str) -> Order | None:
+        """The order carrying customTag `tag`, or None."""
+        ...
+
+    async def get_order(self, account_id: int, order_id: int) -> Order | None:
+        """One order by id, or None."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and forget the session."""
+        ...
+
+    async def __aenter__(self) -> Self:
+        """Enter: the client itself."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Exit: `aclose()`."""
+        ...
+
+
+def open_client(settings: ClientSettings, impl: Impl = "rust") -> OrderClient:
+    """An order client of the chosen implementation (no network until the first call)."""
+    if impl == "python":
+        from harness.orders.python import PythonOrderClient
+
+        return PythonOrderClient(settings)
+    if impl == "rust":
+        from harness.orders._rust import RustOrderClient
+
+        return RustOrderClient(settings)
+    raise ValueError(f"impl={impl!r}: must be 'rust' or 'python'")

@@ -1,0 +1,53 @@
+"""When a mutation's outcome is unknown: how the order clients find out instead of repeating it.
+
+The policy (the same in `rust/src/orders/client.rs`):
+- place: look the order up by its customTag; found -> return it (`reconciled=True`); not found
+  -> place again with the SAME tag on the backoff schedule. If a repeat is rejected with code 2
+  (most likely "duplicate customTag": an earlier attempt landed), look up once more and return
+  the order, else raise the rejection.
+- cancel: read the order; already cancelled (or pending cancellation) -> success; else cancel
+  again. modify: read the order; it already carries the requested fields -> success; else
+  modify again. A repeat refused by the broker is checked the same way before it is raised.
+- schedule exhausted -> `BrokerUnavailableError(maybe_sent=True)` from the last attempt.
+Look-ups that fail are treated as "not found" (the next attempt, or the final error, follows).
+"""
+
+from __future__ import annotations
+
+from harness.orders.models import Order
+from harness.projectx import OrderStatus
+
+__all__ = ["cancel_took_effect", "modify_took_effect"]
+
+
+def _same(want: float | None, have: float | None) -> bool:
+    if want is None:
+        return True
+    if have is None:
+        return False
+    return abs(want - have) <= 1e-9 * max(abs(want), 1.0)
+
+
+def cancel_took_effect(order: Order) -> bool:
+    """Whether a cancel has already been applied to `order`."""
+    return order.status in (OrderStatus.CANCELLED, OrderStatus.PENDING_CANCELLATION)
+
+
+def modify_took_effect(
+    order: Order,
+    size: int | None,
+    limit_price: float | None,
+    stop_price: float | None,
+    trail_price: float | None,
+) -> bool:
+    """Whether `order` already carries every field a modify asked for.
+
+    A trailing stop's level is reported as the stop price (or limit price) of the order.
+    """
+    trail_level = order.stop_price if order.stop_price is not None else order.limit_price
+    return (
+        (size is None or size == order.size)
+        and _same(limit_price, order.limit_price)
+        and _same(stop_price, order.stop_price)
+        and _same(trail_price, trail_level)
+    )
