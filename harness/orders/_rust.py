@@ -5,6 +5,7 @@ dataclasses the Python client returns.
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +15,17 @@ from harness.orders.settings import ClientSettings
 from harness.projectx import OrderType
 
 __all__ = ["RustOrderClient"]
+
+log = logging.getLogger("harness.orders")
+
+
+def _placed(row: tuple[int, str, bool, int]) -> PlacedOrder:
+    """Build a `PlacedOrder`; a reconciled placement is logged as the Python client logs it."""
+    placed = PlacedOrder(*row)
+    if placed.reconciled:
+        order_id, tag = placed.order_id, placed.custom_tag
+        log.warning("placement reconciled: order %d carries customTag %s", order_id, tag)
+    return placed
 
 
 def _order(row: dict[str, Any] | None) -> Order | None:
@@ -89,7 +101,7 @@ class RustOrderClient:
             custom_tag=custom_tag,
             brackets=brackets,
         )
-        return PlacedOrder(*placed)
+        return _placed(placed)
 
     async def place_market_order(
         self,
@@ -104,7 +116,7 @@ class RustOrderClient:
         placed = await self._native.place_market_order(
             account_id, contract_id, side, size, custom_tag=custom_tag
         )
-        return PlacedOrder(*placed)
+        return _placed(placed)
 
     async def modify_order(
         self,

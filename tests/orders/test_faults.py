@@ -7,6 +7,7 @@ every test (see conftest).
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -74,6 +75,14 @@ async def test_ambiguous_place_is_reconciled_not_duplicated(client, clean_sim, k
     [row] = orders_tagged(clean_sim, f"amb-{kind}")
     assert row["id"] == placed.order_id
     assert requests(clean_sim, PLACE) == 1
+
+
+async def test_reconciled_placement_is_logged_on_both_sides(client, clean_sim, caplog):
+    clean_sim.set_faults([rule(PLACE, "error_after")])
+    with caplog.at_level(logging.WARNING, logger="harness.orders"):
+        placed = await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="amb-log")
+    expected = f"placement reconciled: order {placed.order_id} carries customTag amb-log"
+    assert expected in caplog.messages
 
 
 @pytest.mark.parametrize("kind", ["error_after", "drop_after"])
