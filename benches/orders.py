@@ -310,8 +310,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         result = asyncio.run(measure(args.worker, args.url, calls, warmup, args.in_flight))
-        print(json.dumps(result))
-        return 0
+        print(json.dumps(result), flush=True)
+        # The measurement is out; skip interpreter finalization, where pyreqwest's runtime
+        # threads can still reach for the GIL and abort the process (seen 1 run in 10).
+        sys.stderr.flush()
+        os._exit(0)
 
     sys.path.insert(0, str(ROOT))
     from harness.sim import SimSettings, Simulator
