@@ -271,6 +271,13 @@ def _columns(bars: Any) -> _python.Columns:
         raise BarDataError(str(missing.args[0]), -1, "missing column") from None
 
 
+def _names(timeframes: Any) -> list[str]:
+    """Timeframes of a list or tuple, duplicates dropped; anything else is not a timeframe."""
+    if not isinstance(timeframes, list | tuple):
+        parse_timeframe(timeframes)  # raises InvalidInputError naming the value
+    return list(dict.fromkeys(timeframes))
+
+
 def _engine(impl: str) -> Any:
     if impl == "rust":
         return _native
@@ -298,7 +305,7 @@ def aggregate(
     if isinstance(timeframe, str):
         period, off = _spec(timeframe, offset)
         return Bars(*engine.aggregate_columns(*_columns(bars), [period], [off])[0])
-    names = list(dict.fromkeys(timeframe))
+    names = _names(timeframe)
     periods, offsets = _specs(names, offset)
     results = engine.aggregate_columns(*_columns(bars), periods, offsets)
     return {name: Bars(*series) for name, series in zip(names, results, strict=True)}
@@ -322,7 +329,7 @@ class Aggregator:
         input_timeframe: str | None = "1m",
         impl: Impl = "rust",
     ) -> None:
-        names = [timeframes] if isinstance(timeframes, str) else list(dict.fromkeys(timeframes))
+        names = [timeframes] if isinstance(timeframes, str) else _names(timeframes)
         periods, offsets = _specs(names, offset)
         input_period = 0 if input_timeframe is None else parse_timeframe(input_timeframe)
         self.timeframes: tuple[str, ...] = tuple(names)
