@@ -211,3 +211,61 @@ fn fold_block(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000_000;
+
+    #[test]
+    fn nested_timeframes_equal_each_computed_alone() {
+        // Irregular minutes: gaps, an hour's break, a weekend.
+        let mut t = Vec::new();
+        let mut m = 7i64;
+        for i in 0..20_000i64 {
+            m += match i % 997 {
+                0 => 61,
+                500 => 2 * 1440 + 61,
+                _ if i % 13 == 0 => 3,
+                _ => 1,
+            };
+            t.push(m * MIN);
+        }
+        let o: Vec<f64> = (0..t.len())
+            .map(|i| 4000.0 + ((i * 7919) % 41) as f64 * 0.25)
+            .collect();
+        let h: Vec<f64> = o.iter().map(|x| x + 0.5).collect();
+        let l: Vec<f64> = o.iter().map(|x| x - 0.75).collect();
+        let v: Vec<i64> = (0..t.len() as i64).map(|i| i % 17).collect();
+        let cols = Columns {
+            t: &t,
+            o: &o,
+            h: &h,
+            l: &l,
+            c: &o,
+            v: &v,
+        };
+        let spec = |minutes: i64, offset: i64| Spec {
+            period: minutes * MIN,
+            offset: offset * MIN,
+        };
+        let specs = [
+            spec(5, 0),
+            spec(15, 0),
+            spec(60, 0),
+            spec(1440, 1380),
+            spec(7, 0),
+            spec(60, 30),
+            spec(5, 0),
+        ];
+        let together = aggregate(&cols, &specs).unwrap_or_default();
+        assert_eq!(together.len(), specs.len());
+        for (spec, series) in specs.iter().zip(&together) {
+            let alone = aggregate(&cols, &[*spec]).unwrap_or_default();
+            assert_eq!(alone.len(), 1);
+            assert_eq!(series, &alone[0]);
+            assert!(!series.is_empty());
+        }
+    }
+}

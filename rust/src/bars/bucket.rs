@@ -36,11 +36,24 @@ fn min(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Fold a run of rows into (high, low, volume).
+/// Fold a run of rows into (high, low, volume). Four independent lanes break the latency
+/// chain of max/min (exact: max and min do not depend on order, and inputs are never NaN).
 #[inline(always)]
 fn reduce(h: &[f64], l: &[f64], v: &[i64], hi: f64, lo: f64, vol: i64) -> (f64, f64, i64) {
-    let (mut hi, mut lo, mut vol) = (hi, lo, vol);
-    for ((&x, &y), &z) in h.iter().zip(l).zip(v) {
+    let (mut his, mut los, mut vols) = ([hi; 4], [lo; 4], [0i64; 4]);
+    let (hc, lc, vc) = (h.chunks_exact(4), l.chunks_exact(4), v.chunks_exact(4));
+    let (hr, lr, vr) = (hc.remainder(), lc.remainder(), vc.remainder());
+    for ((x, y), z) in hc.zip(lc).zip(vc) {
+        for k in 0..4 {
+            his[k] = max(his[k], x[k]);
+            los[k] = min(los[k], y[k]);
+            vols[k] += z[k];
+        }
+    }
+    let mut hi = max(max(his[0], his[1]), max(his[2], his[3]));
+    let mut lo = min(min(los[0], los[1]), min(los[2], los[3]));
+    let mut vol = vol + (vols[0] + vols[1]) + (vols[2] + vols[3]);
+    for ((&x, &y), &z) in hr.iter().zip(lr).zip(vr) {
         hi = max(hi, x);
         lo = min(lo, y);
         vol += z;

@@ -101,10 +101,12 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// 0.0 for a finite price, NaN for NaN or +-inf (IEEE: inf - inf is NaN), so a sum of these
+/// is 0.0 exactly when every term is finite. Cheaper in the vector scan than testing bits.
 #[inline(always)]
-fn non_finite(x: f64) -> bool {
-    // Exponent all ones: NaN or +-inf. Written on the bits so the fast scan vectorizes.
-    (x.to_bits() & 0x7fff_ffff_ffff_ffff) >= 0x7ff0_0000_0000_0000
+#[allow(clippy::eq_op)]
+fn zero_if_finite(x: f64) -> f64 {
+    x - x
 }
 
 /// Running state of the input rules across rows (and across pushes, for the incremental API).
@@ -220,25 +222,36 @@ impl Validator {
             return Ok(());
         }
         let Columns { t, o, h, l, c, v } = cols.slice(from, end);
-        // `prev` was accepted, so it is in range and the differences below cannot overflow
-        // unless a row is out of range, which the range test catches.
-        let prev = self.prev.unwrap_or(t[0]);
-        let gap = self.min_gap;
-        let mut bad = (end - from > BLOCK) | (t[0].wrapping_sub(prev) < gap);
-        for &x in t {
-            bad |= !(-T_LIMIT..=T_LIMIT).contains(&x);
-        }
-        for i in 1..t.len() {
-            bad |= t[i].wrapping_sub(t[i - 1]) < gap;
+        let last = t.len() - 1;
+        // `prev` was accepted (in range). If every row is above the one before it, and the
+        // first and last are in range, then every row is in range and the differences below
+        // are exact.
+        let mut bad = (end - from > BLOCK)
+            | !(-T_LIMIT..=T_LIMIT).contains(&t[0])
+            | !(-T_LIMIT..=T_LIMIT).contains(&t[last]);
+        if let Some(prev) = self.prev {
+            bad |= t[0].wrapping_sub(prev) < self.min_gap;
         }
         let mut vbits = 0u64;
         let mut vsum = 0i64;
         for i in 0..t.len() {
-            bad |= non_finite(o[i]) | non_finite(h[i]) | non_finite(l[i]) | non_finite(c[i]);
-            bad |= h[i] < l[i];
+            // One compare covers all four prices (see `zero_if_finite`).
+            let spread = zero_if_finite(o[i])
+                + zero_if_finite(h[i])
+                + zero_if_finite(l[i])
+                + zero_if_finite(c[i]);
+            bad |= (spread != 0.0) | (h[i] < l[i]);
             // A negative volume sets the top bit: one OR catches it and any huge volume.
             vbits |= v[i] as u64;
             vsum = vsum.wrapping_add(v[i]);
+        }
+        for w in t.windows(2) {
+            bad |= w[1] <= w[0];
+        }
+        if self.min_gap > 1 && !bad {
+            for w in t.windows(2) {
+                bad |= w[1] - w[0] < self.min_gap;
+            }
         }
         // With every volume in [0, 2^49) a block of BLOCK rows sums exactly in an i64.
         bad |= vbits >= (1 << 49);
@@ -265,5 +278,129 @@ impl Validator {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000_000;
+
+    struct Owned {
+        t: Vec<i64>,
+        p: Vec<f64>,
+        h: Vec<f64>,
+        l: Vec<f64>,
+        v: Vec<i64>,
+    }
+
+    impl Owned {
+        fn new(n: usize) -> Self {
+            let p: Vec<f64> = (0..n).map(|i| 100.0 + (i % 7) as f64 * 0.25).collect();
+            Self {
+                t: (0..n as i64).map(|i| i * MIN).collect(),
+                h: p.iter().map(|x| x + 1.0).collect(),
+                l: p.iter().map(|x| x - 1.0).collect(),
+                p,
+                v: vec![3; n],
+            }
+        }
+
+        fn cols(&self) -> Columns<'_> {
+            Columns {
+                t: &self.t,
+                o: &self.p,
+                h: &self.h,
+                l: &self.l,
+                c: &self.p,
+                v: &self.v,
+            }
+        }
+
+        /// The first error of the blockwise check, and of the row-by-row check.
+        fn both(&self) -> (Option<String>, Option<String>) {
+            let cols = self.cols();
+            let n = cols.len_checked().unwrap_or(0);
+            let mut fast = Validator::new(1);
+            let mut start = 0;
+            let mut fast_err = None;
+            while start < n && fast_err.is_none() {
+                let end = (start + BLOCK).min(n);
+                fast_err = fast
+                    .check_block(&cols, start, end)
+                    .err()
+                    .map(|e| e.to_string());
+                start = end;
+            }
+            let mut slow = Validator::new(1);
+            let slow_err = slow.check_slow(&cols, 0, n).err().map(|e| e.to_string());
+            (fast_err, slow_err)
+        }
+    }
+
+    #[test]
+    fn blockwise_scan_reports_exactly_what_the_row_check_reports() {
+        let n = 5000;
+        for at in [0, 1, 2047, 2048, 2049, 4999] {
+            let mut cases: Vec<(Owned, &str)> = Vec::new();
+            let mut dup = Owned::new(n);
+            if at > 0 {
+                dup.t[at] = dup.t[at - 1];
+                cases.push((dup, "t: duplicate timestamp"));
+            }
+            let mut nan = Owned::new(n);
+            nan.h[at] = f64::NAN;
+            cases.push((nan, "h: price is NaN"));
+            let mut inf = Owned::new(n);
+            inf.l[at] = f64::NEG_INFINITY;
+            cases.push((inf, "l: price is infinite"));
+            let mut low = Owned::new(n);
+            low.l[at] = low.h[at] + 0.25;
+            cases.push((low, "h: high below low"));
+            let mut neg = Owned::new(n);
+            neg.v[at] = -1;
+            cases.push((neg, "v: negative volume"));
+            let mut range = Owned::new(n);
+            range.t[at] = T_LIMIT + 1;
+            let first = if at == n - 1 {
+                "t: timestamp outside"
+            } else {
+                "t: timestamp"
+            };
+            cases.push((range, first));
+            for (case, prefix) in cases {
+                let (fast, slow) = case.both();
+                assert_eq!(fast, slow);
+                let message = fast.unwrap_or_default();
+                assert!(message.starts_with(prefix), "{message}");
+            }
+        }
+        let mut overflow = Owned::new(n);
+        overflow.v = vec![1 << 61; n];
+        let (fast, slow) = overflow.both();
+        assert_eq!(fast, slow);
+        assert_eq!(
+            fast.as_deref(),
+            Some("v: total volume overflows int64 at index 3")
+        );
+        assert_eq!(Owned::new(n).both(), (None, None));
+    }
+
+    #[test]
+    fn length_mismatch_names_the_column() {
+        let data = Owned::new(3);
+        let cols = Columns {
+            v: &data.v[..2],
+            ..data.cols()
+        };
+        let err = cols
+            .len_checked()
+            .err()
+            .map(|e| (e.field, e.index, e.reason));
+        assert_eq!(
+            err,
+            Some(("v", -1, "length 2 differs from t length 3".to_string()))
+        );
     }
 }
