@@ -22,12 +22,12 @@ pub struct Series {
 impl Series {
     fn with_capacity(n: usize) -> Self {
         Self {
-            t: Vec::with_capacity(n),
-            o: Vec::with_capacity(n),
-            h: Vec::with_capacity(n),
-            l: Vec::with_capacity(n),
-            c: Vec::with_capacity(n),
-            v: Vec::with_capacity(n),
+            t: huge_capable(n),
+            o: huge_capable(n),
+            h: huge_capable(n),
+            l: huge_capable(n),
+            c: huge_capable(n),
+            v: huge_capable(n),
         }
     }
 
@@ -69,6 +69,29 @@ impl Series {
     pub fn is_empty(&self) -> bool {
         self.t.is_empty()
     }
+}
+
+/// Outputs of millions of bars are written once into fresh memory: with 4 KiB pages the page
+/// faults cost more than the aggregation (measured: 10M rows to 5m, 129 ms vs 44 ms for 1d).
+/// Large buffers are therefore offered to transparent huge pages, as numpy does for its arrays.
+fn huge_capable<T>(n: usize) -> Vec<T> {
+    let vec = Vec::with_capacity(n);
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let bytes = vec.capacity() * std::mem::size_of::<T>();
+        let start = vec.as_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE);
+        if bytes >= 2 * HUGE && aligned < start + bytes {
+            let len = (start + bytes - aligned) / HUGE * HUGE;
+            // SAFETY: advice only, on whole pages inside an allocation this Vec owns; it never
+            // changes the contents or validity of the memory. Failure is ignored (no THP).
+            unsafe {
+                libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    vec
 }
 
 /// A requested timeframe: period in ns (> 0) and offset in ns, already reduced to `[0, period)`.
