@@ -51,6 +51,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
 _FRACTION = re.compile(r"(\.[0-9]+)")
 _I64 = np.dtype(np.int64)
+_INT64_MIN = -(1 << 63)
 _F64 = np.dtype(np.float64)
 
 
@@ -347,7 +348,14 @@ class Aggregator:
         index = self._engine.count
         t_ns = t if type(t) is int else parse_time(t, "t", index)
         prices = [_price(x, k, index) for k, x in zip("ohlc", (o, h, l, c), strict=True)]
-        done = self._engine.push(t_ns, *prices, v if type(v) is int else _volume(v, index))
+        volume = v if type(v) is int else _volume(v, index)
+        # Values beyond int64 cannot reach either engine: refuse them here, for both alike.
+        if not _INT64_MIN <= t_ns <= _python.INT64_MAX:
+            raise BarDataError("t", index, _python.R_T_RANGE, t_ns)
+        if not _INT64_MIN <= volume <= _python.INT64_MAX:
+            reason = _python.R_VOLUME_OVERFLOW if volume > 0 else _python.R_NEGATIVE_VOLUME
+            raise BarDataError("v", index, reason, volume)
+        done = self._engine.push(t_ns, *prices, volume)
         names = self.timeframes
         return [(names[k], Bar(*bar)) for k, *bar in done]
 

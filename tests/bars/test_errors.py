@@ -173,3 +173,16 @@ def test_incremental_rejects_like_batch_and_changes_nothing(impl):
     assert live.count == 6
     with pytest.raises(InvalidInputError, match="not one of"):
         live.partial("1h")
+
+
+def test_pushed_values_beyond_int64_are_bar_errors_on_both_sides():
+    messages = []
+    for impl in IMPLS:
+        live = Aggregator("5m", impl=impl)
+        with pytest.raises(BarDataError) as big_t:
+            live.push(2**70, 1.0, 1.0, 1.0, 1.0, 1)
+        with pytest.raises(BarDataError) as big_v:
+            live.push(0, 1.0, 1.0, 1.0, 1.0, 2**64)
+        messages.append((str(big_t.value), str(big_v.value)))
+    assert messages[0] == messages[1]
+    assert messages[0][1] == "v: total volume overflows int64 at index 0"

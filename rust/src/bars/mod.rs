@@ -4,7 +4,7 @@
 //! tested without Python. This file is the thin PyO3 layer: zero-copy numpy views in, the GIL
 //! released for the loop, numpy arrays out, `BarDataError` raised on bad data. Timeframe
 //! strings are parsed once, in Python (`harness.bars.parse_timeframe`); Rust receives periods
-//! and offsets in nanoseconds.
+//! and offsets in nanoseconds. A panic in the core becomes `NativePanicError`, never an abort.
 
 pub mod batch;
 pub mod bucket;
@@ -15,7 +15,9 @@ use numpy::{IntoPyArray, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyList, PyTuple};
 
-use crate::errors::harness_error;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::errors::{harness_error, panic_error};
 use batch::{Series, Spec};
 use bucket::Bar;
 use incremental::Live;
@@ -131,8 +133,10 @@ fn aggregate_columns<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let specs = specs_from(py, &periods, &offsets)?;
     let cols = columns(&t, &o, &h, &l, &c, &v)?;
-    let result = py.detach(|| batch::aggregate(&cols, &specs));
-    let series = result.map_err(|e| bar_data_error(py, e))?;
+    let result = py.detach(|| catch_unwind(AssertUnwindSafe(|| batch::aggregate(&cols, &specs))));
+    let series = result
+        .map_err(|payload| panic_error(py, payload))?
+        .map_err(|e| bar_data_error(py, e))?;
     let tuples = series
         .into_iter()
         .map(|s| series_to_py(py, s))
@@ -214,8 +218,10 @@ impl Aggregator {
     ) -> PyResult<Bound<'py, PyList>> {
         let cols = columns(&t, &o, &h, &l, &c, &v)?;
         let live = &mut self.live;
-        let result = py.detach(|| live.push_many(&cols));
-        let series = result.map_err(|e| bar_data_error(py, e))?;
+        let result = py.detach(|| catch_unwind(AssertUnwindSafe(|| live.push_many(&cols))));
+        let series = result
+            .map_err(|payload| panic_error(py, payload))?
+            .map_err(|e| bar_data_error(py, e))?;
         let tuples = series
             .into_iter()
             .map(|s| series_to_py(py, s))
