@@ -328,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {about}.",
         "",
         "Best wall time per cell, one process, same arrays for every method; the methods are "
-        "timed in interleaved rounds (each round calls each once) so that load from other "
-        "processes on this shared machine falls on all of them alike; pure Python: best of 2. "
+        "timed in interleaved rounds (in each round every method runs, a fast one back to back "
+        "for about 2 ms) so that load from other processes on this shared machine falls on all "
+        "of them alike; pure Python: best of 2. "
         "`x Rust time` is the method's time divided by Rust's (higher = slower than Rust). "
         "Rust and pure Python are called through `harness.bars.aggregate` (one call for all "
         "three timeframes); numpy, pandas and polars compute each timeframe in turn; the plain "
