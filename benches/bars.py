@@ -13,9 +13,6 @@ runs (wall clock) after one warm-up; every competitor's output is checked agains
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
+from machine import describe
 
 from harness.bars import aggregate, parse_timeframe
 
@@ -164,30 +162,6 @@ def check_same(bars: dict[str, np.ndarray], frames: list[str]) -> None:
             assert all(np.array_equal(python[k], want[k]) for k in "tohlcv")
 
 
-def machine() -> str:
-    """CPU model, cores, load, and versions: the figures are only meaningful with these."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = "?"
-    return (
-        f"{model}, {os.cpu_count()} cores, load average {load:.2f} at start; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-        f"polars {pl.__version__}; commit {commit or '?'}"
-    )
-
-
 def run_size(n: int, budget_s: float) -> dict[str, dict[str, float | None]]:
     """Seconds per call of each method at size n, for one and three timeframes."""
     bars = futures_minutes(n)
@@ -307,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         sizes = [s for s in sizes if s <= 1_000_000]
     budget = 0.5 if args.quick else 2.0
-    about = machine()
+    about = describe(["numpy", "pandas", "polars"])
     print(about, flush=True)
     all_results = {}
     lines = []

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import secrets
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "benches" / "reports" / "orders.md"
@@ -227,29 +228,6 @@ def run_worker(kind: str, url: str, calls: int, warmup: int, in_flight: int) -> 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = []
-    for name in ("httpx", "pyreqwest"):
-        try:
-            from importlib.metadata import version
-
-            versions.append(f"{name} {version(name)}")
-        except Exception:
-            versions.append(f"{name} ?")
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
-        f"CPython {platform.python_version()}, {', '.join(versions)}"
-    )
-
-
 def table(results: dict[str, dict[str, Any]], in_flight: int) -> str:
     head = (
         "| client | seq p50 µs | seq p99 µs | seq calls/s "
@@ -330,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         placed = sim.stats()["orders"]
     text = table(results, args.in_flight)
     lines = verdicts(results, args.in_flight)
-    where = machine()
+    where = describe(["httpx", "pyreqwest"])
     print()
     print(text)
     print("\n".join(lines))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+
+from machine import describe
 
 PLACE = (
     '{"accountId":1001,"contractId":"CON.F.US.MNQ.Z26","type":2,"side":0,"size":1,'
@@ -66,7 +67,7 @@ def main() -> int:
         url = proc.stdout.readline().strip()
         body = {"userName": "sim-user", "apiKey": "sim-key"}
         token = _post(url + "/api/Auth/loginKey", body)["token"]
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, {platform.python_version()}")
+        print(f"machine: {describe(['httptools', 'uvloop', 'orjson'])}")
         print(f"wrk -t1 -c{args.connections} -d{args.seconds}s against {url} (server: one process)")
         print(f"{'endpoint':34} {'req/s':>9} {'p50':>8} {'server CPU/req':>15}")
         for name, path, payload in CASES:

@@ -133,7 +133,15 @@ fn aggregate_columns<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let specs = specs_from(py, &periods, &offsets)?;
     let cols = columns(&t, &o, &h, &l, &c, &v)?;
-    let result = py.detach(|| catch_unwind(AssertUnwindSafe(|| batch::aggregate(&cols, &specs))));
+    series_list_detached(py, || batch::aggregate(&cols, &specs))
+}
+
+/// Run `work` with the GIL released, a panic caught, and its series as a list of tuples.
+fn series_list_detached<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyList>>
+where
+    F: FnOnce() -> Result<Vec<Series>, BarError> + Send,
+{
+    let result = py.detach(|| catch_unwind(AssertUnwindSafe(work)));
     let series = result
         .map_err(|payload| panic_error(py, payload))?
         .map_err(|e| bar_data_error(py, e))?;
@@ -218,15 +226,7 @@ impl Aggregator {
     ) -> PyResult<Bound<'py, PyList>> {
         let cols = columns(&t, &o, &h, &l, &c, &v)?;
         let live = &mut self.live;
-        let result = py.detach(|| catch_unwind(AssertUnwindSafe(|| live.push_many(&cols))));
-        let series = result
-            .map_err(|payload| panic_error(py, payload))?
-            .map_err(|e| bar_data_error(py, e))?;
-        let tuples = series
-            .into_iter()
-            .map(|s| series_to_py(py, s))
-            .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, tuples)
+        series_list_detached(py, || live.push_many(&cols))
     }
 
     /// The bar being built for timeframe `k`, or None.
