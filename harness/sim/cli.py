@@ -1,6 +1,6 @@
 """`harness sim`: serve the gateway simulator until interrupted; the URL is the first line out.
 
-Settings are layered: the defaults, then `--profile` (a name in conf/sim/, a YAML/JSON file, or
+Settings are layered: the defaults, then `--profile` (a packaged profile name, a YAML/JSON file, or
 `-` for JSON on stdin), then the flags given on the command line.
 """
 
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--username", help="the one accepted userName (default sim-user)")
     parser.add_argument("--api-key", help="the one accepted apiKey (default sim-key)")
     parser.add_argument(
-        "--profile", help="conf/sim profile name (default, demo, bench, chaos), file, or -"
+        "--profile", help="profile name (default, demo, bench, chaos), a YAML/JSON file, or -"
     )
     parser.add_argument("--seed", type=int, help="seed of the price path and fault draws")
     parser.add_argument("--latency-ms", type=_non_negative("--latency-ms"))

@@ -1,4 +1,7 @@
-"""What a simulator run is told: its settings, its fault rules, and the named profiles in conf/sim/.
+"""What a simulator run is told: its settings, its fault rules, and the named profiles.
+
+The profiles are YAML files in `harness/sim/profiles/` (package data, so an installed package has
+them too); `conf/sim` in the checkout is a link to that folder.
 
 Settings are plain dataclasses usable without any configuration framework; `load_profile` is the
 one place that reads YAML (through OmegaConf, so a bad key or value is named in the error).
@@ -121,13 +124,13 @@ PROFILE_DIR_ENV = "HARNESS_SIM_PROFILES"
 
 
 def profile_dir() -> Path:
-    """The folder of named profiles: `$HARNESS_SIM_PROFILES`, else `conf/sim/` of the checkout."""
+    """The folder of named profiles: `$HARNESS_SIM_PROFILES`, else the packaged profiles."""
     import os
 
     env = os.environ.get(PROFILE_DIR_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "conf" / "sim"
+    return Path(__file__).resolve().parent / "profiles"
 
 
 def profile_path(name_or_path: str) -> Path:
@@ -147,7 +150,7 @@ def profile_path(name_or_path: str) -> Path:
 
 
 def load_profile(name_or_path: str, base: SimSettings | None = None) -> SimSettings:
-    """Merge a profile (a name in conf/sim/, or a YAML/JSON file) onto `base`, type-checked."""
+    """Merge a profile (a packaged name such as `demo`, or a YAML/JSON file) onto `base`."""
     from omegaconf import OmegaConf
 
     path = profile_path(name_or_path)

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+import harness.sim
 from harness.sim import FaultRule, SimSettings, Simulator, load_profile
+from harness.sim.settings import profile_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,6 +103,14 @@ def test_spawn_runs_a_child_with_the_given_settings_and_faults() -> None:
         # The api key never shows in the child's command line.
         assert "secret-k" not in " ".join(child.process.args)
     assert child.process.returncode == 0
+
+
+def test_profiles_ship_inside_the_package_and_conf_links_to_them() -> None:
+    # Package data reaches an installed wheel; a folder beside the package would not.
+    packaged = Path(harness.sim.__file__).resolve().parent / "profiles"
+    assert profile_dir().resolve() == packaged
+    assert sorted(p.stem for p in packaged.glob("*.yaml")) == ["bench", "chaos", "default", "demo"]
+    assert (ROOT / "conf" / "sim").resolve() == packaged
 
 
 @pytest.mark.parametrize("name", ["default", "demo", "bench", "chaos"])
