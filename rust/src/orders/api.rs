@@ -134,14 +134,74 @@ pub fn is_not_found(endpoint: Endpoint, code: Option<i64>) -> bool {
 pub trait Envelope {
     /// `success`.
     fn success(&self) -> bool;
-    /// `errorCode` (absent or null reads as `None`).
+    /// `errorCode` when it is an integer (absent, null or anything else reads as `None`).
     fn error_code(&self) -> Option<i64>;
-    /// `errorMessage`.
+    /// `errorCode` is absent, null or zero: it does not contradict `success`.
+    fn code_agrees(&self) -> bool;
+    /// `errorMessage` when it is a string.
     fn error_message(&self) -> Option<&str>;
     /// The answer is a success only when `success` is true and `errorCode` agrees (0 or absent).
     fn succeeded(&self) -> bool {
-        self.success() && matches!(self.error_code(), None | Some(0))
+        self.success() && self.code_agrees()
     }
+}
+
+/// `errorCode` read the way the Python client reads it, so both sides judge odd answers alike:
+/// an integer is a code; absent, null or a numeric zero agrees with success; anything else (a
+/// string, a bool, a fraction) is no code and contradicts success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode {
+    /// The code, when the answer carried an integer.
+    pub int: Option<i64>,
+    /// Absent, null or numerically zero.
+    pub agrees: bool,
+}
+
+impl Default for ErrorCode {
+    fn default() -> Self {
+        ErrorCode {
+            int: None,
+            agrees: true,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Null => ErrorCode::default(),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(code) => ErrorCode {
+                    int: Some(code),
+                    agrees: code == 0,
+                },
+                None => ErrorCode {
+                    int: None,
+                    agrees: n.as_f64() == Some(0.0),
+                },
+            },
+            _ => ErrorCode {
+                int: None,
+                agrees: false,
+            },
+        })
+    }
+}
+
+/// `success` is true only when it is the JSON `true` (as the Python client's `is True`).
+fn only_true<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(matches!(
+        serde_json::Value::deserialize(deserializer)?,
+        serde_json::Value::Bool(true)
+    ))
+}
+
+/// `errorMessage` when it is a string; anything else reads as absent.
+fn text_or_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Some(text),
+        _ => None,
+    })
 }
 
 macro_rules! response {
@@ -150,17 +210,18 @@ macro_rules! response {
         #[derive(Debug, Default, Deserialize)]
         #[serde(rename_all = "camelCase")]
         pub struct $name {
-            #[serde(default)]
+            #[serde(default, deserialize_with = "only_true")]
             pub success: bool,
             #[serde(default)]
-            pub error_code: Option<i64>,
-            #[serde(default)]
+            pub error_code: ErrorCode,
+            #[serde(default, deserialize_with = "text_or_none")]
             pub error_message: Option<String>,
             $(#[serde(default)] pub $field: $ty,)*
         }
         impl Envelope for $name {
             fn success(&self) -> bool { self.success }
-            fn error_code(&self) -> Option<i64> { self.error_code }
+            fn error_code(&self) -> Option<i64> { self.error_code.int }
+            fn code_agrees(&self) -> bool { self.error_code.agrees }
             fn error_message(&self) -> Option<&str> { self.error_message.as_deref() }
         }
     };
@@ -488,6 +549,34 @@ mod tests {
         .unwrap();
         assert!(!failed.succeeded());
         assert_eq!(failed.error_message(), Some("x"));
+    }
+
+    #[test]
+    fn odd_envelopes_read_as_the_python_client_reads_them() {
+        let read = |text: &str| -> EmptyResponse {
+            serde_json::from_str(text).expect("an odd envelope is still readable")
+        };
+        let text_code = read(r#"{"success":true,"errorCode":"0","errorMessage":7}"#);
+        assert!(
+            !text_code.succeeded(),
+            "a code that is not a number contradicts success"
+        );
+        assert_eq!(
+            (text_code.error_code(), text_code.error_message()),
+            (None, None)
+        );
+        let float_zero = read(r#"{"success":true,"errorCode":0.0}"#);
+        assert!(float_zero.succeeded());
+        assert_eq!(float_zero.error_code(), None);
+        let text_success = read(r#"{"success":"true","errorCode":0}"#);
+        assert!(!text_success.succeeded(), "only the JSON true is success");
+        let null_code = read(r#"{"success":true,"errorCode":null,"errorMessage":null}"#);
+        assert!(null_code.succeeded());
+        let failed = read(r#"{"success":false,"errorCode":2,"errorMessage":"no"}"#);
+        assert_eq!(
+            (failed.error_code(), failed.error_message()),
+            (Some(2), Some("no"))
+        );
     }
 
     #[test]
