@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,16 +84,38 @@ def test_bad_input_is_a_clear_error_and_exit_status_2(tmp_path, capsys):
     assert main(["bars", "--input", str(tmp_path / "nope.csv"), "--timeframe", "5m"]) == 2
 
 
-def test_parquet_needs_pyarrow_or_round_trips(tmp_path, capsys):
+def test_parquet_in_and_out_round_trips(tmp_path):
+    import pyarrow as pa  # in the test extra: the Parquet path is tested, not assumed
+    import pyarrow.parquet as pq
+
+    bars = write_input(tmp_path / "in.csv", None)
+    argv = ["bars", "--input", str(tmp_path / "in.csv"), "--timeframe", "5m,1h"]
+    assert main([*argv, "--format", "parquet", "--output", str(tmp_path / "pq")]) == 0
+    for timeframe in ("5m", "1h"):
+        table = pq.read_table(tmp_path / "pq" / f"{timeframe}.parquet")
+        assert table.column_names == ["t", "o", "h", "l", "c", "v"]
+        assert table.schema.field("t").type == pa.timestamp("ns", tz="UTC")
+        want = aggregate(bars, timeframe, impl="python")
+        assert np.array_equal(table.column("t").cast(pa.int64()).to_numpy(), want.t)
+        for k in "ohlcv":
+            assert np.array_equal(table.column(k).to_numpy(), want[k]), (timeframe, k)
+
+    t = pa.array(bars["t"]).cast(pa.timestamp("ns", tz="UTC"))
+    minute_table = pa.table({"t": t, **{k: pa.array(bars[k]) for k in "ohlcv"}})
+    pq.write_table(minute_table, tmp_path / "in.parquet")
+    argv = ["bars", "--input", str(tmp_path / "in.parquet"), "--timeframe", "15m"]
+    assert main([*argv, "--format", "csv", "--output", str(tmp_path / "csv")]) == 0
+    got = read_output(tmp_path / "csv" / "15m.csv")
+    want = aggregate(bars, "15m", impl="python")
+    for k in "tohlcv":
+        assert np.array_equal(got[k], want[k]), k
+
+
+def test_parquet_without_pyarrow_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     write_input(tmp_path / "in.csv", None)
     argv = ["bars", "--input", str(tmp_path / "in.csv"), "--timeframe", "5m"]
-    status = main([*argv, "--format", "parquet", "--output", str(tmp_path)])
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        assert status == 2
-        assert "Parquet needs pyarrow" in capsys.readouterr().err
-    else:
-        assert status == 0
-        table = pq.read_table(tmp_path / "5m.parquet")
-        assert table.column_names == ["t", "o", "h", "l", "c", "v"]
+    assert main([*argv, "--format", "parquet", "--output", str(tmp_path)]) == 2
+    assert "Parquet needs pyarrow" in capsys.readouterr().err
+    assert not (tmp_path / "5m.parquet").exists()
