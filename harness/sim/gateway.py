@@ -27,7 +27,6 @@ import numpy as np
 
 from harness import projectx as px
 from harness.sim.market import (
-    UNIT_SECONDS,
     Contract,
     PricePath,
     aggregate,
@@ -36,6 +35,8 @@ from harness.sim.market import (
     iso,
 )
 from harness.sim.settings import SimSettings
+
+_BAR_UNITS = frozenset(px.BarUnit)  # IntEnum members compare equal to the wire ints
 
 ORDER_ID_BASE = 7_000_000_000  # above 2**32: an int32 truncation shows at once
 STARTING_BALANCE = 50_000.0
@@ -836,7 +837,7 @@ class Gateway:
         path = self.paths.get(contract_id)  # type: ignore[arg-type]
         if path is None:
             return fail(code.CONTRACT_NOT_FOUND, f"Contract {contract_id} not found.", bars=None)
-        if unit not in (*UNIT_SECONDS, 6):
+        if unit not in _BAR_UNITS:
             return fail(code.UNIT_INVALID, f"Invalid unit {unit}.", bars=None)
         assert number is not None and limit is not None and start is not None and end is not None
         if number < 1:

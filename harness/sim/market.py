@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.projectx import BarUnit
+
 HOUR = 3600
 _M64 = (1 << 64) - 1
 
@@ -343,7 +345,14 @@ class PricePath:
 
 # -- bars -------------------------------------------------------------------------------------
 
-UNIT_SECONDS = {1: 1, 2: 60, 3: HOUR, 4: 86400, 5: 7 * 86400}
+# Fixed-length units in seconds; months (BarUnit.MONTH) follow the calendar instead.
+UNIT_SECONDS = {
+    BarUnit.SECOND: 1,
+    BarUnit.MINUTE: 60,
+    BarUnit.HOUR: HOUR,
+    BarUnit.DAY: 86400,
+    BarUnit.WEEK: 7 * 86400,
+}
 _WEEK_OFFSET = 4 * 86400  # 1970-01-05 was a Monday: weeks start Monday 00:00 UTC
 MAX_BASE_UNITS = 4_000_000  # bound on the seconds a single request aggregates
 MAX_HOURS = 20_000  # bound on the hours of minute bars a single request aggregates (~2.3 years)
@@ -366,7 +375,7 @@ def bucket_edges(
     stop = min(end, now + 1)
     if stop <= start or limit <= 0:
         return []
-    if unit == 6:
+    if unit == BarUnit.MONTH:
         first = _month_start(start)
         # The last bucket: the one holding stop - 1, aligned to `number`-month steps from `first`.
         edges = [first]
@@ -374,7 +383,7 @@ def bucket_edges(
             edges.append(_month_start(edges[-1], number))
     else:
         size = UNIT_SECONDS[unit] * number
-        offset = _WEEK_OFFSET if unit == 5 else 0
+        offset = _WEEK_OFFSET if unit == BarUnit.WEEK else 0
         k0 = (start - offset) // size
         k1 = (stop - 1 - offset) // size  # bucket holding the last wanted second
         k0 = max(k0, k1 - limit)  # one spare: the last may be dropped as partial
