@@ -154,11 +154,6 @@ class Aggregator:
         """Bars accepted so far."""
         return self._count
 
-    @property
-    def last_t(self) -> int | None:
-        """Timestamp of the last accepted bar."""
-        return self._prev
-
     def partial(self, k: int) -> RawBar | None:
         """The bar being built for timeframe `k`, or None."""
         bar = self._bars[k]

@@ -37,11 +37,6 @@ impl Live {
         self.validator.count
     }
 
-    /// Timestamp of the last accepted bar.
-    pub fn last_t(&self) -> Option<i64> {
-        self.validator.prev
-    }
-
     /// The bar being built for timeframe `k`.
     pub fn partial(&self, k: usize) -> Option<Bar> {
         self.accs.get(k).and_then(Accumulator::partial)

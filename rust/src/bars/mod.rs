@@ -239,10 +239,4 @@ impl Aggregator {
     fn count(&self) -> i64 {
         self.live.count()
     }
-
-    /// Timestamp of the last accepted bar, or None.
-    #[getter]
-    fn last_t(&self) -> Option<i64> {
-        self.live.last_t()
-    }
 }
