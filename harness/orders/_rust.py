@@ -5,27 +5,24 @@ dataclasses the Python client returns.
 
 from __future__ import annotations
 
-import logging
 from types import TracebackType
 from typing import Any
 
 from harness import _native
 from harness.orders.models import Account, Contract, Order, PlacedOrder
+from harness.orders.reconcile import reconciled_placement
 from harness.orders.settings import ClientSettings
 from harness.projectx import OrderType
 
 __all__ = ["RustOrderClient"]
 
-log = logging.getLogger("harness.orders")
-
 
 def _placed(row: tuple[int, str, bool, int]) -> PlacedOrder:
     """Build a `PlacedOrder`; a reconciled placement is logged as the Python client logs it."""
-    placed = PlacedOrder(*row)
-    if placed.reconciled:
-        order_id, tag = placed.order_id, placed.custom_tag
-        log.warning("placement reconciled: order %d carries customTag %s", order_id, tag)
-    return placed
+    order_id, tag, reconciled, attempts = row
+    if reconciled:
+        return reconciled_placement(order_id, tag, attempts)
+    return PlacedOrder(order_id, tag, False, attempts)
 
 
 def _order(row: dict[str, Any] | None) -> Order | None:

@@ -40,7 +40,11 @@ from harness.errors import (
 )
 from harness.orders import validation as check
 from harness.orders.models import Account, Contract, Order, PlacedOrder, parse_id
-from harness.orders.reconcile import cancel_took_effect, modify_took_effect
+from harness.orders.reconcile import (
+    cancel_took_effect,
+    modify_took_effect,
+    reconciled_placement,
+)
 from harness.orders.settings import ClientSettings
 
 __all__ = ["Backoff", "PythonOrderClient", "parse_retry_after", "refresh_delay"]
@@ -675,8 +679,7 @@ class PythonOrderClient:
 
     @staticmethod
     def _reconciled(order: Order, tag: str, attempts: int) -> PlacedOrder:
-        log.warning("placement reconciled: order %d carries customTag %s", order.id, tag)
-        return PlacedOrder(order.id, tag, True, attempts)
+        return reconciled_placement(order.id, tag, attempts)
 
     async def _quiet_find(self, account_id: int, tag: str) -> Order | None:
         try:

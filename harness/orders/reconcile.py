@@ -14,10 +14,20 @@ Look-ups that fail are treated as "not found" (the next attempt, or the final er
 
 from __future__ import annotations
 
-from harness.orders.models import Order
+import logging
+
+from harness.orders.models import Order, PlacedOrder
 from harness.projectx import OrderStatus
 
-__all__ = ["cancel_took_effect", "modify_took_effect"]
+__all__ = ["cancel_took_effect", "modify_took_effect", "reconciled_placement"]
+
+log = logging.getLogger("harness.orders")
+
+
+def reconciled_placement(order_id: int, tag: str, attempts: int) -> PlacedOrder:
+    """The result of a placement found by its customTag, logged the same way by both clients."""
+    log.warning("placement reconciled: order %d carries customTag %s", order_id, tag)
+    return PlacedOrder(order_id, tag, True, attempts)
 
 
 def _same(want: float | None, have: float | None) -> bool:
