@@ -17,7 +17,7 @@ from harness.errors import (
     OrderRejectedError,
     RateLimitedError,
 )
-from harness.operations import Operation
+from harness.operations import Impl, Operation
 
 __all__ = [
     "AuthError",
@@ -25,6 +25,7 @@ __all__ = [
     "BrokerError",
     "BrokerUnavailableError",
     "HarnessError",
+    "Impl",
     "InvalidInputError",
     "NativePanicError",
     "NotFoundError",

@@ -1,0 +1,66 @@
+"""The latency sketch: nearest-rank quantiles within 1% of numpy's, exact merge, exact bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.sketch import ALPHA, LatencySketch
+
+QS = (0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
+
+
+def lognormal(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).lognormal(mean=6.0, sigma=1.0, size=n)
+
+
+@pytest.mark.parametrize("n", [1, 2, 10, 1000, 100_000])
+def test_quantiles_are_within_alpha_of_numpy_nearest_rank(n):
+    values = lognormal(n, seed=n)
+    sketch = LatencySketch()
+    sketch.add_many(values)
+    assert sketch.n == n
+    for q in QS:
+        want = float(np.quantile(values, q, method="inverted_cdf"))
+        got = sketch.quantile(q)
+        assert got is not None
+        assert abs(got - want) <= ALPHA * want * (1 + 1e-12), (q, got, want)
+        low, high = sketch.bounds(q)  # type: ignore[misc]
+        assert low < want <= high * (1 + 1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1e9, allow_nan=False), min_size=1, max_size=300))
+def test_one_by_one_equals_vectorised_and_merge_is_exact(values):
+    one, many, left, right = LatencySketch(), LatencySketch(), LatencySketch(), LatencySketch()
+    for v in values:
+        one.add(v)
+    many.add_many(values)
+    half = len(values) // 2
+    left.add_many(values[:half])
+    right.add_many(values[half:])
+    assert one == many == left.merge(right)
+    assert LatencySketch.from_json(many.to_json()) == many
+
+
+def test_zeros_and_empty():
+    sketch = LatencySketch()
+    assert sketch.quantile(0.5) is None and sketch.bounds(0.5) is None
+    sketch.add_many([0.0, 0.0, 5.0])
+    assert sketch.quantile(0.5) == 0.0
+    assert sketch.quantile(1.0) == pytest.approx(5.0, rel=ALPHA)
+    assert sketch.count_at_most(10.0) == (3, 3)
+    assert sketch.count_at_most(5.0)[1] == 3
+
+
+def test_nan_and_bad_input_are_refused():
+    with pytest.raises(ValueError, match="NaN"):
+        LatencySketch().add(float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        LatencySketch().add_many([1.0, float("nan")])
+    with pytest.raises(ValueError, match="quantile"):
+        LatencySketch().quantile(1.5)
+    with pytest.raises(ValueError, match="not a latency sketch"):
+        LatencySketch.from_json("{}")
