@@ -52,7 +52,7 @@ class LatencySketch:
         self._bins: dict[int, int] = {}
         self.zeros = 0
 
-    # ----- building --------------------------------------------------------------------------
+    # ----- building ------------------------------------------------------------------------------
 
     def add(self, value: float) -> None:
         """Count one value (NaN is refused with ValueError: a latency is always a number)."""
@@ -98,7 +98,7 @@ class LatencySketch:
         for key, count in zip(keys.tolist(), counts.tolist(), strict=True):
             bins[key] = bins.get(key, 0) + count
 
-    # ----- reading ---------------------------------------------------------------------------
+    # ----- reading -------------------------------------------------------------------------------
 
     @property
     def n(self) -> int:
@@ -174,7 +174,7 @@ class LatencySketch:
                 possible += count
         return (certain, possible)
 
-    # ----- storage ---------------------------------------------------------------------------
+    # ----- storage -------------------------------------------------------------------------------
 
     def to_json(self) -> str:
         """Compact JSON text `{"z": zeros, "k": [keys], "c": [counts]}` (keys ascending)."""
