@@ -61,6 +61,8 @@ log = logging.getLogger("harness.recorder")
 
 MINUTE_NS: Final = 60_000_000_000
 SPILL_PREFIX: Final = "harness-spill-"
+WRITER_STOP_S: Final = 60.0
+"""How long `close` waits for the writer's current database call to end."""
 
 
 class OutcomeRecord(NamedTuple):
@@ -270,7 +272,7 @@ class Recorder:
         self._spill_path = self._spill_dir / f"{SPILL_PREFIX}{name}.jsonl"
         self._spill_handle: IO[bytes] | None = None
         self._spill_rows = 0
-        self._spill_lock = threading.Lock()
+        self._spill_lock = threading.RLock()
         self._writer_lock = threading.Lock()  # held by the writer around each cycle
         self._enqueued = 0
         self._written = 0
@@ -343,10 +345,11 @@ class Recorder:
         self.flush(timeout)
         self._closing = True
         self._wake.set()
-        self._thread.join(timeout=max(timeout, 1.0))
+        # The writer ends after its current cycle; a database call is bounded (SQLite's busy
+        # time-out, PostgreSQL's connect time-out), so this wait is too.
+        self._thread.join(timeout=WRITER_STOP_S)
         self._closed = True
-        if not self._writer_lock.acquire(timeout=max(timeout, 1.0)):
-            # The writer is stuck inside a database call: what it holds cannot be saved safely.
+        if self._thread.is_alive() or not self._writer_lock.acquire(timeout=WRITER_STOP_S):
             lost = self._pending_rows
             self._dropped += lost
             log.error("recorder: writer stuck at close; %d rows it held are LOST", lost)

@@ -367,9 +367,7 @@ def redact_url(url: str) -> str:
     except ArgumentError:
         scheme, sep, _ = url.partition("://")
         return f"{scheme}{sep}{REDACTED}" if sep else REDACTED
-    if parsed.password is None:
-        return parsed.render_as_string(hide_password=False)
-    return parsed.set(password=REDACTED).render_as_string(hide_password=False)
+    return parsed.render_as_string(hide_password=True)  # a password prints as ***
 
 
 def _plain(value: Any) -> Any:
