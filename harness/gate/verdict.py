@@ -14,9 +14,10 @@ How each criterion decides (the statistics live in `harness.gate.stats`, with th
 - `p50_ratio`, `p99_ratio`: Rust's quantile over Python's. Each side's quantile has an
   anytime-valid confidence sequence; the ratio's interval is (Rust low / Python high, Rust high /
   Python low). PASS when its upper end is at most the maximum, FAIL when its lower end is above.
-- `not_slower`: time-uniform bands around both latency CDFs. FAIL when at some latency Python
-  finishes a larger share of its calls than Rust beyond both bands (Rust is slower there); PASS
-  when the bands prove Rust nowhere behind by more than `not_slower_margin` of its calls.
+- `not_slower`: time-uniform bands around both latency CDFs, compared at the sketches' bin
+  edges (2% apart). FAIL when at some latency Python finishes a larger share of its calls than
+  Rust beyond both bands (Rust is slower there); PASS when the bands prove Rust nowhere behind by
+  more than `not_slower_margin` of its calls.
 - `shadow`: FAIL as soon as mismatches exceed the maximum; PASS once at least
   `min_shadow_comparisons` were made within it.
 - `soak`: the stage has run `min_soak_s` (PASS), else INCONCLUSIVE.
