@@ -155,6 +155,15 @@ class LatencySketch:
             return (0.0, MIN_VALUE)
         return (GAMMA ** (key - 1), GAMMA**key)
 
+    def bins(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(keys, counts) of the non-empty bins as arrays, keys ascending.
+
+        Bin `k` holds the values in (GAMMA**(k-1), GAMMA**k]; the zero bin is not included (its
+        count is `zeros`). What vectorised readers (the gate's confidence bands) start from.
+        """
+        keys, counts = self._sorted()
+        return np.asarray(keys, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+
     def count_at_most(self, value: float) -> tuple[int, int]:
         """(certain, possible): counts of values surely <= `value`, and possibly <= `value`.
 

@@ -64,3 +64,18 @@ def test_nan_and_bad_input_are_refused():
         LatencySketch().quantile(1.5)
     with pytest.raises(ValueError, match="not a latency sketch"):
         LatencySketch.from_json("{}")
+
+
+def test_bins_are_the_non_empty_bins_in_key_order_and_count_every_value():
+    values = lognormal(5_000, seed=11)
+    sketch = LatencySketch()
+    sketch.add_many(np.concatenate([values, [0.0, 0.0]]))
+    keys, counts = sketch.bins()
+    assert keys.dtype == np.int64 and counts.dtype == np.int64
+    assert np.all(np.diff(keys) > 0) and np.all(counts > 0)
+    assert int(counts.sum()) + sketch.zeros == sketch.n == 5_002
+    # Every value lies in (GAMMA**(k-1), GAMMA**k] of its bin: the count up to each edge is exact.
+    from harness.sketch import GAMMA
+
+    for key, at_most in zip(keys[::50], np.cumsum(counts)[::50], strict=True):
+        assert at_most + sketch.zeros == int((np.concatenate([values, [0, 0]]) <= GAMMA**key).sum())

@@ -325,6 +325,11 @@ def _validate_gate(gate: GateConfig) -> None:
             _fraction(f"{where}.{name}", getattr(c, name))
         for name in ("max_p50_ratio", "max_p99_ratio"):
             _positive(f"{where}.{name}", getattr(c, name))
+        if not 0.0 < c.not_slower_margin <= 1.0:
+            value = c.not_slower_margin
+            raise ConfigError(
+                f"{where}.not_slower_margin", value, "must be within 0..1 (0 excluded)"
+            )
         if c.min_shadow_comparisons < 0:
             value = c.min_shadow_comparisons
             raise ConfigError(f"{where}.min_shadow_comparisons", value, "must be >= 0")

@@ -217,6 +217,8 @@ class OpCriteria:
     """What one operation must show over the current stage's window to pass the gate.
 
     Rates are fractions (0..1); ratios are Rust over Python. `min_samples` is per side.
+    `not_slower_margin` (0..1) is how far Rust's latency CDF may trail Python's at any latency,
+    as a share of calls, for `not_slower` to PASS (it FAILs on any proven trail).
     `critical` criteria roll the stage back automatically when they FAIL while it runs.
     """
 
@@ -227,6 +229,7 @@ class OpCriteria:
     max_p50_ratio: float = 1.10
     max_p99_ratio: float = 1.50
     not_slower: bool = True
+    not_slower_margin: float = 0.05
     min_shadow_comparisons: int = 0
     max_shadow_mismatches: int = 0
     critical: list[Criterion] = field(
