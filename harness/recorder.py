@@ -2,13 +2,14 @@
 
 The caller pays one `deque.append` (`record`, `record_shadow`); a writer thread takes what is
 queued every `flush_interval_s` (or as soon as `batch_size` rows wait), gives each row its id,
-and inserts the batch with SQLAlchemy Core in one transaction: the outcomes, their per-minute
-rollups (`harness.store.models.OutcomeRollup`, with a latency sketch) and the shadow rows.
+and inserts the batch with SQLAlchemy Core in one transaction: the outcomes, the shadow rows, and a
+dirty mark on each minute written, from which the writer later recomputes those minutes'
+rollups (`harness.store.rollups`).
 
 Nothing is lost and nothing is doubled:
 - a batch is written whole or not at all; inserts are `ON CONFLICT DO NOTHING` on ids fixed
-  before the first attempt (rollup ids are `<batch>:<n>`), so replaying a batch whose commit was
-  not acknowledged inserts nothing twice;
+  before the first attempt, so replaying a batch whose commit was not acknowledged inserts
+  nothing twice (and rollups are recomputed from the raw rows, so they cannot double either);
 - while the database is unreachable, batches wait in memory in order; past `buffer_rows` the
   oldest are appended to a spill file (`harness-spill-<run>.jsonl`, held with `flock`) and
   replayed first when it returns; the file is removed once empty. A spill file left by a
@@ -38,29 +39,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Final, NamedTuple
 
-import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from harness.config import RecorderConfig
-from harness.sketch import LatencySketch
-from harness.store.models import Outcome, OutcomeRollup, ShadowComparison
+from harness.store.models import Outcome, ShadowComparison
+from harness.store.rollups import MINUTE_NS, compact, mark_dirty
 
-__all__ = [
-    "MINUTE_NS",
-    "OutcomeRecord",
-    "Recorder",
-    "RecorderStats",
-    "ShadowRecord",
-    "rollup_groups",
-]
+__all__ = ["OutcomeRecord", "Recorder", "RecorderStats", "ShadowRecord"]
 
 log = logging.getLogger("harness.recorder")
 
-MINUTE_NS: Final = 60_000_000_000
 SPILL_PREFIX: Final = "harness-spill-"
+COMPACT_EVERY_S: Final = 5.0
+"""How often the writer recomputes the rollups of minutes that have ended (rollups.py)."""
 WRITER_STOP_S: Final = 60.0
 """How long `close` waits for the writer's current database call to end."""
 
@@ -111,18 +105,6 @@ class ShadowRecord(NamedTuple):
 
 _OUTCOME_COLUMNS: Final = ("id", *OutcomeRecord._fields)
 _SHADOW_COLUMNS: Final = ("id", *ShadowRecord._fields)
-_ROLLUP_KEY: Final = ("run_id", "op", "stage", "routed", "served", "fell_back", "ok")
-_ROLLUP_COLUMNS: Final = (
-    "id",
-    "minute_ns",
-    *_ROLLUP_KEY,
-    "n",
-    "latency_sum_us",
-    "latency_max_us",
-    "sketch",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class RecorderStats:
     """The recorder's figures; `dropped` must stay 0.
@@ -164,41 +146,6 @@ class _Batch:
         data = orjson.loads(line)
         outcomes = [tuple(r) for r in data["o"]]
         return cls(data["b"], outcomes, [tuple(r) for r in data["s"]])
-
-
-def rollup_groups(batch_id: str, outcomes: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The `outcome_rollups` rows (tuples in `_ROLLUP_COLUMNS` order) of one batch of outcome
-    rows (tuples in `_OUTCOME_COLUMNS` order: id first, as written).
-
-    Groups are sorted so that the same batch always yields the same ids (`<batch>:<n>`).
-    """
-    groups: dict[tuple[Any, ...], list[float]] = {}
-    ts_i, lat_i = _OUTCOME_COLUMNS.index("ts_ns"), _OUTCOME_COLUMNS.index("latency_us")
-    key_i = [_OUTCOME_COLUMNS.index(k) for k in _ROLLUP_KEY]
-    for row in outcomes:
-        key = (row[ts_i] - row[ts_i] % MINUTE_NS, *(row[i] for i in key_i))
-        latencies = groups.get(key)
-        if latencies is None:
-            groups[key] = [row[lat_i]]
-        else:
-            latencies.append(row[lat_i])
-    out = []
-    for n, key in enumerate(sorted(groups, key=repr)):
-        latencies = np.asarray(groups[key], dtype=np.float64)
-        sketch = LatencySketch()
-        sketch.add_many(latencies)
-        out.append(
-            (
-                f"{batch_id}:{n}",
-                key[0],
-                *key[1:],
-                int(latencies.size),
-                float(latencies.sum()),
-                float(latencies.max()),
-                sketch.to_json(),
-            )
-        )
-    return out
 
 
 class _BulkInsert:
@@ -284,7 +231,8 @@ class Recorder:
         self._db_ok = True
         self._last_error: str | None = None
         self._outcome_insert = _BulkInsert(engine, Outcome.__table__, _OUTCOME_COLUMNS)
-        self._rollup_insert = _BulkInsert(engine, OutcomeRollup.__table__, _ROLLUP_COLUMNS)
+        self._mark_dirty = mark_dirty(engine)
+        self._compacted_at = 0.0
         self._shadow_insert = _BulkInsert(engine, ShadowComparison.__table__, _SHADOW_COLUMNS)
         self._thread = threading.Thread(
             target=self._run, name=f"harness-recorder-{name[:8]}", daemon=True
@@ -462,6 +410,10 @@ class Recorder:
             self._pending.popleft()
             self._pending_rows -= len(part)
             self._written += len(part)
+        now = time.monotonic()
+        if self._closing or now - self._compacted_at >= COMPACT_EVERY_S:
+            self._compacted_at = now
+            compact(self._engine)
 
     def _slices(self, batch: _Batch) -> Iterator[_Batch]:
         size = self._batch_size
@@ -479,8 +431,10 @@ class Recorder:
         try:
             with self._engine.begin() as conn:
                 if batch.outcomes:
+                    # Marks first: a compactor skips nothing it should redo (see rollups.py).
+                    minutes = sorted({r[1] - r[1] % MINUTE_NS for r in batch.outcomes})
+                    conn.execute(self._mark_dirty, [{"minute_ns": m, "gen": 1} for m in minutes])
                     self._outcome_insert.execute(conn, batch.outcomes)
-                    self._rollup_insert.execute(conn, rollup_groups(batch.id, batch.outcomes))
                 if batch.shadows:
                     self._shadow_insert.execute(conn, batch.shadows)
         except SQLAlchemyError as exc:

@@ -185,6 +185,42 @@ class LatencySketch:
 
     # ----- storage -------------------------------------------------------------------------------
 
+    def to_bytes(self) -> bytes:
+        """Compact binary form: little-endian int64 `[zeros, m, keys[m], counts[m]]`."""
+        keys, counts = self.bins()
+        header = np.array([self.zeros, keys.size], dtype="<i8")
+        return np.concatenate([header, keys, counts]).astype("<i8").tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> LatencySketch:
+        """The sketch `to_bytes` wrote (ValueError on anything else)."""
+        return cls.from_blobs([blob])
+
+    @classmethod
+    def from_blobs(cls, blobs: Iterable[bytes]) -> LatencySketch:
+        """One sketch holding the counts of every `to_bytes` blob, merged with numpy (the store's
+        window queries merge thousands of per-minute sketches this way)."""
+        key_parts: list[npt.NDArray[np.int64]] = []
+        count_parts: list[npt.NDArray[np.int64]] = []
+        zeros = 0
+        for blob in blobs:
+            words = np.frombuffer(blob, dtype="<i8")
+            if words.size < 2 or words.size != 2 + 2 * int(words[1]) or words[1] < 0:
+                raise ValueError("not a latency sketch: bad length")
+            m = int(words[1])
+            zeros += int(words[0])
+            key_parts.append(words[2 : 2 + m])
+            count_parts.append(words[2 + m :])
+        out = cls()
+        out.zeros = zeros
+        if key_parts:
+            keys = np.concatenate(key_parts)
+            counts = np.concatenate(count_parts)
+            if keys.size:
+                unique, inverse = np.unique(keys, return_inverse=True)
+                out._add_bins(unique, np.bincount(inverse, weights=counts).astype(np.int64))
+        return out
+
     def to_json(self) -> str:
         """Compact JSON text `{"z": zeros, "k": [keys], "c": [counts]}` (keys ascending)."""
         keys, counts = self._sorted()

@@ -41,8 +41,11 @@ def test_one_by_one_equals_vectorised_and_merge_is_exact(values):
     half = len(values) // 2
     left.add_many(values[:half])
     right.add_many(values[half:])
+    blobs = [left.to_bytes(), right.to_bytes(), LatencySketch().to_bytes()]
+    assert LatencySketch.from_blobs(blobs) == one
     assert one == many == left.merge(right)
     assert LatencySketch.from_json(many.to_json()) == many
+    assert LatencySketch.from_bytes(many.to_bytes()) == many
 
 
 def test_zeros_and_empty():
@@ -64,6 +67,8 @@ def test_nan_and_bad_input_are_refused():
         LatencySketch().quantile(1.5)
     with pytest.raises(ValueError, match="not a latency sketch"):
         LatencySketch.from_json("{}")
+    with pytest.raises(ValueError, match="not a latency sketch"):
+        LatencySketch.from_bytes(b"\x01" * 8)
 
 
 def test_bins_are_the_non_empty_bins_in_key_order_and_count_every_value():

@@ -9,9 +9,10 @@ batch whose commit was not acknowledged inserts nothing twice.
 
 What the gate and history read is designed for millions of outcomes:
 - `outcome_rollups`: one row per (minute, run, operation, stage, routed side, serving side,
-  fell back, succeeded) and recorder batch, with the count, latency sum and max, and a latency
-  sketch (`harness.sketch`, 1% relative accuracy). A window's figures merge these rows; only the
-  partial minutes at its two edges read raw outcomes.
+  fell back, succeeded), with the count, latency sum and max, and a latency sketch
+  (`harness.sketch`, 1% relative accuracy), recomputed from the raw rows of minutes marked in
+  `dirty_minutes`. A window's figures merge these rows; only the partial minutes at its two
+  edges, and minutes still dirty, are read from raw outcomes.
 - `outcomes`: every routed call, indexed by time, by operation and time, and by run; the
   error/fallback listings use the narrow `(ok, ts_ns)` / `(fell_back, ts_ns)` indexes.
 """
@@ -25,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -35,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "Breaker",
+    "DirtyMinute",
     "Outcome",
     "OutcomeRollup",
     "RolloutEvent",
@@ -123,32 +126,43 @@ class Outcome(Base):
 
 
 class OutcomeRollup(Base):
-    """Outcomes of one recorder batch folded per minute and group (see the module docstring).
+    """Outcomes of one minute folded per group: count, latency sum and max, a latency sketch.
 
-    `id` is `<batch id>:<n>`, so a replayed batch conflicts instead of counting twice.
+    Derived data: `harness.store.rollups.compact` recomputes a minute's rows from the raw
+    outcomes whenever that minute is marked dirty, so late rows (a replayed spill, another
+    process) and replays are always counted exactly once.
     """
 
     __tablename__ = "outcome_rollups"
 
-    id: Mapped[str] = mapped_column(String(48), primary_key=True)
-    minute_ns: Mapped[int] = mapped_column(BigInteger)  # start of the minute (UTC)
-    run_id: Mapped[str] = mapped_column(ID, ForeignKey("runs.id"))
-    op: Mapped[str] = mapped_column(OP)
-    stage: Mapped[str] = mapped_column(STAGE)
-    routed: Mapped[str] = mapped_column(SIDE)
-    served: Mapped[str] = mapped_column(SIDE)
-    fell_back: Mapped[bool] = mapped_column(Boolean)
-    ok: Mapped[bool] = mapped_column(Boolean)
+    minute_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    op: Mapped[str] = mapped_column(OP, primary_key=True)
+    stage: Mapped[str] = mapped_column(STAGE, primary_key=True)
+    routed: Mapped[str] = mapped_column(SIDE, primary_key=True)
+    served: Mapped[str] = mapped_column(SIDE, primary_key=True)
+    fell_back: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    ok: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     latency_sum_us: Mapped[float] = mapped_column(Float)
     latency_max_us: Mapped[float] = mapped_column(Float)
-    sketch: Mapped[str] = mapped_column(Text)  # harness.sketch.LatencySketch.to_json()
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)  # LatencySketch.to_bytes()
 
-    __table_args__ = (
-        Index(None, "minute_ns", "op"),
-        Index(None, "stage", "minute_ns"),
-        Index(None, "run_id", "minute_ns"),
-    )
+    __table_args__ = (Index(None, "stage", "minute_ns"),)
+
+
+class DirtyMinute(Base):
+    """A minute whose outcomes changed since its rollups were computed.
+
+    Every recorder batch bumps `gen` of the minutes it wrote (in the same transaction); the
+    compactor deletes a mark only if `gen` is still what it read before reading the rows, so a
+    row written meanwhile leaves the minute dirty. Queries read dirty minutes from raw rows.
+    """
+
+    __tablename__ = "dirty_minutes"
+
+    minute_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gen: Mapped[int] = mapped_column(BigInteger)
 
 
 class ShadowComparison(Base):

@@ -26,6 +26,7 @@ TABLES = {
     "shadow_comparisons",
     "rollout_state",
     "breakers",
+    "dirty_minutes",
     "rollout_events",
     "alembic_version",
 }

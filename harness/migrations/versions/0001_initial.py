@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 21:01:16.961515
+Create Date: 2026-11-30 21:21:41.388440
 """
 
 from __future__ import annotations
@@ -30,6 +30,43 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("op", name=op.f("pk_breakers")),
     )
+    op.create_table(
+        "dirty_minutes",
+        sa.Column("minute_ns", sa.BigInteger(), nullable=False),
+        sa.Column("gen", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("minute_ns", name=op.f("pk_dirty_minutes")),
+    )
+    op.create_table(
+        "outcome_rollups",
+        sa.Column("minute_ns", sa.BigInteger(), nullable=False),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("op", sa.String(length=32), nullable=False),
+        sa.Column("stage", sa.String(length=64), nullable=False),
+        sa.Column("routed", sa.String(length=8), nullable=False),
+        sa.Column("served", sa.String(length=8), nullable=False),
+        sa.Column("fell_back", sa.Boolean(), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("latency_sum_us", sa.Float(), nullable=False),
+        sa.Column("latency_max_us", sa.Float(), nullable=False),
+        sa.Column("sketch", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "minute_ns",
+            "run_id",
+            "op",
+            "stage",
+            "routed",
+            "served",
+            "fell_back",
+            "ok",
+            name=op.f("pk_outcome_rollups"),
+        ),
+    )
+    with op.batch_alter_table("outcome_rollups", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_outcome_rollups_stage_minute_ns"), ["stage", "minute_ns"], unique=False
+        )
+
     op.create_table(
         "rollout_events",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -85,37 +122,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_runs_started_ns"), ["started_ns"], unique=False)
-
-    op.create_table(
-        "outcome_rollups",
-        sa.Column("id", sa.String(length=48), nullable=False),
-        sa.Column("minute_ns", sa.BigInteger(), nullable=False),
-        sa.Column("run_id", sa.String(length=32), nullable=False),
-        sa.Column("op", sa.String(length=32), nullable=False),
-        sa.Column("stage", sa.String(length=64), nullable=False),
-        sa.Column("routed", sa.String(length=8), nullable=False),
-        sa.Column("served", sa.String(length=8), nullable=False),
-        sa.Column("fell_back", sa.Boolean(), nullable=False),
-        sa.Column("ok", sa.Boolean(), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-        sa.Column("latency_sum_us", sa.Float(), nullable=False),
-        sa.Column("latency_max_us", sa.Float(), nullable=False),
-        sa.Column("sketch", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_outcome_rollups_run_id_runs")
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outcome_rollups")),
-    )
-    with op.batch_alter_table("outcome_rollups", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_outcome_rollups_minute_ns_op"), ["minute_ns", "op"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_outcome_rollups_run_id_minute_ns"), ["run_id", "minute_ns"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_outcome_rollups_stage_minute_ns"), ["stage", "minute_ns"], unique=False
-        )
 
     op.create_table(
         "outcomes",
@@ -207,12 +213,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_outcomes_custom_tag"))
 
     op.drop_table("outcomes")
-    with op.batch_alter_table("outcome_rollups", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_outcome_rollups_stage_minute_ns"))
-        batch_op.drop_index(batch_op.f("ix_outcome_rollups_run_id_minute_ns"))
-        batch_op.drop_index(batch_op.f("ix_outcome_rollups_minute_ns_op"))
-
-    op.drop_table("outcome_rollups")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_runs_started_ns"))
 
@@ -223,5 +223,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_rollout_events_kind_ts_ns"))
 
     op.drop_table("rollout_events")
+    with op.batch_alter_table("outcome_rollups", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outcome_rollups_stage_minute_ns"))
+
+    op.drop_table("outcome_rollups")
+    op.drop_table("dirty_minutes")
     op.drop_table("breakers")
     # ### end Alembic commands ###
