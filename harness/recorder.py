@@ -105,6 +105,8 @@ class ShadowRecord(NamedTuple):
 
 _OUTCOME_COLUMNS: Final = ("id", *OutcomeRecord._fields)
 _SHADOW_COLUMNS: Final = ("id", *ShadowRecord._fields)
+
+
 @dataclass(frozen=True, slots=True)
 class RecorderStats:
     """The recorder's figures; `dropped` must stay 0.

@@ -28,6 +28,7 @@ __all__ = [
     "current_revision",
     "ensure_schema",
     "open_engine",
+    "open_store",
     "upgrade",
 ]
 
@@ -94,6 +95,31 @@ def open_engine(url: str, *, pool_size: int = 5) -> Engine:
     raise StoreUnavailableError(
         f"unsupported database {redact_url(url)}: use sqlite:///FILE or postgresql+psycopg://..."
     )
+
+
+def open_store(url: str, *, create_if_empty: bool = False) -> Engine:
+    """An engine on a database whose schema is current (what every command opens).
+
+    A SQLite file that does not exist is not created (so a typo'd path or a command run in the
+    wrong folder does not leave an empty database behind) unless `create_if_empty`, in which
+    case the schema is created too. Raises `StoreUnavailableError` or `SchemaError` with the
+    fix named.
+    """
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite" and not create_if_empty:
+        path = Path(parsed.database or "")
+        if parsed.database and not path.exists():
+            raise StoreUnavailableError(
+                f"no database at {path}: `harness run` creates it, or `harness db upgrade` "
+                "(or point db.url / HARNESS_DB_URL at yours)"
+            )
+    engine = open_engine(url)
+    try:
+        ensure_schema(engine, create_if_empty=create_if_empty)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def describe(engine: Engine) -> str:

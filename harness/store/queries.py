@@ -64,7 +64,7 @@ _UNIT_NS: Final = {
 _MAX_NS: Final = 100 * 365 * _UNIT_NS["d"]  # a century: anything longer is a typo
 
 
-# ----- parsing a user's filters ------------------------------------------------------------------
+# ----- parsing a user's filters -----------------------------------------------------------------
 
 
 def parse_duration(text: str, field: str = "duration") -> int:
@@ -126,16 +126,16 @@ class Filters:
             if value is not None and (not value or len(value) > 255 or not value.isprintable()):
                 reason = "must be 1 to 255 printable characters"
                 raise InvalidInputError(name, value, reason)
-        if self.since_ns is not None and self.until_ns is not None:
-            if self.since_ns >= self.until_ns:
-                raise InvalidInputError("since", self.since_ns, "must be before --until")
+        since, until = self.since_ns, self.until_ns
+        if since is not None and until is not None and since >= until:
+            raise InvalidInputError("since", self.since_ns, "must be before --until")
         if self.bucket_ns is not None and (
             self.bucket_ns < MINUTE_NS or self.bucket_ns % MINUTE_NS
         ):
             raise InvalidInputError("bucket", self.bucket_ns, "must be a whole number of minutes")
 
 
-# ----- the window plan: rollups for clean whole minutes, raw rows for the rest -----------------
+# ----- the window plan: rollups for clean whole minutes, raw rows for the rest ------------------
 
 
 def _floor(ns: int) -> int:
@@ -210,7 +210,7 @@ def _same(model: Any, filters: Filters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-# ----- group figures ---------------------------------------------------------------------------
+# ----- group figures ----------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -296,7 +296,7 @@ def _collect(
     return groups
 
 
-# ----- the gate's window -----------------------------------------------------------------------
+# ----- the gate's window ------------------------------------------------------------------------
 
 
 def window_figures(
@@ -368,7 +368,7 @@ class _connection:
             self._opened.close()
 
 
-# ----- history: latency ----------------------------------------------------------------------------
+# ----- history: latency -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,8 +414,8 @@ def _ms(us: float | None) -> float | None:
 
 
 def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     )
 
 
@@ -458,7 +458,7 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
     return rows
 
 
-# ----- history: rows ---------------------------------------------------------------------------------
+# ----- history: rows ----------------------------------------------------------------------------
 
 
 def _limit(limit: int) -> int:
