@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from harness.config import RecorderConfig
 from harness.store.models import Outcome, ShadowComparison
-from harness.store.rollups import MINUTE_NS, compact, mark_dirty
+from harness.store.rollups import compact, dirty_marks, mark_dirty
 
 __all__ = ["OutcomeRecord", "Recorder", "RecorderStats", "ShadowRecord"]
 
@@ -434,8 +434,8 @@ class Recorder:
             with self._engine.begin() as conn:
                 if batch.outcomes:
                     # Marks first: a compactor skips nothing it should redo (see rollups.py).
-                    minutes = sorted({r[1] - r[1] % MINUTE_NS for r in batch.outcomes})
-                    conn.execute(self._mark_dirty, [{"minute_ns": m, "gen": 1} for m in minutes])
+                    marks = dirty_marks(r[1] for r in batch.outcomes)
+                    conn.execute(self._mark_dirty, marks)
                     self._outcome_insert.execute(conn, batch.outcomes)
                 if batch.shadows:
                     self._shadow_insert.execute(conn, batch.shadows)

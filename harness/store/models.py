@@ -8,11 +8,12 @@ they index and compare cheaply on SQLite and PostgreSQL alike. Latencies are mic
 batch whose commit was not acknowledged inserts nothing twice.
 
 What the gate and history read is designed for millions of outcomes:
-- `outcome_rollups`: one row per (minute, run, operation, stage, routed side, serving side,
-  fell back, succeeded), with the count, latency sum and max, and a latency sketch
-  (`harness.sketch`, 1% relative accuracy), recomputed from the raw rows of minutes marked in
-  `dirty_minutes`. A window's figures merge these rows; only the partial minutes at its two
-  edges, and minutes still dirty, are read from raw outcomes.
+- `outcome_rollups`: one row per (minute or hour, run, operation, stage, routed side, serving
+  side, fell back, succeeded), with the count, latency sum and max, and a latency sketch
+  (`harness.sketch`, 1% relative accuracy), recomputed from the raw rows (minutes) or the
+  minutes (hours) of buckets marked in `dirty_buckets`. A window's figures merge whole hours,
+  then whole minutes at its edges; only the partial minutes at its two ends, and minutes still
+  dirty, are read from raw outcomes. So a day's window reads about 24 + 2 x 60 rows per group.
 - `outcomes`: every routed call, indexed by time, by operation and time, and by run; the
   error/fallback listings use the narrow `(ok, ts_ns)` / `(fell_back, ts_ns)` indexes.
 """
@@ -37,7 +38,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "Breaker",
-    "DirtyMinute",
+    "DirtyBucket",
     "Outcome",
     "OutcomeRollup",
     "RolloutEvent",
@@ -126,16 +127,18 @@ class Outcome(Base):
 
 
 class OutcomeRollup(Base):
-    """Outcomes of one minute folded per group: count, latency sum and max, a latency sketch.
+    """Outcomes of one minute (`period_ns` = 60 s) or one hour (3,600 s) folded per group:
+    count, latency sum and max, a latency sketch.
 
     Derived data: `harness.store.rollups.compact` recomputes a minute's rows from the raw
-    outcomes whenever that minute is marked dirty, so late rows (a replayed spill, another
-    process) and replays are always counted exactly once.
+    outcomes, and an hour's from its minutes, whenever that bucket is marked dirty, so late
+    rows (a replayed spill, another process) and replays are always counted exactly once.
     """
 
     __tablename__ = "outcome_rollups"
 
-    minute_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    period_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # start, UTC
     run_id: Mapped[str] = mapped_column(ID, primary_key=True)
     op: Mapped[str] = mapped_column(OP, primary_key=True)
     stage: Mapped[str] = mapped_column(STAGE, primary_key=True)
@@ -148,20 +151,22 @@ class OutcomeRollup(Base):
     latency_max_us: Mapped[float] = mapped_column(Float)
     sketch: Mapped[bytes] = mapped_column(LargeBinary)  # LatencySketch.to_bytes()
 
-    __table_args__ = (Index(None, "stage", "minute_ns"),)
+    __table_args__ = (Index(None, "period_ns", "stage", "bucket_ns"),)
 
 
-class DirtyMinute(Base):
-    """A minute whose outcomes changed since its rollups were computed.
+class DirtyBucket(Base):
+    """A minute or hour whose outcomes changed since its rollups were computed.
 
-    Every recorder batch bumps `gen` of the minutes it wrote (in the same transaction); the
-    compactor deletes a mark only if `gen` is still what it read before reading the rows, so a
-    row written meanwhile leaves the minute dirty. Queries read dirty minutes from raw rows.
+    Every recorder batch bumps `gen` of the minutes and hours it wrote (in the same
+    transaction); the compactor deletes a mark only if `gen` is still what it read before reading
+    the rows, so a row written meanwhile leaves the bucket dirty. Queries read dirty hours from
+    their minutes, and dirty minutes from raw rows.
     """
 
-    __tablename__ = "dirty_minutes"
+    __tablename__ = "dirty_buckets"
 
-    minute_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    period_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     gen: Mapped[int] = mapped_column(BigInteger)
 
 

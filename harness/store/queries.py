@@ -29,14 +29,14 @@ from harness.gate.figures import OpFigures, SideFigures, WindowFigures
 from harness.operations import Impl, Operation
 from harness.sketch import LatencySketch
 from harness.store.models import (
-    DirtyMinute,
+    DirtyBucket,
     Outcome,
     OutcomeRollup,
     RolloutEvent,
     Run,
     ShadowComparison,
 )
-from harness.store.rollups import MINUTE_NS
+from harness.store.rollups import HOUR_NS, MINUTE_NS
 
 __all__ = [
     "Filters",
@@ -135,66 +135,84 @@ class Filters:
             raise InvalidInputError("bucket", self.bucket_ns, "must be a whole number of minutes")
 
 
-# ----- the window plan: rollups for clean whole minutes, raw rows for the rest ------------------
+# ----- the window plan: hours, then minutes, then raw rows ----------------------------------------
 
 
-def _floor(ns: int) -> int:
-    return ns - ns % MINUTE_NS
+def _floor(ns: int, period: int = MINUTE_NS) -> int:
+    return ns - ns % period
 
 
-def _ceil(ns: int) -> int:
-    return -((-ns) // MINUTE_NS) * MINUTE_NS
+def _ceil(ns: int, period: int = MINUTE_NS) -> int:
+    return -((-ns) // period) * period
+
+
+def _span(column: Any, start: int | None, end: int | None) -> ColumnElement[bool]:
+    """`start <= column < end` (either side open when None)."""
+    conditions = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return and_(true(), *conditions)
+
+
+_between = _span
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    first_minute: int | None  # whole minutes [first, last) come from rollups ...
-    last_minute: int | None
-    dirty: tuple[int, ...]  # ... except these, read raw
-    raw: ColumnElement[bool]  # outcomes read raw (edges and dirty minutes)
+    rollups: ColumnElement[bool]  # rollup rows to read (hours and minutes, all clean)
+    raw: ColumnElement[bool]  # outcomes read raw (the partial minutes at the ends, dirty minutes)
 
 
-def _plan(conn: Connection, since: int | None, until: int | None) -> _Plan:
-    first = None if since is None else _ceil(since)
-    last = None if until is None else _floor(until)
-    if first is not None and last is not None and first >= last:
-        # No whole minute inside: everything is raw.
-        return _Plan(0, 0, (), _between(Outcome.ts_ns, since, until))
-    dirty_q = select(DirtyMinute.minute_ns)
-    if first is not None:
-        dirty_q = dirty_q.where(DirtyMinute.minute_ns >= first)
-    if last is not None:
-        dirty_q = dirty_q.where(DirtyMinute.minute_ns < last)
-    dirty = tuple(sorted(int(m) for m in conn.execute(dirty_q).scalars()))
-    ts = Outcome.ts_ns
-    parts: list[ColumnElement[bool]] = []
-    if since is not None and first is not None and since < first:
-        parts.append(and_(ts >= since, ts < first))
-    if until is not None and last is not None and last < until:
-        parts.append(and_(ts >= last, ts < until))
-    parts.extend(and_(ts >= m, ts < m + MINUTE_NS) for m in dirty)
-    raw = or_(*parts) if parts else false()
-    return _Plan(first, last, dirty, raw)
+def _dirty(conn: Connection, period: int, start: int | None, end: int | None) -> list[int]:
+    query = select(DirtyBucket.bucket_ns).where(
+        DirtyBucket.period_ns == period, _span(DirtyBucket.bucket_ns, start, end)
+    )
+    return sorted(int(b) for b in conn.execute(query).scalars())
 
 
-def _between(column: Any, since: int | None, until: int | None) -> ColumnElement[bool]:
-    conditions = []
-    if since is not None:
-        conditions.append(column >= since)
-    if until is not None:
-        conditions.append(column < until)
-    return and_(true(), *conditions)
-
-
-def _rollup_range(plan: _Plan) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = []
-    if plan.first_minute is not None:
-        conditions.append(OutcomeRollup.minute_ns >= plan.first_minute)
-    if plan.last_minute is not None:
-        conditions.append(OutcomeRollup.minute_ns < plan.last_minute)
-    if plan.dirty:
-        conditions.append(OutcomeRollup.minute_ns.not_in(plan.dirty))
-    return and_(true(), *conditions)
+def _plan(conn: Connection, since: int | None, until: int | None, *, hours: bool = True) -> _Plan:
+    """Which rollup rows and which raw rows make up `[since, until)` exactly (see the module
+    docstring); `hours=False` reads whole minutes only (for buckets shorter than an hour)."""
+    r, ts = OutcomeRollup, Outcome.ts_ns
+    m_first = None if since is None else _ceil(since)
+    m_last = None if until is None else _floor(until)
+    if m_first is not None and m_last is not None and m_first >= m_last:
+        return _Plan(false(), _span(ts, since, until))  # no whole minute inside
+    rollup_parts: list[ColumnElement[bool]] = []
+    minute_spans: list[tuple[int | None, int | None]] = []
+    h_first = None if since is None else _ceil(since, HOUR_NS)
+    h_last = None if until is None else _floor(until, HOUR_NS)
+    if hours and (h_first is None or h_last is None or h_first < h_last):
+        dirty_hours = _dirty(conn, HOUR_NS, h_first, h_last)
+        hour_rows = and_(r.period_ns == HOUR_NS, _span(r.bucket_ns, h_first, h_last))
+        if dirty_hours:
+            hour_rows = and_(hour_rows, r.bucket_ns.not_in(dirty_hours))
+        rollup_parts.append(hour_rows)
+        if m_first is not None and h_first is not None and m_first < h_first:
+            minute_spans.append((m_first, h_first))
+        if m_last is not None and h_last is not None and h_last < m_last:
+            minute_spans.append((h_last, m_last))
+        minute_spans.extend((h, h + HOUR_NS) for h in dirty_hours)
+    else:
+        minute_spans.append((m_first, m_last))
+    raw_parts: list[ColumnElement[bool]] = []
+    if since is not None and m_first is not None and since < m_first:
+        raw_parts.append(_span(ts, since, m_first))
+    if until is not None and m_last is not None and m_last < until:
+        raw_parts.append(_span(ts, m_last, until))
+    for start, end in minute_spans:
+        dirty_minutes = _dirty(conn, MINUTE_NS, start, end)
+        minute_rows = and_(r.period_ns == MINUTE_NS, _span(r.bucket_ns, start, end))
+        if dirty_minutes:
+            minute_rows = and_(minute_rows, r.bucket_ns.not_in(dirty_minutes))
+            raw_parts.extend(_span(ts, m, m + MINUTE_NS) for m in dirty_minutes)
+        rollup_parts.append(minute_rows)
+    return _Plan(
+        or_(*rollup_parts) if rollup_parts else false(),
+        or_(*raw_parts) if raw_parts else false(),
+    )
 
 
 def _same(model: Any, filters: Filters) -> list[ColumnElement[bool]]:
@@ -237,13 +255,14 @@ def _collect(
     conn: Connection, filters: Filters, *, sketches: bool
 ) -> dict[tuple[Any, ...], _Group]:
     """Figures per (bucket start or None, op, routed, served, fell_back, ok) over the filters."""
-    plan = _plan(conn, filters.since_ns, filters.until_ns)
     bucket = filters.bucket_ns
+    hours = bucket is None or bucket % HOUR_NS == 0
+    plan = _plan(conn, filters.since_ns, filters.until_ns, hours=hours)
     groups: dict[tuple[Any, ...], _Group] = defaultdict(_Group)
 
     r = OutcomeRollup
-    columns = [r.minute_ns, *(getattr(r, k) for k in _KEY)]
-    where = and_(_rollup_range(plan), *_same(r, filters))
+    columns = [r.bucket_ns, *(getattr(r, k) for k in _KEY)]
+    where = and_(plan.rollups, *_same(r, filters))
     counts = select(
         *columns, func.sum(r.n), func.sum(r.latency_sum_us), func.max(r.latency_max_us)
     ).where(where)
@@ -269,10 +288,10 @@ def _collect(
             group.latency_sum_us += float(total)
             group.latency_max_us = max(group.latency_max_us, float(peak))
     if sketches:
-        blobs = select(r.minute_ns, *(getattr(r, k) for k in _KEY), r.sketch).where(
+        blobs = select(r.bucket_ns, *(getattr(r, k) for k in _KEY), r.sketch).where(
             where, r.ok.is_(True), r.fell_back.is_(False)
         )
-        for minute, op, routed, served, fell_back, ok, blob in conn.execute(blobs):
+        for minute, op, routed, served, fell_back, ok, blob in conn.execute(blobs).all():
             start = None if bucket is None else int(minute) - int(minute) % bucket
             group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
             if group.blobs is None:

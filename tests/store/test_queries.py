@@ -177,7 +177,7 @@ def test_row_listings_are_newest_first_and_bounded(seeded):
     ["canary' OR '1'='1", "x; DROP TABLE outcomes; --", "%", "\\", "_"],
 )
 def test_hostile_filter_values_are_data_not_sql(seeded, hostile):
-    engine, rows, _ = seeded
+    engine, _rows, _ = seeded
     assert q.latency(engine, q.Filters(stage=hostile)) == []
     assert q.errors(engine, q.Filters(run=hostile)) == []
     assert q.runs(engine, q.Filters(run=hostile)) == []

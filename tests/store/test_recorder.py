@@ -30,7 +30,7 @@ from harness.recorder import (
 )
 from harness.store.db import open_engine, sqlite_path, upgrade
 from harness.store.models import Outcome, OutcomeRollup, ShadowComparison
-from harness.store.rollups import compact
+from harness.store.rollups import HOUR_NS, MINUTE_NS, compact
 from harness.store.runs import start_run
 
 FAST = RecorderConfig(batch_size=2_000, flush_interval_s=0.05, retry_s=0.1)
@@ -59,11 +59,15 @@ def outcome(run_id: str, i: int, *, ok: bool = True, op: str = "place_order") ->
 
 
 def counts(engine) -> tuple[int, int, int]:
-    """(rows, distinct ids, sum of rollup counts) of `outcomes`."""
+    """(rows, distinct ids, sum of the minute rollups' counts) of `outcomes`."""
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(Outcome)).scalar_one()
         ids = conn.execute(select(func.count(func.distinct(Outcome.id)))).scalar_one()
-        rolled = conn.execute(select(func.coalesce(func.sum(OutcomeRollup.n), 0))).scalar_one()
+        rolled = conn.execute(
+            select(func.coalesce(func.sum(OutcomeRollup.n), 0)).where(
+                OutcomeRollup.period_ns == MINUTE_NS
+            )
+        ).scalar_one()
     return int(rows), int(ids), int(rolled)
 
 
@@ -104,6 +108,11 @@ def test_100000_rows_from_8_concurrent_tasks_arrive_exactly_once(store, tmp_path
     stats = recorder.close()
     assert (stats.enqueued, stats.written, stats.dropped, stats.pending) == (100_000, 100_000, 0, 0)
     assert counts(engine) == (100_000, 100_000, 100_000)
+    with engine.connect() as conn:
+        hourly = conn.execute(
+            select(func.sum(OutcomeRollup.n)).where(OutcomeRollup.period_ns == HOUR_NS)
+        ).scalar_one()
+    assert hourly == 100_000  # the hour's rollup, folded from its minutes
     assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
 
 
@@ -148,10 +157,14 @@ def test_rollups_hold_the_counts_and_latencies_of_their_minute(store, tmp_path):
     recorder.close()
     with engine.connect() as conn:
         total = conn.execute(
-            select(func.sum(OutcomeRollup.n), func.sum(OutcomeRollup.latency_sum_us))
+            select(func.sum(OutcomeRollup.n), func.sum(OutcomeRollup.latency_sum_us)).where(
+                OutcomeRollup.period_ns == MINUTE_NS
+            )
         ).one()
         errors = conn.execute(
-            select(func.sum(OutcomeRollup.n)).where(OutcomeRollup.ok.is_(False))
+            select(func.sum(OutcomeRollup.n)).where(
+                OutcomeRollup.ok.is_(False), OutcomeRollup.period_ns == MINUTE_NS
+            )
         ).scalar_one()
         raw_sum = conn.execute(select(func.sum(Outcome.latency_us))).scalar_one()
     assert total[0] == 3_000 and errors == 300

@@ -26,7 +26,7 @@ TABLES = {
     "shadow_comparisons",
     "rollout_state",
     "breakers",
-    "dirty_minutes",
+    "dirty_buckets",
     "rollout_events",
     "alembic_version",
 }

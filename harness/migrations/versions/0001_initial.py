@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 21:21:41.388440
+Create Date: 2026-11-30 21:43:10.753563
 """
 
 from __future__ import annotations
@@ -31,14 +31,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("op", name=op.f("pk_breakers")),
     )
     op.create_table(
-        "dirty_minutes",
-        sa.Column("minute_ns", sa.BigInteger(), nullable=False),
+        "dirty_buckets",
+        sa.Column("period_ns", sa.BigInteger(), nullable=False),
+        sa.Column("bucket_ns", sa.BigInteger(), nullable=False),
         sa.Column("gen", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("minute_ns", name=op.f("pk_dirty_minutes")),
+        sa.PrimaryKeyConstraint("period_ns", "bucket_ns", name=op.f("pk_dirty_buckets")),
     )
     op.create_table(
         "outcome_rollups",
-        sa.Column("minute_ns", sa.BigInteger(), nullable=False),
+        sa.Column("period_ns", sa.BigInteger(), nullable=False),
+        sa.Column("bucket_ns", sa.BigInteger(), nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("op", sa.String(length=32), nullable=False),
         sa.Column("stage", sa.String(length=64), nullable=False),
@@ -51,7 +53,8 @@ def upgrade() -> None:
         sa.Column("latency_max_us", sa.Float(), nullable=False),
         sa.Column("sketch", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "minute_ns",
+            "period_ns",
+            "bucket_ns",
             "run_id",
             "op",
             "stage",
@@ -64,7 +67,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outcome_rollups", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_outcome_rollups_stage_minute_ns"), ["stage", "minute_ns"], unique=False
+            batch_op.f("ix_outcome_rollups_period_ns_stage_bucket_ns"),
+            ["period_ns", "stage", "bucket_ns"],
+            unique=False,
         )
 
     op.create_table(
@@ -224,9 +229,9 @@ def downgrade() -> None:
 
     op.drop_table("rollout_events")
     with op.batch_alter_table("outcome_rollups", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_outcome_rollups_stage_minute_ns"))
+        batch_op.drop_index(batch_op.f("ix_outcome_rollups_period_ns_stage_bucket_ns"))
 
     op.drop_table("outcome_rollups")
-    op.drop_table("dirty_minutes")
+    op.drop_table("dirty_buckets")
     op.drop_table("breakers")
     # ### end Alembic commands ###
