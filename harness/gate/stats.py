@@ -203,7 +203,8 @@ def rate_bounds(
     k/n (which it always contains: M_n(k/n) <= 1). Each end is found by Newton's method on that
     concave function, in log p for the low end and log(1 - p) for the high end (both concave
     too), started outside the interval: every iterate stays outside, so the result is never
-    narrower than the exact interval; it is then rounded outward by a relative 1e-9.
+    narrower than the exact interval (stopping early would only widen it; 16 steps reach 1e-13
+    relative for n up to 10**7); it is then rounded outward by a relative 1e-9.
 
     Raises ValueError for counts out of range, alpha outside (0, 1), or a non-positive prior.
     """
@@ -222,28 +223,23 @@ def rate_bounds(
     failures = n - k
     # Inside the interval exactly where the log-likelihood exceeds `level` (always < 0).
     level = log_beta(a + k, b + failures) - log_beta(a, b) + np.log(level_alpha)
-    # Starts outside: k log p <= level at log p = level / k, and likewise for log(1 - p).
-    log_p = level / np.maximum(k, 1.0)
-    log_q = level / np.maximum(failures, 1.0)
+    # Row 0 solves for x = log p (the low end), row 1 for x = log(1 - p) (the high end): the
+    # same concave function k x + (n - k) log(1 - e**x) with the counts swapped. Start at
+    # x = level / own, outside the interval since own * x <= level there.
+    own, other = np.stack([k, failures]), np.stack([failures, k])
+    x = level / np.maximum(own, 1.0)
+    live = own > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(_NEWTON_STEPS):
-            p, q = np.exp(log_p), np.exp(log_q)
-            gap_p = k * log_p + failures * np.log1p(-p) - level
-            slope_p = k - failures * p / -np.expm1(log_p)
-            gap_q = failures * log_q + k * np.log1p(-q) - level
-            slope_q = failures - k * q / -np.expm1(log_q)
-            step_p = np.where((k > 0) & (slope_p > 0.0) & (gap_p < 0.0), -gap_p / slope_p, 0.0)
-            step_q = np.where(
-                (failures > 0) & (slope_q > 0.0) & (gap_q < 0.0), -gap_q / slope_q, 0.0
-            )
-            log_p = log_p + step_p
-            log_q = log_q + step_q
-            if np.all(np.abs(step_p) <= 1e-14 * np.abs(log_p)) and np.all(
-                np.abs(step_q) <= 1e-14 * np.abs(log_q)
-            ):
+            complement = -np.expm1(x)
+            gap = own * x + other * np.log(complement) - level
+            slope = own - other * np.exp(x) / complement
+            step = np.where(live & (slope > 0.0) & (gap < 0.0), -gap / slope, 0.0)
+            x = x + step
+            if np.all(np.abs(step) <= 1e-14 * np.abs(x)):
                 break
-    low: Floats = np.where(k > 0, np.exp(log_p) * (1.0 - _OUTWARD), 0.0)
-    high: Floats = np.where(failures > 0, np.minimum(-np.expm1(log_q) * (1.0 + _OUTWARD), 1.0), 1.0)
+    low: Floats = np.where(k > 0, np.exp(x[0]) * (1.0 - _OUTWARD), 0.0)
+    high: Floats = np.where(failures > 0, np.minimum(-np.expm1(x[1]) * (1.0 + _OUTWARD), 1.0), 1.0)
     return low, high
 
 
