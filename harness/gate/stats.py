@@ -112,7 +112,8 @@ def wilson(successes: int, trials: int, alpha: float) -> tuple[float, float]:
     """Two-sided Wilson score interval (low, high) for a proportion, at level 1 - alpha.
 
     `successes` of `trials` (0 <= successes <= trials); no trials gives (0, 1). Each side errs
-    with probability about alpha/2 at a fixed number of trials (Wilson 1927).
+    with probability about alpha/2 at a fixed number of trials (Wilson 1927): at one look only,
+    so the verdict uses `rate_bounds`; this is kept for display and comparison.
     """
     if trials <= 0:
         return (0.0, 1.0)
