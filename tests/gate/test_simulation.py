@@ -20,6 +20,7 @@ from harness.gate import OpFigures, Outcome, SideFigures, WindowFigures, judge
 from harness.gate.simulation import (
     RateScenario,
     Scenario,
+    Summary,
     rate_counts,
     simulate,
     simulate_rates,
@@ -36,6 +37,18 @@ DEFAULTS = OpCriteria()
 ON_THE_BOUNDARY = OpCriteria(max_p50_ratio=1.0, max_p99_ratio=1.0)
 
 
+def assert_always_right(summary: Summary, expect: str, within: int) -> None:
+    """Every run reached the `expect`ed decision, none decided the other way first, and 95% of
+    them within `within` Rust samples."""
+    if expect == "PASS":
+        share, p95 = summary.pass_share, summary.first_pass_p95
+    else:
+        share, p95 = summary.fail_share, summary.first_fail_p95
+    assert share == 1.0, summary
+    assert summary.wrong_before_right == 0, summary
+    assert p95 is not None and p95 <= within, summary
+
+
 @pytest.mark.parametrize("share", [0.5, 0.05], ids=["equal", "canary"])
 @pytest.mark.parametrize("criteria", [DEFAULTS, ON_THE_BOUNDARY], ids=["defaults", "bounds-1.0"])
 def test_aa_runs_ever_fail_the_latency_criteria_in_at_most_alpha_of_runs(share, criteria):
@@ -48,18 +61,14 @@ def test_aa_runs_ever_fail_the_latency_criteria_in_at_most_alpha_of_runs(share, 
 def test_a_rust_20_percent_slower_fails_and_never_passes_first(share):
     scenario = Scenario("slower", rust_scale=1.2, rust_share=share)
     summary = summarise(simulate(scenario, DEFAULTS, ALPHA, runs=100, seed=15), "FAIL")
-    assert summary.fail_share == 1.0
-    assert summary.wrong_before_right == 0
-    assert summary.first_fail_p95 is not None and summary.first_fail_p95 <= 3_000
+    assert_always_right(summary, "FAIL", within=3_000)
 
 
 @pytest.mark.parametrize("share", [0.5, 0.05], ids=["equal", "canary"])
 def test_a_rust_20_percent_faster_passes_and_never_fails(share):
     scenario = Scenario("faster", rust_scale=0.8, rust_share=share)
     summary = summarise(simulate(scenario, DEFAULTS, ALPHA, runs=100, seed=16), "PASS")
-    assert summary.pass_share == 1.0
-    assert summary.wrong_before_right == 0
-    assert summary.first_pass_p95 is not None and summary.first_pass_p95 <= 20_000
+    assert_always_right(summary, "PASS", within=20_000)
 
 
 def test_the_simulation_decides_as_judge_does_on_real_sketches_of_real_samples():
@@ -135,18 +144,14 @@ def test_an_error_excess_at_or_under_the_bound_ever_fails_in_at_most_alpha_of_ru
 def test_a_rust_erring_at_0_001_passes_and_never_fails(share):
     scenario = RateScenario("0.001", rust_rate=0.001, python_rate=0.001, rust_share=share)
     summary = summarise(simulate_rates(scenario, DEFAULTS, ALPHA, runs=200, seed=33), "PASS")
-    assert summary.pass_share == 1.0
-    assert summary.wrong_before_right == 0
-    assert summary.first_pass_p95 is not None and summary.first_pass_p95 <= 5_000
+    assert_always_right(summary, "PASS", within=5_000)
 
 
 @pytest.mark.parametrize("share", [0.5, 0.05], ids=["equal", "canary"])
 def test_a_rust_erring_at_0_02_fails_and_never_passes_first(share):
     scenario = RateScenario("0.02", rust_rate=0.02, python_rate=0.002, rust_share=share)
     summary = summarise(simulate_rates(scenario, DEFAULTS, ALPHA, runs=200, seed=34), "FAIL")
-    assert summary.fail_share == 1.0
-    assert summary.wrong_before_right == 0
-    assert summary.first_fail_p95 is not None and summary.first_fail_p95 <= 4_000
+    assert_always_right(summary, "FAIL", within=4_000)
 
 
 def test_the_rate_simulation_decides_as_judge_does():
