@@ -1,13 +1,16 @@
 """The gate's guarantees and speed, measured: A/A false-FAIL rates, A/B samples-to-decision, the
 rate criteria under repeated looks, and the time to judge a 1,000,000-outcome window.
 
-    python benches/gate_sim.py [--aa-runs 1000] [--ab-runs 200] [--report benches/reports/gate.md]
+    python benches/gate_sim.py [--aa-runs 1000] [--ab-runs 200] [--rate-runs 400]
+                               [--report benches/reports/gate.md]
 
 Latencies are lognormal (median 90 ms, log-sd 0.5, as the demo gateway's round trip); Rust's is
 Python's times 1.0 (A/A), 1.2 (20% slower) or 0.8 (20% faster); the gate looks after every 50
 Rust samples up to 20,000, with equal traffic or a 5% canary, judging the shipped place_order
-criteria at alpha 0.05 (`harness.gate.simulation`). Prints the tables and writes the report the
-README quotes, naming the machine.
+criteria at alpha 0.05 (`harness.gate.simulation`). Errors are Bernoulli at fixed rates, looked
+at on the same schedule; the one-look Wilson and Newcombe intervals the gate used before are
+applied to the same runs for contrast. Prints the tables and writes the report the README
+quotes, naming the machine.
 """
 
 from __future__ import annotations
@@ -23,10 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe
 
-from harness.config.schema import GateConfig, OpCriteria, Percentages, StageConfig
+from harness.config.schema import Criterion, GateConfig, OpCriteria, Percentages, StageConfig
 from harness.gate import OpFigures, SideFigures, WindowFigures, judge
-from harness.gate.simulation import RunOutcomes, Scenario, simulate, summarise
-from harness.gate.stats import wilson
+from harness.gate.simulation import (
+    RateCounts,
+    RateScenario,
+    RunOutcomes,
+    Scenario,
+    rate_counts,
+    simulate,
+    simulate_rates,
+    summarise,
+)
+from harness.gate.stats import newcombe, wilson
 from harness.operations import Operation
 from harness.sketch import LatencySketch
 
@@ -99,27 +111,121 @@ def ab_table(runs: int) -> list[str]:
     return lines
 
 
-def rates_table(runs: int) -> list[str]:
-    """Wilson bounds are fixed-sample: looked at after every 50 calls, how often does a Rust
-    whose true error rate is under the bound ever FAIL error_rate (a needless rollback)?"""
-    rng = np.random.default_rng(303)
+ERRORS = Criterion.error_rate
+EXCESS = Criterion.error_excess
+
+
+def one_look_codes(counts: RateCounts, criterion: Criterion, criteria: OpCriteria) -> np.ndarray:
+    """The previous gate's decisions on the same runs: one-look Wilson (error_rate) or Newcombe
+    (error_excess) intervals at 1 - alpha, applied at every look (1 PASS, -1 FAIL, 0 neither)."""
+    codes = np.zeros(counts.rust_calls.shape, dtype=np.int8)
+    for index in np.ndindex(codes.shape):
+        k, n = int(counts.rust_errors[index]), int(counts.rust_calls[index])
+        if criterion is ERRORS:
+            low, high = wilson(k, n, ALPHA)
+            bound = criteria.max_error_rate
+        else:
+            low, high = newcombe(
+                k, n, int(counts.python_errors[index]), int(counts.python_calls[index]), ALPHA
+            )
+            bound = criteria.max_error_excess
+        codes[index] = 1 if high <= bound else -1 if low > bound else 0
+    return codes
+
+
+def first_look(flags: np.ndarray) -> np.ndarray:
+    """Per run, the 1-based first look where `flags` holds; 0 when never."""
+    return np.where(flags.any(axis=1), flags.argmax(axis=1) + 1, 0)
+
+
+def share_of(first: np.ndarray) -> str:
+    hits = int((first > 0).sum())
+    return fmt_share(hits / len(first), wilson(hits, len(first), 0.05))
+
+
+def calls_to(first: np.ndarray, every: int, q: float) -> str:
+    """Rust calls by which a share q of the runs had decided."""
+    times = np.sort(np.where(first > 0, first, np.iinfo(np.int64).max))
+    value = int(times[int(np.ceil(q * len(times))) - 1])
+    return "not within 20,000" if value == np.iinfo(np.int64).max else f"{value * every:,}"
+
+
+def error_rate_tables(runs: int) -> list[str]:
+    """error_rate alone (a Rust-only count): false FAILs at and under the bound, and calls to
+    the right decision, for the shipped order bound (0.01) and the aggregation's (0.001)."""
     lines = [
-        "| true error rate | max_error_rate | looks | runs | ever FAIL (95% interval) |",
-        "| ---: | ---: | ---: | ---: | ---: |",
+        "| true error rate | max_error_rate | runs | ever FAIL, anytime-valid (95% interval)"
+        " | ever FAIL, one-look Wilson | alpha |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    looks = np.arange(50, 20_001, 50)
-    for rate in (0.001, 0.005, 0.008):
-        ever = 0
-        for _ in range(runs):
-            errors = np.cumsum(rng.binomial(50, rate, size=len(looks)))
-            if any(
-                wilson(int(k), int(n), ALPHA)[0] > 0.01 for k, n in zip(errors, looks, strict=True)
-            ):
-                ever += 1
+    for rate in (0.001, 0.005, 0.008, 0.01):
+        scenario = RateScenario(f"{rate:g}", rust_rate=rate, rust_share=1.0)
+        outcomes = simulate_rates(scenario, DEFAULTS, ALPHA, runs, seed=303)
+        wilson_codes = one_look_codes(rate_counts(scenario, runs, seed=303), ERRORS, DEFAULTS)
         lines.append(
-            f"| {rate:g} | 0.01 | every 50 calls to 20,000 | {runs} "
-            f"| {fmt_share(ever / runs, wilson(ever, runs, 0.05))} |"
+            f"| {rate:g} | 0.01 | {runs} | {share_of(outcomes.first_fail[ERRORS])} "
+            f"| {share_of(first_look(wilson_codes == -1))} | {ALPHA:.0%} |"
         )
+    lines += [
+        "",
+        "Rust calls until error_rate decides (the same looks; `wrong first`: runs whose first "
+        "decision was the wrong one):",
+        "",
+        "| true error rate | max_error_rate | runs | right decision | wrong first "
+        "| median Rust calls | 95th percentile "
+        "| one-look Wilson, median (not valid under repeated looks) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    bars = OpCriteria(max_error_rate=0.001)
+    for rate, bound, criteria, expect in (
+        (0.001, 0.01, DEFAULTS, "PASS"),
+        (0.02, 0.01, DEFAULTS, "FAIL"),
+        (0.0001, 0.001, bars, "PASS"),
+        (0.002, 0.001, bars, "FAIL"),
+    ):
+        scenario = RateScenario(f"{rate:g}", rust_rate=rate, rust_share=1.0)
+        outcomes = simulate_rates(scenario, criteria, ALPHA, runs, seed=304)
+        wilson_codes = one_look_codes(rate_counts(scenario, runs, seed=304), ERRORS, criteria)
+        right = outcomes.first_pass if expect == "PASS" else outcomes.first_fail
+        wrong = outcomes.first_fail if expect == "PASS" else outcomes.first_pass
+        big = np.iinfo(np.int64).max
+        right_at = np.where(right[ERRORS] > 0, right[ERRORS], big)
+        wrong_first = int(((wrong[ERRORS] > 0) & (wrong[ERRORS] < right_at)).sum())
+        contrast = first_look(wilson_codes == (1 if expect == "PASS" else -1))
+        every = scenario.look_every
+        lines.append(
+            f"| {rate:g} | {bound:g} | {runs} | {expect} in {share_of(right[ERRORS])} "
+            f"| {wrong_first} | {calls_to(right[ERRORS], every, 0.5)} "
+            f"| {calls_to(right[ERRORS], every, 0.95)} | {calls_to(contrast, every, 0.5)} |"
+        )
+    return lines
+
+
+def error_excess_table(runs: int) -> list[str]:
+    """error_excess (max 0.005) with Python erring at 0.002, equal traffic and a 5% canary."""
+    lines = [
+        "| Rust error rate | excess | allocation | runs | ever FAIL, anytime-valid "
+        "| ever FAIL, one-look Newcombe | ever PASS | median Rust calls to the first decision |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for rust_rate in (0.002, 0.006, 0.007, 0.017):
+        for alloc, share in SHARES.items():
+            scenario = RateScenario(
+                "excess", rust_rate=rust_rate, python_rate=0.002, rust_share=share
+            )
+            outcomes = simulate_rates(scenario, DEFAULTS, ALPHA, runs, seed=305)
+            contrast = one_look_codes(rate_counts(scenario, runs, seed=305), EXCESS, DEFAULTS)
+            fail, passed = outcomes.first_fail[EXCESS], outcomes.first_pass[EXCESS]
+            decided = np.where(
+                (fail > 0) & ((passed == 0) | (fail < passed)),
+                fail,
+                np.where(passed > 0, passed, 0),
+            )
+            lines.append(
+                f"| {rust_rate:g} | {rust_rate - 0.002:+.3f} | {alloc} | {runs} | {share_of(fail)} "
+                f"| {share_of(first_look(contrast == -1))} | {share_of(passed)} "
+                f"| {calls_to(decided, scenario.look_every, 0.5)} |"
+            )
     return lines
 
 
@@ -194,11 +300,20 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "## Rate criteria under repeated looks",
         "",
-        "The rate criteria use fixed-sample Wilson bounds at level 1 - alpha, as configured. "
-        "Looked at after every 50 Rust calls up to 20,000, a Rust whose true error rate is under "
-        "`max_error_rate` 0.01 still FAILs error_rate at some look in this share of runs:",
+        "The rate criteria are judged by anytime-valid confidence sequences at alpha 0.05 "
+        "(beta-mixture likelihood ratios; the excess combines both sides' at alpha/2), looked at "
+        "after every 50 Rust calls up to 20,000 (400 looks). The one-look Wilson and Newcombe "
+        "intervals the gate used before are applied to the same runs for contrast. A FAIL at a "
+        "true rate at or under the bound is a needless rollback (error_rate and fallback_rate are "
+        "critical; fallback_rate is the same computation on another count).",
         "",
-        *rates_table(args.rate_runs),
+        "### error_rate: false FAILs at and under the bound",
+        "",
+        *error_rate_tables(args.rate_runs),
+        "",
+        "### error_excess: Python errs at 0.002, max_error_excess 0.005",
+        "",
+        *error_excess_table(args.rate_runs),
         "",
         "## Speed",
         "",

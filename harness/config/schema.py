@@ -256,10 +256,11 @@ class GateOps:
 class GateConfig:
     """The promotion gate: per-operation criteria and how they are judged.
 
-    `alpha` is the error level of every test (rates: two-sided Wilson bounds at 1 - alpha;
-    latency: anytime-valid, so repeated looks keep it). `min_soak_s` is the least time a stage
-    must have run. With `auto_rollback`, a running stage whose critical criterion FAILs is rolled
-    back, checked every `check_interval_s`.
+    `alpha` is the error level of every test; all are anytime-valid (confidence sequences), so
+    however often the gate is looked at, a rate criterion is ever wrong with probability at most
+    alpha and an operation's latency criteria together at most alpha. `min_soak_s` is the least
+    time a stage must have run. With `auto_rollback`, a running stage whose critical criterion
+    FAILs is rolled back, checked every `check_interval_s`.
     """
 
     alpha: float = 0.05

@@ -1,6 +1,6 @@
-"""Simulated rollouts that show the gate's latency guarantees hold: A/A and A/B runs, vectorised.
+"""Simulated rollouts that show the gate's guarantees hold under repeated looks, vectorised.
 
-A run draws latencies for both sides from lognormal distributions (Rust's scaled by
+Latency: a run draws latencies for both sides from lognormal distributions (Rust's scaled by
 `Scenario.rust_scale`: 1.0 is an A/A run), and judges the latency criteria after every
 `look_every` Rust samples, up to `max_rust` of them, with the gate's own decision function
 (`harness.gate.verdict.latency_evidence`). The gate sees a side only through its latency sketch,
@@ -10,8 +10,13 @@ distribution as drawing the n values and binning them. This makes 400 looks of a
 (looks x bins) array, so hundreds of runs take seconds (`tests/gate/test_simulation.py` checks
 that the gate's `judge` on real sketches of real samples decides as this path does).
 
-Used by the tests (A/A false-FAIL rate at most alpha; A/B decided the right way) and by
-`benches/gate_sim.py`, which prints and writes the figures the README quotes.
+Rates: a run draws each call's error as a Bernoulli variable (Rust's rate `RateScenario.rust_rate`,
+Python's `python_rate`), counted block by block as binomials, and judges error_rate and
+error_excess at every look with `harness.gate.verdict.rate_evidence`, all runs and looks in one
+array. fallback_rate is the same computation as error_rate on another count.
+
+Used by the tests (false FAILs at most alpha; real regressions and improvements decided the right
+way) and by `benches/gate_sim.py`, which prints and writes the figures the README quotes.
 """
 
 from __future__ import annotations
@@ -26,29 +31,32 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.config.schema import Criterion, OpCriteria
-from harness.gate.verdict import LATENCY_CRITERIA, latency_evidence
+from harness.gate.verdict import LATENCY_CRITERIA, latency_evidence, rate_evidence
 from harness.sketch import GAMMA, MIN_VALUE
 
-__all__ = ["RunOutcomes", "Scenario", "Summary", "simulate", "summarise"]
+__all__ = [
+    "RateCounts",
+    "RateScenario",
+    "RunOutcomes",
+    "Scenario",
+    "Schedule",
+    "Summary",
+    "rate_counts",
+    "simulate",
+    "simulate_rates",
+    "summarise",
+]
 
 _LOG_GAMMA = math.log(GAMMA)
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """One simulated rollout: latency distributions, allocation and how it is looked at.
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """How a simulated rollout is looked at: `rust_share` of the calls go to Rust (0.5: equal;
+    0.05: a canary), and the gate looks after every `look_every` Rust samples, up to
+    `max_rust`."""
 
-    Python's latency is lognormal with median `median_us` and log-sd `sigma`; Rust's is the
-    same times `rust_scale` (1.0: A/A; 1.2: 20% slower; 0.8: 20% faster). `rust_share` of the
-    calls go to Rust (0.5: equal; 0.05: a canary). The gate looks after every `look_every` Rust
-    samples, up to `max_rust`.
-    """
-
-    name: str
-    rust_scale: float = 1.0
     rust_share: float = 0.5
-    sigma: float = 0.5
-    median_us: float = 90_000.0
     look_every: int = 50
     max_rust: int = 20_000
 
@@ -61,6 +69,30 @@ class Scenario:
     def looks(self) -> int:
         """Number of looks per run."""
         return self.max_rust // self.look_every
+
+
+@dataclass(frozen=True)
+class Scenario(Schedule):
+    """One simulated rollout of the latency criteria.
+
+    Python's latency is lognormal with median `median_us` and log-sd `sigma`; Rust's is the
+    same times `rust_scale` (1.0: A/A; 1.2: 20% slower; 0.8: 20% faster).
+    """
+
+    name: str
+    rust_scale: float = 1.0
+    sigma: float = 0.5
+    median_us: float = 90_000.0
+
+
+@dataclass(frozen=True)
+class RateScenario(Schedule):
+    """One simulated rollout of the rate criteria: each Rust call errs with probability
+    `rust_rate`, each Python call with `python_rate`, independently."""
+
+    name: str
+    rust_rate: float
+    python_rate: float = 0.0
 
 
 def _grid(scenario: Scenario) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
@@ -96,7 +128,7 @@ def _at_most(
 class RunOutcomes:
     """Per run, the first look (1-based; 0 = never) at which each thing happened."""
 
-    scenario: Scenario
+    scenario: Schedule
     criteria: tuple[Criterion, ...]
     first_fail: dict[Criterion, npt.NDArray[np.int64]] = field(default_factory=dict)
     first_pass: dict[Criterion, npt.NDArray[np.int64]] = field(default_factory=dict)
@@ -137,6 +169,12 @@ def simulate(
         for criterion in judged:
             evidence = latency_evidence(criterion, low, high, rust, python, criteria, share)
             codes[criterion][run] = evidence.code
+    return _outcomes(scenario, codes)
+
+
+def _outcomes(scenario: Schedule, codes: dict[Criterion, npt.NDArray[np.int8]]) -> RunOutcomes:
+    """First FAIL / PASS per criterion, first FAIL of any and first PASS of all, per run."""
+    judged = tuple(codes)
     out = RunOutcomes(scenario, judged)
     for criterion in judged:
         out.first_fail[criterion] = _first(codes[criterion] == -1)
@@ -148,10 +186,63 @@ def simulate(
 
 
 @dataclass(frozen=True)
+class RateCounts:
+    """Cumulative counts at every look of every run, each shaped (runs, looks): Rust's calls
+    and errors, Python's calls and errors."""
+
+    rust_calls: npt.NDArray[np.int64]
+    rust_errors: npt.NDArray[np.int64]
+    python_calls: npt.NDArray[np.int64]
+    python_errors: npt.NDArray[np.int64]
+
+
+def rate_counts(scenario: RateScenario, runs: int, seed: int) -> RateCounts:
+    """Draw `runs` independent rollouts of `scenario`: the error counts between looks are
+    Binomial(calls between looks, rate), the same in distribution as drawing each call."""
+    rng = np.random.default_rng(seed)
+    looks = scenario.looks
+    shape = (runs, looks)
+    per_python = scenario.python_per_look
+    rust_errors = np.cumsum(rng.binomial(scenario.look_every, scenario.rust_rate, shape), axis=1)
+    python_errors = np.cumsum(rng.binomial(per_python, scenario.python_rate, shape), axis=1)
+    look = np.arange(1, looks + 1, dtype=np.int64)
+    return RateCounts(
+        np.broadcast_to(look * scenario.look_every, shape),
+        rust_errors.astype(np.int64),
+        np.broadcast_to(look * per_python, shape),
+        python_errors.astype(np.int64),
+    )
+
+
+def simulate_rates(
+    scenario: RateScenario, criteria: OpCriteria, alpha: float, runs: int, seed: int
+) -> RunOutcomes:
+    """Run `runs` independent rollouts of `scenario`, judging error_rate and (when Python has
+    traffic) error_excess at each look, each at `alpha`, as `judge` does."""
+    counts = rate_counts(scenario, runs, seed)
+    judged = [Criterion.error_rate]
+    if scenario.rust_share < 1.0:
+        judged.append(Criterion.error_excess)
+    codes = {
+        criterion: rate_evidence(
+            criterion,
+            counts.rust_errors,
+            counts.rust_calls,
+            counts.python_errors,
+            counts.python_calls,
+            criteria,
+            alpha,
+        ).code
+        for criterion in judged
+    }
+    return _outcomes(scenario, codes)
+
+
+@dataclass(frozen=True)
 class Summary:
     """What a batch of runs shows: how often each decision came, and how soon (in Rust samples).
 
-    `fail_share` / `pass_share`: share of runs that ever FAILed (any latency criterion) / ever
+    `fail_share` / `pass_share`: share of runs that ever FAILed (any judged criterion) / ever
     PASSed (all of them), with Wilson 95% intervals; `first_*_median` / `_p95`: Rust samples at
     the first FAIL / all-PASS over the runs that reached it (None when fewer than half / 95% of
     the runs did; the percentile counts never-decided runs as not yet decided).

@@ -1,6 +1,25 @@
-"""The gate's statistics: confidence bounds for rates, and anytime-valid bounds for latency.
+"""The gate's statistics: anytime-valid bounds for rates and for latency, and the classic
+fixed-sample intervals for comparison.
 
-Rates (fixed-sample, as the gate's config asks):
+The dashboard and the automatic rollback re-judge the gate every few seconds, so every bound the
+verdict uses must hold at every sample size at once (a confidence sequence), not at one fixed size.
+
+Rates (anytime-valid):
+
+- `rate_bounds`: a confidence sequence for a Bernoulli rate, the set of rates p whose
+  beta-mixture likelihood ratio M_n(p) = B(a + k, b + n - k) / (B(a, b) p**k (1 - p)**(n - k))
+  stays under 1/alpha. M_n(p) is a nonnegative martingale with mean 1 under p, so by Ville's
+  inequality it ever reaches 1/alpha with probability at most alpha (Robbins, "Statistical
+  methods related to the law of the iterated logarithm", Annals of Mathematical Statistics
+  41(5) 1970; Lai, "On confidence sequences", Annals of Statistics 4(2) 1976; the beta-binomial
+  mixture of Howard, Ramdas, McAuliffe and Sekhon 2021, below). The mixing distribution is
+  Beta(1, (1 - m)/m) with mean m at the criterion's bound (`rate_prior`);
+- `rate_difference_bounds`: the two rates' sequences at alpha/2 each, combined: with
+  probability at least 1 - alpha both hold at all sample sizes of both sides at once, so
+  (low_1 - high_2, high_1 - low_2) bounds p_1 - p_2 at every look (a union bound).
+
+Fixed-sample intervals, valid at one look only (kept for display and for comparison; the
+verdict does not use them):
 
 - `wilson`: the Wilson score interval for a binomial proportion (Wilson 1927, "Probable
   inference, the law of succession, and statistical inference", JASA 22:209-212).
@@ -9,8 +28,7 @@ Rates (fixed-sample, as the gate's config asks):
   independent proportions: comparison of eleven methods", Statistics in Medicine 17:873-890,
   method 10); the same as statsmodels' `confint_proportions_2indep(method="newcomb")`.
 
-Latency (anytime-valid: the dashboard looks every second, so a bound must hold at every sample
-size at once, not at one fixed size):
+Latency (anytime-valid):
 
 - `quantile_bounds`: a confidence sequence for one fixed quantile, from the count of
   observations under it, a sum of centred Bernoulli variables (Howard and Ramdas, "Sequential
@@ -48,6 +66,7 @@ from harness.sketch import GAMMA, MIN_VALUE, LatencySketch
 
 __all__ = [
     "LIL_A",
+    "RATE_PRIOR_FLOOR",
     "STITCH_ETA",
     "STITCH_S",
     "TUNED_FROM",
@@ -56,8 +75,12 @@ __all__ = [
     "cdf_band_radius",
     "cdf_gap",
     "lil_constant",
+    "log_beta",
     "newcombe",
     "quantile_bounds",
+    "rate_bounds",
+    "rate_difference_bounds",
+    "rate_prior",
     "riemann_zeta",
     "stitching_boundary",
     "wilson",
@@ -77,7 +100,7 @@ TUNED_FROM: Final = 100
 CDF band is infinite below it (the gate's default `min_samples` is the same 100)."""
 
 
-# ----- rates ------------------------------------------------------------------------------------
+# ----- rates: fixed-sample ----------------------------------------------------------------------
 
 
 def _z(alpha: float) -> float:
@@ -89,7 +112,8 @@ def wilson(successes: int, trials: int, alpha: float) -> tuple[float, float]:
     """Two-sided Wilson score interval (low, high) for a proportion, at level 1 - alpha.
 
     `successes` of `trials` (0 <= successes <= trials); no trials gives (0, 1). Each side errs
-    with probability about alpha/2 at a fixed number of trials (Wilson 1927).
+    with probability about alpha/2 at a fixed number of trials (Wilson 1927): at one look only,
+    so the verdict uses `rate_bounds`; this is kept for display and comparison.
     """
     if trials <= 0:
         return (0.0, 1.0)
@@ -123,6 +147,128 @@ def newcombe(
     low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return (max(-1.0, low), min(1.0, high))
+
+
+# ----- rates: anytime-valid ---------------------------------------------------------------------
+
+RATE_PRIOR_FLOOR: Final = 1e-6
+"""Least mean of the mixing distribution (a bound of 0 would make it improper)."""
+_NEWTON_STEPS: Final = 60
+_OUTWARD: Final = 1e-9
+"""Relative amount by which `rate_bounds` rounds each end outward, past float error."""
+_lgamma = np.frompyfunc(math.lgamma, 1, 1)
+
+
+def log_beta(a: npt.ArrayLike, b: npt.ArrayLike) -> Floats:
+    """log B(a, b) = lgamma(a) + lgamma(b) - lgamma(a + b), elementwise, for a, b > 0."""
+    a_ = np.asarray(a, dtype=np.float64)
+    b_ = np.asarray(b, dtype=np.float64)
+    out: Floats = (
+        np.asarray(_lgamma(a_), dtype=np.float64)
+        + np.asarray(_lgamma(b_), dtype=np.float64)
+        - np.asarray(_lgamma(a_ + b_), dtype=np.float64)
+    )
+    return out
+
+
+def rate_prior(scale: float) -> tuple[float, float]:
+    """The mixing distribution of `rate_bounds` for rates judged against `scale`: Beta(1, b).
+
+    Its mean 1 / (1 + b) is `scale` (clamped to RATE_PRIOR_FLOOR..0.5), so its weight lies on
+    the rates near the bound, where the decision is hard. Any mixing distribution fixed before
+    the data gives a valid confidence sequence (the guarantee does not depend on it); this one
+    decides soonest near the bound among those the simulations tried (`docs/gate.md`).
+    """
+    mean = min(max(scale, RATE_PRIOR_FLOOR), 0.5)
+    return (1.0, (1.0 - mean) / mean)
+
+
+def rate_bounds(
+    successes: npt.ArrayLike,
+    trials: npt.ArrayLike,
+    alpha: npt.ArrayLike,
+    prior: tuple[float, float],
+) -> tuple[Floats, Floats]:
+    """A confidence sequence (low, high) for a Bernoulli rate, valid at every number of trials.
+
+    `successes` k of `trials` n (0 <= k <= n), at level 1 - `alpha`, with the mixing
+    distribution Beta(a, b) = `prior` (see `rate_prior`); vectorised over broadcast arrays.
+    With the calls' outcomes independent with rate p (or each with rate p given the ones
+    before), P(p is ever outside [low, high], at any n) <= alpha: the two ends together, not
+    alpha/2 each. No trials gives (0, 1).
+
+    The interval is {p : M_n(p) < 1/alpha}, M_n(p) = B(a + k, b + n - k) / (B(a, b) p**k
+    (1 - p)**(n - k)), the likelihood ratio of "rate drawn from Beta(a, b)" against "rate p"
+    (Robbins 1970; Lai 1976). Equivalently k log p + (n - k) log(1 - p) > log B(a + k, b + n - k)
+    - log B(a, b) + log alpha: the log-likelihood is concave, so this is one interval around
+    k/n (which it always contains: M_n(k/n) <= 1). Each end is found by Newton's method on that
+    concave function, in log p for the low end and log(1 - p) for the high end (both concave
+    too), started outside the interval: every iterate stays outside, so the result is never
+    narrower than the exact interval (stopping early would only widen it; 16 steps reach 1e-13
+    relative for n up to 10**7); it is then rounded outward by a relative 1e-9.
+
+    Raises ValueError for counts out of range, alpha outside (0, 1), or a non-positive prior.
+    """
+    a, b = prior
+    if not (a > 0.0 and b > 0.0):
+        raise ValueError(f"prior={prior!r}: both Beta shapes must be > 0")
+    k, n, level_alpha = np.broadcast_arrays(
+        np.asarray(successes, dtype=np.float64),
+        np.asarray(trials, dtype=np.float64),
+        np.asarray(alpha, dtype=np.float64),
+    )
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("successes: must be within 0..trials")
+    if np.any(level_alpha <= 0.0) or np.any(level_alpha >= 1.0):
+        raise ValueError(f"alpha={alpha!r}: must be within 0..1 (exclusive)")
+    failures = n - k
+    # Inside the interval exactly where the log-likelihood exceeds `level` (always < 0).
+    level = log_beta(a + k, b + failures) - log_beta(a, b) + np.log(level_alpha)
+    # Row 0 solves for x = log p (the low end), row 1 for x = log(1 - p) (the high end): the
+    # same concave function k x + (n - k) log(1 - e**x) with the counts swapped. Start at
+    # x = level / own, outside the interval since own * x <= level there.
+    own, other = np.stack([k, failures]), np.stack([failures, k])
+    x = level / np.maximum(own, 1.0)
+    live = own > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(_NEWTON_STEPS):
+            complement = -np.expm1(x)
+            gap = own * x + other * np.log(complement) - level
+            slope = own - other * np.exp(x) / complement
+            step = np.where(live & (slope > 0.0) & (gap < 0.0), -gap / slope, 0.0)
+            x = x + step
+            if np.all(np.abs(step) <= 1e-14 * np.abs(x)):
+                break
+    low: Floats = np.where(k > 0, np.exp(x[0]) * (1.0 - _OUTWARD), 0.0)
+    high: Floats = np.where(failures > 0, np.minimum(-np.expm1(x[1]) * (1.0 + _OUTWARD), 1.0), 1.0)
+    return low, high
+
+
+def rate_difference_bounds(
+    successes_1: npt.ArrayLike,
+    trials_1: npt.ArrayLike,
+    successes_2: npt.ArrayLike,
+    trials_2: npt.ArrayLike,
+    alpha: float,
+    prior: tuple[float, float],
+) -> tuple[Floats, Floats]:
+    """A confidence sequence (low, high) for p1 - p2, two independent rates, at every look.
+
+    Each rate gets its `rate_bounds` sequence at alpha/2; with probability at least 1 - alpha
+    both hold at all of their sample sizes at once (a union bound), whatever order the two
+    sides' trials arrive in, so p1 - p2 lies in (low_1 - high_2, high_1 - low_2) at every look.
+    Either side without trials leaves the difference within (-1, 1) only as far as the other
+    side's bounds allow (an empty side's bounds are (0, 1)).
+    """
+    shape = np.broadcast_shapes(
+        np.shape(successes_1), np.shape(trials_1), np.shape(successes_2), np.shape(trials_2)
+    )
+    successes = np.stack([np.broadcast_to(successes_1, shape), np.broadcast_to(successes_2, shape)])
+    trials = np.stack([np.broadcast_to(trials_1, shape), np.broadcast_to(trials_2, shape)])
+    low, high = rate_bounds(successes, trials, alpha / 2.0, prior)
+    out_low: Floats = low[0] - high[1]
+    out_high: Floats = high[0] - low[1]
+    return out_low, out_high
 
 
 # ----- uniform boundaries -----------------------------------------------------------------------

@@ -8,9 +8,11 @@ How each criterion decides (the statistics live in `harness.gate.stats`, with th
 
 - `min_samples`: each live side has routed at least `min_samples` calls (PASS), else
   INCONCLUSIVE; never FAIL.
-- `fallback_rate`, `error_rate` (Rust): PASS when the upper Wilson bound at level 1 - alpha is at
-  most the configured maximum, FAIL when the lower bound is above it, INCONCLUSIVE between.
-- `error_excess`: the same with Newcombe's interval for Rust's error rate minus Python's.
+- `fallback_rate`, `error_rate` (Rust): an anytime-valid confidence sequence for the rate at
+  level 1 - alpha (`stats.rate_bounds`). PASS when its upper end is at most the configured
+  maximum, FAIL when its lower end is above it, INCONCLUSIVE between.
+- `error_excess`: the same with the sequence for Rust's error rate minus Python's
+  (`stats.rate_difference_bounds`: each side's at alpha/2, combined).
 - `p50_ratio`, `p99_ratio`: Rust's quantile over Python's. Each side's quantile has an
   anytime-valid confidence sequence; the ratio's interval is (Rust low / Python high, Rust high /
   Python low). PASS when its upper end is at most the maximum, FAIL when its lower end is above.
@@ -22,9 +24,10 @@ How each criterion decides (the statistics live in `harness.gate.stats`, with th
   `min_shadow_comparisons` were made within it.
 - `soak`: the stage has run `min_soak_s` (PASS), else INCONCLUSIVE.
 
-The latency criteria of one operation share its alpha (split evenly between them and between the
-two sides), so with probability at least 1 - alpha none of them is ever wrong, however often the
-gate is looked at. The rate criteria each use alpha at a fixed sample size, as configured.
+Every bound is anytime-valid, so however often the gate is looked at: a rate criterion wrongly
+FAILs (or wrongly PASSes) with probability at most alpha over the whole stage; the latency
+criteria of one operation share its alpha (split evenly between them and between the two
+sides), so with probability at least 1 - alpha none of them is ever wrong.
 """
 
 from __future__ import annotations
@@ -45,19 +48,25 @@ from harness.operations import Operation
 
 __all__ = [
     "LATENCY_CRITERIA",
+    "RATE_CRITERIA",
     "SHADOWED_OPERATIONS",
     "CriterionResult",
     "LatencyEvidence",
     "Outcome",
+    "RateEvidence",
     "Skipped",
     "Verdict",
     "judge",
     "latency_evidence",
+    "rate_evidence",
 ]
 
 SHADOWED_OPERATIONS: Final = frozenset({Operation.AGGREGATE_BARS})
 """Operations whose calls may be shadowed (run on both sides and compared). Orders never are:
 a shadow order would be a second real order."""
+
+RATE_CRITERIA: Final = (Criterion.fallback_rate, Criterion.error_rate, Criterion.error_excess)
+"""The criteria judged by confidence sequences for rates."""
 
 LATENCY_CRITERIA: Final = (Criterion.p50_ratio, Criterion.p99_ratio, Criterion.not_slower)
 """The criteria that share one operation's alpha as one anytime-valid family."""
@@ -197,24 +206,73 @@ def _ratio(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:.3g}"
 
 
-def _decide(low: float, high: float, bound: float) -> Outcome:
-    """PASS when the whole interval is within the bound, FAIL when it is wholly above it."""
-    if high <= bound:
-        return Outcome.PASS
-    if low > bound:
-        return Outcome.FAIL
-    return Outcome.INCONCLUSIVE
-
-
 _OUTCOME: Final = {1: Outcome.PASS, -1: Outcome.FAIL, 0: Outcome.INCONCLUSIVE}
+
+Codes = npt.NDArray[np.int8]
+
+_BOUND_FIELD: Final = {
+    Criterion.fallback_rate: "max_fallback_rate",
+    Criterion.error_rate: "max_error_rate",
+    Criterion.error_excess: "max_error_excess",
+    Criterion.p50_ratio: "max_p50_ratio",
+    Criterion.p99_ratio: "max_p99_ratio",
+    Criterion.not_slower: "not_slower_margin",
+}
 
 
 def _bound(criterion: Criterion, criteria: OpCriteria) -> float:
-    if criterion is Criterion.p50_ratio:
-        return criteria.max_p50_ratio
-    if criterion is Criterion.p99_ratio:
-        return criteria.max_p99_ratio
-    return criteria.not_slower_margin
+    """The configured limit a rate or latency criterion is held to."""
+    return float(getattr(criteria, _BOUND_FIELD[criterion]))
+
+
+def _codes(low: npt.NDArray[np.float64], high: npt.NDArray[np.float64], bound: float) -> Codes:
+    """1 (PASS) where the whole interval is within the bound, -1 (FAIL) where it is wholly
+    above it, 0 (INCONCLUSIVE) between."""
+    out: Codes = np.where(high <= bound, 1, np.where(low > bound, -1, 0)).astype(np.int8)
+    return out
+
+
+@dataclass(frozen=True)
+class RateEvidence:
+    """One rate criterion's decision, as arrays over any leading axes (looks, runs).
+
+    `code`: 1 PASS, -1 FAIL, 0 INCONCLUSIVE; `low`/`high`: the anytime-valid interval it was
+    decided from (the rate, or Rust's rate minus Python's for error_excess).
+    """
+
+    code: Codes
+    low: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+
+
+def rate_evidence(
+    criterion: Criterion,
+    rust_count: npt.ArrayLike,
+    rust_calls: npt.ArrayLike,
+    python_errors: npt.ArrayLike,
+    python_calls: npt.ArrayLike,
+    criteria: OpCriteria,
+    alpha: float,
+) -> RateEvidence:
+    """Decide one rate criterion from counts; vectorised over broadcast arrays.
+
+    `rust_count` is Rust's fallbacks for fallback_rate, its errors otherwise; the Python counts
+    are used by error_excess only. The interval is a confidence sequence at level 1 - `alpha`
+    (for error_excess each side's at alpha/2), mixing over `stats.rate_prior` of the criterion's
+    maximum rate (for error_excess: of `max_error_rate`, the scale of both sides' rates). PASS
+    when its upper end is at most the maximum, FAIL when its lower end is above it.
+    """
+    if criterion not in RATE_CRITERIA:
+        raise ValueError(f"{criterion.value} is not a rate criterion")
+    bound = _bound(criterion, criteria)
+    if criterion is Criterion.error_excess:
+        prior = stats.rate_prior(criteria.max_error_rate)
+        low, high = stats.rate_difference_bounds(
+            rust_count, rust_calls, python_errors, python_calls, alpha, prior
+        )
+    else:
+        low, high = stats.rate_bounds(rust_count, rust_calls, alpha, stats.rate_prior(bound))
+    return RateEvidence(_codes(low, high, bound), low, high)
 
 
 @dataclass(frozen=True)
@@ -226,7 +284,7 @@ class LatencyEvidence:
     comparison behind not_slower (None for the ratios).
     """
 
-    code: npt.NDArray[np.int8]
+    code: Codes
     low: npt.NDArray[np.float64]
     high: npt.NDArray[np.float64]
     gap: stats.CdfGap | None = None
@@ -264,8 +322,7 @@ def latency_evidence(
         ratio_low = np.where((r_low <= 0.0) | np.isinf(p_high), 0.0, r_low / p_high)
         ratio_high = np.where((p_low <= 0.0) | np.isinf(r_high), np.inf, r_high / p_low)
     bound = _bound(criterion, criteria)
-    code = np.where(ratio_high <= bound, 1, np.where(ratio_low > bound, -1, 0))
-    return LatencyEvidence(code.astype(np.int8), ratio_low, ratio_high)
+    return LatencyEvidence(_codes(ratio_low, ratio_high, bound), ratio_low, ratio_high)
 
 
 class _OpJudge:
@@ -314,9 +371,9 @@ class _OpJudge:
             elif criterion is Criterion.min_samples:
                 self._min_samples()
             elif criterion is Criterion.fallback_rate:
-                self._rate(criterion, self.f.rust.fallbacks, self.c.max_fallback_rate, "fallback")
+                self._rate(criterion, self.f.rust.fallbacks, "fallback")
             elif criterion is Criterion.error_rate:
-                self._rate(criterion, self.f.rust.errors, self.c.max_error_rate, "error")
+                self._rate(criterion, self.f.rust.errors, "error")
             elif not self.python_live:
                 self.skip(criterion, f"no Python traffic: 100% Rust at stage {self.stage.name!r}")
             elif criterion is Criterion.error_excess:
@@ -341,31 +398,42 @@ class _OpJudge:
         detail = ", ".join(f"{side} {calls} calls" for side, calls in sides.items())
         self.add(Criterion.min_samples, result, float(least), float(need), f"{detail}; need {need}")
 
-    def _rate(self, criterion: Criterion, count: int, bound: float, what: str) -> None:
+    def _rate(self, criterion: Criterion, count: int, what: str) -> None:
         calls = self.f.rust.calls
-        low, high = stats.wilson(count, calls, self.alpha)
+        bound = _bound(criterion, self.c)
+        evidence = rate_evidence(criterion, count, calls, 0, 0, self.c, self.alpha)
+        low, high = float(evidence.low), float(evidence.high)
         figure = count / calls if calls else None
         detail = (
-            f"rust {what}s {count} of {calls} calls; Wilson {1 - self.alpha:.0%} interval "
-            f"[{low:.4f}, {high:.4f}] vs max {bound:g}"
+            f"rust {what}s {count} of {calls} calls; anytime-valid {1 - self.alpha:.0%} "
+            f"interval [{low:.4f}, {high:.4f}] vs max {bound:g}"
         )
-        self.add(criterion, _decide(low, high, bound), figure, bound, detail, (low, high))
+        result = _OUTCOME[int(evidence.code)]
+        self.add(criterion, result, figure, bound, detail, (low, high))
 
     def _error_excess(self) -> None:
         rust, python = self.f.rust, self.f.python
-        low, high = stats.newcombe(rust.errors, rust.calls, python.errors, python.calls, self.alpha)
+        evidence = rate_evidence(
+            Criterion.error_excess,
+            rust.errors,
+            rust.calls,
+            python.errors,
+            python.calls,
+            self.c,
+            self.alpha,
+        )
+        low, high = float(evidence.low), float(evidence.high)
         figure = None
         if rust.calls and python.calls:
             figure = rust.errors / rust.calls - python.errors / python.calls
-        bound = self.c.max_error_excess
+        bound = _bound(Criterion.error_excess, self.c)
         detail = (
             f"rust {rust.errors}/{rust.calls} vs python {python.errors}/{python.calls} errors; "
-            f"Newcombe {1 - self.alpha:.0%} interval of the excess [{low:.4f}, {high:.4f}] "
+            f"anytime-valid {1 - self.alpha:.0%} interval of the excess [{low:.4f}, {high:.4f}] "
             f"vs max {bound:g}"
         )
-        self.add(
-            Criterion.error_excess, _decide(low, high, bound), figure, bound, detail, (low, high)
-        )
+        result = _OUTCOME[int(evidence.code)]
+        self.add(Criterion.error_excess, result, figure, bound, detail, (low, high))
 
     def _latency(self, criterion: Criterion, alpha: float) -> None:
         rust, python = self.f.rust.latency, self.f.python.latency

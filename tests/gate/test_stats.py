@@ -175,3 +175,96 @@ def test_cdf_gap_sees_no_gap_between_equal_samples_and_a_gap_when_rust_is_slower
     )
     assert bool(gap.slower()) and not bool(gap.within(0.05))
     assert float(gap.lower) > 0.0 and float(gap.upper) >= float(gap.estimate)
+
+
+# ----- rates: anytime-valid ---------------------------------------------------------------------
+
+
+def log_mixture(k: int, n: int, p: float, prior: tuple[float, float]) -> float:
+    """log M_n(p), the beta-mixture likelihood ratio, from its definition."""
+    a, b = prior
+    log_b = math.lgamma(a + k) + math.lgamma(b + n - k) - math.lgamma(a + b + n)
+    log_b -= math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    return log_b - k * math.log(p) - (n - k) * math.log1p(-p)
+
+
+@given(
+    st.integers(1, 100_000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.sampled_from([0.01, 0.05, 0.2]),
+    st.sampled_from([0.001, 0.01, 0.1]),
+)
+def test_rate_bounds_are_where_the_mixture_reaches_one_over_alpha(case, alpha, scale):
+    successes, trials = case
+    prior = stats.rate_prior(scale)
+    low, high = (float(x) for x in stats.rate_bounds(successes, trials, alpha, prior))
+    assert 0.0 <= low <= successes / trials <= high <= 1.0
+    threshold = math.log(1 / alpha)
+    # Each end lies outside the sequence (never narrower than exact), and just inside it is in.
+    if low > 0.0:
+        assert log_mixture(successes, trials, low, prior) >= threshold
+        assert log_mixture(successes, trials, low * (1 + 1e-6), prior) < threshold
+    if high < 1.0:
+        assert log_mixture(successes, trials, high, prior) >= threshold
+        assert log_mixture(successes, trials, high * (1 - 1e-6), prior) < threshold
+
+
+def test_rate_bounds_with_a_uniform_prior_are_robbins_sequence():
+    """With Beta(1, 1), M_n(p) = 1 / ((n + 1) C(n, k) p**k (1 - p)**(n - k)): the sequence is
+    {p : (n + 1) b(n, p, k) > alpha} (Robbins 1970), and with no successes its upper end is
+    1 - (alpha / (n + 1)) ** (1 / n)."""
+    for n in (1, 10, 100, 10_000):
+        _, high = stats.rate_bounds(0, n, 0.05, (1.0, 1.0))
+        assert float(high) == pytest.approx(1 - (0.05 / (n + 1)) ** (1 / n), rel=1e-8)
+    for k, n in ((1, 10), (7, 100), (50, 100), (3, 20_000)):
+        for end in stats.rate_bounds(k, n, 0.05, (1.0, 1.0)):
+            p = float(end)
+            pmf = math.comb(n, k) * p**k * (1 - p) ** (n - k)
+            assert (n + 1) * pmf == pytest.approx(0.05, rel=1e-6)
+
+
+def test_rate_bounds_know_nothing_without_trials_and_refuse_bad_input():
+    assert tuple(map(float, stats.rate_bounds(0, 0, 0.05, (1.0, 99.0)))) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="successes"):
+        stats.rate_bounds(5, 4, 0.05, (1.0, 99.0))
+    with pytest.raises(ValueError, match="alpha"):
+        stats.rate_bounds(1, 4, 0.0, (1.0, 99.0))
+    with pytest.raises(ValueError, match="prior"):
+        stats.rate_bounds(1, 4, 0.05, (0.0, 99.0))
+
+
+def test_rate_prior_has_its_mean_at_the_bound():
+    a, b = stats.rate_prior(0.01)
+    assert a / (a + b) == pytest.approx(0.01)
+    assert stats.rate_prior(0.0) == stats.rate_prior(stats.RATE_PRIOR_FLOOR)
+    assert stats.rate_prior(1.0) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("rate", [0.001, 0.01, 0.1, 0.5])
+def test_rate_confidence_sequence_covers_at_every_look(rate):
+    """The sequence misses the true rate, at any of 400 looks, in at most alpha of the runs
+    (here alpha = 0.2), whatever the rate: the mixing distribution (mean 0.01 here) changes
+    how fast it narrows, never the guarantee."""
+    alpha, runs, looks, block = 0.2, 400, 400, 50
+    rng = np.random.default_rng(19)
+    successes = np.cumsum(rng.binomial(block, rate, size=(runs, looks)), axis=1)
+    trials = np.arange(1, looks + 1) * block
+    low, high = stats.rate_bounds(successes, trials, alpha, stats.rate_prior(0.01))
+    missed = ((low > rate) | (high < rate)).any(axis=1)
+    assert missed.sum() <= alpha * runs
+
+
+def test_rate_difference_bounds_combine_the_sides_at_half_alpha_and_cover():
+    prior = stats.rate_prior(0.01)
+    low, high = stats.rate_difference_bounds(30, 2_000, 10, 3_000, 0.1, prior)
+    low_1, high_1 = stats.rate_bounds(30, 2_000, 0.05, prior)
+    low_2, high_2 = stats.rate_bounds(10, 3_000, 0.05, prior)
+    assert float(low) == float(low_1 - high_2) and float(high) == float(high_1 - low_2)
+    # Coverage at every look, unequal traffic (1 Rust call for 3 Python), alpha 0.2.
+    rng = np.random.default_rng(23)
+    runs, looks = 400, 400
+    rust = np.cumsum(rng.binomial(50, 0.012, size=(runs, looks)), axis=1)
+    python = np.cumsum(rng.binomial(150, 0.004, size=(runs, looks)), axis=1)
+    look = np.arange(1, looks + 1)
+    low, high = stats.rate_difference_bounds(rust, look * 50, python, look * 150, 0.2, prior)
+    missed = ((low > 0.008) | (high < 0.008)).any(axis=1)
+    assert missed.sum() <= 0.2 * runs

@@ -16,7 +16,7 @@ from harness.config.schema import (
     Percentages,
     StageConfig,
 )
-from harness.gate import OpFigures, Outcome, SideFigures, WindowFigures, judge
+from harness.gate import OpFigures, Outcome, SideFigures, WindowFigures, judge, stats
 from harness.operations import Operation
 from harness.sketch import LatencySketch
 
@@ -92,35 +92,59 @@ def test_min_samples_passes_with_enough_on_each_side_and_is_never_a_failure():
 @pytest.mark.parametrize(
     ("count", "calls", "want"),
     [
-        (0, 2_000, Outcome.PASS),  # Wilson upper 0.0019 <= 0.01
-        (60, 1_000, Outcome.FAIL),  # Wilson lower 0.047 > 0.01
-        (10, 1_000, Outcome.INCONCLUSIVE),  # [0.0054, 0.018] straddles 0.01
+        (0, 2_000, Outcome.PASS),  # anytime-valid upper 0.0030 <= 0.01
+        (60, 1_000, Outcome.FAIL),  # lower 0.034 > 0.01
+        (10, 1_000, Outcome.INCONCLUSIVE),  # [0.0034, 0.022] straddles 0.01
         (0, 0, Outcome.INCONCLUSIVE),  # nothing known
     ],
 )
-def test_rust_rates_are_judged_by_their_wilson_bounds(criterion, field, count, calls, want):
+def test_rust_rates_are_judged_by_their_anytime_valid_bounds(criterion, field, count, calls, want):
     rust = SideFigures(calls, **{field: count}, latency=sketch(calls - count, 0.8))
     judged = one(criterion, rust=rust)
     assert judged.result is want
     assert judged.bound == 0.01
     low, high = judged.interval
     assert low <= (judged.figure or 0.0) <= high
+    assert "anytime-valid 95% interval" in judged.detail
+
+
+@pytest.mark.parametrize("criterion", [Criterion.fallback_rate, Criterion.error_rate])
+def test_a_clean_rate_waits_for_more_calls_than_one_looks_wilson_bound_would(criterion):
+    """0 in 400 calls: Wilson's upper bound (0.0095) would PASS at this one look, but a bound
+    that must hold at every look is wider (0.0115) and waits; 0 in 600 calls PASSes."""
+    field = "fallbacks" if criterion is Criterion.fallback_rate else "errors"
+    assert stats.wilson(0, 400, 0.05)[1] < 0.01
+    early = one(criterion, rust=SideFigures(400, **{field: 0}, latency=sketch(400, 0.8)))
+    assert early.result is Outcome.INCONCLUSIVE
+    assert early.interval[1] > 0.01
+    later = one(criterion, rust=SideFigures(600, **{field: 0}, latency=sketch(600, 0.8)))
+    assert later.result is Outcome.PASS
+
+
+def test_a_rust_failing_half_its_calls_fails_error_rate_within_ten_calls():
+    rust = SideFigures(10, errors=5, latency=sketch(5, 0.8))
+    judged = one(Criterion.error_rate, rust=rust)
+    assert judged.result is Outcome.FAIL
+    assert judged.interval[0] > 0.01
 
 
 @pytest.mark.parametrize(
     ("rust", "python", "want"),
     [
-        ((0, 5_000), (0, 5_000), Outcome.PASS),  # Newcombe [-0.0008, 0.0008]
-        ((100, 1_000), (10, 10_000), Outcome.FAIL),  # excess ~0.099, lower ~0.08 > 0.005
+        ((0, 5_000), (0, 5_000), Outcome.PASS),  # [-0.0015, 0.0015]
+        ((100, 1_000), (10, 10_000), Outcome.FAIL),  # excess ~0.099, lower 0.056 > 0.005
         ((8, 1_000), (2, 1_000), Outcome.INCONCLUSIVE),
     ],
 )
-def test_error_excess_is_judged_by_newcombes_interval(rust, python, want):
+def test_error_excess_is_judged_by_the_anytime_valid_interval_of_the_difference(rust, python, want):
     judged = one(
         Criterion.error_excess, rust=side(rust[1], rust[0]), python=side(python[1], python[0])
     )
     assert judged.result is want
     assert judged.figure == pytest.approx(rust[0] / rust[1] - python[0] / python[1])
+    low, high = judged.interval
+    assert low <= judged.figure <= high
+    assert "anytime-valid 95% interval of the excess" in judged.detail
 
 
 @pytest.mark.parametrize("criterion", [Criterion.p50_ratio, Criterion.p99_ratio])
