@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -84,7 +85,8 @@ def make_config(
         node: Any = cfg
         for part in path:
             node = getattr(node, part)
-        setattr(node, last, value)
+        current = getattr(node, last)
+        setattr(node, last, type(current)(value) if isinstance(current, Enum) else value)
     return cfg
 
 
