@@ -138,13 +138,15 @@ class RoutedBars:
                 self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
                              exc, engine_us, ts_ns, snap.stage, key)  # fmt: skip
             raise
-        router.record(
-            OP, ts_ns, started, snap.stage, routed, served, key=key, fell_back=why is not None,
-            reason=why,
-        )  # fmt: skip
         if why is None:
+            router.record_ok(OP, ts_ns, started, snap.stage, served, key)
             self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
                          result, engine_us, ts_ns, snap.stage, key)  # fmt: skip
+        else:
+            router.record(
+                OP, ts_ns, started, snap.stage, routed, served, key=key, fell_back=True,
+                reason=why,
+            )  # fmt: skip
         return result[names[0]] if isinstance(timeframe, str) else result
 
     def _shadow(
@@ -268,10 +270,7 @@ class RoutedAggregator:
             )  # fmt: skip
             raise
         self._keep([(t_ns, float(o), float(h), float(l), float(c), int(v))])
-        router.record(
-            OP, ts_ns, started, stage, routed, served, key=self.key, fell_back=why is not None,
-            reason=why,
-        )  # fmt: skip
+        self._record_done(ts_ns, started, stage, routed, served, why)
         return done
 
     def push_many(self, bars: Any) -> dict[str, Bars]:
@@ -300,11 +299,19 @@ class RoutedAggregator:
             )  # fmt: skip
             raise
         self._keep_columns(columns)
-        router.record(
-            OP, ts_ns, started, stage, routed, served, key=self.key, fell_back=why is not None,
-            reason=why,
-        )  # fmt: skip
+        self._record_done(ts_ns, started, stage, routed, served, why)
         return done
+
+    def _record_done(
+        self, ts_ns: int, started: int, stage: str, routed: Impl, served: Impl, why: str | None
+    ) -> None:
+        if why is None:
+            self._router.record_ok(OP, ts_ns, started, stage, served, self.key)
+        else:
+            self._router.record(
+                OP, ts_ns, started, stage, routed, served, key=self.key, fell_back=True,
+                reason=why,
+            )  # fmt: skip
 
     # ----- the side and its state ------------------------------------------------------------
 

@@ -44,6 +44,10 @@ MAX_TAG: Final = 128
 """`outcomes.custom_tag` is at most this long (its column width)."""
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
+# Plain-str names (an enum's `.value` is a descriptor: slow on the hot path).
+_OP_NAME: Final = {op: op.value for op in Operation}
+_SIDE_NAME: Final = {side: side.value for side in Impl}
+_new_tuple: Final = tuple.__new__  # builds a NamedTuple row in C, as `_make` does, sans checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,10 +245,10 @@ class Router:
             OutcomeRecord(
                 ts_ns,
                 self.run_id,
-                op.value,
+                _OP_NAME[op],
                 stage,
-                routed.value,
-                served.value,
+                _SIDE_NAME[routed],
+                _SIDE_NAME[served],
                 fell_back,
                 reason,
                 error is None,
@@ -256,6 +260,52 @@ class Router:
                 order_id if type(order_id) is int else None,
                 custom_tag[:MAX_TAG] if isinstance(custom_tag, str) else None,
                 None if key is None else key[:MAX_REASON],
+            )
+        )
+
+    def record_ok(
+        self,
+        op: Operation,
+        ts_ns: int,
+        started_ns: int,
+        stage: str,
+        side: Impl,
+        key: str,
+        attempts: int | None = None,
+        order_id: int | None = None,
+        custom_tag: str | None = None,
+    ) -> None:
+        """`record` for the common case, kept lean: served where routed, no fallback, no error
+        (`order_id` and `custom_tag` are what the client accepted: an int and a str)."""
+        latency_us = (time.perf_counter_ns() - started_ns) / 1000.0
+        counts = self._counts[op]
+        counts[0] += 1
+        if side is RUST:
+            counts[1] += 1
+            counts[2] += 1
+        name = _SIDE_NAME[side]
+        self.recorder.record(
+            _new_tuple(
+                OutcomeRecord,
+                (
+                    ts_ns,
+                    self.run_id,
+                    _OP_NAME[op],
+                    stage,
+                    name,
+                    name,
+                    False,
+                    None,
+                    True,
+                    None,
+                    None,
+                    latency_us,
+                    attempts,
+                    None,
+                    order_id,
+                    None if custom_tag is None else custom_tag[:MAX_TAG],
+                    key[:MAX_REASON],
+                ),
             )
         )
 

@@ -2,7 +2,7 @@
 
 Routing keys (DESIGN.md): a placement is routed by its customTag (one is generated before
 routing when the caller gives none, so the key exists and a fallback reuses it); a modify or
-cancel follows the side that placed its order (remembered for the last `REMEMBER` orders),
+cancel follows the side that placed its order (remembered for the last `REMEMBER` placed),
 unless that side is now disabled for the operation (percent 0, kill switch, breaker open,
 native unavailable), and an order this process did not place is routed by `str(order_id)`.
 `place_market_order` is routed and recorded as `place_order`.
@@ -44,7 +44,7 @@ from harness.router.policy import Action, order_failure_action
 __all__ = ["REMEMBER", "RoutedOrderClient"]
 
 REMEMBER: Final = 100_000
-"""How many order ids the router remembers the placing side of (least recently used dropped)."""
+"""How many order ids the router remembers the placing side of (the oldest placed dropped)."""
 
 T = TypeVar("T")
 Call = Callable[[OrderClient], Awaitable[T]]
@@ -212,11 +212,16 @@ class RoutedOrderClient:
                 reason=None if why is None else why.text(), error=exc, custom_tag=tag,
             )  # fmt: skip
             raise
-        router.record(
-            PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
-            reason=None if why is None else why.text(), attempts=placed.attempts,
-            order_id=placed.order_id, custom_tag=tag,
-        )  # fmt: skip
+        if why is None:
+            router.record_ok(
+                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag
+            )
+        else:
+            router.record(
+                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=True,
+                reason=why.text(), attempts=placed.attempts, order_id=placed.order_id,
+                custom_tag=tag,
+            )  # fmt: skip
         self._remember(placed.order_id, served)
         return placed
 
@@ -331,10 +336,13 @@ class RoutedOrderClient:
                 reason=None if why is None else why.text(), error=exc, order_id=order_id,
             )  # fmt: skip
             raise
-        router.record(
-            op, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
-            reason=None if why is None else why.text(), order_id=order_id,
-        )  # fmt: skip
+        if why is None:
+            router.record_ok(op, ts_ns, started, stage, served, key, None, order_id)
+        else:
+            router.record(
+                op, ts_ns, started, stage, routed, served, key=key, fell_back=True,
+                reason=why.text(), order_id=order_id,
+            )  # fmt: skip
 
     async def _reconcile_mutation(
         self, account_id: int, order_id: int, call: Call[None], done: Callable[[Order], bool]
@@ -374,9 +382,8 @@ class RoutedOrderClient:
         return self._router.route(op, key)
 
     def _remember(self, order_id: int, side: Impl) -> None:
-        placed_by = self._placed_by
+        placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
         placed_by[order_id] = side
-        placed_by.move_to_end(order_id)
         if len(placed_by) > REMEMBER:
             placed_by.popitem(last=False)
 

@@ -110,6 +110,11 @@ def _worker_init() -> None:
     importlib.import_module("harness.bars.python")
 
 
+def _ready() -> bool:
+    importlib.import_module("harness.compare")
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class ShadowStats:
     """Shadow runs since the harness opened.
@@ -216,6 +221,12 @@ class ShadowRunner:
             self._futures.add(future)
         future.add_done_callback(lambda f: self._done(f, meta))
         return True
+
+    def prestart(self, shadow: Impl, timeout: float = 60.0) -> None:
+        """Start the pool that shadows of side `shadow` run in, and wait until a worker has
+        loaded the comparison code (benchmarks: keep the one-off start out of the figures)."""
+        executor = self._executor(self.mechanism_for(shadow))
+        executor.submit(_ready).result(timeout)
 
     def _executor(self, mechanism: ShadowMechanism) -> cf.Executor:
         with self._lock:
