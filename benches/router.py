@@ -166,7 +166,7 @@ async def lag_case(folder: Path, mechanism: str, rate: float, seconds: float) ->
     timeframes = ["5m", "15m", "1h"]
     h = harness.open(config=cfg)
     if rate > 0:  # start the worker pool first: a one-off cost at the first shadow
-        h._shadows.prestart(Impl.PYTHON)
+        assert h._shadows.prestart(Impl.PYTHON)
     for _ in range(20):
         h.bars.aggregate(bars, timeframes)
     h.wait_for_shadows(60)

@@ -15,10 +15,13 @@ Users open a harness (`harness.open()`) rather than building these by hand.
 
 from __future__ import annotations
 
-from harness.router.core import CallStats, Router
-from harness.router.decide import BUCKETS, bucket, op_seed
-from harness.router.policy import RUST_ENV, env_allows_rust
-from harness.router.snapshot import Snapshot, build_snapshot
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.router.core import CallStats, Router
+    from harness.router.decide import BUCKETS, bucket, op_seed
+    from harness.router.policy import RUST_ENV, env_allows_rust
+    from harness.router.snapshot import Snapshot, build_snapshot
 
 __all__ = [
     "BUCKETS",
@@ -31,3 +34,26 @@ __all__ = [
     "env_allows_rust",
     "op_seed",
 ]
+
+_HOMES = {
+    "BUCKETS": "decide",
+    "bucket": "decide",
+    "op_seed": "decide",
+    "RUST_ENV": "policy",
+    "env_allows_rust": "policy",
+    "CallStats": "core",
+    "Router": "core",
+    "Snapshot": "snapshot",
+    "build_snapshot": "snapshot",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, imported on first use: a shadow worker (`harness.router.worker`)
+    imports this package without loading SQL, config or the router."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'harness.router' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"harness.router.{home}"), name)

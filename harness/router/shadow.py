@@ -12,9 +12,10 @@ Where the shadow runs (`rollout.shadow.mechanism`):
 - `thread`: a thread pool in this process. A Rust shadow releases the GIL and costs the event
   loop nothing; a pure-Python shadow holds the GIL for its whole run (about 9 ms for 3,000 bars
   into three timeframes), which the bot's event loop feels as lag.
-- `process`: a small pool of worker processes (spawned lazily, `spawn` start method: forking a
-  process that runs tokio threads is unsafe), arrays sent by pickling. The caller's process
-  only pickles about 150 kB per 3,000 bars.
+- `process`: a small pool of worker processes (`harness.router.worker`, started at the first
+  process shadow), arrays sent by pickling; the caller's process only pickles about 150 kB
+  per 3,000 bars. They are plain `python -m` children, not `multiprocessing` ones, which would
+  first re-import the bot's own `__main__` script (see that module).
 - `auto` (the default): a Python shadow in a process, a Rust shadow on a thread. The choice is
   justified by the event-loop lag measured in `benches/router.py` (`benches/reports/router.md`).
 
@@ -25,12 +26,9 @@ A shadow that cannot run at all (a worker process died) is not a comparison: it 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import importlib
 import logging
-import multiprocessing
 import os
 import random
-import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -40,79 +38,20 @@ from typing import Any, Final
 import numpy as np
 
 from harness.bars import Bars
-from harness.compare import Difference, describe_error, first_result_difference
+from harness.compare import describe_error
 from harness.config import ShadowConfig, ShadowMechanism
 from harness.operations import Impl, Operation
 from harness.recorder import ShadowRecord
 from harness.router.core import Router
+from harness.router.worker import ShadowJob, ShadowResult, WorkerPool, run_shadow
 
-__all__ = [
-    "DEFAULT_ENGINES",
-    "ShadowJob",
-    "ShadowResult",
-    "ShadowRunner",
-    "ShadowStats",
-    "run_shadow",
-]
+__all__ = ["DEFAULT_ENGINES", "ShadowRunner", "ShadowStats"]
 
 log = logging.getLogger("harness.router")
 
 DEFAULT_ENGINES: Final = {Impl.RUST: "harness._native", Impl.PYTHON: "harness.bars.python"}
 """The module serving each side's aggregation: `aggregate_columns` and `Aggregator`."""
 OP: Final = Operation.AGGREGATE_BARS
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowJob:
-    """What a shadow run needs; picklable (plain arrays, lists, a module name, the primary's
-    outcome: `{timeframe: Bars}` or the exception it raised)."""
-
-    engine: str
-    columns: tuple[np.ndarray, ...]
-    periods: list[int]
-    offsets: list[int]
-    names: list[str]
-    primary: Mapping[str, Bars] | BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class ShadowResult:
-    """A shadow run's comparison: the first difference (None: same), its time, its error."""
-
-    difference: Difference | None
-    latency_us: float
-    error: str | None
-
-
-def run_shadow(job: ShadowJob) -> ShadowResult:
-    """Run the shadow side on the job's input and compare with the primary's outcome.
-
-    Runs in a worker process or thread; every exception of the shadow side is part of the
-    result, never raised.
-    """
-    engine = importlib.import_module(job.engine)
-    started = time.perf_counter_ns()
-    outcome: Mapping[str, Bars] | BaseException
-    try:
-        series = engine.aggregate_columns(*job.columns, job.periods, job.offsets)
-        outcome = {name: Bars(*s) for name, s in zip(job.names, series, strict=True)}
-    except Exception as exc:
-        outcome = exc
-    latency_us = (time.perf_counter_ns() - started) / 1000.0
-    difference = first_result_difference(job.primary, outcome)
-    error = describe_error(outcome) if isinstance(outcome, BaseException) else None
-    return ShadowResult(difference, latency_us, error)
-
-
-def _worker_init() -> None:
-    """Worker processes leave Ctrl-C to their parent and load the engines once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    importlib.import_module("harness.bars.python")
-
-
-def _ready() -> bool:
-    importlib.import_module("harness.compare")
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +95,7 @@ class ShadowRunner:
         self._in_flight = 0
         self._futures: set[cf.Future[ShadowResult]] = set()
         self._threads: cf.ThreadPoolExecutor | None = None
-        self._processes: cf.ProcessPoolExecutor | None = None
+        self._processes: WorkerPool | None = None
         self._closed = False
         self._n = {"submitted": 0, "skipped": 0, "matched": 0, "mismatched": 0, "failed": 0}
         self._abandoned = 0
@@ -211,7 +150,7 @@ class ShadowRunner:
                 primary=_copy_outcome(outcome),
             )
             meta = _Meta(ts_ns, stage, key, primary, shadow, primary_latency_us, len(columns[0]))
-            future = self._executor(self.mechanism_for(shadow)).submit(run_shadow, job)
+            future = self._submit(self.mechanism_for(shadow), job)
         except Exception as exc:
             self._finished(None)
             self._count("failed")
@@ -222,27 +161,32 @@ class ShadowRunner:
         future.add_done_callback(lambda f: self._done(f, meta))
         return True
 
-    def prestart(self, shadow: Impl, timeout: float = 60.0) -> None:
-        """Start the pool that shadows of side `shadow` run in, and wait until a worker has
-        loaded the comparison code (benchmarks: keep the one-off start out of the figures)."""
-        executor = self._executor(self.mechanism_for(shadow))
-        executor.submit(_ready).result(timeout)
+    def prestart(self, shadow: Impl, timeout: float = 60.0) -> bool:
+        """Start the pool that shadows of side `shadow` run in and wait until its workers are
+        up (benchmarks: keep the one-off start out of the figures); False on time-out."""
+        if self.mechanism_for(shadow) is ShadowMechanism.thread:
+            self._thread_pool()
+            return True
+        return self._process_pool().wait_started(timeout)
 
-    def _executor(self, mechanism: ShadowMechanism) -> cf.Executor:
+    def _submit(self, mechanism: ShadowMechanism, job: ShadowJob) -> cf.Future[ShadowResult]:
+        if mechanism is ShadowMechanism.thread:
+            return self._thread_pool().submit(run_shadow, job)
+        return self._process_pool().submit(job)
+
+    def _thread_pool(self) -> cf.ThreadPoolExecutor:
         with self._lock:
-            if mechanism is ShadowMechanism.thread:
-                if self._threads is None:
-                    self._threads = cf.ThreadPoolExecutor(
-                        max_workers=self.config.max_in_flight, thread_name_prefix="harness-shadow"
-                    )
-                return self._threads
+            if self._threads is None:
+                self._threads = cf.ThreadPoolExecutor(
+                    max_workers=self.config.max_in_flight, thread_name_prefix="harness-shadow"
+                )
+            return self._threads
+
+    def _process_pool(self) -> WorkerPool:
+        with self._lock:
             if self._processes is None:
                 workers = min(self.config.max_in_flight, max(1, (os.cpu_count() or 2) - 1))
-                self._processes = cf.ProcessPoolExecutor(
-                    max_workers=workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_worker_init,
-                )
+                self._processes = WorkerPool(workers)
             return self._processes
 
     def _done(self, future: cf.Future[ShadowResult], meta: _Meta) -> None:
@@ -258,9 +202,6 @@ class ShadowRunner:
         if error is not None:
             self._count("failed")
             log.warning("shadow run failed to run (not a comparison): %s", describe_error(error))
-            if isinstance(error, cf.process.BrokenProcessPool):
-                with self._lock:
-                    self._processes = None  # a fresh pool next time
             return
         result = future.result()
         diff = result.difference
@@ -331,10 +272,7 @@ class ShadowRunner:
         if threads is not None:
             threads.shutdown(wait=done, cancel_futures=True)
         if processes is not None:
-            if not done:
-                for process in list(getattr(processes, "_processes", {}).values()):
-                    process.terminate()
-            processes.shutdown(wait=True, cancel_futures=True)
+            processes.shutdown(kill=not done)
 
 
 def _copy_outcome(

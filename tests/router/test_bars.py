@@ -267,3 +267,57 @@ async def test_the_shadow_input_is_a_copy(open_harness, sqlite_url):
 
 def test_minute_constant_matches_the_bars_grid():
     assert MINUTE == 60_000_000_000
+
+
+async def test_a_shadow_worker_that_dies_is_counted_not_recorded_and_replaced(
+    open_harness, sqlite_url
+):
+    h = open_harness(stage="shadow", rollout__shadow__mechanism="process")
+    h.bars.use_engine(Impl.RUST, "router.dying_engine")
+    bars = minute_bars(60)
+    assert_same_bars(h.bars.aggregate(bars, "5m"), reference(bars, "5m"))
+    assert h.wait_for_shadows(60)
+    assert h.stats().shadows.failed == 1
+    h.bars.use_engine(Impl.RUST, "harness._native")
+    h.bars.aggregate(bars, "5m")
+    assert h.wait_for_shadows(60)
+    assert h.recorder.flush(10)
+    assert [r["matched"] for r in shadow_rows(sqlite_url)] == [True]
+
+
+UNGUARDED_BOT = """
+import sys
+import numpy as np
+import harness
+from harness.config import compose
+
+with open(sys.argv[2], "a") as log:   # a bot's top-level code, with no __main__ guard
+    log.write("bot ran\\n")
+cfg = compose(["db.url=" + sys.argv[1], "broker.sim.profile=bench",
+               "rollout.start_stage=shadow", "rollout.shadow.mechanism=process"])
+with harness.open(config=cfg) as h:
+    n = 300
+    t = (29_000_000 + np.arange(n, dtype=np.int64)) * 60_000_000_000
+    o = np.full(n, 4000.0)
+    h.bars.aggregate({"t": t, "o": o, "h": o + 1, "l": o - 1, "c": o,
+                      "v": np.ones(n, np.int64)}, "5m")
+    assert h.wait_for_shadows(60)
+    print(h.stats().shadows.matched)
+"""
+
+
+def test_a_process_shadow_never_reruns_the_bots_own_script(sqlite_url, tmp_path):
+    import subprocess
+    import sys
+
+    script, log = tmp_path / "bot.py", tmp_path / "bot.log"
+    script.write_text(UNGUARDED_BOT)
+    done = subprocess.run(
+        [sys.executable, str(script), sqlite_url, str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
+    assert log.read_text() == "bot ran\n"
