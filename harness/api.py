@@ -389,16 +389,20 @@ class Harness:
         signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _restore_signal_handler(self) -> None:
+        """Put the previous SIGTERM handler back if ours is still the installed one. If
+        another handler was installed over ours since (a second harness), it chains to us:
+        we keep chaining to our own previous one, without flushing a closed recorder."""
         if self._previous_sigterm is None:
             return
         with contextlib.suppress(ValueError, TypeError):
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
-        self._previous_sigterm = None
+                self._previous_sigterm = None
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         previous = self._previous_sigterm
-        self.recorder.flush(SHUTDOWN_FLUSH_S)
+        if not self._closed:
+            self.recorder.flush(SHUTDOWN_FLUSH_S)
         if callable(previous):
             previous(signum, frame)
         elif previous == signal.SIG_IGN:

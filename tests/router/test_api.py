@@ -78,10 +78,15 @@ async def test_closing_flushes_every_row_and_is_idempotent(open_harness, sqlite_
 
 BOT = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     import numpy as np
     import harness
     from harness.config import compose
+    if sys.argv[3] == "own-handler":   # the bot's own SIGTERM handler, installed first
+        def stop(signum, frame):
+            print("bot handler ran", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, stop)
     cfg = compose(["db.url=" + sys.argv[1], "broker.sim.profile=bench",
                    "db.recorder.flush_interval_s=30"])   # nothing flushed before the end
     h = harness.open(config=cfg)
@@ -92,7 +97,7 @@ BOT = textwrap.dedent(
     for _ in range(int(sys.argv[2])):
         h.bars.aggregate(bars, "5m")
     print("ready", flush=True)
-    if sys.argv[3] == "wait":
+    if sys.argv[3] != "exit":
         time.sleep(60)
     """
 )
@@ -116,6 +121,18 @@ def test_sigterm_flushes_the_recorder_then_exits(sqlite_url):
     assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 40
     (run,) = rows(sqlite_url, "SELECT status, rows_recorded FROM runs")
     assert run["status"] == "interrupted" and run["rows_recorded"] == 40
+
+
+def test_sigterm_flushes_then_chains_to_the_bots_own_handler(sqlite_url):
+    bot = run_bot(sqlite_url, 15, "own-handler")
+    assert bot.stdout is not None and bot.stdout.readline().strip() == "ready"
+    bot.send_signal(signal.SIGTERM)
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 3, err  # the bot's handler decided how to exit
+    assert out.strip() == "bot handler ran"
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 15
+    (run,) = rows(sqlite_url, "SELECT status FROM runs")
+    assert run["status"] == "interrupted"  # sys.exit -> atexit closed the harness
 
 
 def test_an_unclosed_harness_is_flushed_at_exit(sqlite_url):
