@@ -161,17 +161,17 @@ def shadow_rows(url: str) -> list[dict]:
 
 @pytest.mark.parametrize("mechanism", ["thread", "process"])
 async def test_a_wrong_shadow_is_caught_recorded_and_never_returned(
-    open_harness, sqlite_url, mechanism
+    open_harness, store_url, mechanism
 ):
     # Stage `shadow`: Python serves every call, Rust runs beside it (here: a wrong engine).
-    h = open_harness(stage="shadow", rollout__shadow__mechanism=mechanism)
+    h = open_harness(url=store_url, stage="shadow", rollout__shadow__mechanism=mechanism)
     h.bars.use_engine(Impl.RUST, "router.wrong_engine")
     bars = minute_bars(3000)
     got = h.bars.aggregate(bars, TIMEFRAMES, contract="MNQ")
     assert_same(got, reference(bars))  # the caller gets the right bars
     assert h.wait_for_shadows(60)
     assert h.recorder.flush(10)
-    (row,) = shadow_rows(sqlite_url)
+    (row,) = shadow_rows(store_url)
     five = reference(bars)["5m"]
     assert (row["primary"], row["shadow"], row["matched"]) == ("python", "rust", False)
     assert (row["timeframe"], row["bar_index"], row["field"]) == ("5m", 3, "h")
