@@ -337,7 +337,7 @@ class RoutedAggregator:
             )
             engine = self._routed_bars.engine(side)
             agg._engine = engine.Aggregator(periods, offsets, input_period)
-        agg.impl = side.value  # type: ignore[assignment]
+        agg.impl = side.value
         return agg
 
     def _move_to_python(self) -> None:

@@ -94,7 +94,7 @@ def env_allows_rust(environ: Mapping[str, str] | None = None) -> bool:
             return True
         last_raw, last_answer = _last
         if raw is last_raw:  # the same stored value object: the same answer
-            return last_answer
+            return bool(last_answer)
         value = os.environ.decodevalue(raw)
         answer = value.strip().lower() not in _FALSE
         _last[:] = [raw, answer]
