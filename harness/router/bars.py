@@ -20,9 +20,9 @@ Each call (`aggregate`, `push`, `push_many`) is one outcome row of `aggregate_ba
 from __future__ import annotations
 
 import importlib
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from time import perf_counter_ns, time_ns
 from types import ModuleType
 from typing import Any, Final
 
@@ -101,7 +101,7 @@ class RoutedBars:
         several), on the side the routing key sends it to; raises what that side raises
         (`BarDataError`, `InvalidInputError`)."""
         router = self._router
-        ts_ns, started = time.time_ns(), time.perf_counter_ns()
+        ts_ns, started = time_ns(), perf_counter_ns()
         key = routing_key(contract, timeframe)
         snap = router.snapshot
         routed = router.route(OP, key)
@@ -117,7 +117,7 @@ class RoutedBars:
                 names = _bars._names(timeframe)
                 periods, offsets = _bars._specs(names, offset)
             columns = _bars._columns(bars)
-            engine_started = time.perf_counter_ns()
+            engine_started = perf_counter_ns()
             try:
                 series = self.engine(routed).aggregate_columns(*columns, periods, offsets)
             except BaseException as exc:
@@ -126,7 +126,7 @@ class RoutedBars:
                 router.rust_failed(OP, exc)
                 served, why = PYTHON, _why(exc, "reran on python")
                 series = self.engine(PYTHON).aggregate_columns(*columns, periods, offsets)
-            engine_us = (time.perf_counter_ns() - engine_started) / 1000.0
+            engine_us = (perf_counter_ns() - engine_started) / 1000.0
             result = {name: Bars(*s) for name, s in zip(names, series, strict=True)}
         except BaseException as exc:
             router.record(
@@ -134,7 +134,7 @@ class RoutedBars:
                 fell_back=why is not None, reason=why, error=exc,
             )  # fmt: skip
             if columns is not None and why is None and isinstance(exc, Exception):
-                engine_us = (time.perf_counter_ns() - engine_started) / 1000.0
+                engine_us = (perf_counter_ns() - engine_started) / 1000.0
                 self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
                              exc, engine_us, ts_ns, snap.stage, key)  # fmt: skip
             raise
@@ -248,7 +248,7 @@ class RoutedAggregator:
     def push(self, t: Any, o: float, h: float, l: float, c: float, v: int) -> list[tuple[str, Bar]]:  # noqa: E741
         """Push one closed 1-minute bar; `(timeframe, bar)` for each bar it completed."""
         router = self._router
-        ts_ns, started = time.time_ns(), time.perf_counter_ns()
+        ts_ns, started = time_ns(), perf_counter_ns()
         stage = router.snapshot.stage
         routed = self._current_side()
         served, why = routed, None
@@ -276,7 +276,7 @@ class RoutedAggregator:
     def push_many(self, bars: Any) -> dict[str, Bars]:
         """Push a batch (columns or records; all or nothing); the completed bars per timeframe."""
         router = self._router
-        ts_ns, started = time.time_ns(), time.perf_counter_ns()
+        ts_ns, started = time_ns(), perf_counter_ns()
         stage = router.snapshot.stage
         routed = self._current_side()
         served, why = routed, None

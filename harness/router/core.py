@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import monotonic, perf_counter_ns
 from typing import Final
 
 from harness.compare import describe_error
@@ -85,7 +85,7 @@ class Router:
         run_id: str,
         native_available: bool,
         secrets: tuple[str, ...] = (),
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.rollout = rollout
         self.recorder = recorder
@@ -223,7 +223,7 @@ class Router:
     ) -> None:
         """Hand one outcome to the recorder; `started_ns` is the `perf_counter_ns` at the start
         of the caller's wait (the latency recorded is up to now)."""
-        latency_us = (time.perf_counter_ns() - started_ns) / 1000.0
+        latency_us = (perf_counter_ns() - started_ns) / 1000.0
         counts = self._counts[op]
         counts[0] += 1
         if routed is RUST:
@@ -277,7 +277,7 @@ class Router:
     ) -> None:
         """`record` for the common case, kept lean: served where routed, no fallback, no error
         (`order_id` and `custom_tag` are what the client accepted: an int and a str)."""
-        latency_us = (time.perf_counter_ns() - started_ns) / 1000.0
+        latency_us = (perf_counter_ns() - started_ns) / 1000.0
         counts = self._counts[op]
         counts[0] += 1
         if side is RUST:

@@ -20,9 +20,9 @@ operations: the Python client serves them, unrecorded.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from time import perf_counter_ns, time_ns
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
@@ -133,7 +133,7 @@ class RoutedOrderClient:
 
     # ----- placement ---------------------------------------------------------------------------
 
-    async def place_order(
+    def place_order(
         self,
         account_id: int,
         contract_id: str,
@@ -146,8 +146,9 @@ class RoutedOrderClient:
         trail_price: float | None = None,
         custom_tag: str | None = None,
         brackets: Mapping[str, Any] | None = None,
-    ) -> PlacedOrder:
-        """`Order/place` on the side the customTag routes to; see the module docstring."""
+    ) -> Coroutine[Any, Any, PlacedOrder]:
+        """`Order/place` on the side the customTag routes to; see the module docstring. (A
+        plain method returning the coroutine to await: one coroutine frame fewer.)"""
         tag = new_custom_tag() if custom_tag is None else custom_tag
 
         def call(client: OrderClient) -> Awaitable[PlacedOrder]:
@@ -164,9 +165,9 @@ class RoutedOrderClient:
                 brackets=brackets,
             )
 
-        return await self._place(account_id, tag, call)
+        return self._place(account_id, tag, call)
 
-    async def place_market_order(
+    def place_market_order(
         self,
         account_id: int,
         contract_id: str,
@@ -174,18 +175,19 @@ class RoutedOrderClient:
         size: int,
         *,
         custom_tag: str | None = None,
-    ) -> PlacedOrder:
-        """A market order: routed and recorded as `place_order`."""
+    ) -> Coroutine[Any, Any, PlacedOrder]:
+        """A market order: routed and recorded as `place_order`. (A plain method returning the
+        coroutine to await, which spares the bot's hot path one coroutine frame.)"""
         tag = new_custom_tag() if custom_tag is None else custom_tag
 
         def call(client: OrderClient) -> Awaitable[PlacedOrder]:
             return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
 
-        return await self._place(account_id, tag, call)
+        return self._place(account_id, tag, call)
 
     async def _place(self, account_id: int, tag: Any, call: Call[PlacedOrder]) -> PlacedOrder:
         router = self._router
-        ts_ns, started = time.time_ns(), time.perf_counter_ns()
+        ts_ns, started = time_ns(), perf_counter_ns()
         key = tag if isinstance(tag, str) else repr(tag)
         stage = router.snapshot.stage
         routed = router.route(PLACE, key) if self._rust is not None else Impl.PYTHON
@@ -309,7 +311,7 @@ class RoutedOrderClient:
         done: Callable[[Order], bool],
     ) -> None:
         router = self._router
-        ts_ns, started = time.time_ns(), time.perf_counter_ns()
+        ts_ns, started = time_ns(), perf_counter_ns()
         key = str(order_id)
         stage = router.snapshot.stage
         routed = self._follow(op, order_id, key)
