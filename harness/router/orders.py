@@ -48,6 +48,9 @@ REMEMBER: Final = 100_000
 
 T = TypeVar("T")
 Call = Callable[[OrderClient], Awaitable[T]]
+# Enum members as module constants: `Impl.PYTHON` is a class-attribute look-up (~0.2 us).
+RUST: Final = Impl.RUST
+PYTHON: Final = Impl.PYTHON
 PLACE: Final = Operation.PLACE_ORDER
 MODIFY: Final = Operation.MODIFY_ORDER
 CANCEL: Final = Operation.CANCEL_ORDER
@@ -107,7 +110,7 @@ class RoutedOrderClient:
     def use_client(self, impl: Impl, client: OrderClient) -> OrderClient | None:
         """Test hook (tests, drills): serve side `impl` with `client`, e.g. a wrapper of the
         real client that fails on purpose; returns the client it replaces."""
-        if impl is Impl.RUST:
+        if impl is RUST:
             previous, self._rust = self._rust, client
             return previous
         previous_python, self._python = self._python, client
@@ -190,10 +193,10 @@ class RoutedOrderClient:
         ts_ns, started = time_ns(), perf_counter_ns()
         key = tag if isinstance(tag, str) else repr(tag)
         stage = router.snapshot.stage
-        routed = router.route(PLACE, key) if self._rust is not None else Impl.PYTHON
+        routed = router.route(PLACE, key) if self._rust is not None else PYTHON
         served, why = routed, None
         try:
-            if routed is Impl.PYTHON or self._rust is None:
+            if routed is PYTHON or self._rust is None:
                 placed = await call(self._python)
             else:
                 try:
@@ -203,7 +206,7 @@ class RoutedOrderClient:
                     if action is Action.RAISE:
                         raise
                     router.rust_failed(PLACE, exc)
-                    served, why = Impl.PYTHON, _Why(exc, action, "placed on python")
+                    served, why = PYTHON, _Why(exc, action, "placed on python")
                     if action is Action.FALLBACK:
                         placed = await call(self._python)
                     else:
@@ -317,7 +320,7 @@ class RoutedOrderClient:
         routed = self._follow(op, order_id, key)
         served, why = routed, None
         try:
-            if routed is Impl.PYTHON or self._rust is None:
+            if routed is PYTHON or self._rust is None:
                 await call(self._python)
             else:
                 try:
@@ -327,7 +330,7 @@ class RoutedOrderClient:
                     if action is Action.RAISE:
                         raise
                     router.rust_failed(op, exc)
-                    served, why = Impl.PYTHON, _Why(exc, action, "repeated on python")
+                    served, why = PYTHON, _Why(exc, action, "repeated on python")
                     if action is Action.FALLBACK:
                         await call(self._python)
                     else:
@@ -375,12 +378,12 @@ class RoutedOrderClient:
     def _follow(self, op: Operation, order_id: Any, key: str) -> Impl:
         """The placing side of `order_id` if remembered and still enabled, else the hash."""
         if self._rust is None:
-            return Impl.PYTHON
+            return PYTHON
         placed_by = self._placed_by.get(order_id) if type(order_id) is int else None
-        if placed_by is Impl.PYTHON:
-            return Impl.PYTHON
-        if placed_by is Impl.RUST:
-            return Impl.RUST if self._router.rust_enabled(op) else Impl.PYTHON
+        if placed_by is PYTHON:
+            return PYTHON
+        if placed_by is RUST:
+            return RUST if self._router.rust_enabled(op) else PYTHON
         return self._router.route(op, key)
 
     def _remember(self, order_id: int, side: Impl) -> None:
