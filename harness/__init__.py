@@ -5,6 +5,8 @@ The public surface is pure Python; the Rust core is the private extension `harne
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from harness.errors import (
     AuthError,
     BarDataError,
@@ -19,11 +21,15 @@ from harness.errors import (
 )
 from harness.operations import Impl, Operation
 
+if TYPE_CHECKING:
+    from harness.api import Harness, open
+
 __all__ = [
     "AuthError",
     "BarDataError",
     "BrokerError",
     "BrokerUnavailableError",
+    "Harness",
     "HarnessError",
     "Impl",
     "InvalidInputError",
@@ -32,6 +38,17 @@ __all__ = [
     "Operation",
     "OrderRejectedError",
     "RateLimitedError",
+    "open",
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`harness.open` and `harness.Harness`, imported on first use: `import harness.errors`
+    (or the bars, or the simulator) does not load SQLAlchemy and the router."""
+    if name in ("open", "Harness"):
+        from harness import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

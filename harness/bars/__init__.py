@@ -21,7 +21,6 @@ from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
-from harness import _native
 from harness.bars import python as _python
 from harness.errors import BarDataError, InvalidInputError
 
@@ -281,6 +280,10 @@ def _names(timeframes: Any) -> list[str]:
 
 def _engine(impl: str) -> Any:
     if impl == "rust":
+        # Imported on first use, so the pure-Python side works where the extension cannot load
+        # (the router's native fallback) and processes that never aggregate do not load it.
+        from harness import _native
+
         return _native
     if impl == "python":
         return _python

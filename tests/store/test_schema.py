@@ -65,8 +65,8 @@ def test_an_outdated_schema_is_refused_naming_the_fix(db_url):
     engine.dispose()
 
 
-def test_an_empty_sqlite_file_is_created_when_asked(sqlite_url):
-    engine = open_engine(sqlite_url)
+def test_an_empty_sqlite_file_is_created_when_asked(empty_sqlite_url):
+    engine = open_engine(empty_sqlite_url)
     ensure_schema(engine, create_if_empty=True)
     assert current_revision(engine) == SCHEMA_REVISION
     with engine.connect() as conn:
@@ -74,8 +74,8 @@ def test_an_empty_sqlite_file_is_created_when_asked(sqlite_url):
     engine.dispose()
 
 
-def test_an_empty_postgres_database_is_never_created_implicitly(pg_url):
-    engine = open_engine(pg_url)
+def test_an_empty_postgres_database_is_never_created_implicitly(empty_pg_url):
+    engine = open_engine(empty_pg_url)
     with pytest.raises(SchemaError, match="harness db upgrade"):
         ensure_schema(engine, create_if_empty=True)
     engine.dispose()
