@@ -9,7 +9,8 @@
 
 Opening composes the config (the only place besides the CLI that calls Hydra), opens the
 database and checks its schema (an empty embedded SQLite file is upgraded in place), starts a
-run row (config redacted), the recorder, the live-state poller, and the embedded simulator when
+run row (config redacted), the recorder, the live-state poller, the automatic rollback
+(`harness.control.monitor`, when `gate.auto_rollback`), and the embedded simulator when
 `broker.kind` is `sim`; the order clients connect on first use. Closing (`await h.aclose()`,
 leaving the `async with`, or `h.close()` without an event loop) waits for shadows, closes the
 clients, stops the poller, flushes the recorder and ends the run row with the rows recorded and
@@ -44,6 +45,7 @@ from harness.config import (
     redacted,
     validate,
 )
+from harness.control.monitor import GateMonitor
 from harness.native import NativeStatus, load_native
 from harness.operations import Operation
 from harness.orders.settings import DEFAULT_BASE_URL, ClientSettings
@@ -231,6 +233,10 @@ class Harness:
         self._poller = LiveStatePoller(engine, self.router, refresh_s=cfg.rollout.refresh_s)
         self._poller.start()
         self._cleanup.callback(self._poller.stop)
+        self._monitor = GateMonitor(
+            engine, cfg, run_id=self.run_id, on_rollback=self.router.apply_state
+        ).start()
+        self._cleanup.callback(self._monitor.stop)
         self._shadows = ShadowRunner(cfg.rollout.shadow, self.router, seed=cfg.rollout.salt)
         self._cleanup.callback(self._shadows.close)
         client_settings = _client_settings(cfg, base_url, username, api_key)
@@ -350,6 +356,8 @@ class Harness:
         self._cleanup.pop_all()  # the steps below replace the open-time callbacks, in order
         with contextlib.suppress(Exception):
             self._shadows.close()
+        with contextlib.suppress(Exception):
+            self._monitor.stop()
         with contextlib.suppress(Exception):
             self._poller.stop()
         stats = self.recorder.close()
