@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -165,7 +165,7 @@ def _times(cells: list[str]) -> np.ndarray:
 def write_csv(bars: Bars, path: Path) -> None:
     """Write bars as CSV with t in ISO-8601 UTC (seconds unless sub-second labels occur)."""
     stamps = bars.t.view("datetime64[ns]")
-    unit = "s" if not np.any(bars.t % 1_000_000_000) else "ns"
+    unit: Literal["s", "ns"] = "s" if not np.any(bars.t % 1_000_000_000) else "ns"
     iso = [s + "Z" for s in np.datetime_as_string(stamps, unit=unit).tolist()]
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", newline="") as handle:

@@ -78,8 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-_FLAGS = ("host", "port", "username", "api_key", "seed", "latency_ms", "latency_jitter_ms")
-_FLAGS += ("token_ttl_s", "string_ids", "bar_timestamp", "rate_limit")
+_FLAGS: tuple[str, ...] = ("host", "port", "username", "api_key", "seed", "latency_ms")
+_FLAGS += ("latency_jitter_ms", "token_ttl_s", "string_ids", "bar_timestamp", "rate_limit")
 
 
 def settings_from_args(args: argparse.Namespace) -> SimSettings:

@@ -238,11 +238,13 @@ class SpawnedSimulator:
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every order created since the last reset."""
-        return self._http("GET", "/_sim/orders")
+        orders: list[dict[str, Any]] = self._http("GET", "/_sim/orders")
+        return orders
 
     def stats(self) -> dict[str, Any]:
         """Request, fault and response counters."""
-        return self._http("GET", "/_sim/stats")
+        counters: dict[str, Any] = self._http("GET", "/_sim/stats")
+        return counters
 
     def set_faults(self, rules: list[FaultRule] | list[dict[str, Any]], **live: Any) -> None:
         """Replace the fault plan."""
