@@ -26,6 +26,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from harness import projectx as px
+from harness.errors import InvalidInputError
 from harness.sim.market import (
     Contract,
     PricePath,
@@ -451,6 +452,17 @@ class Gateway:
     def price(self, contract_id: str, now: float) -> int:
         """The current price of a contract, in ticks."""
         return self.paths[contract_id].price_at(int(now))
+
+    def price_of(self, contract_id: str, now: float) -> float:
+        """The price of a contract at `now` (epoch s), in price units (`GET /_sim/price`).
+
+        Raises `InvalidInputError("contract_id", ...)` for an id the simulator does not list.
+        """
+        contract = self.contracts.get(contract_id)
+        if contract is None:
+            reason = f"no such contract in the simulator; known: {', '.join(self.contracts)}"
+            raise InvalidInputError("contract_id", contract_id, reason)
+        return contract.price(self.price(contract_id, now))
 
     def sweep(self, now: float) -> None:
         """Fill resting orders the price path has crossed since the last sweep (once a second)."""
