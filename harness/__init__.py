@@ -5,6 +5,8 @@ The public surface is pure Python; the Rust core is the private extension `harne
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from harness.errors import (
     AuthError,
     BarDataError,
@@ -33,4 +35,8 @@ __all__ = [
     "RateLimitedError",
 ]
 
-__version__ = "0.1.0"
+try:
+    # One source: rust/Cargo.toml, copied into the package metadata by maturin at build time.
+    __version__ = version("rollout-harness")
+except PackageNotFoundError:  # a source tree that was never installed (no native module either)
+    __version__ = "0+unknown"

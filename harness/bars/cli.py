@@ -31,15 +31,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeframe", required=True, help="comma-separated timeframes, e.g. 5m,15m,1h,1d"
     )
-    parser.add_argument("--impl", choices=("rust", "python"), default="rust")
+    parser.add_argument(
+        "--impl",
+        choices=("rust", "python"),
+        default="rust",
+        help="implementation that aggregates: the Rust core or the pure-Python reference "
+        "(default rust; both give the same bars)",
+    )
     parser.add_argument("--offset", default=None, help="bucket offset: --offset 17h, --offset=-7h")
     parser.add_argument("--output", type=Path, default=Path("."), help="directory (default .)")
     parser.add_argument(
         "--format", choices=("csv", "parquet"), default=None, help="default: that of the input"
     )
     progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
-    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show a progress line on stderr (default: only for inputs of 8 MiB or "
+        "more, when stderr is a terminal)",
+    )
+    progress.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
