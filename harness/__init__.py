@@ -5,6 +5,7 @@ The public surface is pure Python; the Rust core is the private extension `harne
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import (
@@ -41,7 +42,11 @@ __all__ = [
     "open",
 ]
 
-__version__ = "0.1.0"
+try:
+    # One source: rust/Cargo.toml, copied into the package metadata by maturin at build time.
+    __version__ = version("rollout-harness")
+except PackageNotFoundError:  # a source tree that was never installed (no native module either)
+    __version__ = "0+unknown"
 
 
 def __getattr__(name: str) -> Any:

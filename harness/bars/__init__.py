@@ -83,7 +83,8 @@ class Bars:
         """Column by name, so a `Bars` can itself be aggregated further."""
         if column not in COLUMNS:
             raise KeyError(column)
-        return getattr(self, column)
+        values: np.ndarray = getattr(self, column)
+        return values
 
     def bar(self, i: int) -> Bar:
         """The i-th bar as a `Bar`."""

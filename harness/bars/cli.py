@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -31,15 +31,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeframe", required=True, help="comma-separated timeframes, e.g. 5m,15m,1h,1d"
     )
-    parser.add_argument("--impl", choices=("rust", "python"), default="rust")
+    parser.add_argument(
+        "--impl",
+        choices=("rust", "python"),
+        default="rust",
+        help="implementation that aggregates: the Rust core or the pure-Python reference "
+        "(default rust; both give the same bars)",
+    )
     parser.add_argument("--offset", default=None, help="bucket offset: --offset 17h, --offset=-7h")
     parser.add_argument("--output", type=Path, default=Path("."), help="directory (default .)")
     parser.add_argument(
         "--format", choices=("csv", "parquet"), default=None, help="default: that of the input"
     )
     progress = parser.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
-    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show a progress line on stderr (default: only for inputs of 8 MiB or "
+        "more, when stderr is a terminal)",
+    )
+    progress.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,7 +180,7 @@ def _times(cells: list[str]) -> np.ndarray:
 def write_csv(bars: Bars, path: Path) -> None:
     """Write bars as CSV with t in ISO-8601 UTC (seconds unless sub-second labels occur)."""
     stamps = bars.t.view("datetime64[ns]")
-    unit = "s" if not np.any(bars.t % 1_000_000_000) else "ns"
+    unit: Literal["s", "ns"] = "s" if not np.any(bars.t % 1_000_000_000) else "ns"
     iso = [s + "Z" for s in np.datetime_as_string(stamps, unit=unit).tolist()]
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", newline="") as handle:

@@ -34,6 +34,7 @@ from harness.errors import (
     AuthError,
     BrokerError,
     BrokerUnavailableError,
+    InvalidInputError,
     NotFoundError,
     OrderRejectedError,
     RateLimitedError,
@@ -547,7 +548,7 @@ class PythonOrderClient:
         """The order carrying customTag `tag`, searched over the reconcile look-back window."""
         account_id = check.positive_int("account_id", account_id)
         if check.custom_tag(tag) is None:
-            raise check.InvalidInputError("custom_tag", tag, check.CUSTOM_TAG)
+            raise InvalidInputError("custom_tag", tag, check.CUSTOM_TAG)
         return await self._find_by_tag(account_id, tag)
 
     async def _find_by_tag(self, account_id: int, tag: str) -> Order | None:
@@ -705,7 +706,7 @@ class PythonOrderClient:
         sp = check.price("stop_price", stop_price)
         tp = check.price("trail_price", trail_price)
         if new_size is None and lp is None and sp is None and tp is None:
-            raise check.InvalidInputError("modify", None, check.MODIFY_NOTHING)
+            raise InvalidInputError("modify", None, check.MODIFY_NOTHING)
         body: dict[str, Any] = {"accountId": account_id, "orderId": order_id}
         for name, value in (("size", new_size), ("limitPrice", lp), ("stopPrice", sp)):
             if value is not None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from harness.errors import InvalidInputError
 from harness.projectx import OrderType
@@ -81,7 +81,7 @@ TICK_GRID: Final = "not on the tick grid of {tick}"
 _I64_MAX: Final = 2**63 - 1
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
