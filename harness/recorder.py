@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import IO, Any, Final, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import FromClause
 
 from harness.config import RecorderConfig
 from harness.store.models import Outcome, ShadowComparison
@@ -159,7 +160,7 @@ class _BulkInsert:
     strings, bools and None in column order, which both drivers take as they are.
     """
 
-    def __init__(self, engine: Engine, table: Table, columns: tuple[str, ...]) -> None:
+    def __init__(self, engine: Engine, table: FromClause, columns: tuple[str, ...]) -> None:
         dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
         stmt = dialect.insert(table).on_conflict_do_nothing()
         compiled = stmt.compile(dialect=engine.dialect, column_keys=list(columns))
@@ -180,7 +181,7 @@ class _BulkInsert:
 
     def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` in the caller's transaction."""
-        conn.exec_driver_sql(self.sql, self.rows(rows))  # type: ignore[arg-type]
+        conn.exec_driver_sql(self.sql, self.rows(rows))
 
 
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()

@@ -130,7 +130,8 @@ def compose(
         for key in composed:
             if key not in sections and key != "hydra":
                 raise ConfigError(str(key), _value_of(str(key), overrides), "unknown key")
-        cfg = HarnessConfig(**{name: OmegaConf.to_object(composed[name]) for name in sections})
+        built: dict[str, Any] = {name: OmegaConf.to_object(composed[name]) for name in sections}
+        cfg = HarnessConfig(**built)
     except (HydraException, OmegaConfBaseException) as exc:
         raise _config_error(exc, overrides) from None
     resolve_credentials(cfg, env)

@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from harness.config import HarnessConfig, redact_url
+from harness.errors import InvalidInputError
 from harness.operations import Impl, Operation
 from harness.output import print_csv, print_json, print_table
 from harness.store import queries
@@ -192,9 +193,7 @@ class Query:
             else queries.parse_duration(args.bucket, "bucket"),
         )
         if args.bucket is not None and args.kind != "latency":
-            raise queries.InvalidInputError(
-                "bucket", args.bucket, "only `query latency` has buckets"
-            )
+            raise InvalidInputError("bucket", args.bucket, "only `query latency` has buckets")
         engine = open_store(cfg.db.url)
         try:
             rows = _rows(args, engine, filters)

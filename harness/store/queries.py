@@ -261,38 +261,28 @@ def _collect(
     groups: dict[tuple[Any, ...], _Group] = defaultdict(_Group)
 
     r = OutcomeRollup
-    columns = [r.bucket_ns, *(getattr(r, k) for k in _KEY)]
+    keys = [getattr(r, k) for k in _KEY]
     where = and_(plan.rollups, *_same(r, filters))
-    counts = select(
-        *columns, func.sum(r.n), func.sum(r.latency_sum_us), func.max(r.latency_max_us)
-    ).where(where)
-    if bucket is None:
-        counts = select(
-            *(getattr(r, k) for k in _KEY),
-            func.sum(r.n),
-            func.sum(r.latency_sum_us),
-            func.max(r.latency_max_us),
-        ).where(where)
-        counts = counts.group_by(*(getattr(r, k) for k in _KEY))
-        for op, routed, served, fell_back, ok, n, total, peak in conn.execute(counts):
-            group = groups[(None, op, routed, served, bool(fell_back), bool(ok))]
-            group.n += int(n)
-            group.latency_sum_us += float(total)
-            group.latency_max_us = max(group.latency_max_us, float(peak))
-    else:
-        counts = counts.group_by(*columns)
-        for minute, op, routed, served, fell_back, ok, n, total, peak in conn.execute(counts):
-            start = int(minute) - int(minute) % bucket
-            group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
-            group.n += int(n)
-            group.latency_sum_us += float(total)
-            group.latency_max_us = max(group.latency_max_us, float(peak))
+    by = [r.bucket_ns, *keys] if bucket is not None else keys
+    counts = (
+        select(*by, func.sum(r.n), func.sum(r.latency_sum_us), func.max(r.latency_max_us))
+        .where(where)
+        .group_by(*by)
+    )
+    for row in conn.execute(counts).all():
+        values = tuple(row)
+        start = None if bucket is None else int(values[0]) - int(values[0]) % bucket
+        op, routed, served, fell_back, ok, n, total, peak = values[-8:]
+        group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
+        group.n += int(n)
+        group.latency_sum_us += float(total)
+        group.latency_max_us = max(group.latency_max_us, float(peak))
     if sketches:
-        blobs = select(r.bucket_ns, *(getattr(r, k) for k in _KEY), r.sketch).where(
+        blobs = select(r.bucket_ns, *keys, r.sketch).where(
             where, r.ok.is_(True), r.fell_back.is_(False)
         )
-        for minute, op, routed, served, fell_back, ok, blob in conn.execute(blobs).all():
-            start = None if bucket is None else int(minute) - int(minute) % bucket
+        for at, op, routed, served, fell_back, ok, blob in conn.execute(blobs).all():
+            start = None if bucket is None else int(at) - int(at) % bucket
             group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
             if group.blobs is None:
                 group.blobs = []
