@@ -34,6 +34,7 @@ from harness.errors import (
     AuthError,
     BrokerError,
     BrokerUnavailableError,
+    InvalidInputError,
     NotFoundError,
     OrderRejectedError,
     RateLimitedError,
@@ -65,6 +66,8 @@ IDEMPOTENT: Final = frozenset(
         px.ORDER_SEARCH_BY_ID,
     }
 )
+# How many placed orders' contracts are remembered (for the tick grid of a later modify).
+REMEMBERED_ORDERS: Final = 4096
 _NOT_FOUND_CODES: Final = {
     px.ORDER_MODIFY: px.ModifyCode.ORDER_NOT_FOUND,
     px.ORDER_CANCEL: px.CancelCode.ORDER_NOT_FOUND,
@@ -283,6 +286,9 @@ class PythonOrderClient:
         self._session_guard = threading.Lock()
         self._contracts: dict[str, Contract] = {}
         self._contracts_guard = threading.Lock()
+        # The contract of each order this client placed (or read for a modify), newest last.
+        self._order_contracts: dict[int, str] = {}
+        self._orders_guard = threading.Lock()
 
     def _here(self) -> _LoopState:
         """The pool and refresh lock of the running event loop."""
@@ -327,6 +333,8 @@ class PythonOrderClient:
             self._session = None
         with self._contracts_guard:
             self._contracts.clear()
+        with self._orders_guard:
+            self._order_contracts.clear()
         here = asyncio.get_running_loop()
         with self._loops_guard:
             states = list(self._loops.items())
@@ -607,10 +615,12 @@ class PythonOrderClient:
         }
         tag = check.custom_tag(custom_tag)
         stop_loss, take_profit = check.brackets(brackets)
+        check.prices_for_type(
+            order_type,
+            {"limit_price": limit_price, "stop_price": stop_price, "trail_price": trail_price},
+        )
         contract = await self.resolve_contract(key)
-        for name, value in prices.items():
-            if value is not None and not check.on_tick_grid(value, contract.tick_size):
-                raise check.tick_grid_error(name, value, contract.tick_size)
+        prices = check.grid_prices(prices, contract.tick_size)
         tag = tag or check.new_custom_tag()
         body: dict[str, Any] = {
             "accountId": account_id,
@@ -627,7 +637,9 @@ class PythonOrderClient:
             body["stopLossBracket"] = stop_loss
         if take_profit is not None:
             body["takeProfitBracket"] = take_profit
-        return await self._place(account_id, tag, _dumps(body))
+        placed = await self._place(account_id, tag, _dumps(body))
+        self._remember_contract(placed.order_id, contract.id)
+        return placed
 
     async def place_market_order(
         self,
@@ -681,6 +693,30 @@ class PythonOrderClient:
     def _reconciled(order: Order, tag: str, attempts: int) -> PlacedOrder:
         return reconciled_placement(order.id, tag, attempts)
 
+    def _remember_contract(self, order_id: int, contract_id: str) -> None:
+        """Remember an order's contract (its tick grid serves a later modify)."""
+        with self._orders_guard:
+            self._order_contracts.pop(order_id, None)
+            self._order_contracts[order_id] = contract_id
+            if len(self._order_contracts) > REMEMBERED_ORDERS:
+                del self._order_contracts[next(iter(self._order_contracts))]
+
+    async def _order_tick(self, account_id: int, order_id: int) -> float | None:
+        """The tick size of an order's contract; None when the order or its contract is
+        unknown (the modify then goes out as given and the broker judges it)."""
+        with self._orders_guard:
+            contract_id = self._order_contracts.get(order_id)
+        if contract_id is None:
+            order = await self._get_order(account_id, order_id)
+            if order is None:
+                return None
+            contract_id = order.contract_id
+            self._remember_contract(order_id, contract_id)
+        try:
+            return (await self.resolve_contract(contract_id)).tick_size
+        except InvalidInputError:
+            return None
+
     async def _quiet_find(self, account_id: int, tag: str) -> Order | None:
         try:
             return await self._find_by_tag(account_id, tag)
@@ -706,6 +742,12 @@ class PythonOrderClient:
         tp = check.price("trail_price", trail_price)
         if new_size is None and lp is None and sp is None and tp is None:
             raise check.InvalidInputError("modify", None, check.MODIFY_NOTHING)
+        if lp is not None or sp is not None or tp is not None:
+            tick = await self._order_tick(account_id, order_id)
+            if tick is not None:
+                prices = {"limit_price": lp, "stop_price": sp, "trail_price": tp}
+                snapped = check.grid_prices(prices, tick)
+                lp, sp, tp = snapped["limit_price"], snapped["stop_price"], snapped["trail_price"]
         body: dict[str, Any] = {"accountId": account_id, "orderId": order_id}
         for name, value in (("size", new_size), ("limitPrice", lp), ("stopPrice", sp)):
             if value is not None:

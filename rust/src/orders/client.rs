@@ -2,9 +2,9 @@
 //! token cache, the contract cache, retries, and reconciliation of mutations whose outcome is
 //! unknown. No Python here; `py.rs` is the thin binding.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -15,7 +15,11 @@ use super::api::{self, Contract, Endpoint, Envelope, ModifyRequest, Order, Order
 use super::auth::{Session, TokenCache};
 use super::clock;
 use super::error::{business_failure, Failure, InputValue, OrderError};
+use super::prices;
 use super::retry::{parse_retry_after, Backoff};
+
+/// How many placed orders' contracts are remembered (for the tick grid of a later modify).
+pub const REMEMBERED_ORDERS: usize = 4096;
 
 /// How the client is set up (mirrors `harness.orders.ClientSettings`).
 #[derive(Clone)]
@@ -112,6 +116,8 @@ pub struct Client {
     contracts: RwLock<HashMap<String, Arc<Contract>>>,
     /// At most `max_connections` requests in flight (reqwest itself only bounds idle ones).
     in_flight: tokio::sync::Semaphore,
+    /// The contract id of each order this client placed (or read for a modify), oldest first.
+    order_contracts: Mutex<(HashMap<i64, String>, VecDeque<i64>)>,
 }
 
 impl fmt::Debug for Client {
@@ -128,15 +134,6 @@ pub fn new_custom_tag() -> String {
     let high: u64 = rand::random();
     let low: u32 = rand::random();
     format!("hx-{high:016x}{low:08x}")
-}
-
-/// Whether `price` sits on the grid of `tick` (within float noise).
-pub fn on_tick_grid(price: f64, tick: f64) -> bool {
-    if !(tick.is_finite() && tick > 0.0) {
-        return true;
-    }
-    let steps = price / tick;
-    (steps - steps.round()).abs() <= 1e-6
 }
 
 impl Client {
@@ -173,6 +170,7 @@ impl Client {
             tokens: TokenCache::default(),
             contracts: RwLock::new(HashMap::new()),
             in_flight: tokio::sync::Semaphore::new(max_in_flight),
+            order_contracts: Mutex::new((HashMap::new(), VecDeque::new())),
         })
     }
 
@@ -181,11 +179,16 @@ impl Client {
         &self.settings
     }
 
-    /// Forget the session and the contract cache (idle connections close when dropped).
+    /// Forget the session, the contract cache and the orders' contracts (idle connections
+    /// close when dropped).
     pub fn close(&self) {
         self.tokens.clear();
         if let Ok(mut map) = self.contracts.write() {
             map.clear();
+        }
+        if let Ok(mut orders) = self.order_contracts.lock() {
+            orders.0.clear();
+            orders.1.clear();
         }
     }
 
@@ -560,21 +563,10 @@ impl Client {
     /// `Order/place`; an unknown outcome is reconciled by customTag, never repeated blindly.
     pub async fn place_order(&self, p: PlaceParams) -> Result<Placed, OrderError> {
         let contract = self.resolve_contract(&p.contract).await?;
-        for (field, price) in [
-            ("limit_price", p.limit_price),
-            ("stop_price", p.stop_price),
-            ("trail_price", p.trail_price),
-        ] {
-            if let Some(value) = price {
-                if !on_tick_grid(value, contract.tick_size) {
-                    return Err(OrderError::InvalidInput {
-                        field,
-                        value: InputValue::Float(value),
-                        reason: format!("not on the tick grid of {:?}", contract.tick_size),
-                    });
-                }
-            }
-        }
+        let [limit_price, stop_price, trail_price] = prices::grid_prices(
+            [p.limit_price, p.stop_price, p.trail_price],
+            contract.tick_size,
+        )?;
         let tag = p.custom_tag.unwrap_or_else(new_custom_tag);
         let body = to_json(&api::PlaceRequest {
             account_id: p.account_id,
@@ -582,19 +574,26 @@ impl Client {
             order_type: p.order_type,
             side: p.side,
             size: p.size,
-            limit_price: p.limit_price,
-            stop_price: p.stop_price,
-            trail_price: p.trail_price,
+            limit_price,
+            stop_price,
+            trail_price,
             custom_tag: &tag,
             stop_loss_bracket: p.stop_loss_bracket,
             take_profit_bracket: p.take_profit_bracket,
         })?;
+        let placed = self.place(p.account_id, tag, &body).await?;
+        self.remember_contract(placed.order_id, &contract.id);
+        Ok(placed)
+    }
+
+    /// Send a placement body; an unknown outcome is reconciled by `tag`.
+    async fn place(&self, account_id: i64, tag: String, body: &[u8]) -> Result<Placed, OrderError> {
         let ep = api::ORDER_PLACE;
         let mut attempts = 0;
         let mut uncertain = false;
         loop {
             let failure = match self
-                .call_raw::<api::PlaceResponse>(ep, &body, &mut attempts)
+                .call_raw::<api::PlaceResponse>(ep, body, &mut attempts)
                 .await
             {
                 Ok(api::PlaceResponse {
@@ -613,7 +612,7 @@ impl Client {
                     if uncertain && f.error_code == Some(api::PLACE_ORDER_REJECTED) =>
                 {
                     // Most likely the duplicate-tag rejection: an earlier attempt landed.
-                    if let Ok(Some(order)) = self.find_order_by_tag(p.account_id, &tag).await {
+                    if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
                         return Ok(reconciled(order, tag, attempts));
                     }
                     return Err(OrderError::Rejected(f));
@@ -621,7 +620,7 @@ impl Client {
                 Err(e) => return Err(settle(ep, e, attempts)),
             };
             uncertain = true;
-            if let Ok(Some(order)) = self.find_order_by_tag(p.account_id, &tag).await {
+            if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
                 return Ok(reconciled(order, tag, attempts));
             }
             match self.backoff.delay_after(attempts, None) {
@@ -631,8 +630,57 @@ impl Client {
         }
     }
 
-    /// `Order/modify`; an unknown outcome is checked against the order before repeating.
-    pub async fn modify_order(&self, m: ModifyRequest) -> Result<(), OrderError> {
+    /// Remember an order's contract (its tick grid serves a later modify).
+    fn remember_contract(&self, order_id: i64, contract_id: &str) {
+        let Ok(mut guard) = self.order_contracts.lock() else {
+            return;
+        };
+        let (map, order) = &mut *guard;
+        if map.insert(order_id, contract_id.to_owned()).is_none() {
+            order.push_back(order_id);
+            if order.len() > REMEMBERED_ORDERS {
+                if let Some(oldest) = order.pop_front() {
+                    map.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// The tick size of an order's contract; `None` when the order or its contract is unknown
+    /// (the modify then goes out as given and the broker judges it).
+    async fn order_tick(&self, account_id: i64, order_id: i64) -> Result<Option<f64>, OrderError> {
+        let known = self
+            .order_contracts
+            .lock()
+            .ok()
+            .and_then(|guard| guard.0.get(&order_id).cloned());
+        let contract_id = match known {
+            Some(id) => id,
+            None => match self.get_order(account_id, order_id).await? {
+                Some(order) => {
+                    self.remember_contract(order_id, &order.contract_id);
+                    order.contract_id
+                }
+                None => return Ok(None),
+            },
+        };
+        match self.resolve_contract(&contract_id).await {
+            Ok(contract) => Ok(Some(contract.tick_size)),
+            Err(OrderError::InvalidInput { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Order/modify`; a price is checked against (and snapped onto) the tick grid of the
+    /// order's contract first; an unknown outcome is checked against the order before
+    /// repeating.
+    pub async fn modify_order(&self, mut m: ModifyRequest) -> Result<(), OrderError> {
+        let given = [m.limit_price, m.stop_price, m.trail_price];
+        if given.iter().any(Option::is_some) {
+            if let Some(tick) = self.order_tick(m.account_id, m.order_id.0).await? {
+                [m.limit_price, m.stop_price, m.trail_price] = prices::grid_prices(given, tick)?;
+            }
+        }
         let ep = api::ORDER_MODIFY;
         let body = to_json(&m)?;
         let done = |order: &Order| m.is_reflected_in(order);
@@ -839,14 +887,6 @@ mod tests {
         assert!(a.starts_with("hx-"));
         assert!(a[3..].bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(a, new_custom_tag());
-    }
-
-    #[test]
-    fn tick_grid_tolerates_float_noise_only() {
-        assert!(on_tick_grid(21000.25, 0.25));
-        assert!(on_tick_grid(0.1 + 0.2, 0.1));
-        assert!(!on_tick_grid(21000.3, 0.25));
-        assert!(on_tick_grid(5.0, 0.0));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - `retry`: the backoff schedule and `Retry-After`.
 //! - `auth`: the shared token cache and JWT `exp` reading.
 //! - `clock`: ISO-8601 timestamps without a date crate.
+//! - `prices`: which price each order type takes, the tick grid and the exact grid value.
 //! - `client`: the async client core (plain Rust, tokio + reqwest).
 //! - `bridge`: the crossing from tokio to asyncio (GIL-free on the tokio side).
 //! - `py`: the thin PyO3 class `harness._native.OrderClient`.
@@ -18,6 +19,7 @@ pub mod bridge;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod prices;
 pub mod py;
 pub mod retry;
 

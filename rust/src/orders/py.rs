@@ -14,6 +14,7 @@ use super::api::{self, Account, Contract, ModifyRequest, Order, OrderId};
 use super::bridge::{Bridge, ToPy};
 use super::client::{Client, PlaceParams, Placed, Settings};
 use super::error::{InputValue, OrderError};
+use super::prices::{price_rule, PriceRule};
 use crate::errors::harness_error;
 
 /// Build the `harness.errors` exception for an `OrderError`.
@@ -133,6 +134,29 @@ fn price(field: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>>
         Ok(x) if numeric && x.is_finite() => Ok(Some(x)),
         _ => Err(invalid(value.py(), field, value, "must be a finite number")),
     }
+}
+
+/// The prices an order type takes: a missing one it needs, or one it does not take, is the
+/// error (in the order limit, stop, trail), naming the caller's value.
+fn prices_for_type(
+    py: Python<'_>,
+    order_type: i64,
+    given: [Option<&Bound<'_, PyAny>>; 3],
+) -> PyResult<()> {
+    let given = given.map(|v| v.filter(|v| !v.is_none()));
+    let Some(rule) = price_rule(order_type, given.map(|v| v.is_some())) else {
+        return Ok(());
+    };
+    let index = super::prices::PRICE_FIELDS
+        .iter()
+        .position(|f| *f == rule.field())
+        .unwrap_or(0);
+    let none = py.None().into_bound(py);
+    let value = match rule {
+        PriceRule::Required(_) => &none,
+        PriceRule::NotTaken(_) => given[index].unwrap_or(&none),
+    };
+    Err(invalid(py, rule.field(), value, &rule.reason(order_type)))
 }
 
 /// `None` or a non-empty string.
@@ -402,11 +426,18 @@ impl OrderClient {
             Some(t) => self::order_type(t)?,
             None => 2,
         };
+        let (limit_price_obj, stop_price_obj, trail_price_obj) =
+            (limit_price, stop_price, trail_price);
         let limit_price = price("limit_price", limit_price)?;
         let stop_price = price("stop_price", stop_price)?;
         let trail_price = price("trail_price", trail_price)?;
         let custom_tag = self::custom_tag(custom_tag)?;
         let (stop_loss_bracket, take_profit_bracket) = self::brackets(brackets)?;
+        prices_for_type(
+            py,
+            order_type,
+            [limit_price_obj, stop_price_obj, trail_price_obj],
+        )?;
         let params = PlaceParams {
             account_id,
             contract,
