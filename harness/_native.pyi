@@ -43,6 +43,8 @@ class OrderClient:
     Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
     turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
     shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that).
+    `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
+    `RateLimitedError` at once).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class OrderClient:
         jitter: bool = False,
         reconcile_lookback_s: float = 86400.0,
         max_connections: int = 32,
+        max_retry_after_s: float = 3.0,
     ) -> None: ...
     def accounts(self, only_active: bool = True) -> Awaitable[list[dict[str, Any]]]:
         """`Account/search` -> account dicts (the fields of `models.Account`)."""

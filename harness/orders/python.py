@@ -46,6 +46,7 @@ from harness.orders.reconcile import (
     modify_took_effect,
     reconciled_placement,
 )
+from harness.orders.retry_after import parse_retry_after
 from harness.orders.settings import ClientSettings
 
 __all__ = ["Backoff", "PythonOrderClient", "parse_retry_after", "refresh_delay"]
@@ -99,17 +100,6 @@ class Backoff:
             # Full jitter in [50%, 150%): spreads retries that failed together.
             return self.delays[index] * (0.5 + random.random())
         return self.delays[index]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` as delta-seconds (integer or decimal); HTTP dates are ignored."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _jwt_times(token: str) -> tuple[float, float | None] | None:
@@ -385,7 +375,8 @@ class PythonOrderClient:
                     raise _Unauthorized
                 elif status == 429:
                     kind, what = "rate_limited", "HTTP 429"
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    advice = response.headers.get("retry-after")
+                    retry_after = parse_retry_after(advice, time.time())
                 elif status >= 500:
                     kind, what = "lost", f"HTTP {status}"
                 else:
@@ -398,6 +389,16 @@ class PythonOrderClient:
             if kind == "lost" and path not in IDEMPOTENT:
                 raise _Ambiguous(_unavailable(path, what, status, n, True))
             delay = self._backoff.delay_after(n, retry_after)
+            cap = self._settings.retry_after_cap_s
+            if delay is not None and retry_after is not None and retry_after > cap:
+                raise RateLimitedError(
+                    f"{path} rate limited (HTTP 429) after {n} attempts: Retry-After "
+                    f"{retry_after:.3f} s is beyond max_retry_after_s {cap:.3f} s",
+                    retry_after=retry_after,
+                    endpoint=path,
+                    http_status=429,
+                    attempts=n,
+                )
             if delay is not None:
                 log.debug("%s attempt %d: %s; retrying in %.3f s", path, n, what, delay)
                 await asyncio.sleep(delay)

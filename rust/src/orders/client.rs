@@ -42,6 +42,9 @@ pub struct Settings {
     pub reconcile_lookback_s: f64,
     /// Most pooled keep-alive connections kept open.
     pub max_connections: usize,
+    /// Longest `Retry-After` (seconds, finite, >= 0) waited before repeating a 429'd request;
+    /// a longer advice ends the call at once with `RateLimited`.
+    pub max_retry_after_s: f64,
 }
 
 impl fmt::Debug for Settings {
@@ -158,6 +161,9 @@ impl Client {
             .retry(reqwest::retry::never())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        if !(settings.max_retry_after_s.is_finite() && settings.max_retry_after_s >= 0.0) {
+            return Err("max_retry_after_s must be a number of seconds >= 0".to_owned());
+        }
         let backoff = Backoff::new(&settings.retry_delays_s, settings.jitter);
         let max_in_flight = settings
             .max_connections
@@ -216,7 +222,7 @@ impl Client {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
+                .and_then(|v| parse_retry_after(v, clock::unix_now()));
             return Reply::Status(status, retry_after);
         }
         match response.bytes().await {
@@ -278,6 +284,25 @@ impl Client {
                 }
             }
             if let Some(delay) = self.backoff.delay_after(n, retry_after) {
+                let cap = self.settings.max_retry_after_s;
+                if let Some(advice) = retry_after.filter(|a| *a > cap) {
+                    return Err(Exchange::Failed(OrderError::RateLimited(
+                        Failure {
+                            message: format!(
+                                "{} rate limited (HTTP 429) after {n} attempts: Retry-After \
+                                 {advice:.3} s is beyond max_retry_after_s {cap:.3} s",
+                                ep.path
+                            ),
+                            endpoint: ep.path,
+                            error_code: None,
+                            error_message: None,
+                            http_status: Some(429),
+                            attempts: n,
+                            maybe_sent: false,
+                        },
+                        Some(advice),
+                    )));
+                }
                 tokio::time::sleep(delay).await;
                 continue;
             }
@@ -919,6 +944,7 @@ mod tests {
             jitter: false,
             reconcile_lookback_s: 60.0,
             max_connections: 1,
+            max_retry_after_s: 1.0,
         };
         assert!(!format!("{settings:?}").contains("very-secret"));
         let err = Client::new(settings).unwrap_err();

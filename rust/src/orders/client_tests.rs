@@ -241,3 +241,26 @@ async fn nothing_listening_is_unavailable_and_certainly_not_sent() {
         ("/api/Auth/loginKey", 3, false)
     );
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_ends_the_call_at_once_without_a_panic() {
+    // (header, least advice, most advice): the date is counted from now.
+    for (header, least, most) in [
+        ("100000000000000000000", 1e20, 1e20),
+        ("9999999999", 9_999_999_999.0, 9_999_999_999.0),
+        ("Sun, 06 Nov 2999 08:49:37 GMT", 3e10, 4e10),
+    ] {
+        let broker = FakeBroker::start(move |r, _| match r.path.as_str() {
+            "/api/Auth/loginKey" => login("tok"),
+            _ => Reply::Json(429, "{}".into(), Some(header)),
+        });
+        match broker.client(&[0.5]).accounts(true).await.unwrap_err() {
+            OrderError::RateLimited(f, Some(seconds)) => {
+                assert_eq!((f.attempts, f.maybe_sent), (1, false), "{header}");
+                assert!((least..=most).contains(&seconds), "{header}: {seconds}");
+            }
+            other => panic!("expected RateLimited with advice, got {other:?}"),
+        }
+        assert_eq!(broker.count("/api/Account/search"), 1);
+    }
+}

@@ -331,7 +331,7 @@ impl OrderClient {
     #[new]
     #[pyo3(signature = (base_url, username, api_key, timeout_s=10.0, connect_timeout_s=3.0,
         retry_delays_s=vec![0.75, 1.5, 3.0], jitter=false, reconcile_lookback_s=86400.0,
-        max_connections=32))]
+        max_connections=32, max_retry_after_s=3.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_url: String,
@@ -343,6 +343,7 @@ impl OrderClient {
         jitter: bool,
         reconcile_lookback_s: f64,
         max_connections: usize,
+        max_retry_after_s: f64,
     ) -> PyResult<Self> {
         let seconds = |name: &str, s: f64| -> PyResult<Duration> {
             Duration::try_from_secs_f64(s)
@@ -362,6 +363,7 @@ impl OrderClient {
             jitter,
             reconcile_lookback_s,
             max_connections,
+            max_retry_after_s,
         };
         let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
         let inner = Client::new(settings).map_err(PyValueError::new_err)?;
