@@ -202,6 +202,12 @@ def _auth_failure(path: str, what: str, status: int | None, attempts: int) -> Au
     return AuthError(f"{path}: {what}", endpoint=path, http_status=status, attempts=attempts)
 
 
+def _maybe_sent(error: BrokerError) -> BrokerError:
+    """`error` marked as ending a call an earlier attempt of which may have been processed."""
+    error.maybe_sent = True
+    return error
+
+
 def _succeeded(data: Mapping[str, Any]) -> bool:
     return data.get("success") is True and data.get("errorCode") in (None, 0)
 
@@ -665,14 +671,16 @@ class PythonOrderClient:
                 data = await self._call(path, body, attempts)
             except _Ambiguous as exc:
                 failure = exc.error
-            except OrderRejectedError as exc:
-                if not (uncertain and exc.error_code == px.PlaceCode.ORDER_REJECTED):
+            except BrokerError as exc:
+                if not uncertain:
                     raise
-                # Most likely the duplicate-tag rejection: an earlier attempt landed.
+                # An earlier attempt's outcome is unknown, and a repeat failed (most likely the
+                # duplicate-tag rejection: that attempt landed). Find the order, or say that it
+                # may stand.
                 found = await self._quiet_find(account_id, tag)
                 if found is not None:
                     return self._reconciled(found, tag, attempts.n)
-                raise
+                raise _maybe_sent(exc) from None
             else:
                 order_id = data.get("orderId")
                 try:
@@ -786,13 +794,13 @@ class PythonOrderClient:
                 return
             except _Ambiguous as exc:
                 failure = exc.error
-            except OrderRejectedError:
+            except BrokerError as exc:
                 if not uncertain:
                     raise
-                # A repeat refused: maybe because the first attempt already did it.
+                # A repeat failed (refused: maybe because an earlier attempt already did it).
                 if await self._quiet_done(account_id, order_id, done):
                     return
-                raise
+                raise _maybe_sent(exc) from None
             uncertain = True
             log.warning("%s outcome unknown (%s): reading order %d", path, failure, order_id)
             if await self._quiet_done(account_id, order_id, done):

@@ -633,14 +633,14 @@ impl Client {
                 }
                 Ok(_) => unavailable(ep, "success without an orderId", Some(200), attempts, true),
                 Err(Exchange::Ambiguous(f)) => f,
-                Err(Exchange::Failed(OrderError::Rejected(f)))
-                    if uncertain && f.error_code == Some(api::PLACE_ORDER_REJECTED) =>
-                {
-                    // Most likely the duplicate-tag rejection: an earlier attempt landed.
+                Err(e) if uncertain => {
+                    // An earlier attempt's outcome is unknown, and a repeat failed (most likely
+                    // the duplicate-tag rejection: that attempt landed). Find the order, or
+                    // say that it may stand.
                     if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
                         return Ok(reconciled(order, tag, attempts));
                     }
-                    return Err(OrderError::Rejected(f));
+                    return Err(settle(ep, e, attempts).maybe_sent());
                 }
                 Err(e) => return Err(settle(ep, e, attempts)),
             };
@@ -748,16 +748,14 @@ impl Client {
             {
                 Ok(_) => return Ok(()),
                 Err(Exchange::Ambiguous(f)) => f,
-                Err(Exchange::Failed(e @ (OrderError::Rejected(_) | OrderError::NotFound(_))))
-                    if uncertain =>
-                {
-                    // A repeat refused: maybe because the first attempt already did it.
+                Err(e) if uncertain => {
+                    // A repeat failed (refused: maybe because an earlier attempt already did it).
                     if let Ok(Some(order)) = self.get_order(account_id, order_id).await {
                         if done(&order) {
                             return Ok(());
                         }
                     }
-                    return Err(e);
+                    return Err(settle(ep, e, attempts).maybe_sent());
                 }
                 Err(e) => return Err(settle(ep, e, attempts)),
             };

@@ -264,3 +264,26 @@ async fn an_absurd_retry_after_ends_the_call_at_once_without_a_panic() {
         assert_eq!(broker.count("/api/Account/search"), 1);
     }
 }
+
+#[tokio::test]
+async fn a_refused_repeat_of_an_unknown_placement_says_it_may_have_been_sent() {
+    let broker = FakeBroker::start(|r, n| match r.path.as_str() {
+        "/api/Auth/loginKey" => login("tok"),
+        "/api/Contract/searchById" => ok(CONTRACT),
+        "/api/Order/place" if n == 1 => Reply::Json(500, "{}".into(), None),
+        "/api/Order/place" => Reply::Json(
+            200,
+            r#"{"success":false,"errorCode":2,"errorMessage":"duplicate tag"}"#.into(),
+            None,
+        ),
+        _ => Reply::Json(429, "{}".into(), None),
+    });
+    let err = broker
+        .client(&[0.001])
+        .place_order(market(Some("t")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class_name(), "OrderRejectedError");
+    let f = err.failure().unwrap();
+    assert_eq!((f.error_code, f.attempts, f.maybe_sent), (Some(2), 2, true));
+}
