@@ -5,6 +5,14 @@ the same inputs refused with the same messages (`validation.py`), the same retri
 reconciliation of mutations whose outcome is unknown (`reconcile.py`), the same exceptions
 (`harness.errors`). One pooled keep-alive connection pool per event loop that uses the client;
 the token and contract caches are shared by every task and thread.
+
+Cancellation: a request waits for one of `max_connections` slots (an asyncio semaphore; a
+cancelled wait sends nothing), then runs on its own task, shielded from the caller: a call
+cancelled by `asyncio.wait_for` returns at once, and the request it had sent runs to its end in
+the background and then frees its slot. httpcore's pool must never see a cancellation: one that
+arrives between the pool handing a request a new connection and the connecting leaves that
+connection in the pool, never connected, holding its slot for ever (httpcore issue #1093, open
+in httpcore 1.0.9); a bot wrapping its calls in time-outs ran out of slots within seconds.
 """
 
 from __future__ import annotations
@@ -236,9 +244,11 @@ class _Attempts:
 
 @dataclass(frozen=True)
 class _LoopState:
-    """What belongs to one event loop: its connection pool and its refresh lock."""
+    """What belongs to one event loop: its connection pool, the pool's slots (one per
+    connection, held from sending a request until its answer is read) and the refresh lock."""
 
     http: httpx.AsyncClient
+    slots: asyncio.Semaphore
     refresh_lock: asyncio.Lock
 
 
@@ -298,13 +308,17 @@ class PythonOrderClient:
                 s = self._settings
                 http = httpx.AsyncClient(
                     base_url=s.base_url.rstrip("/"),
-                    timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s),
+                    # No pool time-out: `slots` already holds a request back until a connection
+                    # is free (as the Rust client's in-flight limit does), and no time-out may
+                    # cancel a wait inside httpcore's pool (see the module docstring).
+                    timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s, pool=None),
                     limits=self._limits,
                     headers={"Content-Type": "application/json", "Accept": "application/json"},
                     verify=_tls_context(),
                     trust_env=False,
                 )
-                state = self._loops[loop] = _LoopState(http, asyncio.Lock())
+                slots = asyncio.Semaphore(s.max_connections)
+                state = self._loops[loop] = _LoopState(http, slots, asyncio.Lock())
             self._last = (loop, state)
             return state
 
@@ -357,7 +371,7 @@ class PythonOrderClient:
             status: int | None = None
             retry_after: float | None = None
             try:
-                response = await self._here().http.post(path, content=body, headers=headers)
+                response = await self._post(path, body, headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 kind, what = "not_sent", _describe(exc)
             except httpx.TransportError as exc:
@@ -418,6 +432,17 @@ class PythonOrderClient:
                     attempts=n,
                 )
             raise _unavailable(path, what, status, n, kind == "lost")
+
+    async def _post(self, path: str, body: bytes, headers: dict[str, str] | None) -> httpx.Response:
+        """One POST: wait for a slot (cancellable, nothing sent yet), then send it on its own
+        task, which keeps the slot until the answer is read; a caller cancelled meanwhile
+        returns at once (see the module docstring)."""
+        state = self._here()
+        await state.slots.acquire()
+        request = asyncio.ensure_future(state.http.post(path, content=body, headers=headers))
+        request.add_done_callback(lambda _: state.slots.release())
+        # If the caller is cancelled, shield() marks the request's own outcome as retrieved.
+        return await asyncio.shield(request)
 
     async def _call(self, path: str, body: bytes, attempts: _Attempts) -> dict[str, Any]:
         """An authenticated exchange; a 401 leads to one fresh login and one repeat."""
