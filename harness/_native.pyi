@@ -42,8 +42,9 @@ class OrderClient:
     of `harness/orders/validation.py`); broker failures raise the `harness.errors` classes; a
     Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
     turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
-    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that).
-    `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
+    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that); a
+    process forked after a client was used gets its own runtime and connection pool on its
+    first call. `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
     `RateLimitedError` at once).
     """
 

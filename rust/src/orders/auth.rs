@@ -41,12 +41,11 @@ impl Session {
     }
 }
 
-/// The shared token cache; the refresh lock makes concurrent callers share one login.
+/// The shared token cache (a forked child inherits it: the token stays valid there). The lock
+/// that makes concurrent callers share one login belongs to a process: `client::Transport`.
 #[derive(Default)]
 pub struct TokenCache {
     current: RwLock<Option<Arc<Session>>>,
-    /// Held while logging in or validating, so that only one task does it.
-    pub refresh_lock: tokio::sync::Mutex<()>,
 }
 
 impl TokenCache {

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use super::clock;
 use super::error::{business_failure, Failure, InputValue, OrderError};
 use super::prices;
 use super::retry::{parse_retry_after, Backoff};
+use super::runtime::this_process;
 
 /// How many placed orders' contracts are remembered (for the tick grid of a later modify).
 pub const REMEMBERED_ORDERS: usize = 4096;
@@ -109,18 +111,70 @@ enum Reply {
     Lost(String),
 }
 
-/// The ProjectX order client: cheap to share (`Arc`), safe across tasks and threads.
-pub struct Client {
+/// What a client keeps per process, rebuilt (and the parent's leaked) in a forked child: the
+/// connection pool (its sockets, and their registration with the runtime's epoll instance,
+/// are shared with the parent), the in-flight limit and the refresh lock (a parent's task may
+/// hold a permit or the lock at the instant of the fork, and would never give it back).
+struct Transport {
+    pid: u32,
     http: reqwest::Client,
+    /// At most `max_connections` requests in flight (reqwest itself only bounds idle ones).
+    in_flight: tokio::sync::Semaphore,
+    /// Held while logging in or validating, so that only one task does it.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl Transport {
+    fn new(settings: &Settings) -> Result<Transport, String> {
+        let http = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .no_proxy()
+            .pool_max_idle_per_host(settings.max_connections.max(1))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .retry(reqwest::retry::never())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let max_in_flight = settings
+            .max_connections
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Ok(Transport {
+            pid: this_process(),
+            http,
+            in_flight: tokio::sync::Semaphore::new(max_in_flight),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+/// The ProjectX order client: cheap to share (`Arc`), safe across tasks and threads, and
+/// usable in a process forked after it was used.
+pub struct Client {
+    /// This process's transport (owned; see `transport()` for the life of the pointer).
+    transport: AtomicPtr<Transport>,
     urls: Vec<reqwest::Url>,
     settings: Settings,
     backoff: Backoff,
     tokens: TokenCache,
     contracts: RwLock<HashMap<String, Arc<Contract>>>,
-    /// At most `max_connections` requests in flight (reqwest itself only bounds idle ones).
-    in_flight: tokio::sync::Semaphore,
     /// The contract id of each order this client placed (or read for a modify), oldest first.
     order_contracts: Mutex<(HashMap<i64, String>, VecDeque<i64>)>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let transport = *self.transport.get_mut();
+        // SAFETY: the pointer came from `Box::into_raw` and is freed only here, once. A
+        // transport built in another process (the parent of a fork) is leaked instead: its
+        // sockets are registered in an epoll instance the parent still uses.
+        unsafe {
+            if (*transport).pid == this_process() {
+                drop(Box::from_raw(transport));
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -150,34 +204,48 @@ impl Client {
                     .map_err(|e| format!("invalid base_url {:?}: {e}", settings.base_url))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let http = reqwest::Client::builder()
-            .http1_only()
-            .tcp_nodelay(true)
-            .no_proxy()
-            .pool_max_idle_per_host(settings.max_connections.max(1))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         if !(settings.max_retry_after_s.is_finite() && settings.max_retry_after_s >= 0.0) {
             return Err("max_retry_after_s must be a number of seconds >= 0".to_owned());
         }
+        let transport = Box::into_raw(Box::new(Transport::new(&settings)?));
         let backoff = Backoff::new(&settings.retry_delays_s, settings.jitter);
-        let max_in_flight = settings
-            .max_connections
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Client {
-            http,
+            transport: AtomicPtr::new(transport),
             urls,
             settings,
             backoff,
             tokens: TokenCache::default(),
             contracts: RwLock::new(HashMap::new()),
-            in_flight: tokio::sync::Semaphore::new(max_in_flight),
             order_contracts: Mutex::new((HashMap::new(), VecDeque::new())),
         })
+    }
+
+    /// This process's transport; in a forked child, a fresh one on first use (the parent's
+    /// is leaked: see `Transport`).
+    fn transport(&self) -> Result<&Transport, String> {
+        let current = self.transport.load(Ordering::Acquire);
+        // SAFETY: the pointer is never null and a transport is freed only when the client is
+        // dropped (`Drop`), so it lives as long as `&self`; one replaced in a child is leaked.
+        let transport = unsafe { &*current };
+        if transport.pid == this_process() {
+            return Ok(transport);
+        }
+        let fresh = Box::into_raw(Box::new(Transport::new(&self.settings)?));
+        match self
+            .transport
+            .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: `fresh` now belongs to the client (freed by `Drop`); `current` is leaked.
+            Ok(_) => Ok(unsafe { &*fresh }),
+            Err(winner) => {
+                // Another task of this process installed one first: use it, free ours.
+                // SAFETY: `fresh` was never shared; `winner` lives like `current` above.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    Ok(&*winner)
+                }
+            }
+        }
     }
 
     /// Base URL and user name (what a repr may show).
@@ -201,9 +269,14 @@ impl Client {
     // ----- transport -----
 
     async fn send_once(&self, ep: Endpoint, body: &[u8], auth: Option<&HeaderValue>) -> Reply {
-        // Never closed, so acquiring cannot fail; a queued request waits like httpx's pool.
-        let _permit = self.in_flight.acquire().await.ok();
-        let mut request = self
+        let transport = match self.transport() {
+            Ok(t) => t,
+            Err(reason) => return Reply::NotSent(reason),
+        };
+        // Never closed, so acquiring cannot fail; a queued request waits like the Python
+        // client's slots.
+        let _permit = transport.in_flight.acquire().await.ok();
+        let mut request = transport
             .http
             .post(self.urls[ep.index].clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -388,7 +461,10 @@ impl Client {
                 return Ok(s);
             }
         }
-        let _guard = self.tokens.refresh_lock.lock().await;
+        let transport = self.transport().map_err(|what| {
+            OrderError::Unavailable(unavailable(api::LOGIN_KEY, &what, None, 0, false))
+        })?;
+        let _guard = transport.refresh_lock.lock().await;
         match self.tokens.current() {
             Some(s) if !s.due(Instant::now()) => Ok(s),
             Some(s) => match self.validate(&s).await {
@@ -400,7 +476,10 @@ impl Client {
     }
 
     async fn relogin(&self, stale_generation: u64) -> Result<Arc<Session>, OrderError> {
-        let _guard = self.tokens.refresh_lock.lock().await;
+        let transport = self.transport().map_err(|what| {
+            OrderError::Unavailable(unavailable(api::LOGIN_KEY, &what, None, 0, false))
+        })?;
+        let _guard = transport.refresh_lock.lock().await;
         if let Some(s) = self.tokens.current() {
             if s.generation != stale_generation && !s.due(Instant::now()) {
                 return Ok(s);

@@ -15,6 +15,7 @@ use super::bridge::{Bridge, ToPy};
 use super::client::{Client, PlaceParams, Placed, Settings};
 use super::error::{InputValue, OrderError};
 use super::prices::{price_rule, PriceRule};
+use super::runtime::runtime;
 use crate::errors::harness_error;
 
 /// Build the `harness.errors` exception for an `OrderError`.
@@ -365,7 +366,9 @@ impl OrderClient {
             max_connections,
             max_retry_after_s,
         };
-        let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+        let runtime = runtime()
+            .map_err(|e| PyValueError::new_err(format!("cannot start the tokio runtime: {e}")))?;
+        let _entered = runtime.enter();
         let inner = Client::new(settings).map_err(PyValueError::new_err)?;
         Ok(OrderClient {
             inner: Arc::new(inner),
