@@ -737,7 +737,8 @@ class PythonOrderClient:
 
     async def _order_tick(self, account_id: int, order_id: int) -> float | None:
         """The tick size of an order's contract; None when the order or its contract is
-        unknown (the modify then goes out as given and the broker judges it)."""
+        unknown (the modify then goes out as given and the broker judges it). A read that
+        fails raises its error: the modify is then not sent."""
         with self._orders_guard:
             contract_id = self._order_contracts.get(order_id)
         if contract_id is None:

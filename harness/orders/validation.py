@@ -47,7 +47,8 @@ shortest printed form (MGC, tick 0.1: 2621.8999999999996 is sent as 2621.9). Pri
 or more from zero, and contracts without a positive tick, are sent as given. modify_order learns
 the order's contract from the orders this client placed, else from `Order/searchById` (the
 contract then comes from the cache or `Contract/searchById`); an order the broker does not know
-is modified as given (the broker answers NotFound).
+is modified as given (the broker answers NotFound), and a read that fails ends the call with
+its error before the modify is sent.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from collections.abc import Callable
 import pytest
 from orderkit import ACCOUNT, requests
 
-from harness.errors import InvalidInputError, NotFoundError
+from harness.errors import InvalidInputError, NotFoundError, RateLimitedError
 from harness.orders import OrderType, open_client
+from harness.sim import FaultRule
 
 MGC = "CON.F.US.MGC.Z26"  # tick 0.1
 EU6 = "CON.F.US.EU6.Z26"  # tick 0.00005
@@ -119,6 +120,22 @@ async def test_modify_of_an_order_placed_elsewhere_reads_its_contract_once(
     assert (row["limitPrice"], row["size"]) == (last, 2)
     assert requests(clean_sim, "/api/Order/modify") == 2
     assert requests(clean_sim, "/api/Order/searchById") == 1
+
+
+async def test_modify_is_not_sent_when_the_order_cannot_be_read(impl, settings, client, clean_sim):
+    placed = await client.place_order(
+        ACCOUNT, MGC, "buy", 1, type=1, limit_price=grid_prices(clean_sim, MGC)(-300)
+    )
+    clean_sim.set_faults(rate_limited_reads())
+    async with open_client(settings, impl) as other:  # must read the order to learn its tick
+        with pytest.raises(RateLimitedError) as info:
+            await other.modify_order(ACCOUNT, placed.order_id, limit_price=2000.0)
+    assert info.value.endpoint == "/api/Order/searchById"
+    assert requests(clean_sim, "/api/Order/modify") == 0
+
+
+def rate_limited_reads() -> list[FaultRule]:
+    return [FaultRule(path="/api/Order/searchById", kind="rate_limit", count=None)]
 
 
 async def test_modify_of_an_unknown_order_is_left_to_the_broker(client, clean_sim):

@@ -751,7 +751,8 @@ impl Client {
     }
 
     /// The tick size of an order's contract; `None` when the order or its contract is unknown
-    /// (the modify then goes out as given and the broker judges it).
+    /// (the modify then goes out as given and the broker judges it). A read that fails is the
+    /// error of the modify, which is then not sent.
     async fn order_tick(&self, account_id: i64, order_id: i64) -> Result<Option<f64>, OrderError> {
         let known = self
             .order_contracts
