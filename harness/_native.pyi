@@ -46,7 +46,10 @@ class OrderClient:
     of `harness/orders/validation.py`); broker failures raise the `harness.errors` classes; a
     Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
     turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
-    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that).
+    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that); a
+    process forked after a client was used gets its own runtime and connection pool on its
+    first call. `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
+    `RateLimitedError` at once).
     """
 
     def __new__(
@@ -61,6 +64,7 @@ class OrderClient:
         jitter: bool = False,
         reconcile_lookback_s: float = 86400.0,
         max_connections: int = 32,
+        max_retry_after_s: float = 3.0,
     ) -> OrderClient: ...
     def accounts(self, only_active: bool = True) -> Awaitable[list[dict[str, Any]]]:
         """`Account/search` -> account dicts (the fields of `models.Account`)."""

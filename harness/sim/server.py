@@ -247,7 +247,9 @@ class App:
             return DROP
         if kind == "rate_limit":
             header = b""
-            if rule.retry_after is not None:
+            if rule.retry_after_text is not None:
+                header = b"Retry-After: " + rule.retry_after_text.encode() + b"\r\n"
+            elif rule.retry_after is not None:
                 ra = rule.retry_after
                 text = str(int(ra)) if float(ra).is_integer() else repr(float(ra))
                 header = b"Retry-After: " + text.encode() + b"\r\n"

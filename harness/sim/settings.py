@@ -42,6 +42,9 @@ class FaultRule:
     probability: float = 1.0
     status: int | None = None
     retry_after: float | None = None
+    # Sent verbatim as the `Retry-After` value instead of `retry_after`: what an odd gateway may
+    # print (an HTTP date, "inf", "-5"), to test the clients against it.
+    retry_after_text: str | None = None
     delay_ms: float = 0.0
 
     def __post_init__(self) -> None:
@@ -59,6 +62,11 @@ class FaultRule:
             math.isfinite(self.retry_after) and self.retry_after >= 0
         ):
             raise ValueError(f"fault retry_after={self.retry_after!r}: must be >= 0 or null")
+        text = self.retry_after_text
+        if text is not None and not (
+            isinstance(text, str) and all(" " <= ch <= "~" for ch in text)
+        ):
+            raise ValueError(f"fault retry_after_text={text!r}: printable ASCII text or null")
         if not (math.isfinite(self.delay_ms) and self.delay_ms >= 0):
             raise ValueError(f"fault delay_ms={self.delay_ms!r}: must be >= 0")
 
