@@ -1,7 +1,7 @@
 """The gate and the history query over 1,000,000 outcomes, on SQLite and PostgreSQL.
 
-    python benches/history.py                  # 1,000,000 outcomes; writes benches/reports/history.md
-    python benches/history.py --smoke          # 20,000 outcomes, no targets judged
+    python benches/history.py          # 1,000,000 outcomes; writes benches/reports/history.md
+    python benches/history.py --smoke  # 20,000 outcomes, no targets judged
 
 Loads the outcomes through the real recorder (8 operation-side groups over 24 hours, lognormal
 latencies per group, 2% errors, 1% fallbacks on Rust routes), lets it compact the rollups, then
@@ -31,18 +31,17 @@ import numpy as np
 from machine import describe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-import pgcluster  # noqa: E402
+import pgcluster
 
-from harness.config import GateConfig, RecorderConfig, compose  # noqa: E402
-from harness.gate import judge  # noqa: E402
-from harness.operations import Impl, Operation  # noqa: E402
-from harness.recorder import OutcomeRecord, Recorder  # noqa: E402
-from harness.store.db import open_engine, upgrade  # noqa: E402
-from harness.store.models import Outcome  # noqa: E402
-from harness.store.queries import Filters, latency, window_figures  # noqa: E402
-from harness.store.rollups import MINUTE_NS, compact  # noqa: E402
-from harness.store.runs import start_run  # noqa: E402
-from harness.store.state import ensure_state  # noqa: E402
+from harness.config import GateConfig, RecorderConfig, compose
+from harness.gate import judge
+from harness.recorder import OutcomeRecord, Recorder
+from harness.store.db import open_engine, upgrade
+from harness.store.models import Outcome
+from harness.store.queries import Filters, latency, window_figures
+from harness.store.rollups import MINUTE_NS, compact
+from harness.store.runs import start_run
+from harness.store.state import ensure_state
 
 REPORT = Path(__file__).parent / "reports" / "history.md"
 TARGET_S = 0.3
@@ -77,10 +76,23 @@ def outcomes(run_id: str, n: int, start_ns: int, stage: str, seed: int = 11) -> 
         ok = not failed[i]
         rows.append(
             OutcomeRecord(
-                int(ts[i]), run_id, op, stage, side, served, fell_back,
-                "BrokerUnavailableError" if fell_back else None, ok,
-                None if ok else "OrderRejectedError", None if ok else "rejected by the bench",
-                float(MEDIANS[(op, served)] * noise[i]), 1, 200, None, None, None,
+                int(ts[i]),
+                run_id,
+                op,
+                stage,
+                side,
+                served,
+                fell_back,
+                "BrokerUnavailableError" if fell_back else None,
+                ok,
+                None if ok else "OrderRejectedError",
+                None if ok else "rejected by the bench",
+                float(MEDIANS[(op, served)] * noise[i]),
+                1,
+                200,
+                None,
+                None,
+                None,
             )
         )
     return rows
@@ -154,7 +166,9 @@ def measure(name: str, url: str, n: int, spill: Path, gate: GateConfig, stage_cf
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--outcomes", type=int, default=1_000_000)
     parser.add_argument("--smoke", action="store_true", help="20,000 outcomes, no targets")
     parser.add_argument("--pg-url", default=None, help="use this server instead of a throwaway one")
@@ -206,7 +220,8 @@ def main() -> int:
             took = results[db][what]
             ok = took < TARGET_S
             failed |= not ok
-            verdicts.append(f"| {db}: {what} < {TARGET_S} s | {'PASS' if ok else 'FAIL'} | {took * 1000:.1f} ms |")
+            mark = "PASS" if ok else "FAIL"
+            verdicts.append(f"| {db}: {what} < {TARGET_S} s | {mark} | {took * 1000:.1f} ms |")
     lines += ["", "| target | result | measured |", "| --- | --- | --- |", *verdicts, ""]
     text = "\n".join(lines)
     print(text)

@@ -122,6 +122,7 @@ def _client_settings(cfg: HarnessConfig, base_url: str, username: str, key: str)
         timeout_s=broker.timeout_s,
         connect_timeout_s=broker.connect_timeout_s,
         retry_delays_s=tuple(broker.retry_delays_s),
+        max_retry_after_s=broker.max_retry_after_s,
         max_connections=broker.max_connections,
     )
 

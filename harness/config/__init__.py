@@ -283,6 +283,8 @@ def validate(cfg: HarnessConfig) -> None:
     _positive("broker.connect_timeout_s", broker.connect_timeout_s)
     for i, delay in enumerate(broker.retry_delays_s):
         _positive(f"broker.retry_delays_s.{i}", delay, zero_ok=True)
+    if broker.max_retry_after_s is not None:
+        _positive("broker.max_retry_after_s", broker.max_retry_after_s, zero_ok=True)
     if broker.max_connections < 1:
         raise ConfigError("broker.max_connections", broker.max_connections, "must be >= 1")
     if not 0 <= broker.sim.port <= 65535:

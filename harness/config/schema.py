@@ -147,7 +147,9 @@ class BrokerConfig:
 
     `username` / `api_key` default to `PROJECTX_USERNAME` / `PROJECTX_API_KEY`, then the bot's
     `TOPSTEPX_USERNAME` / `TOPSTEPX_API_KEY` (read by `compose`, never written back). The API key
-    is a secret: `redacted()` configs and every output show `***`.
+    is a secret: `redacted()` configs and every output show `***`. `max_retry_after_s` is the
+    longest `Retry-After` a call waits (None: the longest retry delay); longer advice raises
+    `RateLimitedError` at once.
     """
 
     kind: BrokerKind = BrokerKind.sim
@@ -157,6 +159,7 @@ class BrokerConfig:
     timeout_s: float = 10.0
     connect_timeout_s: float = 3.0
     retry_delays_s: list[float] = field(default_factory=lambda: [0.75, 1.5, 3.0])
+    max_retry_after_s: float | None = None
     max_connections: int = 32
     sim: SimBrokerConfig = field(default_factory=SimBrokerConfig)
 
