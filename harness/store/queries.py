@@ -575,7 +575,7 @@ def shadow(
         conditions.append(s.matched.is_(False))
     query = select(s).where(*conditions).order_by(s.ts_ns.desc()).limit(_limit(limit))
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()  # Core rows: one attribute per column
     return [
         {
             "time": _iso_precise(r.ts_ns),
@@ -612,7 +612,7 @@ def events(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, 
         conditions.append(e.run_id == filters.run)
     query = select(e).where(*conditions).order_by(e.ts_ns.desc()).limit(_limit(limit))
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()  # Core rows: one attribute per column
     return [
         {
             "time": _iso_precise(r.ts_ns),
@@ -640,7 +640,7 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
         conditions.append(r.id.startswith(filters.run, autoescape=True))
     query = select(r).where(*conditions).order_by(r.started_ns.desc()).limit(_limit(limit))
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()  # Core rows: one attribute per column
     return [
         {
             "run": x.id,
