@@ -45,6 +45,7 @@ __all__ = [
     "events",
     "fallbacks",
     "latency",
+    "op_figures",
     "parse_duration",
     "parse_instant",
     "runs",
@@ -324,16 +325,30 @@ def window_figures(
     """The figures of `stage` over `[since_ns, until_ns)` (until: now) for `harness.gate.judge`."""
     until = time.time_ns() if until_ns is None else until_ns
     filters = Filters(stage=stage, since_ns=since_ns, until_ns=max(until, since_ns + 1))
+    ops = op_figures(engine, filters)
+    return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=ops)
+
+
+def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation, OpFigures]:
+    """Per operation, each side's calls (by the side routed to), errors, fallbacks and latency
+    of its successful calls served without a fallback, and the shadow comparisons and
+    mismatches, over the filters (`impl` keeps the rows served by that side and the
+    comparisons whose primary it was). What the gate judges for a stage's window, and what
+    `harness run` prints for one run (`Filters(run=...)`)."""
     with _connection(engine) as conn:
         groups = _collect(conn, filters, sketches=True)
+        s = ShadowComparison
+        conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
+        if filters.op is not None:
+            conditions.append(s.op == filters.op.value)
+        if filters.impl is not None:
+            conditions.append(s.primary == filters.impl.value)
+        if filters.stage is not None:
+            conditions.append(s.stage == filters.stage)
+        if filters.run is not None:
+            conditions.append(s.run_id == filters.run)
         shadow_q = (
-            select(ShadowComparison.op, ShadowComparison.matched, func.count())
-            .where(
-                ShadowComparison.stage == stage,
-                ShadowComparison.ts_ns >= since_ns,
-                ShadowComparison.ts_ns < filters.until_ns,
-            )
-            .group_by(ShadowComparison.op, ShadowComparison.matched)
+            select(s.op, s.matched, func.count()).where(*conditions).group_by(s.op, s.matched)
         )
         shadows: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for op, matched, count in conn.execute(shadow_q):
@@ -366,7 +381,7 @@ def window_figures(
             shadow_comparisons=comparisons,
             shadow_mismatches=mismatches,
         )
-    return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=ops)
+    return ops
 
 
 class _connection:
