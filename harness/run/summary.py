@@ -7,7 +7,8 @@ The figures come from the store after the recorder flushed, through the same que
 `--json` prints one object; its keys are stable (documented in the README):
 
     run, status, exit_status, interrupted_by, stage, elapsed_s, account_id, symbols,
-    concurrency, budget_wait_s, round_trips {planned, started, completed, failed, stopped_out},
+    concurrency, budget_wait_s, round_trips {planned, started, completed, failed, cancelled,
+    stopped_out},
     ops [{op, calls, calls_made, to_rust, served_by_rust, rust_share, fallbacks, errors,
           shadow_comparisons, shadow_mismatches,
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
@@ -149,6 +150,7 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         f"run {summary['run']}: {summary['status']}, stage {summary['stage']}, "
         f"{trips['completed']}/{trips['planned']} round trips completed"
         + (f", {trips['failed']} with problems" if trips["failed"] else "")
+        + (f", {trips['cancelled']} cancelled" if trips["cancelled"] else "")
         + (f", {trips['stopped_out']} stopped out" if trips["stopped_out"] else "")
         + f" in {summary['elapsed_s']:.1f} s"
     )

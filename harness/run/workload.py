@@ -126,18 +126,20 @@ class Problem:
 @dataclass(slots=True)
 class Tally:
     """Round trips: `planned` (workload.trades), `started`, `completed` without a problem,
-    `failed` (at least one problem), `stopped_out` (the stop filled and was the exit)."""
+    `failed` (at least one problem), `cancelled` half-way (a second signal), `stopped_out`
+    (the stop filled and was the exit)."""
 
     planned: int
     started: int = 0
     completed: int = 0
     failed: int = 0
+    cancelled: int = 0
     stopped_out: int = 0
 
     @property
     def finished(self) -> int:
-        """Trips done, whether they went well or not."""
-        return self.completed + self.failed
+        """Trips over, whether they went well or not."""
+        return self.completed + self.failed + self.cancelled
 
     def to_dict(self) -> dict[str, int]:
         """JSON-able (stable keys)."""
@@ -146,6 +148,7 @@ class Tally:
             "started": self.started,
             "completed": self.completed,
             "failed": self.failed,
+            "cancelled": self.cancelled,
             "stopped_out": self.stopped_out,
         }
 
@@ -334,17 +337,22 @@ class Workload:
         log.warning("trip %d %s %s: %s (%s)", trip.number, trip.market.symbol, step, text, action)
 
     async def _round_trip(self, trip: _Trip) -> None:
+        tally = self.tally
         try:
             await self._steps(trip)
-        finally:
+        except asyncio.CancelledError:
+            tally.cancelled += 1
+            raise
+        else:
             if trip.problems:
-                self.tally.failed += 1
+                tally.failed += 1
             else:
-                self.tally.completed += 1
+                tally.completed += 1
+        finally:
             if trip.stopped_out:
-                self.tally.stopped_out += 1
+                tally.stopped_out += 1
             if self._on_trip_done is not None:
-                self._on_trip_done(self.tally)
+                self._on_trip_done(tally)
 
     async def _steps(self, trip: _Trip) -> None:
         broker, market, cfg = self.broker, trip.market, self.cfg

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -91,6 +92,7 @@ def test_json_summary_has_stable_keys_and_agrees_with_harness_query(tmp_path):
         "started": 6,
         "completed": 6,
         "failed": 0,
+        "cancelled": 0,
         "stopped_out": 0,
     }
     assert data["symbols"] == ["MNQ", "MES"] and data["concurrency"] == 2
@@ -146,6 +148,7 @@ def test_a_signal_mid_run_finishes_the_trips_in_flight_flushes_and_prints(
     trips = data["round_trips"]
     assert 0 < trips["started"] < 40
     assert trips["completed"] + trips["failed"] == trips["started"]  # none left half-way
+    assert trips["cancelled"] == 0
     assert data["leftovers"]["found"]["open_positions"] == []  # the account is flat
     assert data["leftovers"]["found"]["open_orders"] == []
     (row,) = rows(db, "SELECT id, status, rows_recorded FROM runs")
@@ -201,3 +204,27 @@ def test_a_run_on_postgresql(tmp_path, pg_url):
         "run",
         28,
     )
+
+
+def test_a_second_sigint_cancels_the_trips_in_flight_and_still_flushes_and_sweeps(tmp_path):
+    run = start(tmp_path, "run", "--json", "workload.trades=40")
+    db = tmp_path / "harness.db"
+    wait_for_outcomes(db, 10, run, timeout=90)
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # two signals sent at once may be delivered as one
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert "SIGINT again: cancelling the round trips in flight" in err
+    data = json.loads(out)
+    trips = data["round_trips"]
+    assert trips["completed"] + trips["failed"] + trips["cancelled"] == trips["started"]
+    # A cancelled trip may leave its position or stop: found (exit 1), then swept.
+    left = data["leftovers"]["found"]
+    dirty = bool(left["open_orders"] or left["open_positions"])
+    assert run.returncode == (1 if dirty else 130) == data["exit_status"]
+    final = data["leftovers"]["after_sweep"] or left
+    assert final["open_orders"] == [] and final["open_positions"] == []  # flat in the end
+    (row,) = rows(db, "SELECT id, status, rows_recorded FROM runs")
+    assert row["status"] == "interrupted"
+    stored = rows(db, "SELECT count(*) AS n FROM outcomes WHERE run_id = ?", row["id"])[0]["n"]
+    assert stored == sum(o["calls_made"] for o in data["ops"]) == row["rows_recorded"]
