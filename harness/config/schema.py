@@ -282,8 +282,8 @@ class WorkloadConfig:
     cancel the stop; a market exit. `account` is an account id (None: the first active one).
     `pace_ms` is the mean pause between round trips of one worker (seeded jitter), `concurrency`
     the round trips in flight (at most one per symbol). `rate_limit` keeps the workload's
-    requests under the gateway's documented limits (`harness.run.pace`); turn it off only
-    against a simulator without limits.
+    requests under the gateway's documented limits (`harness.run.pace`); it does not apply
+    to an embedded simulator whose profile has no limits (`bench`).
     """
 
     trades: int = 20

@@ -176,6 +176,9 @@ class Session:
                 run_id=h.run_id,
                 stopping=self.stopping,
                 on_trip_done=self.watcher.trip_done,
+                # An embedded simulator whose profile has no rate limits needs no pacing.
+                paced=cfg.workload.rate_limit
+                and (h.simulator is None or h.simulator.settings.rate_limit),
             )
             self.watcher.started(
                 cfg.workload.trades,

@@ -153,6 +153,11 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         + (f", {trips['cancelled']} cancelled" if trips["cancelled"] else "")
         + (f", {trips['stopped_out']} stopped out" if trips["stopped_out"] else "")
         + f" in {summary['elapsed_s']:.1f} s"
+        + (
+            f" ({summary['budget_wait_s']:.1f} s of it waiting to stay under the rate limits)"
+            if summary["budget_wait_s"] >= 0.1
+            else ""
+        )
     )
     rows = [
         {

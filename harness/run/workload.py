@@ -58,6 +58,7 @@ __all__ = [
     "Tally",
     "Workload",
     "bars_to_columns",
+    "stop_distances",
     "tag_prefix",
 ]
 
@@ -222,6 +223,21 @@ def bars_to_columns(bars: Sequence[HistoryBar]) -> dict[str, np.ndarray]:
     }
 
 
+def stop_distances(stop_ticks: int, modifies: int, rng: random.Random) -> list[int]:
+    """The stop's distance from the reference price in ticks: where it is placed
+    (`stop_ticks`), then after each of the `modifies` moves. A move is 1 to `stop_ticks // 10`
+    ticks (at least 1, seeded) closer to the price, as a trailing stop follows a price going
+    the trade's way, or away from it once it would come nearer than half the start."""
+    nearest = max(1, (stop_ticks + 1) // 2)
+    largest_step = max(1, stop_ticks // 10)
+    distances = [stop_ticks]
+    for _ in range(modifies):
+        step = rng.randint(1, largest_step)
+        last = distances[-1]
+        distances.append(last - step if last - step >= nearest else last + step)
+    return distances
+
+
 def _text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -242,7 +258,8 @@ class Workload:
 
     `stopping` set: no new trip starts; the ones in flight finish (`play` returns). `abort()`
     cancels the trips in flight at once (what they left is found by `settle`).
-    `on_trip_done(tally)` is called after each trip (the progress bar).
+    `on_trip_done(tally)` is called after each trip (the progress bar). `paced` overrides
+    `cfg.rate_limit` (whether the request budget applies).
     """
 
     def __init__(
@@ -256,6 +273,7 @@ class Workload:
         run_id: str,
         stopping: asyncio.Event,
         on_trip_done: Callable[[Tally], None] | None = None,
+        paced: bool | None = None,
     ) -> None:
         self.broker = broker
         self.bars = bars
@@ -272,7 +290,7 @@ class Workload:
         """An unexpected exception that stopped the workload (a bug), if any."""
         self._on_trip_done = on_trip_done
         self._tasks: list[asyncio.Task[None]] = []
-        limits = cfg.rate_limit
+        limits = cfg.rate_limit if paced is None else paced
         general, bars_limit = RATE_LIMIT, BARS_RATE_LIMIT
         self.budget = RequestBudget(
             int(general[0] * (1 - HEADROOM)) if limits else None, general[1]
@@ -363,7 +381,7 @@ class Workload:
         side = trip.rng.choice((Side.BID, Side.ASK))
         other = Side.ASK if side is Side.BID else Side.BID
         long = side is Side.BID
-        distances = self._stop_distances(trip.rng)
+        distances = stop_distances(cfg.stop_ticks, cfg.modifies, trip.rng)
 
         def stop_price(distance: int) -> float:
             return market.price(max(1, reference - distance if long else reference + distance))
@@ -431,18 +449,6 @@ class Workload:
             self._problem(trip, "aggregate", exc, "no trade on bars that do not aggregate")
             return None
         return market.ticks(history[-1].c)
-
-    def _stop_distances(self, rng: random.Random) -> list[int]:
-        """The stop's distance from the reference price, in ticks: placed, then each move."""
-        start = self.cfg.stop_ticks
-        nearest = max(1, (start + 1) // 2)
-        largest_step = max(1, start // 10)
-        distances = [start]
-        for _ in range(self.cfg.modifies):
-            step = rng.randint(1, largest_step)
-            last = distances[-1]
-            distances.append(last - step if last - step >= nearest else last + step)
-        return distances
 
     async def _place_stop(self, trip: _Trip, side: Side, price: float) -> int | None:
         tag = self.tag(trip.number, "stop")
