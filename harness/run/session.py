@@ -35,7 +35,14 @@ from harness.config import ConfigError, HarnessConfig
 from harness.errors import HarnessError, InvalidInputError
 from harness.orders.models import Order, Position
 from harness.run.summary import RunFacts, build_summary
-from harness.run.workload import Market, Settlement, Tally, Workload, tag_prefix
+from harness.run.workload import (
+    Market,
+    Settlement,
+    Tally,
+    Workload,
+    order_dict,
+    tag_prefix,
+)
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -292,17 +299,7 @@ class Session:
                 "pid": run["pid"],
                 "started": _iso(run["started_ns"]),
                 "kind": run["kind"],
-                "open_orders": [
-                    {
-                        "id": o.id,
-                        "contract_id": o.contract_id,
-                        "custom_tag": o.custom_tag,
-                        "type": o.type,
-                        "side": o.side,
-                        "size": o.size,
-                    }
-                    for o in left
-                ],
+                "open_orders": [order_dict(o) for o in left],
             }
             report.append(entry)
             what = (

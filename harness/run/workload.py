@@ -58,6 +58,7 @@ __all__ = [
     "Tally",
     "Workload",
     "bars_to_columns",
+    "order_dict",
     "stop_distances",
     "tag_prefix",
 ]
@@ -154,6 +155,18 @@ class Tally:
         }
 
 
+def order_dict(order: Order) -> dict[str, Any]:
+    """An open order as the summary shows it: {id, contract_id, custom_tag, type, side, size}."""
+    return {
+        "id": order.id,
+        "contract_id": order.contract_id,
+        "custom_tag": order.custom_tag,
+        "type": order.type,
+        "side": order.side,
+        "size": order.size,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Leftovers:
     """What the final check found through reads: open orders carrying the run's tags, open
@@ -173,17 +186,7 @@ class Leftovers:
         """JSON-able: open_orders [{id, contract_id, custom_tag, type, side, size}], open_positions
         [{contract_id, type, size}], unknown_tags [str], read_error (str or null)."""
         return {
-            "open_orders": [
-                {
-                    "id": o.id,
-                    "contract_id": o.contract_id,
-                    "custom_tag": o.custom_tag,
-                    "type": o.type,
-                    "side": o.side,
-                    "size": o.size,
-                }
-                for o in self.orders
-            ],
+            "open_orders": [order_dict(o) for o in self.orders],
             "open_positions": [
                 {"contract_id": p.contract_id, "type": p.type, "size": p.size}
                 for p in self.positions

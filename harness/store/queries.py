@@ -319,6 +319,21 @@ def _collect(
 # ----- the gate's window ------------------------------------------------------------------------
 
 
+def _shadow_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """The filters on shadow comparisons (`impl`: the primary side)."""
+    s = ShadowComparison
+    conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
+    if filters.op is not None:
+        conditions.append(s.op == filters.op.value)
+    if filters.impl is not None:
+        conditions.append(s.primary == filters.impl.value)
+    if filters.stage is not None:
+        conditions.append(s.stage == filters.stage)
+    if filters.run is not None:
+        conditions.append(s.run_id == filters.run)
+    return conditions
+
+
 def window_figures(
     engine: Engine | Connection, stage: str, since_ns: int, until_ns: int | None = None
 ) -> WindowFigures:
@@ -338,17 +353,10 @@ def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation,
     with _connection(engine) as conn:
         groups = _collect(conn, filters, sketches=True)
         s = ShadowComparison
-        conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
-        if filters.op is not None:
-            conditions.append(s.op == filters.op.value)
-        if filters.impl is not None:
-            conditions.append(s.primary == filters.impl.value)
-        if filters.stage is not None:
-            conditions.append(s.stage == filters.stage)
-        if filters.run is not None:
-            conditions.append(s.run_id == filters.run)
         shadow_q = (
-            select(s.op, s.matched, func.count()).where(*conditions).group_by(s.op, s.matched)
+            select(s.op, s.matched, func.count())
+            .where(*_shadow_conditions(filters))
+            .group_by(s.op, s.matched)
         )
         shadows: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for op, matched, count in conn.execute(shadow_q):
@@ -577,15 +585,7 @@ def shadow(
 ) -> list[dict[str, Any]]:
     """Shadow comparisons, newest first (`impl` filters the primary side)."""
     s = ShadowComparison
-    conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
-    if filters.op is not None:
-        conditions.append(s.op == filters.op.value)
-    if filters.impl is not None:
-        conditions.append(s.primary == filters.impl.value)
-    if filters.stage is not None:
-        conditions.append(s.stage == filters.stage)
-    if filters.run is not None:
-        conditions.append(s.run_id == filters.run)
+    conditions = _shadow_conditions(filters)
     if mismatches_only:
         conditions.append(s.matched.is_(False))
     query = select(s).where(*conditions).order_by(s.ts_ns.desc()).limit(_limit(limit))
