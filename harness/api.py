@@ -130,12 +130,14 @@ def _client_settings(cfg: HarnessConfig, base_url: str, username: str, key: str)
 def _gateway_credentials(cfg: HarnessConfig) -> tuple[str, str, str]:
     """Base URL, username and API key of the real gateway, or a ConfigError naming the env."""
     broker = cfg.broker
-    if not broker.username:
-        reason = "missing: set PROJECTX_USERNAME (or TOPSTEPX_USERNAME) or broker.username=..."
-        raise ConfigError("broker.username", None, reason)
+    user_hint = "PROJECTX_USERNAME (or TOPSTEPX_USERNAME) or broker.username=..."
     if not broker.api_key:
         reason = "missing: set PROJECTX_API_KEY (or TOPSTEPX_API_KEY) or broker.api_key=..."
+        if not broker.username:
+            reason += f", and {user_hint}"
         raise ConfigError("broker.api_key", None, reason)
+    if not broker.username:
+        raise ConfigError("broker.username", None, f"missing: set {user_hint}")
     return broker.base_url or DEFAULT_BASE_URL, broker.username, broker.api_key
 
 

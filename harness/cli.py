@@ -23,6 +23,7 @@ from typing import Any
 # `add_arguments(parser)` and `run(args, cfg)` receive the composed config), and its help line.
 # Modules are imported only when chosen, so `harness bars` never pays for the store's imports.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.run.cli:Run", "play a trading session through the router (the main job)"),
     "status": ("harness.control.cli:Status", "the rollout at a glance"),
     "gate": ("harness.control.cli:Gate", "judge the current stage against the gate"),
     "promote": ("harness.control.cli:Promote", "move to the next stage if the gate passes"),

@@ -60,12 +60,16 @@ def print_table(
     *,
     stream: TextIO | None = None,
     right: Sequence[str] = (),
+    min_width: int | None = None,
 ) -> None:
-    """A table of `rows` under `columns` (numeric columns named in `right` align right)."""
+    """A table of `rows` under `columns` (numeric columns named in `right` align right);
+    `min_width` widens the output past the terminal's (or the 80 columns of a pipe)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+    if min_width is not None and console.width < min_width:
+        console.width = min_width
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right" if name in right else "left", overflow="fold")

@@ -284,7 +284,9 @@ class WorkloadConfig:
     market entry of `size` contracts; a protective stop `stop_ticks` away; `modifies` stop moves;
     cancel the stop; a market exit. `account` is an account id (None: the first active one).
     `pace_ms` is the mean pause between round trips of one worker (seeded jitter), `concurrency`
-    the round trips in flight.
+    the round trips in flight (at most one per symbol). `rate_limit` keeps the workload's
+    requests under the gateway's documented limits (`harness.run.pace`); it does not apply
+    to an embedded simulator whose profile has no limits (`bench`).
     """
 
     trades: int = 20
@@ -298,6 +300,7 @@ class WorkloadConfig:
     modifies: int = 2
     bars_lookback: int = 240
     timeframes: list[str] = field(default_factory=lambda: ["5m", "15m", "1h"])
+    rate_limit: bool = True
 
 
 # ----- the whole --------------------------------------------------------------------------------

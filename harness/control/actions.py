@@ -259,8 +259,9 @@ def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
     stage = stage_config(cfg, state.stage)
     judged = verdict(engine, cfg, state)
     with engine.connect() as conn:
-        breakers = conn.execute(select(Breaker)).scalars().all()
-        last_run = conn.execute(select(Run).order_by(Run.started_ns.desc()).limit(1)).scalar()
+        # Core rows (one attribute per column): `.scalars()` would keep only the first column.
+        breakers = conn.execute(select(Breaker)).all()
+        last_run = conn.execute(select(Run).order_by(Run.started_ns.desc()).limit(1)).first()
     ladder = [s.name for s in cfg.rollout.stages]
     return {
         "stage": state.stage,

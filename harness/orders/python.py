@@ -48,7 +48,15 @@ from harness.errors import (
     RateLimitedError,
 )
 from harness.orders import validation as check
-from harness.orders.models import Account, Contract, Order, PlacedOrder, parse_id
+from harness.orders.models import (
+    Account,
+    Contract,
+    HistoryBar,
+    Order,
+    PlacedOrder,
+    Position,
+    parse_id,
+)
 from harness.orders.reconcile import (
     cancel_took_effect,
     modify_took_effect,
@@ -73,6 +81,9 @@ IDEMPOTENT: Final = frozenset(
         px.CONTRACT_SEARCH_BY_ID,
         px.ORDER_SEARCH,
         px.ORDER_SEARCH_BY_ID,
+        px.ORDER_SEARCH_OPEN,
+        px.POSITION_SEARCH_OPEN,
+        px.HISTORY_RETRIEVE_BARS,
     }
 )
 # How many placed orders' contracts are remembered (for the tick grid of a later modify).
@@ -618,6 +629,71 @@ class PythonOrderClient:
         order = Order.from_api(row)
         return order if order.id == order_id else None
 
+    async def open_orders(self, account_id: int) -> list[Order]:
+        """`Order/searchOpen`: the account's working orders (suspended bracket children are
+        left out by the broker)."""
+        account_id = check.positive_int("account_id", account_id)
+        data = await self._read(px.ORDER_SEARCH_OPEN, {"accountId": account_id})
+        return [Order.from_api(row) for row in data.get("orders") or [] if isinstance(row, dict)]
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """`Position/searchOpen`: the account's open positions."""
+        account_id = check.positive_int("account_id", account_id)
+        data = await self._read(px.POSITION_SEARCH_OPEN, {"accountId": account_id})
+        rows = data.get("positions") or []
+        return [Position.from_api(row) for row in rows if isinstance(row, dict)]
+
+    async def retrieve_bars(
+        self,
+        contract_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        unit: int = px.BarUnit.MINUTE,
+        unit_number: int = 1,
+        include_partial_bar: bool = True,
+        live: bool = False,
+    ) -> list[HistoryBar]:
+        """`History/retrieveBars`: the most recent `limit` bars (at most 20,000) of `unit_number`
+        `unit`s in [start, end], a symbol or contract id, OLDEST FIRST (the gateway answers
+        newest first; this sorts by `t` on receipt). `start`/`end` are aware datetimes.
+
+        Raises `InvalidInputError` for a bad argument, `OrderRejectedError` for the gateway's
+        refusal (codes: 1 ContractNotFound, 2 UnitInvalid, 3 UnitNumberInvalid, 4 LimitInvalid),
+        `BrokerUnavailableError` for a malformed answer or a broker out of reach.
+        """
+        limit = check.positive_int("limit", limit)
+        if limit > px.MAX_BARS_LIMIT:
+            raise InvalidInputError("limit", limit, f"at most {px.MAX_BARS_LIMIT}")
+        unit_number = check.positive_int("unit_number", unit_number)
+        if unit not in tuple(px.BarUnit):
+            raise InvalidInputError("unit", unit, "must be a BarUnit (1..6)")
+        for name, value in (("start", start), ("end", end)):
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise InvalidInputError(name, value, "must be a timezone-aware datetime")
+        contract = await self.resolve_contract(contract_id)
+        body = {
+            "contractId": contract.id,
+            "live": bool(live),
+            "startTime": start.astimezone(UTC).isoformat(timespec="microseconds"),
+            "endTime": end.astimezone(UTC).isoformat(timespec="microseconds"),
+            "unit": int(unit),
+            "unitNumber": unit_number,
+            "limit": limit,
+            "includePartialBar": bool(include_partial_bar),
+        }
+        data = await self._read(px.HISTORY_RETRIEVE_BARS, body)
+        bars: list[HistoryBar] = []
+        for i, row in enumerate(data.get("bars") or []):
+            try:
+                bars.append(HistoryBar.from_api(row))
+            except (KeyError, TypeError, ValueError) as exc:
+                what = f"malformed bar at index {i}: {type(exc).__name__} {exc}"
+                raise _unavailable(px.HISTORY_RETRIEVE_BARS, what, 200, 1, False) from None
+        bars.sort(key=lambda bar: bar.t)
+        return bars
+
     # ----- mutations ------------------------------------------------------------------------
 
     async def place_order(
@@ -803,6 +879,18 @@ class PythonOrderClient:
         order_id = check.positive_int("order_id", order_id)
         body = _dumps({"accountId": account_id, "orderId": order_id})
         await self._mutate(px.ORDER_CANCEL, body, account_id, order_id, cancel_took_effect)
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """`Position/closeContract`: close the whole position in a contract (symbol or id) by
+        a market order. Not repeated when its outcome is unknown (`BrokerUnavailableError`
+        with `maybe_sent`): read the positions to learn what happened."""
+        account_id = check.positive_int("account_id", account_id)
+        contract = await self.resolve_contract(contract_id)
+        body = _dumps({"accountId": account_id, "contractId": contract.id})
+        try:
+            await self._call(px.POSITION_CLOSE_CONTRACT, body, _Attempts())
+        except _Ambiguous as exc:
+            raise exc.error from None
 
     async def _mutate(
         self,

@@ -14,7 +14,8 @@ the change is already there, else repeat on Python); the broker's own answers (r
 found, rate limit, auth) and the caller's invalid input are raised as they are. Every call is
 one outcome row; a fallback says why in `fallback_reason`.
 
-Reads (`accounts`, `resolve_contract`, `find_order_by_tag`, `get_order`) are not migrated
+Reads (`accounts`, `resolve_contract`, `find_order_by_tag`, `get_order`, `open_orders`,
+`open_positions`, `retrieve_bars`) and the last resort `close_position` are not migrated
 operations: the Python client serves them, unrecorded.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime
 from time import perf_counter_ns, time_ns
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -29,8 +31,8 @@ from typing import Any, Final, Self, TypeVar
 from harness import projectx as px
 from harness.errors import BrokerError, BrokerUnavailableError, OrderRejectedError
 from harness.operations import Impl, Operation
-from harness.orders import OrderClient
-from harness.orders.models import Account, Contract, Order, PlacedOrder
+from harness.orders import AccountReads, OrderClient
+from harness.orders.models import Account, Contract, HistoryBar, Order, PlacedOrder, Position
 from harness.orders.reconcile import (
     cancel_took_effect,
     modify_took_effect,
@@ -133,6 +135,49 @@ class RoutedOrderClient:
     async def get_order(self, account_id: int, order_id: int) -> Order | None:
         """One order by id, or None (Python client)."""
         return await self._python.get_order(account_id, order_id)
+
+    def _reads(self) -> AccountReads:
+        python = self._python
+        if not isinstance(python, AccountReads):
+            raise TypeError(f"the Python side {python!r} does not offer the account reads")
+        return python
+
+    async def open_orders(self, account_id: int) -> list[Order]:
+        """`Order/searchOpen` (Python client)."""
+        return await self._reads().open_orders(account_id)
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """`Position/searchOpen` (Python client)."""
+        return await self._reads().open_positions(account_id)
+
+    async def retrieve_bars(
+        self,
+        contract_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        unit: int = px.BarUnit.MINUTE,
+        unit_number: int = 1,
+        include_partial_bar: bool = True,
+        live: bool = False,
+    ) -> list[HistoryBar]:
+        """`History/retrieveBars`, oldest first (Python client; see
+        `PythonOrderClient.retrieve_bars`)."""
+        return await self._reads().retrieve_bars(
+            contract_id,
+            start=start,
+            end=end,
+            limit=limit,
+            unit=unit,
+            unit_number=unit_number,
+            include_partial_bar=include_partial_bar,
+            live=live,
+        )
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """`Position/closeContract`, the last resort (Python client, unrecorded)."""
+        await self._reads().close_position(account_id, contract_id)
 
     # ----- placement ---------------------------------------------------------------------------
 

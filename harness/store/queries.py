@@ -45,6 +45,7 @@ __all__ = [
     "events",
     "fallbacks",
     "latency",
+    "op_figures",
     "parse_duration",
     "parse_instant",
     "runs",
@@ -308,22 +309,44 @@ def _collect(
 # ----- the gate's window ------------------------------------------------------------------------
 
 
+def _shadow_conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    """The filters on shadow comparisons (`impl`: the primary side)."""
+    s = ShadowComparison
+    conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
+    if filters.op is not None:
+        conditions.append(s.op == filters.op.value)
+    if filters.impl is not None:
+        conditions.append(s.primary == filters.impl.value)
+    if filters.stage is not None:
+        conditions.append(s.stage == filters.stage)
+    if filters.run is not None:
+        conditions.append(s.run_id == filters.run)
+    return conditions
+
+
 def window_figures(
     engine: Engine | Connection, stage: str, since_ns: int, until_ns: int | None = None
 ) -> WindowFigures:
     """The figures of `stage` over `[since_ns, until_ns)` (until: now) for `harness.gate.judge`."""
     until = time.time_ns() if until_ns is None else until_ns
     filters = Filters(stage=stage, since_ns=since_ns, until_ns=max(until, since_ns + 1))
+    ops = op_figures(engine, filters)
+    return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=ops)
+
+
+def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation, OpFigures]:
+    """Per operation, each side's calls (by the side routed to), errors, fallbacks and latency
+    of its successful calls served without a fallback, and the shadow comparisons and
+    mismatches, over the filters (`impl` keeps the rows served by that side and the
+    comparisons whose primary it was). What the gate judges for a stage's window, and what
+    `harness run` prints for one run (`Filters(run=...)`)."""
     with _connection(engine) as conn:
         groups = _collect(conn, filters, sketches=True)
+        s = ShadowComparison
         shadow_q = (
-            select(ShadowComparison.op, ShadowComparison.matched, func.count())
-            .where(
-                ShadowComparison.stage == stage,
-                ShadowComparison.ts_ns >= since_ns,
-                ShadowComparison.ts_ns < filters.until_ns,
-            )
-            .group_by(ShadowComparison.op, ShadowComparison.matched)
+            select(s.op, s.matched, func.count())
+            .where(*_shadow_conditions(filters))
+            .group_by(s.op, s.matched)
         )
         shadows: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for op, matched, count in conn.execute(shadow_q):
@@ -356,7 +379,7 @@ def window_figures(
             shadow_comparisons=comparisons,
             shadow_mismatches=mismatches,
         )
-    return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=ops)
+    return ops
 
 
 class _connection:
@@ -552,20 +575,12 @@ def shadow(
 ) -> list[dict[str, Any]]:
     """Shadow comparisons, newest first (`impl` filters the primary side)."""
     s = ShadowComparison
-    conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
-    if filters.op is not None:
-        conditions.append(s.op == filters.op.value)
-    if filters.impl is not None:
-        conditions.append(s.primary == filters.impl.value)
-    if filters.stage is not None:
-        conditions.append(s.stage == filters.stage)
-    if filters.run is not None:
-        conditions.append(s.run_id == filters.run)
+    conditions = _shadow_conditions(filters)
     if mismatches_only:
         conditions.append(s.matched.is_(False))
     query = select(s).where(*conditions).order_by(s.ts_ns.desc()).limit(_limit(limit))
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()  # Core rows: one attribute per column
     return [
         {
             "time": _iso_precise(r.ts_ns),
@@ -602,7 +617,7 @@ def events(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, 
         conditions.append(e.run_id == filters.run)
     query = select(e).where(*conditions).order_by(e.ts_ns.desc()).limit(_limit(limit))
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()  # Core rows: one attribute per column
     return [
         {
             "time": _iso_precise(r.ts_ns),
@@ -630,7 +645,7 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
         conditions.append(r.id.startswith(filters.run, autoescape=True))
     query = select(r).where(*conditions).order_by(r.started_ns.desc()).limit(_limit(limit))
     with engine.connect() as conn:
-        rows = conn.execute(query).scalars().all()
+        rows = conn.execute(query).all()  # Core rows: one attribute per column
     return [
         {
             "run": x.id,

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from harness import __version__
-from harness.store.models import Run
+from harness.store.models import Outcome, Run
 from harness.store.state import default_who, new_id
 
-__all__ = ["end_run", "stale_runs", "start_run"]
+__all__ = ["end_run", "placed_tags", "stale_runs", "start_run"]
 
 
 def start_run(
@@ -98,3 +98,15 @@ def stale_runs(engine: Engine) -> list[dict[str, Any]]:
             )
         ).all()
     return [row._asdict() for row in rows if row.pid != os.getpid() and not _alive(row.pid)]
+
+
+def placed_tags(engine: Engine, run_id: str) -> set[str]:
+    """The customTags recorded in a run's outcome rows (its placements), e.g. to find the
+    orders a run that died left open."""
+    with engine.connect() as conn:
+        tags = conn.execute(
+            select(Outcome.custom_tag)
+            .where(Outcome.run_id == run_id, Outcome.custom_tag.is_not(None))
+            .distinct()
+        ).scalars()
+        return {str(tag) for tag in tags}

@@ -16,6 +16,7 @@ from harness.store import queries as q
 from harness.store.db import open_engine, upgrade
 from harness.store.rollups import MINUTE_NS, compact
 from harness.store.runs import start_run
+from harness.store.state import write_event
 
 T0 = 1_700_000_000_000_000_000 - 1_700_000_000_000_000_000 % MINUTE_NS  # a minute boundary
 OPS = [Operation.PLACE_ORDER, Operation.AGGREGATE_BARS]
@@ -170,6 +171,17 @@ def test_row_listings_are_newest_first_and_bounded(seeded):
     fell = q.fallbacks(engine, q.Filters(), limit=100_000)
     assert len(fell) == sum(r.fell_back for r in rows)
     assert {r["fallback_reason"] for r in fell} == {"BrokerUnavailableError"}
+
+
+def test_runs_and_events_list_whole_rows(seeded):
+    engine, _rows, run_a = seeded
+    with engine.begin() as conn:
+        write_event(conn, "kill", who="tester", reason="drill", run_id=run_a)
+    listed = q.runs(engine, q.Filters())
+    assert len(listed) == 2 and run_a in {r["run"] for r in listed}
+    assert {(r["status"], r["kind"]) for r in listed} == {("running", "test")}
+    (event,) = q.events(engine, q.Filters(run=run_a))
+    assert (event["kind"], event["who"], event["reason"]) == ("kill", "tester", "drill")
 
 
 @pytest.mark.parametrize(
