@@ -86,13 +86,23 @@ def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-def _split(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Arguments and Hydra overrides (`key=value`, `+key=value`, `~key`), which may be
-    given anywhere after the command (argparse takes positionals only in one run)."""
+def _takes_value(parser: argparse.ArgumentParser, option: str) -> bool:
+    """Whether `option` (as typed, without `=value`) consumes the next argument."""
+    action = parser._option_string_actions.get(option)
+    return action is not None and action.nargs != 0
+
+
+def _split(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Arguments and Hydra overrides (`key=value`, `+key=value`, `~key`), which may stand
+    anywhere after the command: argparse takes positionals in one run only, so overrides are
+    set apart first. A `key=value` right after an option that takes a value is that value."""
     plain: list[str] = []
     overrides: list[str] = []
     for i, arg in enumerate(argv):
-        is_value = i > 0 and argv[i - 1].startswith("--") and "=" not in argv[i - 1]
+        previous = argv[i - 1] if i else ""
+        is_value = (
+            previous.startswith("-") and "=" not in previous and _takes_value(parser, previous)
+        )
         if not arg.startswith("-") and not is_value and ("=" in arg or arg.startswith("~")):
             overrides.append(arg)
         else:
@@ -104,8 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, compose the config, run the chosen subcommand; the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
-    plain, overrides = _split(argv[1:]) if command else (argv, [])
     parser = build_parser([command] if command else [])
+    if command is not None:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
+            command
+        ]
+        plain, overrides = _split(sub, argv[1:])
+    else:
+        plain, overrides = argv, []
     args = parser.parse_args(([command] if command else []) + plain)
     args.overrides = list(getattr(args, "overrides", [])) + overrides
     name = args.command
