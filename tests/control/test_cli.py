@@ -1,0 +1,128 @@
+"""The rollout commands as a person or a script meets them: real `harness` processes on a real
+database (SQLite and PostgreSQL), exit statuses, JSON, events, and secrets never printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MARK_KEY = "key-MARKER-5f1c2e"
+MARK_PW = "pw-MARKER-9d3a7b"
+
+
+def harness(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    """`python -m harness ARGS` in `cwd`; the caller's HARNESS_DB_URL is not inherited."""
+    merged = {k: v for k, v in os.environ.items() if k != "HARNESS_DB_URL"}
+    merged.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=merged,
+    )
+
+
+@pytest.fixture
+def db(store_url):
+    return f"db.url={store_url}"
+
+
+def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
+    done = harness("gate", db, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr  # a fresh stage has not soaked: INCONCLUSIVE
+    assert "verdict: INCONCLUSIVE" in done.stdout
+    refused = harness("promote", "--who", "ana", db, cwd=tmp_path)
+    assert refused.returncode == 1 and "not promoted" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = harness("promote", db, "gate.min_soak_s=0", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["to_stage"] == "shadow"
+    forced = harness("promote", "--force", db, cwd=tmp_path)
+    assert forced.returncode == 1 and "needs a reason" in forced.stderr
+    forced = harness("promote", "--force", "--reason", "drill: a=b", db, cwd=tmp_path)
+    assert forced.returncode == 0 and "FORCED" in forced.stdout
+    assert harness("kill", "--reason", "halt", db, cwd=tmp_path).returncode == 0
+    status = json.loads(harness("status", "--json", db, cwd=tmp_path).stdout)
+    assert status["stage"] == "canary" and status["kill"] is True
+    assert harness("unkill", db, cwd=tmp_path).returncode == 0
+    assert harness("rollback", "--to", "off", "--who", "ops", db, cwd=tmp_path).returncode == 0
+    listed = harness("query", "events", "--json", db, cwd=tmp_path)
+    kinds = [(e["kind"], e["forced"]) for e in reversed(json.loads(listed.stdout))]
+    assert kinds == [
+        ("start", False),
+        ("promote", False),
+        ("promote", True),
+        ("kill", False),
+        ("unkill", False),
+        ("rollback", False),
+    ]
+    reasons = [e["reason"] for e in json.loads(listed.stdout)]
+    assert "drill: a=b" in reasons
+
+
+def test_overrides_may_stand_anywhere_and_cfg_job_prints_the_config(db, tmp_path):
+    for args in (("status", "--json", db), ("status", db, "--json")):
+        done = harness(*args, cwd=tmp_path)
+        assert done.returncode == 0, (args, done.stderr)
+        assert json.loads(done.stdout)["stage"] == "off"
+    printed = harness("gate", "--cfg", "job", db, "rollout.start_stage=canary", cwd=tmp_path)
+    assert printed.returncode == 0 and "start_stage: canary" in printed.stdout
+
+
+def test_secrets_never_reach_the_screen(tmp_path):
+    env = {"PROJECTX_API_KEY": MARK_KEY, "PROJECTX_USERNAME": "bot"}
+    url = f"postgresql+psycopg://bot:{MARK_PW}@127.0.0.1:1/nowhere"
+    outputs = [
+        harness(
+            "status", "--cfg", "job", "broker=projectx", f"db.url={url}", cwd=tmp_path, env=env
+        ),
+        harness("status", "broker=projectx", f"db.url={url}", cwd=tmp_path, env=env),
+        harness("query", "latency", f"db.url={url}", cwd=tmp_path, env=env),
+        harness("db", "upgrade", cwd=tmp_path, env={**env, "HARNESS_DB_URL": url}),
+    ]
+    assert outputs[0].returncode == 0 and "api_key: '***'" in outputs[0].stdout
+    for done in outputs[1:]:
+        assert done.returncode == 2, done.stderr
+        assert "cannot open the database" in done.stderr and "Traceback" not in done.stderr
+    for done in outputs:
+        assert MARK_KEY not in done.stdout + done.stderr
+        assert MARK_PW not in done.stdout + done.stderr
+
+
+def test_reading_a_database_that_is_not_there_creates_nothing(tmp_path):
+    for args in (("status",), ("gate",), ("query", "runs")):
+        done = harness(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "no database at harness.db" in done.stderr
+    assert not (tmp_path / "harness.db").exists()
+    assert harness("db", "upgrade", cwd=tmp_path).returncode == 0
+    current = harness("db", "current", cwd=tmp_path)
+    assert current.returncode == 0 and "(current)" in current.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("query", "latency", "--since", "yesterday"), "since"),
+        (("query", "latency", "--bucket", "30s"), "bucket"),
+        (("query", "errors", "--limit", "0"), "limit"),
+        (("query", "latency", "--stage", "x\tz"), "stage"),
+        (("gate", "rollout.stages.2.percent.place_order=140"), "rollout.stages.2.percent"),
+        (("status", "rollout.foo=1"), "rollout.foo"),
+        (("status", "broker=nope"), "broker"),
+        (("status", "nonsense"), None),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field_exit_2(db, tmp_path, args, field):
+    done = harness(*args, db, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and done.stderr.startswith("harness ")
+    if field is not None:
+        assert field in done.stderr
