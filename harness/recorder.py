@@ -40,13 +40,12 @@ from pathlib import Path
 from typing import IO, Any, Final, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql import FromClause
 
 from harness.config import RecorderConfig
-from harness.store.models import Outcome, ShadowComparison
+from harness.store.models import Outcome
 from harness.store.rollups import compact, dirty_marks, mark_dirty
 
 __all__ = ["OutcomeRecord", "Recorder", "RecorderStats", "ShadowRecord"]
@@ -153,21 +152,47 @@ class _Batch:
 
 class _BulkInsert:
     """`INSERT ... ON CONFLICT DO NOTHING` of whole rows into `table`, built by SQLAlchemy Core
-    and compiled once for the engine's dialect, then run with the driver's `executemany`.
+    and compiled once for the engine's dialect.
 
-    Per-row parameter processing in `Connection.execute` costs as much as SQLite's own insert
-    (profiled: 0.7 s of 2.3 s for 50,000 rows); the rows here are already plain ints, floats,
-    strings, bools and None in column order, which both drivers take as they are.
+    - SQLite: the compiled statement run with the driver's `executemany`. Per-row parameter
+      processing in `Connection.execute` cost as much as SQLite's own insert (profiled: 0.7 s of
+      2.3 s for 50,000 rows); the rows here are already plain ints, floats, strings, bools and
+      None in column order, which the driver takes as they are.
+    - PostgreSQL: the rows are streamed with psycopg's `COPY ... FROM STDIN` into a temporary
+      staging table (per connection, emptied at commit), then moved by one Core
+      `INSERT ... SELECT ... ON CONFLICT DO NOTHING`: 1.8x the rows/s of `executemany`
+      measured here, and a replayed batch still inserts nothing twice.
     """
 
-    def __init__(self, engine: Engine, table: FromClause, columns: tuple[str, ...]) -> None:
-        dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
-        stmt = dialect.insert(table).on_conflict_do_nothing()
+    def __init__(self, engine: Engine, table: Table, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+        self.copy = engine.dialect.name == "postgresql"
+        if self.copy:
+            staging = Table(
+                f"harness_staging_{table.name}",
+                MetaData(),
+                *(Column(name, table.c[name].type) for name in columns),
+            )
+            move = (
+                postgresql.insert(table)
+                .from_select(list(columns), select(*(staging.c[name] for name in columns)))
+                .on_conflict_do_nothing()
+            )
+            self.sql = str(move.compile(dialect=engine.dialect))
+            self.create = (
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging.name} "
+                f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            quote = engine.dialect.identifier_preparer.quote  # `primary` is a reserved word
+            names = ", ".join(quote(name) for name in columns)
+            self.copy_sql = f"COPY {staging.name} ({names}) FROM STDIN"
+            self.positions: list[int] | None = None
+            return
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
         compiled = stmt.compile(dialect=engine.dialect, column_keys=list(columns))
         self.sql = str(compiled)
         names = compiled.positiontup if compiled.positional else None
         self.positions = None if names is None else [columns.index(n) for n in names]
-        self.columns = columns
 
     def rows(self, rows: list[tuple[Any, ...]]) -> list[Any]:
         """Driver parameters for `rows` (tuples in `columns` order)."""
@@ -181,7 +206,16 @@ class _BulkInsert:
 
     def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Insert `rows` in the caller's transaction."""
-        conn.exec_driver_sql(self.sql, self.rows(rows))
+        if not self.copy:
+            conn.exec_driver_sql(self.sql, self.rows(rows))
+            return
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(self.create)
+            with cursor.copy(self.copy_sql) as stream:
+                for row in rows:
+                    stream.write_row(row)
+        conn.exec_driver_sql(self.sql)
 
 
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
@@ -233,10 +267,13 @@ class Recorder:
         self._max_depth = 0
         self._db_ok = True
         self._last_error: str | None = None
-        self._outcome_insert = _BulkInsert(engine, Outcome.__table__, _OUTCOME_COLUMNS)
+        metadata = Outcome.metadata
+        self._outcome_insert = _BulkInsert(engine, metadata.tables["outcomes"], _OUTCOME_COLUMNS)
+        self._shadow_insert = _BulkInsert(
+            engine, metadata.tables["shadow_comparisons"], _SHADOW_COLUMNS
+        )
         self._mark_dirty = mark_dirty(engine)
         self._compacted_at = 0.0
-        self._shadow_insert = _BulkInsert(engine, ShadowComparison.__table__, _SHADOW_COLUMNS)
         self._thread = threading.Thread(
             target=self._run, name=f"harness-recorder-{name[:8]}", daemon=True
         )
@@ -387,12 +424,15 @@ class Recorder:
         return self._batch(outcomes, shadows)
 
     def _batch(self, outcomes: list[tuple[Any, ...]], shadows: list[tuple[Any, ...]]) -> _Batch:
+        """Rows with their ids: 22 random hex digits per batch and a 10-hex-digit row number,
+        32 hex digits as the schema says (a UUID per row cost 1.5 us of the writer's time)."""
         self._enqueued += len(outcomes) + len(shadows)
-        new = uuid.uuid4
+        prefix = uuid.uuid4().hex[:22]
+        shadow_prefix = uuid.uuid4().hex[:22]
         return _Batch(
             uuid.uuid4().hex,
-            [(new().hex, *row) for row in outcomes],
-            [(new().hex, *row) for row in shadows],
+            [(f"{prefix}{i:010x}", *row) for i, row in enumerate(outcomes)],
+            [(f"{shadow_prefix}{i:010x}", *row) for i, row in enumerate(shadows)],
         )
 
     def _cycle(self) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 21:43:10.753563
+Create Date: 2026-11-30 22:27:06.287342
 """
 
 from __future__ import annotations
@@ -154,10 +154,19 @@ def upgrade() -> None:
     with op.batch_alter_table("outcomes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_outcomes_custom_tag"), ["custom_tag"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_outcomes_fell_back_ts_ns"), ["fell_back", "ts_ns"], unique=False
+            "ix_outcomes_failed_ts_ns",
+            ["ts_ns"],
+            unique=False,
+            sqlite_where=sa.text("ok IS 0"),
+            postgresql_where=sa.text("ok IS false"),
         )
-        batch_op.create_index(batch_op.f("ix_outcomes_ok_ts_ns"), ["ok", "ts_ns"], unique=False)
-        batch_op.create_index(batch_op.f("ix_outcomes_op_ts_ns"), ["op", "ts_ns"], unique=False)
+        batch_op.create_index(
+            "ix_outcomes_fell_back_ts_ns",
+            ["ts_ns"],
+            unique=False,
+            sqlite_where=sa.text("fell_back IS 1"),
+            postgresql_where=sa.text("fell_back IS true"),
+        )
         batch_op.create_index(
             batch_op.f("ix_outcomes_run_id_ts_ns"), ["run_id", "ts_ns"], unique=False
         )
@@ -212,9 +221,16 @@ def downgrade() -> None:
     with op.batch_alter_table("outcomes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outcomes_ts_ns"))
         batch_op.drop_index(batch_op.f("ix_outcomes_run_id_ts_ns"))
-        batch_op.drop_index(batch_op.f("ix_outcomes_op_ts_ns"))
-        batch_op.drop_index(batch_op.f("ix_outcomes_ok_ts_ns"))
-        batch_op.drop_index(batch_op.f("ix_outcomes_fell_back_ts_ns"))
+        batch_op.drop_index(
+            "ix_outcomes_fell_back_ts_ns",
+            sqlite_where=sa.text("fell_back IS 1"),
+            postgresql_where=sa.text("fell_back IS true"),
+        )
+        batch_op.drop_index(
+            "ix_outcomes_failed_ts_ns",
+            sqlite_where=sa.text("ok IS 0"),
+            postgresql_where=sa.text("ok IS false"),
+        )
         batch_op.drop_index(batch_op.f("ix_outcomes_custom_tag"))
 
     op.drop_table("outcomes")
