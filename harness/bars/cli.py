@@ -238,9 +238,11 @@ def _csv_header(path: Path) -> dict[str, str]:
             names[key] = field
     missing = [k for k in COLUMNS if k not in names]
     if missing:
+        shown = ",".join(fields)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise InputFileError(
             f"{path}: line {line}: missing column(s) {', '.join(missing)} in the header "
-            f"{','.join(fields)!r} (expected {','.join(COLUMNS)})"
+            f"{shown!r} (expected {','.join(COLUMNS)})"
         )
     return {k: names[k] for k in COLUMNS}
 
@@ -403,7 +405,10 @@ def write_csv(bars: Bars, path: Path) -> None:
     stamps: npt.NDArray[np.datetime64] = bars.t.view("datetime64[ns]")
     iso = np.datetime_as_string(stamps, unit=unit, timezone="UTC")
     table = pa.table({"t": pa.array(iso), **{k: pa.array(bars[k]) for k in "ohlcv"}})
-    pa_csv.write_csv(table, path, pa_csv.WriteOptions(quoting_style="none"))
+    with path.open("wb") as handle:
+        handle.write((",".join(COLUMNS) + "\n").encode())  # pyarrow would quote the names
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
+        pa_csv.write_csv(table, handle, options)
 
 
 def write_parquet(bars: Bars, path: Path) -> None:

@@ -55,6 +55,7 @@ def test_csv_in_one_csv_per_timeframe_out(tmp_path, capsys, epoch_unit, impl):
     printed = capsys.readouterr()
     assert "5m: " in printed.out and "done in" in printed.err
     for timeframe in ("5m", "15m", "1h"):
+        assert (out_dir / f"{timeframe}.csv").read_text().startswith("t,o,h,l,c,v\n")
         got = read_output(out_dir / f"{timeframe}.csv")
         want = aggregate(bars, timeframe, impl="python")
         for k in "tohlcv":
