@@ -19,10 +19,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
@@ -34,6 +33,7 @@ from harness.errors import BarDataError, HarnessError, InvalidInputError
 
 # Files at least this large show progress by default (when stderr is a terminal).
 PROGRESS_BYTES = 8 * 1024 * 1024
+_END = 2**31 - 1  # a string position past any end
 
 
 class InputFileError(Exception):
@@ -325,6 +325,26 @@ def _first_failing_cast(array: pa.Array, to: pa.DataType) -> int:
     return lo
 
 
+def _to_numpy(array: pa.Array, as_type: pa.DataType) -> np.ndarray:
+    """A column without nulls as int64 or float64 numpy, sharing pyarrow's buffer (read-only).
+
+    pyarrow's own `to_numpy` and `pa.array` import pandas when it is installed (a quarter to
+    half a second of the command's time), so values cross through their buffers instead.
+    """
+    if array.type != as_type:
+        array = pc.cast(array, as_type)
+    dtype = np.int64 if as_type == pa.int64() else np.float64
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * 8)
+
+
+def _to_arrow(values: np.ndarray) -> pa.Array:
+    """An int64 or float64 numpy column as a pyarrow array over the same memory."""
+    values = np.ascontiguousarray(values)
+    kind = pa.int64() if values.dtype.kind == "i" else pa.float64()
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
 def _number_column(array: pa.Array, key: str) -> np.ndarray:
     """A price (float64) or volume (int64, or float64 checked whole later) column."""
     if not len(array):
@@ -333,7 +353,8 @@ def _number_column(array: pa.Array, key: str) -> np.ndarray:
         raise _BadCell(0, "empty")
     _first_null(array)
     if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-        return array.to_numpy()
+        whole = key == "v" and pa.types.is_integer(array.type)
+        return _to_numpy(array, pa.int64() if whole else pa.float64())
     want = "a whole number" if key == "v" else "a number"
     raise _BadCell(_first_failing_cast(_text(array), pa.float64()), f"not {want}")
 
@@ -360,13 +381,17 @@ def _time_column(array: pa.Array) -> np.ndarray:
     if pa.types.is_date(array.type):
         array = pc.cast(array, pa.timestamp("s"))
     if pa.types.is_timestamp(array.type):
-        return array.to_numpy()  # tz-aware or naive: the UTC instants, any unit
-    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-        return array.to_numpy()
+        # The UTC instants (tz-aware or naive), in the column's unit.
+        return _to_numpy(array, pa.int64()).view(f"datetime64[{array.type.unit}]")
+    if pa.types.is_integer(array.type):
+        return _to_numpy(array, pa.int64())
+    if pa.types.is_floating(array.type):
+        return _to_numpy(array, pa.float64())
     text = _text(array)
     for target in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
         with contextlib.suppress(pa.ArrowInvalid):
-            return pc.cast(text, target).to_numpy()  # all with an offset, or all naive (UTC)
+            # All with an offset, or all naive (= UTC): pyarrow parses them in C.
+            return _to_numpy(pc.cast(text, target), pa.int64()).view("datetime64[ns]")
     return np.asarray(text.to_pylist(), dtype=object)  # mixed forms: one by one
 
 
@@ -401,22 +426,31 @@ def read_parquet(path: Path) -> InputTable:
 
 def write_csv(bars: Bars, path: Path) -> None:
     """Write bars as CSV with t in ISO-8601 UTC (seconds unless sub-second labels occur)."""
-    unit: Literal["s", "ns"] = "s" if not np.any(bars.t % 1_000_000_000) else "ns"
-    stamps: npt.NDArray[np.datetime64] = bars.t.view("datetime64[ns]")
-    iso = np.datetime_as_string(stamps, unit=unit, timezone="UTC")
-    table = pa.table({"t": pa.array(iso), **{k: pa.array(bars[k]) for k in "ohlcv"}})
+    table = pa.table({"t": _iso_utc(bars.t), **{k: _to_arrow(bars[k]) for k in "ohlcv"}})
     with path.open("wb") as handle:
         handle.write((",".join(COLUMNS) + "\n").encode())  # pyarrow would quote the names
         options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
         pa_csv.write_csv(table, handle, options)
 
 
+def _iso_utc(t: np.ndarray) -> pa.Array:
+    """int64 ns as ISO-8601 text ending in Z: "2025-11-19T00:05:00Z" (with ".123456789" only
+    if some label has a fraction), formatted by pyarrow in C."""
+    if np.any(t % 1_000_000_000):
+        stamps = _to_arrow(t).cast(pa.timestamp("ns"))
+    else:
+        stamps = _to_arrow(t // 1_000_000_000).cast(pa.timestamp("s"))
+    text = pc.cast(stamps, pa.string())  # "2025-11-19 00:05:00"
+    text = pc.utf8_replace_slice(text, start=10, stop=11, replacement="T")
+    return pc.utf8_replace_slice(text, start=_END, stop=_END, replacement="Z")  # appended
+
+
 def write_parquet(bars: Bars, path: Path) -> None:
     """Write bars as Parquet with t as timestamp[ns, UTC]."""
     table = pa.table(
         {
-            "t": pa.array(bars.t, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-            **{k: pa.array(bars[k]) for k in "ohlcv"},
+            "t": _to_arrow(bars.t).cast(pa.timestamp("ns", tz="UTC")),
+            **{k: _to_arrow(bars[k]) for k in "ohlcv"},
         }
     )
     pq.write_table(table, path)
