@@ -191,41 +191,28 @@ def time_values(
 
 
 def time_column(
-    values: Any,
-    unit: Unit | None,
-    field: str = "t",
-    reference: Unit | None = None,
-    index_base: int = 0,
+    values: Any, unit: Unit | None, field: str = "t", reference: Unit | None = None
 ) -> tuple[np.ndarray, Unit | None]:
-    """A time column of any array-like as C-contiguous int64 ns, plus the epoch unit used.
+    """A time column of any array-like as C-contiguous int64 ns, plus the epoch unit its numbers
+    were read in (None for datetime64 and text without numbers).
 
     int64 ns that needs no change is returned without a copy. `reference` is the unit the
-    caller's earlier numbers had (for a live aggregator). Errors name `index_base + i`.
+    caller's earlier numbers had (for a live aggregator). Errors name the row `i` of `values`.
     """
     array = _plain_array(values)
     if array.ndim != 1:
         raise BarDataError(field, -1, "column must be one-dimensional", array.ndim)
     kind = array.dtype.kind
     if kind == "M":
-        return _datetime64_ns(array, field, index_base), None
+        return _datetime64_ns(array, field, 0), None
     if kind in "iu":
-        return _epoch_ints(array, unit, field, reference, index_base)
+        return _epoch_ints(array, unit, field, reference)
     if kind == "f":
-        return _epoch_floats(array, unit, field, reference, index_base)
+        return _epoch_floats(array, unit, field, reference)
     if kind in "OUS":
-        try:
-            ns, seen = time_values(array.tolist(), field, unit, reference)
-        except BarDataError as error:
-            raise _shifted(error, index_base) from None
-        return ns, seen
+        return time_values(array.tolist(), field, unit, reference)
     reason = f"column of dtype {array.dtype} is not numeric"
     raise BarDataError(field, -1, reason, str(array.dtype))
-
-
-def _shifted(error: BarDataError, base: int) -> BarDataError:
-    if base == 0 or error.index < 0:
-        return error
-    return BarDataError(error.field, error.index + base, error.reason, error.value)
 
 
 def _plain_array(values: Any) -> np.ndarray:
@@ -268,9 +255,7 @@ def _band_index(array: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.array(_BOUNDS, dtype=size.dtype), size, side="right")
 
 
-def _column_unit(
-    array: np.ndarray, unit: Unit | None, field: str, reference: Unit | None, base: int
-) -> Unit:
+def _column_unit(array: np.ndarray, unit: Unit | None, field: str, reference: Unit | None) -> Unit:
     """The unit of a column of epoch numbers: `unit`, or the size of its numbers, all alike."""
     if unit is not None:
         return unit
@@ -285,43 +270,43 @@ def _column_unit(
     wrong = bands != UNITS.index(want)
     if wrong.any():
         bad = int(np.argmax(wrong))
-        raise _mixed(field, base + bad, UNITS[bands[bad]], want, array[bad].item())
+        raise _mixed(field, bad, UNITS[bands[bad]], want, array[bad].item())
     return want
 
 
 def _outside(
-    array: np.ndarray, outside: np.ndarray, given: Unit | None, unit: Unit, field: str, base: int
+    array: np.ndarray, outside: np.ndarray, given: Unit | None, unit: Unit, field: str
 ) -> BarDataError:
     """The error for the first number beyond the range: of another unit when its size says so."""
     bad = int(np.argmax(outside))
     value = array[bad].item()
     if given is None and epoch_unit(value) != unit:
-        return _mixed(field, base + bad, epoch_unit(value), unit, value)
-    return BarDataError(field, base + bad, R_T_RANGE, value)
+        return _mixed(field, bad, epoch_unit(value), unit, value)
+    return BarDataError(field, bad, R_T_RANGE, value)
 
 
 def _epoch_ints(
-    array: np.ndarray, unit: Unit | None, field: str, reference: Unit | None, base: int
+    array: np.ndarray, unit: Unit | None, field: str, reference: Unit | None
 ) -> tuple[np.ndarray, Unit | None]:
     if array.dtype.kind == "u" and array.size and int(array.max()) > T_LIMIT:
         bad = int(np.argmax(array > T_LIMIT))
-        raise BarDataError(field, base + bad, R_T_RANGE, int(array[bad]))
+        raise BarDataError(field, bad, R_T_RANGE, int(array[bad]))
     array = array.astype(np.int64, copy=False)
     if not array.size:
         return np.ascontiguousarray(array), unit
     given = unit
-    unit = _column_unit(array, unit, field, reference, base)
+    unit = _column_unit(array, unit, field, reference)
     if unit == "ns":
         return np.ascontiguousarray(array), unit  # range checked by the engines
     limit = T_LIMIT // SCALE[unit]
     outside = (array < -limit) | (array > limit)
     if outside.any():
-        raise _outside(array, outside, given, unit, field, base)
+        raise _outside(array, outside, given, unit, field)
     return array * SCALE[unit], unit
 
 
 def _epoch_floats(
-    array: np.ndarray, unit: Unit | None, field: str, reference: Unit | None, base: int
+    array: np.ndarray, unit: Unit | None, field: str, reference: Unit | None
 ) -> tuple[np.ndarray, Unit | None]:
     array = array.astype(np.float64, copy=False)
     if not array.size:
@@ -329,13 +314,13 @@ def _epoch_floats(
     finite = np.isfinite(array)
     if not finite.all():
         bad = int(np.argmin(finite))
-        raise BarDataError(field, base + bad, R_T_NOT_FINITE, float(array[bad]))
+        raise BarDataError(field, bad, R_T_NOT_FINITE, float(array[bad]))
     given = unit
-    unit = _column_unit(array, unit, field, reference, base)
+    unit = _column_unit(array, unit, field, reference)
     scale = SCALE[unit]
     outside = np.abs(array) > T_LIMIT / scale
     if outside.any():
-        raise _outside(array, outside, given, unit, field, base)
+        raise _outside(array, outside, given, unit, field)
     whole = np.floor(array)
     ns = whole.astype(np.int64) * scale + np.rint((array - whole) * scale).astype(np.int64)
     return ns, unit
