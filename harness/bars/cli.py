@@ -199,15 +199,16 @@ def read_csv(path: Path) -> InputTable:
     columns ignored; a UTF-8 byte-order mark as Excel writes it is fine; blank lines are
     skipped). Raises `InputFileError` naming the line of the first bad row."""
     names = _csv_header(path)
-    options = pa_csv.ConvertOptions(
-        include_columns=list(names.values()),
-        null_values=[""],  # an empty cell is missing; "NaN" is a NaN the checks name
-        strings_can_be_null=False,
-    )
+    # Prices float64 and volume int64 are declared (reading is cheaper than inferring them);
+    # t is inferred: ISO-8601 becomes a timestamp, epoch numbers int64 or double.
+    declared = {names[k]: pa.float64() for k in "ohlc"} | {names["v"]: pa.int64()}
     try:
-        table = pa_csv.read_csv(path, convert_options=options)
-    except pa.ArrowInvalid as error:
-        raise InputFileError(_csv_parse_error(path, error)) from None
+        table = _read_csv(path, names, declared)
+    except pa.ArrowInvalid:
+        try:  # a cell the declared type refuses ("12.0" volumes are fine) or a bad row
+            table = _read_csv(path, names, {})
+        except pa.ArrowInvalid as error:
+            raise InputFileError(_csv_parse_error(path, error)) from None
     lines = _LineMap(path, names)
     columns: dict[str, Any] = {}
     for key, name in names.items():
@@ -218,6 +219,18 @@ def read_csv(path: Path) -> InputTable:
             place, cell = lines.where(bad.row, key)
             raise InputFileError(f"{path}: {place}: {key}={cell!r}: {bad}") from None
     return InputTable(path, columns, lines.where)
+
+
+def _read_csv(path: Path, names: dict[str, str], types: dict[str, pa.DataType]) -> pa.Table:
+    """pyarrow's multi-threaded reader over the named columns (an empty cell is null; "NaN"
+    stays a NaN for the checks to name)."""
+    options = pa_csv.ConvertOptions(
+        include_columns=list(names.values()),
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=False,
+    )
+    return pa_csv.read_csv(path, convert_options=options)
 
 
 def _csv_header(path: Path) -> dict[str, str]:

@@ -233,3 +233,15 @@ def test_every_option_of_harness_bars_has_help_text():
     add_arguments(parser)
     undocumented = [a.option_strings for a in parser._actions if not a.help]
     assert undocumented == []
+
+
+def test_whole_volumes_written_as_floats_are_read_and_fractions_named(tmp_path, capsys, impl):
+    bars = minute_bars()
+    lines = csv_lines(bars)
+    for line in range(2, len(lines) + 1):
+        set_cell(lines, line, "v", lines[line - 1].rsplit(",", 1)[1] + ".0")  # "385.0"
+    assert run_bars(tmp_path, lines, impl=impl) == 0
+    assert_outputs_equal(tmp_path, bars)
+    set_cell(lines, 17, "v", "3.5")
+    assert run_bars(tmp_path, lines, impl=impl) == 2
+    assert "in.csv: line 17: v='3.5': volume is not an integer" in error_line(capsys)
