@@ -34,6 +34,7 @@ from harness.errors import BarDataError, HarnessError, InvalidInputError
 # Files at least this large show progress by default (when stderr is a terminal).
 PROGRESS_BYTES = 8 * 1024 * 1024
 _END = 2**31 - 1  # a string position past any end
+_BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow's CSV block size (see _read_csv)
 
 
 class InputFileError(Exception):
@@ -230,7 +231,10 @@ def _read_csv(path: Path, names: dict[str, str], types: dict[str, pa.DataType]) 
         null_values=[""],
         strings_can_be_null=False,
     )
-    return pa_csv.read_csv(path, convert_options=options)
+    # 16 MiB blocks instead of 1 MiB: on 2M rows, a third of the CPU time and most of the
+    # system time (fewer buffers allocated and faulted in), and still one block per thread.
+    blocks = pa_csv.ReadOptions(block_size=_BLOCK_BYTES)
+    return pa_csv.read_csv(path, read_options=blocks, convert_options=options)
 
 
 def _csv_header(path: Path) -> dict[str, str]:
