@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import csv
 import os
+import re
 import sys
 import time
 import uuid
@@ -35,6 +36,9 @@ from harness.errors import BarDataError, HarnessError, InvalidInputError
 PROGRESS_BYTES = 8 * 1024 * 1024
 _END = 2**31 - 1  # a string position past any end
 _BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow's CSV block size (see _read_csv)
+_ISO_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
 
 
 class InputFileError(Exception):
@@ -199,10 +203,14 @@ def read_csv(path: Path) -> InputTable:
     """Columns t,o,h,l,c,v of a CSV whose header names them (any order, any case, extra
     columns ignored; a UTF-8 byte-order mark as Excel writes it is fine; blank lines are
     skipped). Raises `InputFileError` naming the line of the first bad row."""
-    names = _csv_header(path)
-    # Prices float64 and volume int64 are declared (reading is cheaper than inferring them);
-    # t is inferred: ISO-8601 becomes a timestamp, epoch numbers int64 or double.
+    names, first_t = _csv_header(path)
+    # Types are declared where the file shows them (reading is cheaper than inferring): prices
+    # float64, volume int64, and t a timestamp when the first row's is ISO-8601 with a time.
+    # Anything else (epoch numbers, dates) is inferred.
     declared = {names[k]: pa.float64() for k in "ohlc"} | {names["v"]: pa.int64()}
+    iso = _ISO_TIME.fullmatch(first_t or "")
+    if iso:
+        declared[names["t"]] = pa.timestamp("ns", "UTC" if iso["zone"] else None)
     try:
         table = _read_csv(path, names, declared)
     except pa.ArrowInvalid:
@@ -237,10 +245,13 @@ def _read_csv(path: Path, names: dict[str, str], types: dict[str, pa.DataType]) 
     return pa_csv.read_csv(path, read_options=blocks, convert_options=options)
 
 
-def _csv_header(path: Path) -> dict[str, str]:
-    """Column key (t, o, ...) -> the header's own spelling of it, from the file's first line."""
+def _csv_header(path: Path) -> tuple[dict[str, str], str | None]:
+    """Column key (t, o, ...) -> the header's own spelling of it, from the file's first line;
+    and the first data row's t cell (None if there is none)."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        header = next(_rows(handle), None)
+        rows = _rows(handle)
+        header = next(rows, None)
+        first = next(rows, None)
     if header is None:
         raise InputFileError(
             f"{path}: line 1: the file is empty; expected a header naming {','.join(COLUMNS)}"
@@ -261,7 +272,9 @@ def _csv_header(path: Path) -> dict[str, str]:
             f"{path}: line {line}: missing column(s) {', '.join(missing)} in the header "
             f"{shown!r} (expected {','.join(COLUMNS)})"
         )
-    return {k: names[k] for k in COLUMNS}
+    at = fields.index(names["t"])
+    first_t = first[1][at].strip() if first and at < len(first[1]) else None
+    return {k: names[k] for k in COLUMNS}, first_t
 
 
 def _rows(handle: TextIO) -> Iterator[tuple[int, list[str]]]:

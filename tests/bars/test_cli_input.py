@@ -199,17 +199,23 @@ def test_pandas_written_microseconds_and_mixed_units_in_a_csv(tmp_path, capsys, 
     assert "its size says ms, the column's says s" in err
 
 
-def test_iso_text_with_mixed_zones_and_naive_times(tmp_path, impl):
+ISO_FORMS = {
+    "Z": lambda ns: iso(ns),
+    "naive": lambda ns: iso(ns)[:-1],  # naive = UTC
+    "offset": lambda ns: pd.Timestamp(ns, tz="UTC").tz_convert("America/Chicago").isoformat(),
+    "fraction": lambda ns: iso(ns)[:-1] + ".000000000+00:00",
+}
+
+
+@pytest.mark.parametrize(
+    "forms", [["Z"], ["naive"], ["offset"], ["fraction"], ["naive", "Z", "offset"]]
+)
+def test_iso_text_in_each_form_and_mixed(tmp_path, impl, forms):
     bars = minute_bars()
-    forms = [
-        lambda ns: iso(ns),
-        lambda ns: iso(ns)[:-1],  # naive = UTC
-        lambda ns: str(pd.Timestamp(ns, tz="UTC").tz_convert("America/Chicago").isoformat()),
-    ]
     lines = csv_lines(bars)
     for i in range(1, len(lines)):
-        ns = int(bars["t"][i - 1])
-        lines[i] = forms[i % 3](ns) + "," + lines[i].split(",", 1)[1]
+        stamp = ISO_FORMS[forms[i % len(forms)]](int(bars["t"][i - 1]))
+        lines[i] = stamp + "," + lines[i].split(",", 1)[1]
     assert run_bars(tmp_path, lines, impl=impl) == 0
     assert_outputs_equal(tmp_path, bars)
 
