@@ -4,7 +4,9 @@ Users import from the Python facade (`harness.bars`, `harness.orders`), not from
 """
 
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any
+from typing import Any, final
+
+__all__ = ["Aggregator", "OrderClient", "__version__", "aggregate_columns"]
 
 __version__: str
 
@@ -21,10 +23,11 @@ def aggregate_columns(
 ) -> list[_Series]:
     """Aggregate C-contiguous columns into each (period ns, offset ns) in one pass."""
 
+@final
 class Aggregator:
     """Incremental aggregator; `input_period` ns (0 = complete a bucket on the next one)."""
 
-    def __init__(self, periods: list[int], offsets: list[int], input_period: int) -> None: ...
+    def __new__(cls, periods: list[int], offsets: list[int], input_period: int) -> Aggregator: ...
     def push(
         self, t: int, o: float, h: float, l: float, c: float, v: int
     ) -> list[tuple[int, int, float, float, float, float, int]]: ...
@@ -35,6 +38,7 @@ class Aggregator:
 
 # --- orders (rust/src/orders/) ---
 
+@final
 class OrderClient:
     """Native ProjectX order client (tokio + reqwest); every method returns an awaitable.
 
@@ -42,21 +46,26 @@ class OrderClient:
     of `harness/orders/validation.py`); broker failures raise the `harness.errors` classes; a
     Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
     turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
-    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that).
+    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that); a
+    process forked after a client was used gets its own runtime and connection pool on its
+    first call. `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
+    `RateLimitedError` at once).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         base_url: str,
         username: str,
         api_key: str,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 3.0,
-        retry_delays_s: Sequence[float] = (0.75, 1.5, 3.0),
+        # (0.75, 1.5, 3.0); PyO3 prints a list default as `...` in the runtime signature.
+        retry_delays_s: Sequence[float] = ...,
         jitter: bool = False,
         reconcile_lookback_s: float = 86400.0,
         max_connections: int = 32,
-    ) -> None: ...
+        max_retry_after_s: float = 3.0,
+    ) -> OrderClient: ...
     def accounts(self, only_active: bool = True) -> Awaitable[list[dict[str, Any]]]:
         """`Account/search` -> account dicts (the fields of `models.Account`)."""
     def resolve_contract(self, symbol_or_id: str) -> Awaitable[dict[str, Any]]:

@@ -1,33 +1,162 @@
-"""The `harness` console script: one subcommand per room, each defined beside the code it runs."""
+"""The `harness` console script: one subcommand per room, each defined beside the code it runs.
+
+Every command takes Hydra overrides as trailing `key=value` arguments (`harness gate db=postgres`,
+`harness run workload.trades=500 "workload.symbols=[MNQ,MES]"`) and `--cfg job`, which prints
+the resolved configuration with secrets redacted and exits. The configuration is composed once,
+here, and handed to the command as a typed `HarnessConfig`.
+
+Exit status: 0 done; 1 refused or failed (a gate not passing, an action refused, orders left in
+an unknown state); 2 bad input (a config key, a filter, a file) or an unusable database; 3
+`harness gate` INCONCLUSIVE. Errors are one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-# Subcommand name -> module with `add_arguments(parser)` and `run(args) -> int`. Imported only
-# when chosen, so `harness bars` never pays for the simulator's imports and vice versa.
+# Subcommand -> ("module" with `add_arguments(parser)` and `run(args)`, or "module:Object" whose
+# `add_arguments(parser)` and `run(args, cfg)` receive the composed config), and its help line.
+# Modules are imported only when chosen, so `harness bars` never pays for the store's imports.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.run.cli:Run", "play a trading session through the router (the main job)"),
+    "status": ("harness.control.cli:Status", "the rollout at a glance"),
+    "gate": ("harness.control.cli:Gate", "judge the current stage against the gate"),
+    "promote": ("harness.control.cli:Promote", "move to the next stage if the gate passes"),
+    "rollback": ("harness.control.cli:Rollback", "move down the ladder at once"),
+    "kill": ("harness.control.cli:Kill", "send everything to Python in every process"),
+    "unkill": ("harness.control.cli:Unkill", "clear the kill flag"),
+    "breaker": ("harness.control.cli:Breaker", "show or reset the circuit breakers"),
+    "query": ("harness.store.cli:Query", "latency, errors, fallbacks, shadow, events, runs"),
+    "db": ("harness.store.cli:Db", "create or upgrade the store's schema, or show its revision"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),
     "bars": ("harness.bars.cli", "aggregate a CSV of 1-minute bars into higher timeframes"),
 }
 
+OVERRIDES_HELP = "Hydra overrides, e.g. db=postgres rollout.start_stage=canary (see conf/)"
+
+
+def _target(name: str) -> Any:
+    """The module or object registered for command `name`."""
+    path = COMMANDS[name][0]
+    module_name, _, attr = path.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
+
+
+def _takes_config(name: str) -> bool:
+    return ":" in COMMANDS[name][0]
+
+
+def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
+    """The `harness` parser; the subcommands named in `detailed` get their options declared.
+
+    Only the chosen subcommand's module is imported on a normal run; tests pass every name.
+    """
+    from harness import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="The rollout harness: move a trading bot's hot paths from Python to Rust, "
+        "one configured percentage at a time. `harness COMMAND --help` lists a command's "
+        "options; every command takes Hydra overrides (key=value) and --cfg job.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = set(detailed)
+    for name, (_, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name in wanted:
+            _target(name).add_arguments(sub_parser)
+            sub_parser.add_argument(
+                "--cfg",
+                choices=("job",),
+                default=None,
+                help="print the resolved configuration (secrets redacted) and exit",
+            )
+            sub_parser.add_argument(
+                "overrides", nargs="*", metavar="key=value", default=[], help=OVERRIDES_HELP
+            )
+    return parser
+
+
+def _takes_value(parser: argparse.ArgumentParser, option: str) -> bool:
+    """Whether `option` (as typed, without `=value`) consumes the next argument."""
+    action = parser._option_string_actions.get(option)
+    return action is not None and action.nargs != 0
+
+
+def _split(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Arguments and Hydra overrides (`key=value`, `+key=value`, `~key`), which may stand
+    anywhere after the command: argparse takes positionals in one run only, so overrides are
+    set apart first. A `key=value` right after an option that takes a value is that value."""
+    plain: list[str] = []
+    overrides: list[str] = []
+    for i, arg in enumerate(argv):
+        previous = argv[i - 1] if i else ""
+        is_value = (
+            previous.startswith("-") and "=" not in previous and _takes_value(parser, previous)
+        )
+        if not arg.startswith("-") and not is_value and ("=" in arg or arg.startswith("~")):
+            overrides.append(arg)
+        else:
+            plain.append(arg)
+    return plain, overrides
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line and run the chosen subcommand; returns the exit status."""
+    """Parse the command line, compose the config, run the chosen subcommand; the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = argv[0] if argv and argv[0] in COMMANDS else None
-    for name, (module_name, help_text) in COMMANDS.items():
-        sub_parser = sub.add_parser(name, help=help_text)
-        if name == chosen:
-            importlib.import_module(module_name).add_arguments(sub_parser)
-    args = parser.parse_args(argv)
-    module = importlib.import_module(COMMANDS[args.command][0])
-    return int(module.run(args))
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser([command] if command else [])
+    if command is not None:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
+            command
+        ]
+        plain, overrides = _split(sub, argv[1:])
+    else:
+        plain, overrides = argv, []
+    args = parser.parse_args(([command] if command else []) + plain)
+    args.overrides = list(getattr(args, "overrides", [])) + overrides
+    name = args.command
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from harness.errors import ConfigError, HarnessError, InvalidInputError
+    from harness.output import error
+
+    try:
+        if args.cfg is None and not _takes_config(name) and not args.overrides:
+            return int(_target(name).run(args))
+        from harness.config import compose, to_yaml
+
+        cfg = compose(args.overrides)
+        if args.cfg == "job":
+            sys.stdout.write(to_yaml(cfg))
+            return 0
+        if not _takes_config(name):
+            return int(_target(name).run(args))
+        return int(_target(name).run(args, cfg))
+    except (ConfigError, InvalidInputError) as exc:
+        error(name, exc)
+        return 2
+    except HarnessError as exc:
+        error(name, exc)
+        return _exit_for(exc)
+    except KeyboardInterrupt:
+        error(name, "interrupted")
+        return 130
+
+
+def _exit_for(exc: Exception) -> int:
+    """1 for a refused or failed action, 2 for an unusable database or bad input."""
+    from harness.store.db import SchemaError, StoreUnavailableError
+
+    return 2 if isinstance(exc, SchemaError | StoreUnavailableError) else 1
 
 
 if __name__ == "__main__":

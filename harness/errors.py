@@ -15,6 +15,7 @@ __all__ = [
     "BarDataError",
     "BrokerError",
     "BrokerUnavailableError",
+    "ConfigError",
     "HarnessError",
     "InvalidInputError",
     "NativePanicError",
@@ -39,6 +40,11 @@ class InvalidInputError(HarnessError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.field, self.value, self.reason))
+
+
+class ConfigError(InvalidInputError):
+    """A configuration value refused before anything ran; `field` is the full key
+    (`rollout.stages.2.percent.place_order`), `value` what was given."""
 
 
 class BarDataError(InvalidInputError):

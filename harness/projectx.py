@@ -169,4 +169,8 @@ class BarsCode(IntEnum):
 
 
 MAX_BARS_LIMIT: Final = 20_000
+RATE_LIMIT: Final = (200, 60.0)
+"""(requests, seconds): every endpoint but `History/retrieveBars`, per session (documented)."""
+BARS_RATE_LIMIT: Final = (50, 30.0)
+"""(requests, seconds): `History/retrieveBars` (one copy of the docs reads 30 per 30 s)."""
 TOKEN_LIFETIME_S: Final = 24 * 3600

@@ -22,7 +22,6 @@ from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
-from harness import _native
 from harness.bars import python as _python
 from harness.bars.timestamps import (
     Unit,
@@ -93,7 +92,8 @@ class Bars:
         """Column by name, so a `Bars` can itself be aggregated further."""
         if column not in COLUMNS:
             raise KeyError(column)
-        return getattr(self, column)
+        values: np.ndarray = getattr(self, column)
+        return values
 
     def bar(self, i: int) -> Bar:
         """The i-th bar as a `Bar`."""
@@ -289,6 +289,12 @@ def _read(bars: Any, unit: Unit | None, seen: Unit | None) -> _Input:
     return (t, o, h, l, c, v), None, seen
 
 
+def _columns(bars: Any) -> _python.Columns:
+    """The six input columns as the engines read them (records sorted by time; epoch numbers
+    by size): for `harness.router.bars`, which calls the engines itself."""
+    return _read(bars, None, None)[0]
+
+
 def _names(timeframes: Any) -> list[str]:
     """Timeframes of a list or tuple, duplicates dropped; anything else is not a timeframe."""
     if not isinstance(timeframes, list | tuple):
@@ -300,6 +306,10 @@ def _names(timeframes: Any) -> list[str]:
 
 def _engine(impl: str) -> Any:
     if impl == "rust":
+        # Imported on first use, so the pure-Python side works where the extension cannot load
+        # (the router's native fallback) and processes that never aggregate do not load it.
+        from harness import _native
+
         return _native
     if impl == "python":
         return _python

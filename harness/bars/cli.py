@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute as pc  # type: ignore[import-untyped]
-import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from harness.bars import COLUMNS, R_NO_TIMEFRAME, Bars, aggregate, parse_offset, parse_timeframe
 from harness.bars.timestamps import UNITS
@@ -36,6 +36,8 @@ from harness.errors import BarDataError, HarnessError, InvalidInputError
 PROGRESS_BYTES = 8 * 1024 * 1024
 _END = 2**31 - 1  # a string position past any end
 _BLOCK_BYTES = 16 * 1024 * 1024  # pyarrow's CSV block size (see _read_csv)
+_I64 = np.dtype(np.int64)
+_F64 = np.dtype(np.float64)
 _ISO_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
 )
@@ -55,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--impl",
         choices=("rust", "python"),
         default="rust",
-        help="aggregation engine: rust (default) or the pure-Python reference",
+        help="implementation that aggregates: the Rust core or the pure-Python reference "
+        "(default rust; both give the same bars)",
     )
     parser.add_argument("--offset", default=None, help="bucket offset: --offset 17h, --offset=-7h")
     parser.add_argument(
@@ -76,7 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="progress",
         action="store_true",
         default=None,
-        help="show progress on stderr (default: for files of 8 MiB or more on a terminal)",
+        help="always show a progress line on stderr (default: only for inputs of 8 MiB or "
+        "more, when stderr is a terminal)",
     )
     progress.add_argument(
         "--no-progress", dest="progress", action="store_false", help="never show progress"
@@ -207,7 +211,8 @@ def read_csv(path: Path) -> InputTable:
     # Types are declared where the file shows them (reading is cheaper than inferring): prices
     # float64, volume int64, and t a timestamp when the first row's is ISO-8601 with a time.
     # Anything else (epoch numbers, dates) is inferred.
-    declared = {names[k]: pa.float64() for k in "ohlc"} | {names["v"]: pa.int64()}
+    declared: dict[str, pa.DataType] = {names[k]: pa.float64() for k in "ohlc"}
+    declared[names["v"]] = pa.int64()
     iso = _ISO_TIME.fullmatch(first_t or "")
     if iso:
         declared[names["t"]] = pa.timestamp("ns", "UTC" if iso["zone"] else None)
@@ -335,12 +340,12 @@ class _BadCell(Exception):
         super().__init__(reason)
 
 
-def _first_null(array: pa.Array) -> None:
+def _first_null(array: pa.Array[Any]) -> None:
     if array.null_count:
         raise _BadCell(int(np.argmax(array.is_null().to_numpy(zero_copy_only=False))), "empty")
 
 
-def _first_failing_cast(array: pa.Array, to: pa.DataType) -> int:
+def _first_failing_cast(array: pa.Array[Any], to: pa.DataType) -> int:
     """Index of the first element `cast(to)` refuses (the whole array is known to fail):
     halves are cast in turn, so the search costs about two casts of the array."""
     lo, hi = 0, len(array)
@@ -355,7 +360,7 @@ def _first_failing_cast(array: pa.Array, to: pa.DataType) -> int:
     return lo
 
 
-def _to_numpy(array: pa.Array, as_type: pa.DataType) -> np.ndarray:
+def _to_numpy(array: pa.Array[Any], as_type: pa.DataType) -> np.ndarray:
     """A column without nulls as int64 or float64 numpy, sharing pyarrow's buffer (read-only).
 
     pyarrow's own `to_numpy` and `pa.array` import pandas when it is installed (a quarter to
@@ -363,19 +368,23 @@ def _to_numpy(array: pa.Array, as_type: pa.DataType) -> np.ndarray:
     """
     if array.type != as_type:
         array = pc.cast(array, as_type)
-    dtype = np.int64 if as_type == pa.int64() else np.float64
+    dtype = _I64 if as_type == pa.int64() else _F64
     data = array.buffers()[1]
-    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * 8)
+    assert data is not None  # a fixed-width column always has a data buffer
+    values: np.ndarray = np.frombuffer(
+        memoryview(data), dtype=dtype, count=len(array), offset=array.offset * 8
+    )
+    return values
 
 
-def _to_arrow(values: np.ndarray) -> pa.Array:
+def _to_arrow(values: np.ndarray) -> pa.Array[Any]:
     """An int64 or float64 numpy column as a pyarrow array over the same memory."""
     values = np.ascontiguousarray(values)
     kind = pa.int64() if values.dtype.kind == "i" else pa.float64()
-    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values.data)])
 
 
-def _number_column(array: pa.Array, key: str) -> np.ndarray:
+def _number_column(array: pa.Array[Any], key: str) -> np.ndarray:
     """A price (float64) or volume (int64, or float64 checked whole later) column."""
     if not len(array):
         return np.empty(0, dtype=np.int64 if key == "v" else np.float64)
@@ -389,7 +398,7 @@ def _number_column(array: pa.Array, key: str) -> np.ndarray:
     raise _BadCell(_first_failing_cast(_text(array), pa.float64()), f"not {want}")
 
 
-def _text(array: pa.Array) -> pa.Array:
+def _text(array: pa.Array[Any]) -> pa.Array[Any]:
     """The column as strings (bytes that are not UTF-8 decoded with replacement marks)."""
     if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
         return pa.array(
@@ -399,7 +408,7 @@ def _text(array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.string())
 
 
-def _time_column(array: pa.Array) -> np.ndarray:
+def _time_column(array: pa.Array[Any]) -> np.ndarray:
     """Timestamps as numpy for `harness.bars.aggregate`: datetime64 (UTC) when pyarrow parsed
     ISO-8601 itself, epoch numbers as they are, other text as Python strings (parsed one by
     one by the facade, which names the bad index)."""
@@ -463,9 +472,10 @@ def write_csv(bars: Bars, path: Path) -> None:
         pa_csv.write_csv(table, handle, options)
 
 
-def _iso_utc(t: np.ndarray) -> pa.Array:
+def _iso_utc(t: np.ndarray) -> pa.Array[Any]:
     """int64 ns as ISO-8601 text ending in Z: "2025-11-19T00:05:00Z" (with ".123456789" only
     if some label has a fraction), formatted by pyarrow in C."""
+    stamps: pa.Array[Any]
     if np.any(t % 1_000_000_000):
         stamps = _to_arrow(t).cast(pa.timestamp("ns"))
     else:

@@ -9,7 +9,8 @@ are shared word for word with `rust/src/bars/validate.rs`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def check_lengths(columns: Columns) -> int:
     return n
 
 
-def columns_from_lists(*columns: list) -> Columns:
+def columns_from_lists(*columns: Sequence[Any]) -> Columns:
     """Six Python lists (t, o, h, l, c, v) as numpy columns of the output dtypes."""
     dtypes = (np.int64, np.float64, np.float64, np.float64, np.float64, np.int64)
     return tuple(np.array(col, dtype=dt) for col, dt in zip(columns, dtypes, strict=True))  # type: ignore[return-value]
@@ -143,7 +144,7 @@ class Aggregator:
         self._offsets = [off % p for p, off in zip(periods, offsets, strict=True)]
         self._input_period = max(input_period, 0)
         self._min_gap = max(input_period, 1)
-        self._bars: list[list | None] = [None] * len(self._periods)  # [t, o, h, l, c, v]
+        self._bars: list[list[Any] | None] = [None] * len(self._periods)  # [t, o, h, l, c, v]
         self._next: list[int | None] = [None] * len(self._periods)
         self._prev: int | None = None
         self._total = 0
@@ -157,15 +158,15 @@ class Aggregator:
     def partial(self, k: int) -> RawBar | None:
         """The bar being built for timeframe `k`, or None."""
         bar = self._bars[k]
-        return None if bar is None else tuple(bar)  # type: ignore[return-value]
+        return None if bar is None else tuple(bar)
 
-    def push(self, t: int, o: float, h: float, l: float, c: float, v: int) -> list[tuple]:  # noqa: E741
+    def push(self, t: int, o: float, h: float, l: float, c: float, v: int) -> list[tuple[Any, ...]]:  # noqa: E741
         """Push one bar; returns `[(k, t, o, h, l, c, v), ...]` for the bars it completed."""
         prices = (o, h, l, c)
         self._total = check_row(self._count, t, self._prev, prices, v, self._total, self._min_gap)
         self._prev = t
         self._count += 1
-        done: list[tuple] = []
+        done: list[tuple[Any, ...]] = []
         self._apply(t, o, h, l, c, v, lambda k, bar: done.append((k, *bar)))
         return done
 
@@ -179,9 +180,9 @@ class Aggregator:
             total = check_row(self._count + i, ts[i], prev, prices, vs[i], total, self._min_gap)
             prev = ts[i]
         self._prev, self._total, self._count = prev, total, self._count + n
-        outs: list[list[list]] = [[[], [], [], [], [], []] for _ in self._periods]
+        outs: list[list[list[Any]]] = [[[], [], [], [], [], []] for _ in self._periods]
 
-        def emit(k: int, bar: list) -> None:
+        def emit(k: int, bar: list[Any]) -> None:
             for column, x in zip(outs[k], bar, strict=True):
                 column.append(x)
 
@@ -189,7 +190,16 @@ class Aggregator:
             self._apply(ts[i], os[i], hs[i], ls[i], cs[i], vs[i], emit)
         return [columns_from_lists(*out) for out in outs]
 
-    def _apply(self, t: int, o: float, h: float, l: float, c: float, v: int, emit) -> None:  # noqa: ANN001, E741
+    def _apply(
+        self,
+        t: int,
+        o: float,
+        h: float,
+        l: float,  # noqa: E741
+        c: float,
+        v: int,
+        emit: Callable[[int, list[Any]], None],
+    ) -> None:
         for k, period in enumerate(self._periods):
             bar, nxt = self._bars[k], self._next[k]
             if nxt is not None and t < nxt and bar is not None:
@@ -201,9 +211,9 @@ class Aggregator:
                 if bar is not None:
                     emit(k, bar)
                 label = t - (t - self._offsets[k]) % period
-                self._next[k] = label + period
+                nxt = self._next[k] = label + period
                 self._bars[k] = bar = [label, o, h, l, c, v]
             # The bar that ends at the bucket boundary completes the bucket.
-            if self._input_period and t + self._input_period >= self._next[k]:
+            if self._input_period and t + self._input_period >= nxt:
                 emit(k, bar)
                 self._bars[k] = None

@@ -63,7 +63,7 @@ _FINER_THAN_NS = {"ps", "fs", "as", "generic"}
 def check_unit(unit: Any) -> Unit | None:
     """`unit` if it is one of "s", "ms", "us", "ns" or None, else `InvalidInputError("unit")`."""
     if unit is None or (isinstance(unit, str) and unit in UNITS):
-        return unit  # type: ignore[no-any-return]
+        return unit
     raise InvalidInputError("unit", unit, "expected 's', 'ms', 'us', 'ns' or None (by size)")
 
 

@@ -9,23 +9,34 @@ exceptions (`harness.errors`). The Python one is `harness.orders.python.PythonOr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-from harness.orders.models import Account, Contract, Order, PlacedOrder
+from harness.orders.models import (
+    Account,
+    Contract,
+    HistoryBar,
+    Order,
+    PlacedOrder,
+    Position,
+)
 from harness.orders.settings import ClientSettings
 from harness.projectx import OrderStatus, OrderType, Side
 
 __all__ = [
     "Account",
+    "AccountReads",
     "ClientSettings",
     "Contract",
+    "HistoryBar",
     "Impl",
     "Order",
     "OrderClient",
     "OrderStatus",
     "OrderType",
     "PlacedOrder",
+    "Position",
     "Side",
     "open_client",
 ]
@@ -114,6 +125,39 @@ class OrderClient(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """Exit: `aclose()`."""
+        ...
+
+
+@runtime_checkable
+class AccountReads(Protocol):
+    """What a bot reads around its orders, and its last resort: not migrated operations, so
+    only the Python client offers them (the routed client delegates to it, unrecorded)."""
+
+    async def open_orders(self, account_id: int) -> list[Order]:
+        """`Order/searchOpen`."""
+        ...
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """`Position/searchOpen`."""
+        ...
+
+    async def retrieve_bars(
+        self,
+        contract_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        unit: int = ...,
+        unit_number: int = 1,
+        include_partial_bar: bool = True,
+        live: bool = False,
+    ) -> list[HistoryBar]:
+        """`History/retrieveBars`, oldest first."""
+        ...
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """`Position/closeContract`."""
         ...
 
 

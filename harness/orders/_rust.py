@@ -46,6 +46,7 @@ class RustOrderClient:
             jitter=settings.jitter,
             reconcile_lookback_s=settings.reconcile_lookback_s,
             max_connections=settings.max_connections,
+            max_retry_after_s=settings.retry_after_cap_s,
         )
 
     def __repr__(self) -> str:

@@ -14,8 +14,10 @@ from typing import Any
 __all__ = [
     "Account",
     "Contract",
+    "HistoryBar",
     "Order",
     "PlacedOrder",
+    "Position",
     "parse_id",
     "parse_timestamp",
 ]
@@ -185,3 +187,58 @@ class PlacedOrder:
     custom_tag: str
     reconciled: bool
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An open position (`Position/searchOpen`): `type` 1 long or 2 short (`PositionType`),
+    `size` in contracts, `average_price` as the broker reports it."""
+
+    id: int
+    account_id: int
+    contract_id: str
+    type: int
+    size: int
+    average_price: float
+    creation_timestamp: datetime | None
+
+    @classmethod
+    def from_api(cls, row: dict[str, Any]) -> Position:
+        """From the gateway's JSON row."""
+        return cls(
+            id=parse_id(row["id"]),
+            account_id=parse_id(row.get("accountId", 0)),
+            contract_id=str(row.get("contractId") or ""),
+            type=int(row.get("type") or 0),
+            size=int(row.get("size") or 0),
+            average_price=float(row.get("averagePrice") or 0.0),
+            creation_timestamp=parse_timestamp(row.get("creationTimestamp")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryBar:
+    """One bar of `History/retrieveBars`: `t` the gateway's label (UTC; the bar's open on the
+    documented sample), prices as parsed, `v` the volume in contracts."""
+
+    t: datetime
+    o: float
+    h: float
+    l: float  # noqa: E741 - OHLCV field names
+    c: float
+    v: int
+
+    @classmethod
+    def from_api(cls, row: dict[str, Any]) -> HistoryBar:
+        """From the gateway's JSON row `{t, o, h, l, c, v}`; ValueError/KeyError when malformed."""
+        t = parse_timestamp(row["t"])
+        if t is None:
+            raise ValueError("t is empty")
+        return cls(
+            t=t,
+            o=float(row["o"]),
+            h=float(row["h"]),
+            l=float(row["l"]),
+            c=float(row["c"]),
+            v=int(row["v"]),
+        )

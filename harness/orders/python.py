@@ -5,6 +5,14 @@ the same inputs refused with the same messages (`validation.py`), the same retri
 reconciliation of mutations whose outcome is unknown (`reconcile.py`), the same exceptions
 (`harness.errors`). One pooled keep-alive connection pool per event loop that uses the client;
 the token and contract caches are shared by every task and thread.
+
+Cancellation: a request waits for one of `max_connections` slots (an asyncio semaphore; a
+cancelled wait sends nothing), then runs on its own task, shielded from the caller: a call
+cancelled by `asyncio.wait_for` returns at once, and the request it had sent runs to its end in
+the background and then frees its slot. httpcore's pool must never see a cancellation: one that
+arrives between the pool handing a request a new connection and the connecting leaves that
+connection in the pool, never connected, holding its slot for ever (httpcore issue #1093, open
+in httpcore 1.0.9); a bot wrapping its calls in time-outs ran out of slots within seconds.
 """
 
 from __future__ import annotations
@@ -34,17 +42,27 @@ from harness.errors import (
     AuthError,
     BrokerError,
     BrokerUnavailableError,
+    InvalidInputError,
     NotFoundError,
     OrderRejectedError,
     RateLimitedError,
 )
 from harness.orders import validation as check
-from harness.orders.models import Account, Contract, Order, PlacedOrder, parse_id
+from harness.orders.models import (
+    Account,
+    Contract,
+    HistoryBar,
+    Order,
+    PlacedOrder,
+    Position,
+    parse_id,
+)
 from harness.orders.reconcile import (
     cancel_took_effect,
     modify_took_effect,
     reconciled_placement,
 )
+from harness.orders.retry_after import parse_retry_after
 from harness.orders.settings import ClientSettings
 
 __all__ = ["Backoff", "PythonOrderClient", "parse_retry_after", "refresh_delay"]
@@ -63,8 +81,13 @@ IDEMPOTENT: Final = frozenset(
         px.CONTRACT_SEARCH_BY_ID,
         px.ORDER_SEARCH,
         px.ORDER_SEARCH_BY_ID,
+        px.ORDER_SEARCH_OPEN,
+        px.POSITION_SEARCH_OPEN,
+        px.HISTORY_RETRIEVE_BARS,
     }
 )
+# How many placed orders' contracts are remembered (for the tick grid of a later modify).
+REMEMBERED_ORDERS: Final = 4096
 _NOT_FOUND_CODES: Final = {
     px.ORDER_MODIFY: px.ModifyCode.ORDER_NOT_FOUND,
     px.ORDER_CANCEL: px.CancelCode.ORDER_NOT_FOUND,
@@ -96,17 +119,6 @@ class Backoff:
             # Full jitter in [50%, 150%): spreads retries that failed together.
             return self.delays[index] * (0.5 + random.random())
         return self.delays[index]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` as delta-seconds (integer or decimal); HTTP dates are ignored."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _jwt_times(token: str) -> tuple[float, float | None] | None:
@@ -209,6 +221,12 @@ def _auth_failure(path: str, what: str, status: int | None, attempts: int) -> Au
     return AuthError(f"{path}: {what}", endpoint=path, http_status=status, attempts=attempts)
 
 
+def _maybe_sent(error: BrokerError) -> BrokerError:
+    """`error` marked as ending a call an earlier attempt of which may have been processed."""
+    error.maybe_sent = True
+    return error
+
+
 def _succeeded(data: Mapping[str, Any]) -> bool:
     return data.get("success") is True and data.get("errorCode") in (None, 0)
 
@@ -237,9 +255,11 @@ class _Attempts:
 
 @dataclass(frozen=True)
 class _LoopState:
-    """What belongs to one event loop: its connection pool and its refresh lock."""
+    """What belongs to one event loop: its connection pool, the pool's slots (one per
+    connection, held from sending a request until its answer is read) and the refresh lock."""
 
     http: httpx.AsyncClient
+    slots: asyncio.Semaphore
     refresh_lock: asyncio.Lock
 
 
@@ -283,6 +303,9 @@ class PythonOrderClient:
         self._session_guard = threading.Lock()
         self._contracts: dict[str, Contract] = {}
         self._contracts_guard = threading.Lock()
+        # The contract of each order this client placed (or read for a modify), newest last.
+        self._order_contracts: dict[int, str] = {}
+        self._orders_guard = threading.Lock()
 
     def _here(self) -> _LoopState:
         """The pool and refresh lock of the running event loop."""
@@ -296,13 +319,17 @@ class PythonOrderClient:
                 s = self._settings
                 http = httpx.AsyncClient(
                     base_url=s.base_url.rstrip("/"),
-                    timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s),
+                    # No pool time-out: `slots` already holds a request back until a connection
+                    # is free (as the Rust client's in-flight limit does), and no time-out may
+                    # cancel a wait inside httpcore's pool (see the module docstring).
+                    timeout=httpx.Timeout(s.timeout_s, connect=s.connect_timeout_s, pool=None),
                     limits=self._limits,
                     headers={"Content-Type": "application/json", "Accept": "application/json"},
                     verify=_tls_context(),
                     trust_env=False,
                 )
-                state = self._loops[loop] = _LoopState(http, asyncio.Lock())
+                slots = asyncio.Semaphore(s.max_connections)
+                state = self._loops[loop] = _LoopState(http, slots, asyncio.Lock())
             self._last = (loop, state)
             return state
 
@@ -327,6 +354,8 @@ class PythonOrderClient:
             self._session = None
         with self._contracts_guard:
             self._contracts.clear()
+        with self._orders_guard:
+            self._order_contracts.clear()
         here = asyncio.get_running_loop()
         with self._loops_guard:
             states = list(self._loops.items())
@@ -353,7 +382,7 @@ class PythonOrderClient:
             status: int | None = None
             retry_after: float | None = None
             try:
-                response = await self._here().http.post(path, content=body, headers=headers)
+                response = await self._post(path, body, headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 kind, what = "not_sent", _describe(exc)
             except httpx.TransportError as exc:
@@ -377,7 +406,8 @@ class PythonOrderClient:
                     raise _Unauthorized
                 elif status == 429:
                     kind, what = "rate_limited", "HTTP 429"
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                    advice = response.headers.get("retry-after")
+                    retry_after = parse_retry_after(advice, time.time())
                 elif status >= 500:
                     kind, what = "lost", f"HTTP {status}"
                 else:
@@ -390,6 +420,16 @@ class PythonOrderClient:
             if kind == "lost" and path not in IDEMPOTENT:
                 raise _Ambiguous(_unavailable(path, what, status, n, True))
             delay = self._backoff.delay_after(n, retry_after)
+            cap = self._settings.retry_after_cap_s
+            if delay is not None and retry_after is not None and retry_after > cap:
+                raise RateLimitedError(
+                    f"{path} rate limited (HTTP 429) after {n} attempts: Retry-After "
+                    f"{retry_after:.3f} s is beyond max_retry_after_s {cap:.3f} s",
+                    retry_after=retry_after,
+                    endpoint=path,
+                    http_status=429,
+                    attempts=n,
+                )
             if delay is not None:
                 log.debug("%s attempt %d: %s; retrying in %.3f s", path, n, what, delay)
                 await asyncio.sleep(delay)
@@ -403,6 +443,17 @@ class PythonOrderClient:
                     attempts=n,
                 )
             raise _unavailable(path, what, status, n, kind == "lost")
+
+    async def _post(self, path: str, body: bytes, headers: dict[str, str] | None) -> httpx.Response:
+        """One POST: wait for a slot (cancellable, nothing sent yet), then send it on its own
+        task, which keeps the slot until the answer is read; a caller cancelled meanwhile
+        returns at once (see the module docstring)."""
+        state = self._here()
+        await state.slots.acquire()
+        request = asyncio.ensure_future(state.http.post(path, content=body, headers=headers))
+        request.add_done_callback(lambda _: state.slots.release())
+        # If the caller is cancelled, shield() marks the request's own outcome as retrieved.
+        return await asyncio.shield(request)
 
     async def _call(self, path: str, body: bytes, attempts: _Attempts) -> dict[str, Any]:
         """An authenticated exchange; a 401 leads to one fresh login and one repeat."""
@@ -547,7 +598,7 @@ class PythonOrderClient:
         """The order carrying customTag `tag`, searched over the reconcile look-back window."""
         account_id = check.positive_int("account_id", account_id)
         if check.custom_tag(tag) is None:
-            raise check.InvalidInputError("custom_tag", tag, check.CUSTOM_TAG)
+            raise InvalidInputError("custom_tag", tag, check.CUSTOM_TAG)
         return await self._find_by_tag(account_id, tag)
 
     async def _find_by_tag(self, account_id: int, tag: str) -> Order | None:
@@ -578,6 +629,71 @@ class PythonOrderClient:
         order = Order.from_api(row)
         return order if order.id == order_id else None
 
+    async def open_orders(self, account_id: int) -> list[Order]:
+        """`Order/searchOpen`: the account's working orders (suspended bracket children are
+        left out by the broker)."""
+        account_id = check.positive_int("account_id", account_id)
+        data = await self._read(px.ORDER_SEARCH_OPEN, {"accountId": account_id})
+        return [Order.from_api(row) for row in data.get("orders") or [] if isinstance(row, dict)]
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """`Position/searchOpen`: the account's open positions."""
+        account_id = check.positive_int("account_id", account_id)
+        data = await self._read(px.POSITION_SEARCH_OPEN, {"accountId": account_id})
+        rows = data.get("positions") or []
+        return [Position.from_api(row) for row in rows if isinstance(row, dict)]
+
+    async def retrieve_bars(
+        self,
+        contract_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        unit: int = px.BarUnit.MINUTE,
+        unit_number: int = 1,
+        include_partial_bar: bool = True,
+        live: bool = False,
+    ) -> list[HistoryBar]:
+        """`History/retrieveBars`: the most recent `limit` bars (at most 20,000) of `unit_number`
+        `unit`s in [start, end], a symbol or contract id, OLDEST FIRST (the gateway answers
+        newest first; this sorts by `t` on receipt). `start`/`end` are aware datetimes.
+
+        Raises `InvalidInputError` for a bad argument, `OrderRejectedError` for the gateway's
+        refusal (codes: 1 ContractNotFound, 2 UnitInvalid, 3 UnitNumberInvalid, 4 LimitInvalid),
+        `BrokerUnavailableError` for a malformed answer or a broker out of reach.
+        """
+        limit = check.positive_int("limit", limit)
+        if limit > px.MAX_BARS_LIMIT:
+            raise InvalidInputError("limit", limit, f"at most {px.MAX_BARS_LIMIT}")
+        unit_number = check.positive_int("unit_number", unit_number)
+        if unit not in tuple(px.BarUnit):
+            raise InvalidInputError("unit", unit, "must be a BarUnit (1..6)")
+        for name, value in (("start", start), ("end", end)):
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise InvalidInputError(name, value, "must be a timezone-aware datetime")
+        contract = await self.resolve_contract(contract_id)
+        body = {
+            "contractId": contract.id,
+            "live": bool(live),
+            "startTime": start.astimezone(UTC).isoformat(timespec="microseconds"),
+            "endTime": end.astimezone(UTC).isoformat(timespec="microseconds"),
+            "unit": int(unit),
+            "unitNumber": unit_number,
+            "limit": limit,
+            "includePartialBar": bool(include_partial_bar),
+        }
+        data = await self._read(px.HISTORY_RETRIEVE_BARS, body)
+        bars: list[HistoryBar] = []
+        for i, row in enumerate(data.get("bars") or []):
+            try:
+                bars.append(HistoryBar.from_api(row))
+            except (KeyError, TypeError, ValueError) as exc:
+                what = f"malformed bar at index {i}: {type(exc).__name__} {exc}"
+                raise _unavailable(px.HISTORY_RETRIEVE_BARS, what, 200, 1, False) from None
+        bars.sort(key=lambda bar: bar.t)
+        return bars
+
     # ----- mutations ------------------------------------------------------------------------
 
     async def place_order(
@@ -607,10 +723,12 @@ class PythonOrderClient:
         }
         tag = check.custom_tag(custom_tag)
         stop_loss, take_profit = check.brackets(brackets)
+        check.prices_for_type(
+            order_type,
+            {"limit_price": limit_price, "stop_price": stop_price, "trail_price": trail_price},
+        )
         contract = await self.resolve_contract(key)
-        for name, value in prices.items():
-            if value is not None and not check.on_tick_grid(value, contract.tick_size):
-                raise check.tick_grid_error(name, value, contract.tick_size)
+        prices = check.grid_prices(prices, contract.tick_size)
         tag = tag or check.new_custom_tag()
         body: dict[str, Any] = {
             "accountId": account_id,
@@ -627,7 +745,9 @@ class PythonOrderClient:
             body["stopLossBracket"] = stop_loss
         if take_profit is not None:
             body["takeProfitBracket"] = take_profit
-        return await self._place(account_id, tag, _dumps(body))
+        placed = await self._place(account_id, tag, _dumps(body))
+        self._remember_contract(placed.order_id, contract.id)
+        return placed
 
     async def place_market_order(
         self,
@@ -652,14 +772,16 @@ class PythonOrderClient:
                 data = await self._call(path, body, attempts)
             except _Ambiguous as exc:
                 failure = exc.error
-            except OrderRejectedError as exc:
-                if not (uncertain and exc.error_code == px.PlaceCode.ORDER_REJECTED):
+            except BrokerError as exc:
+                if not uncertain:
                     raise
-                # Most likely the duplicate-tag rejection: an earlier attempt landed.
+                # An earlier attempt's outcome is unknown, and a repeat failed (most likely the
+                # duplicate-tag rejection: that attempt landed). Find the order, or say that it
+                # may stand.
                 found = await self._quiet_find(account_id, tag)
                 if found is not None:
                     return self._reconciled(found, tag, attempts.n)
-                raise
+                raise _maybe_sent(exc) from None
             else:
                 order_id = data.get("orderId")
                 try:
@@ -680,6 +802,31 @@ class PythonOrderClient:
     @staticmethod
     def _reconciled(order: Order, tag: str, attempts: int) -> PlacedOrder:
         return reconciled_placement(order.id, tag, attempts)
+
+    def _remember_contract(self, order_id: int, contract_id: str) -> None:
+        """Remember an order's contract (its tick grid serves a later modify)."""
+        with self._orders_guard:
+            self._order_contracts.pop(order_id, None)
+            self._order_contracts[order_id] = contract_id
+            if len(self._order_contracts) > REMEMBERED_ORDERS:
+                del self._order_contracts[next(iter(self._order_contracts))]
+
+    async def _order_tick(self, account_id: int, order_id: int) -> float | None:
+        """The tick size of an order's contract; None when the order or its contract is
+        unknown (the modify then goes out as given and the broker judges it). A read that
+        fails raises its error: the modify is then not sent."""
+        with self._orders_guard:
+            contract_id = self._order_contracts.get(order_id)
+        if contract_id is None:
+            order = await self._get_order(account_id, order_id)
+            if order is None:
+                return None
+            contract_id = order.contract_id
+            self._remember_contract(order_id, contract_id)
+        try:
+            return (await self.resolve_contract(contract_id)).tick_size
+        except InvalidInputError:
+            return None
 
     async def _quiet_find(self, account_id: int, tag: str) -> Order | None:
         try:
@@ -705,7 +852,13 @@ class PythonOrderClient:
         sp = check.price("stop_price", stop_price)
         tp = check.price("trail_price", trail_price)
         if new_size is None and lp is None and sp is None and tp is None:
-            raise check.InvalidInputError("modify", None, check.MODIFY_NOTHING)
+            raise InvalidInputError("modify", None, check.MODIFY_NOTHING)
+        if lp is not None or sp is not None or tp is not None:
+            tick = await self._order_tick(account_id, order_id)
+            if tick is not None:
+                prices = {"limit_price": lp, "stop_price": sp, "trail_price": tp}
+                snapped = check.grid_prices(prices, tick)
+                lp, sp, tp = snapped["limit_price"], snapped["stop_price"], snapped["trail_price"]
         body: dict[str, Any] = {"accountId": account_id, "orderId": order_id}
         for name, value in (("size", new_size), ("limitPrice", lp), ("stopPrice", sp)):
             if value is not None:
@@ -727,6 +880,18 @@ class PythonOrderClient:
         body = _dumps({"accountId": account_id, "orderId": order_id})
         await self._mutate(px.ORDER_CANCEL, body, account_id, order_id, cancel_took_effect)
 
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """`Position/closeContract`: close the whole position in a contract (symbol or id) by
+        a market order. Not repeated when its outcome is unknown (`BrokerUnavailableError`
+        with `maybe_sent`): read the positions to learn what happened."""
+        account_id = check.positive_int("account_id", account_id)
+        contract = await self.resolve_contract(contract_id)
+        body = _dumps({"accountId": account_id, "contractId": contract.id})
+        try:
+            await self._call(px.POSITION_CLOSE_CONTRACT, body, _Attempts())
+        except _Ambiguous as exc:
+            raise exc.error from None
+
     async def _mutate(
         self,
         path: str,
@@ -743,13 +908,13 @@ class PythonOrderClient:
                 return
             except _Ambiguous as exc:
                 failure = exc.error
-            except OrderRejectedError:
+            except BrokerError as exc:
                 if not uncertain:
                     raise
-                # A repeat refused: maybe because the first attempt already did it.
+                # A repeat failed (refused: maybe because an earlier attempt already did it).
                 if await self._quiet_done(account_id, order_id, done):
                     return
-                raise
+                raise _maybe_sent(exc) from None
             uncertain = True
             log.warning("%s outcome unknown (%s): reading order %d", path, failure, order_id)
             if await self._quiet_done(account_id, order_id, done):

@@ -55,31 +55,59 @@ def _non_negative(option: str) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the `harness sim` options."""
+    """Declare the `harness sim` options (each one's default is that of `SimSettings`)."""
     parser.description = __doc__
-    parser.add_argument("--host", type=_loopback, help="loopback address (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, help="TCP port, 0 = any free one (default 0)")
-    parser.add_argument("--username", help="the one accepted userName (default sim-user)")
-    parser.add_argument("--api-key", help="the one accepted apiKey (default sim-key)")
-    parser.add_argument(
-        "--profile", help="profile name (default, demo, bench, chaos), a YAML/JSON file, or -"
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add = parser.add_argument
+    add("--host", type=_loopback, help="loopback address to bind (default 127.0.0.1)")
+    add("--port", type=_port, help="TCP port, 0 = any free one (default 0)")
+    add("--username", help="the one accepted userName (default sim-user)")
+    add("--api-key", help="the one accepted apiKey (default sim-key)")
+    add(
+        "--profile",
+        help="a profile name (packaged: default, demo, bench, chaos; $HARNESS_SIM_PROFILES "
+        "adds folders searched first), a .yaml/.yml/.json file, or - for JSON on stdin",
     )
-    parser.add_argument("--seed", type=int, help="seed of the price path and fault draws")
-    parser.add_argument("--latency-ms", type=_non_negative("--latency-ms"))
-    parser.add_argument("--latency-jitter-ms", type=_non_negative("--latency-jitter-ms"))
-    parser.add_argument("--token-ttl-s", type=_non_negative("--token-ttl-s"))
-    parser.add_argument(
-        "--string-ids", action="store_true", default=None, help="order ids as numeric strings"
+    add("--seed", type=int, help="seed of the price path, fault draws and jitter (default 7)")
+    add(
+        "--latency-ms",
+        type=_non_negative("--latency-ms"),
+        help="milliseconds added before every answer (default 0; the demo profile: 90)",
     )
-    parser.add_argument("--bar-timestamp", choices=["open", "close"])
-    parser.add_argument(
-        "--no-rate-limit", dest="rate_limit", action="store_false", default=None,
-        help="disable the 429 rate limits",
-    )  # fmt: skip
+    add(
+        "--latency-jitter-ms",
+        type=_non_negative("--latency-jitter-ms"),
+        help="standard deviation of a seeded normal draw around --latency-ms, never below 0 "
+        "(default 0)",
+    )
+    add(
+        "--token-ttl-s",
+        type=_non_negative("--token-ttl-s"),
+        help="lifetime of a session token in seconds, the JWT's exp - iat (default 86400)",
+    )
+    add(
+        "--string-ids",
+        action="store_true",
+        default=None,
+        help="print order ids as numeric strings (a client must accept both forms)",
+    )
+    add(
+        "--bar-timestamp",
+        choices=["open", "close"],
+        help="what a History/retrieveBars bar's t is: the start (open) or the end (close) of "
+        "its interval (default open; the public record does not say which the gateway uses)",
+    )
+    add(
+        "--no-rate-limit",
+        dest="rate_limit",
+        action="store_false",
+        default=None,
+        help="disable the 429 rate limits (50 per 30 s for bars, 200 per 60 s otherwise)",
+    )
 
 
-_FLAGS = ("host", "port", "username", "api_key", "seed", "latency_ms", "latency_jitter_ms")
-_FLAGS += ("token_ttl_s", "string_ids", "bar_timestamp", "rate_limit")
+_FLAGS: tuple[str, ...] = ("host", "port", "username", "api_key", "seed", "latency_ms")
+_FLAGS += ("latency_jitter_ms", "token_ttl_s", "string_ids", "bar_timestamp", "rate_limit")
 
 
 def settings_from_args(args: argparse.Namespace) -> SimSettings:

@@ -17,11 +17,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from harness.errors import InvalidInputError
 from harness.sim.server import App, new_event_loop, serve, shutdown, url_of
 from harness.sim.settings import FaultRule, SimSettings
 
@@ -149,13 +152,13 @@ class Simulator:
         self._call(self.app.reset)
 
     def price(self, contract_id: str) -> float:
-        """The current price of a contract (as `GET /_sim/price?contractId=`)."""
+        """The current price of a contract (as `GET /_sim/price?contractId=`).
 
-        def read() -> float:
-            g = self.app.gateway
-            return g.contracts[contract_id].price(g.price(contract_id, g.clock()))
-
-        return self._call(read)
+        Raises `harness.errors.InvalidInputError` (field `contract_id`, a `ValueError`) for an id
+        the simulator does not list, e.g. `"NOPE"` or a symbol such as `"MNQ"`.
+        """
+        gateway = self.app.gateway
+        return self._call(lambda: gateway.price_of(contract_id, gateway.clock()))
 
     @staticmethod
     def spawn(settings: SimSettings | None = None, *, timeout_s: float = 60.0) -> SpawnedSimulator:
@@ -238,11 +241,13 @@ class SpawnedSimulator:
 
     def ledger(self) -> list[dict[str, Any]]:
         """Every order created since the last reset."""
-        return self._http("GET", "/_sim/orders")
+        orders: list[dict[str, Any]] = self._http("GET", "/_sim/orders")
+        return orders
 
     def stats(self) -> dict[str, Any]:
         """Request, fault and response counters."""
-        return self._http("GET", "/_sim/stats")
+        counters: dict[str, Any] = self._http("GET", "/_sim/stats")
+        return counters
 
     def set_faults(self, rules: list[FaultRule] | list[dict[str, Any]], **live: Any) -> None:
         """Replace the fault plan."""
@@ -253,5 +258,13 @@ class SpawnedSimulator:
         self._http("POST", "/_sim/reset", {})
 
     def price(self, contract_id: str) -> float:
-        """The current price of a contract."""
-        return float(self._http("GET", f"/_sim/price?contractId={contract_id}")["price"])
+        """The current price of a contract; `InvalidInputError` for an unknown id (as embedded)."""
+        query = urllib.parse.urlencode({"contractId": contract_id})
+        try:
+            answer = self._http("GET", f"/_sim/price?{query}")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+            unknown = json.loads(exc.read())
+            raise InvalidInputError(unknown["field"], unknown["value"], unknown["reason"]) from None
+        return float(answer["price"])

@@ -21,11 +21,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from harness import projectx as px
+from harness.errors import InvalidInputError
 from harness.sim.market import (
     Contract,
     PricePath,
@@ -96,6 +97,10 @@ def _field(body: dict[str, Any], name: str, required: bool) -> Any:
     return value
 
 
+@overload
+def req_int(body: dict[str, Any], name: str, required: Literal[True] = ...) -> int: ...
+@overload
+def req_int(body: dict[str, Any], name: str, required: bool) -> int | None: ...
 def req_int(body: dict[str, Any], name: str, required: bool = True) -> int | None:
     """An integer field (JSON number without fraction; bools refused)."""
     value = body.get(name)
@@ -115,6 +120,10 @@ def req_int(body: dict[str, Any], name: str, required: bool = True) -> int | Non
     return value
 
 
+@overload
+def req_str(body: dict[str, Any], name: str, required: Literal[True] = ...) -> str: ...
+@overload
+def req_str(body: dict[str, Any], name: str, required: bool) -> str | None: ...
 def req_str(body: dict[str, Any], name: str, required: bool = True) -> str | None:
     """A string field."""
     value = body.get(name)
@@ -128,6 +137,10 @@ def req_str(body: dict[str, Any], name: str, required: bool = True) -> str | Non
     return value
 
 
+@overload
+def req_bool(body: dict[str, Any], name: str, required: Literal[True] = ...) -> bool: ...
+@overload
+def req_bool(body: dict[str, Any], name: str, required: bool) -> bool | None: ...
 def req_bool(body: dict[str, Any], name: str, required: bool = True) -> bool | None:
     """A boolean field."""
     value = _field(body, name, required)
@@ -153,6 +166,10 @@ def req_price(body: dict[str, Any], name: str) -> float | None:
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
+@overload
+def req_time(body: dict[str, Any], name: str, required: Literal[True] = ...) -> float: ...
+@overload
+def req_time(body: dict[str, Any], name: str, required: bool) -> float | None: ...
 def req_time(body: dict[str, Any], name: str, required: bool = True) -> float | None:
     """An ISO-8601 timestamp field as epoch seconds (no offset means UTC; 'Z' accepted)."""
     value = req_str(body, name, required)
@@ -436,6 +453,17 @@ class Gateway:
         """The current price of a contract, in ticks."""
         return self.paths[contract_id].price_at(int(now))
 
+    def price_of(self, contract_id: str, now: float) -> float:
+        """The price of a contract at `now` (epoch s), in price units (`GET /_sim/price`).
+
+        Raises `InvalidInputError("contract_id", ...)` for an id the simulator does not list.
+        """
+        contract = self.contracts.get(contract_id)
+        if contract is None:
+            reason = f"no such contract in the simulator; known: {', '.join(self.contracts)}"
+            raise InvalidInputError("contract_id", contract_id, reason)
+        return contract.price(self.price(contract_id, now))
+
     def sweep(self, now: float) -> None:
         """Fill resting orders the price path has crossed since the last sweep (once a second)."""
         second = int(now)
@@ -520,7 +548,7 @@ class Gateway:
     # -- helpers -----------------------------------------------------------------------------
     def _account(self, body: dict[str, Any]) -> Account | None:
         account_id = req_int(body, "accountId")
-        return self.accounts.get(account_id)  # type: ignore[arg-type]
+        return self.accounts.get(account_id)
 
     def _order_payload(self, order: Order) -> dict[str, Any]:
         return order.to_json(self.settings.string_ids)
@@ -598,10 +626,10 @@ class Gateway:
         stop_price = req_price(body, "stopPrice")
         trail_price = req_price(body, "trailPrice")
         tag = req_str(body, "customTag", required=False)
-        account = self.accounts.get(account_id)  # type: ignore[arg-type]
+        account = self.accounts.get(account_id)
         if account is None:
             return fail(_PLACE_ACCOUNT, f"Account {account_id} not found.", orderId=None)
-        contract = self.contracts.get(contract_id)  # type: ignore[arg-type]
+        contract = self.contracts.get(contract_id)
         if contract is None:
             return fail(_PLACE_CONTRACT, f"Contract {contract_id} not found.", orderId=None)
         if not contract.active:
@@ -609,7 +637,7 @@ class Gateway:
         problem = None
         if side != 0 and side != 1:
             problem = f"Invalid side {side}."
-        elif size <= 0 or size > _INT32_MAX:  # type: ignore[operator]
+        elif size <= 0 or size > _INT32_MAX:
             problem = f"Invalid order size {size}: must be within 1..{_INT32_MAX}."
         elif body.get("stopLossBracket") is not None or body.get("takeProfitBracket") is not None:
             problem = "Brackets require the account to be in Auto OCO bracket mode."
@@ -650,7 +678,7 @@ class Gateway:
             side,
             size,
             now,
-            tag,  # type: ignore[arg-type]
+            tag,
         )
         order.limit_ticks = limit_ticks
         order.stop_ticks = stop_ticks
@@ -673,7 +701,7 @@ class Gateway:
         order_id = req_int(body, "orderId")
         if account_id not in self.accounts:
             return fail(codes.ACCOUNT_NOT_FOUND, f"Account {account_id} not found.")
-        order = self.orders.get(order_id)  # type: ignore[arg-type]
+        order = self.orders.get(order_id)
         if order is None or order.account_id != account_id:
             return fail(codes.ORDER_NOT_FOUND, f"Order {order_id} not found.")
         if order.status != px.OrderStatus.OPEN:
@@ -740,10 +768,9 @@ class Gateway:
         end = req_time(body, "endTimestamp", required=False)
         if account_id not in self.accounts:
             return fail(1, f"Account {account_id} not found.", orders=[])
-        assert start is not None
         rows = [
             self._order_payload(o)
-            for o in self.orders_by_account[account_id]  # type: ignore[index]
+            for o in self.orders_by_account[account_id]
             if start <= o.created and (end is None or o.created <= end)
         ]
         return {"orders": rows, **ok()}
@@ -761,7 +788,7 @@ class Gateway:
         """`Order/searchById`: one `order`; none -> success false (CHOICE: code 1)."""
         account_id = req_int(body, "accountId")
         order_id = req_int(body, "orderId")
-        order = self.orders.get(order_id)  # type: ignore[arg-type]
+        order = self.orders.get(order_id)
         if order is None or order.account_id != account_id:
             return fail(1, f"Order {order_id} not found.", order=None)
         return {"order": self._order_payload(order), **ok()}
@@ -780,7 +807,7 @@ class Gateway:
         contract_id = req_str(body, "contractId")
         if account_id not in self.accounts:
             return fail(1, f"Account {account_id} not found.")
-        pos = self.positions.get((account_id, contract_id))  # type: ignore[arg-type]
+        pos = self.positions.get((account_id, contract_id))
         if pos is None:
             # CHOICE: code 2 PositionNotFound (unknown contract included).
             return fail(2, f"No open position in {contract_id}.")
@@ -812,7 +839,6 @@ class Gateway:
         end = req_time(body, "endTimestamp", required=False)
         if account_id not in self.accounts:
             return fail(1, f"Account {account_id} not found.", trades=[])
-        assert start is not None
         rows = [
             t.to_json(self.settings.string_ids)
             for t in self.trades
@@ -834,12 +860,11 @@ class Gateway:
         partial = bool(req_bool(body, "includePartialBar", required=False))
         req_bool(body, "live", required=False)
         code = px.BarsCode
-        path = self.paths.get(contract_id)  # type: ignore[arg-type]
+        path = self.paths.get(contract_id)
         if path is None:
             return fail(code.CONTRACT_NOT_FOUND, f"Contract {contract_id} not found.", bars=None)
         if unit not in _BAR_UNITS:
             return fail(code.UNIT_INVALID, f"Invalid unit {unit}.", bars=None)
-        assert number is not None and limit is not None and start is not None and end is not None
         if number < 1:
             return fail(code.UNIT_NUMBER_INVALID, f"Invalid unitNumber {number}.", bars=None)
         if limit < 1 or limit > px.MAX_BARS_LIMIT:
@@ -847,7 +872,7 @@ class Gateway:
                         bars=None)  # fmt: skip
         start_s, end_s = math.ceil(start), math.ceil(end)
         try:
-            edges = bucket_edges(unit, number, start_s, end_s, int(now), limit, partial)  # type: ignore[arg-type]
+            edges = bucket_edges(px.BarUnit(unit), number, start_s, end_s, int(now), limit, partial)
             rows = aggregate(path, edges)
         except ValueError as exc:
             return fail(code.LIMIT_INVALID, f"Window too large for the simulator: {exc}.",

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from harness.projectx import BarUnit
 
@@ -126,7 +127,7 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _mix_array(x: np.ndarray) -> np.ndarray:
+def _mix_array(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
     x = x + np.uint64(0x9E3779B97F4A7C15)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -134,12 +135,14 @@ def _mix_array(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _unit(h: np.ndarray) -> np.ndarray:
+def _unit(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.float64]:
     """Uniform draws in [-1, 1) from 64-bit hashes."""
     return (h >> np.uint64(11)).astype(np.float64) * (2.0 / float(1 << 53)) - 1.0
 
 
-def _smooth(a: np.ndarray, b: np.ndarray, frac: np.ndarray) -> np.ndarray:
+def _smooth(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], frac: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     s = frac * frac * (3.0 - 2.0 * frac)
     return a + (b - a) * s
 
@@ -185,11 +188,11 @@ class PricePath:
         self._ramp59 = np.arange(60, dtype=np.float64) / 59
 
     # -- anchors ------------------------------------------------------------------------------
-    def _lattice(self, tag: int, n: np.ndarray) -> np.ndarray:
+    def _lattice(self, tag: int, n: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         salt = np.uint64(_mix(self._key ^ (tag << 56)))
         return _unit(_mix_array(n.astype(np.uint64) ^ salt))
 
-    def anchors(self, hour0: int, count: int) -> np.ndarray:
+    def anchors(self, hour0: int, count: int) -> npt.NDArray[np.int64]:
         """Prices (ticks) at the first second of each hour in [hour0, hour0 + count)."""
         hours = np.arange(hour0, hour0 + count, dtype=np.int64)
         week, wfrac = np.divmod(hours, 168)
@@ -198,7 +201,7 @@ class PricePath:
         w = _smooth(self._lattice(1, week), self._lattice(1, week + 1), wfrac / 168.0)
         d = _smooth(self._lattice(2, day), self._lattice(2, day + 1), dfrac / 24.0)
         shock = self._hour_shock * self._lattice(3, hours)
-        level = self._base_ticks * (1.0 + 3.0 * vol * w + vol * d) + shock
+        level: npt.NDArray[np.float64] = self._base_ticks * (1.0 + 3.0 * vol * w + vol * d) + shock
         return np.maximum(np.rint(level), 1).astype(np.int64)
 
     def anchor(self, hour: int) -> int:
@@ -365,7 +368,7 @@ def _month_start(second: int, delta: int = 0) -> int:
 
 
 def bucket_edges(
-    unit: int, number: int, start: int, end: int, now: int, limit: int, partial: bool
+    unit: BarUnit, number: int, start: int, end: int, now: int, limit: int, partial: bool
 ) -> list[int]:
     """Edges of the most recent `limit` buckets intersecting [start, end); the last may be partial.
 

@@ -24,6 +24,7 @@ import httptools
 import orjson
 
 from harness import projectx as px
+from harness.errors import InvalidInputError
 from harness.sim.gateway import (
     ROUTES,
     BadRequest,
@@ -246,7 +247,9 @@ class App:
             return DROP
         if kind == "rate_limit":
             header = b""
-            if rule.retry_after is not None:
+            if rule.retry_after_text is not None:
+                header = b"Retry-After: " + rule.retry_after_text.encode() + b"\r\n"
+            elif rule.retry_after is not None:
                 ra = rule.retry_after
                 text = str(int(ra)) if float(ra).is_integer() else repr(float(ra))
                 header = b"Retry-After: " + text.encode() + b"\r\n"
@@ -323,10 +326,12 @@ class App:
                 return _json([t.to_json() for t in g.trades])
             if key == (b"GET", "/_sim/price"):
                 cid = parse_qs(req.query).get("contractId", [""])[0]
-                if cid not in g.contracts:
-                    return _json({"error": f"unknown contractId {cid!r}"}, 404)
-                ticks = g.price(cid, g.clock())
-                return _json({"contractId": cid, "price": g.contracts[cid].price(ticks)})
+                try:
+                    price = g.price_of(cid, g.clock())
+                except InvalidInputError as exc:
+                    unknown = {"field": exc.field, "value": exc.value, "reason": exc.reason}
+                    return _json({"error": str(exc), **unknown}, 404)
+                return _json({"contractId": cid, "price": price})
             if key == (b"POST", "/_sim/faults"):
                 body = orjson.loads(req.body or b"{}")
                 if not isinstance(body, dict):

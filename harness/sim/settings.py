@@ -1,16 +1,21 @@
 """What a simulator run is told: its settings, its fault rules, and the named profiles.
 
-The profiles are YAML files in `harness/sim/profiles/` (package data, so an installed package has
-them too); `conf/sim` in the checkout is a link to that folder.
+The packaged profiles are YAML files in `harness/sim/profiles/` (package data, so an installed
+package has them too); `conf/sim` in the checkout is a link to that folder, and the folders of
+`$HARNESS_SIM_PROFILES` are searched before it.
 
 Settings are plain dataclasses usable without any configuration framework; `load_profile` is the
-one place that reads YAML (through OmegaConf, so a bad key or value is named in the error).
+one place that reads profile files (YAML through OmegaConf's loader, JSON through `json`), so a
+syntax error is named with its file, line and column, and a bad key or value by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,9 @@ class FaultRule:
     probability: float = 1.0
     status: int | None = None
     retry_after: float | None = None
+    # Sent verbatim as the `Retry-After` value instead of `retry_after`: what an odd gateway may
+    # print (an HTTP date, "inf", "-5"), to test the clients against it.
+    retry_after_text: str | None = None
     delay_ms: float = 0.0
 
     def __post_init__(self) -> None:
@@ -54,6 +62,11 @@ class FaultRule:
             math.isfinite(self.retry_after) and self.retry_after >= 0
         ):
             raise ValueError(f"fault retry_after={self.retry_after!r}: must be >= 0 or null")
+        text = self.retry_after_text
+        if text is not None and not (
+            isinstance(text, str) and all(" " <= ch <= "~" for ch in text)
+        ):
+            raise ValueError(f"fault retry_after_text={text!r}: printable ASCII text or null")
         if not (math.isfinite(self.delay_ms) and self.delay_ms >= 0):
             raise ValueError(f"fault delay_ms={self.delay_ms!r}: must be >= 0")
 
@@ -121,40 +134,123 @@ class SimSettings:
 
 
 PROFILE_DIR_ENV = "HARNESS_SIM_PROFILES"
+PACKAGED_PROFILES = Path(__file__).resolve().parent / "profiles"
+PROFILE_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-def profile_dir() -> Path:
-    """The folder of named profiles: `$HARNESS_SIM_PROFILES`, else the packaged profiles."""
-    import os
+def profile_dirs() -> list[Path]:
+    """The folders searched for a profile name, first match wins.
 
-    env = os.environ.get(PROFILE_DIR_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent / "profiles"
+    The folders of `$HARNESS_SIM_PROFILES` (several joined by `os.pathsep`, like `PATH`) come
+    first, then the packaged profiles: a folder of your own adds profiles (and may shadow a
+    packaged one by name), it never hides the packaged ones. A folder named there that does not
+    exist is a `ValueError`, so a typo is not silently ignored.
+    """
+    folders = []
+    for entry in os.environ.get(PROFILE_DIR_ENV, "").split(os.pathsep):
+        if not entry:
+            continue
+        folder = Path(entry)
+        if not folder.is_dir():
+            raise ValueError(f"${PROFILE_DIR_ENV}: {entry!r} is not a folder")
+        folders.append(folder)
+    return [*folders, PACKAGED_PROFILES]
+
+
+def profile_names() -> list[str]:
+    """Every profile name the search folders offer (sorted, each once)."""
+    return sorted({p.stem for folder in profile_dirs() for p in folder.iterdir() if _is_profile(p)})
+
+
+def _is_profile(path: Path) -> bool:
+    return path.suffix in PROFILE_SUFFIXES and path.is_file()
 
 
 def profile_path(name_or_path: str) -> Path:
-    """Resolve `--profile`: a name in the profile folder (`demo`) or a path to a YAML/JSON file."""
+    """Resolve `--profile`: a file path, or a name looked up in `profile_dirs()`.
+
+    A value with a folder separator or a `.yaml`/`.yml`/`.json` suffix is a path; anything else
+    is a name (`demo` finds `demo.yaml`, `demo.yml` or `demo.json`). `ValueError` when the file
+    does not exist or is a folder, or when no search folder holds the name (the message lists
+    the known names and the folders searched).
+    """
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml", ".json") and candidate.is_file():
+    if "/" in name_or_path or os.sep in name_or_path or candidate.suffix in PROFILE_SUFFIXES:
+        if candidate.is_dir():
+            raise ValueError(f"profile {name_or_path!r} is a folder, not a YAML or JSON file")
+        if not candidate.exists():
+            raise ValueError(f"profile file {name_or_path!r} does not exist")
         return candidate
-    folder = profile_dir()
-    path = folder / f"{name_or_path}.yaml"
-    if path.is_file():
-        return path
-    names = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
-    where = f"{folder}" if folder.is_dir() else f"{folder} (missing; set ${PROFILE_DIR_ENV})"
-    raise ValueError(
-        f"profile={name_or_path!r}: no such profile in {where}; known: {names or 'none'}"
-    )
+    folders = profile_dirs()
+    for folder in folders:
+        for suffix in PROFILE_SUFFIXES:
+            path = folder / f"{name_or_path}{suffix}"
+            if path.is_file():
+                return path
+    searched = ", ".join(str(folder) for folder in folders)
+    known = ", ".join(profile_names()) or "none"
+    raise ValueError(f"no such profile {name_or_path!r} (known: {known}; searched {searched})")
 
 
 def load_profile(name_or_path: str, base: SimSettings | None = None) -> SimSettings:
-    """Merge a profile (a packaged name such as `demo`, or a YAML/JSON file) onto `base`."""
-    from omegaconf import OmegaConf
+    """Merge a profile (a name such as `demo`, or a YAML/JSON file) onto `base`.
 
+    `ValueError` names the file for anything wrong in it: unreadable, not YAML/JSON (with the
+    line and column of the syntax error), not a mapping, or a bad key or value.
+    """
     path = profile_path(name_or_path)
-    return merge_settings(OmegaConf.load(path), base, source=str(path))
+    return merge_settings(read_profile(path), base, source=str(path))
+
+
+def read_profile(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML or JSON file (JSON by the `.json` suffix; YAML otherwise).
+
+    YAML is read by OmegaConf's loader (duplicate keys refused, `1e3` read as a number).
+    """
+    import yaml
+    from omegaconf import ListConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            where = f"{path}:{exc.lineno}:{exc.colno}"
+            raise ValueError(f"{where}: not valid JSON: {exc.msg}") from None
+    else:
+        try:
+            loaded = OmegaConf.load(io.StringIO(text))
+        except yaml.YAMLError as exc:
+            raise ValueError(_yaml_error(path, exc)) from None
+        except OmegaConfBaseException as exc:
+            raise ValueError(f"{path}: {str(exc).splitlines()[0]}") from None
+        data = [] if isinstance(loaded, ListConfig) else OmegaConf.to_container(loaded)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a profile must be a mapping of settings, not {_kind(data)}")
+    return data
+
+
+def _yaml_error(path: Path, exc: Exception) -> str:
+    """`file:line:column: not valid YAML: problem` from a PyYAML error (1-based line)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}: not valid YAML: {problem}"
+
+
+def _kind(data: object) -> str:
+    return "a list" if isinstance(data, list) else f"{type(data).__name__} {data!r}"
 
 
 def merge_settings(

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 
 from harness.bars import Bars
 
+# The one equality of "same bars", shared with the router's shadow comparison.
+from harness.compare import assert_same_bars as assert_same_bars
+
 IMPLS = ("rust", "python")
 MINUTE = 60_000_000_000
 
@@ -120,13 +123,3 @@ def offsets() -> st.SearchStrategy[str | None]:
     hours = st.integers(-23, 23).map(lambda h: f"{h}h")
     mixed = st.tuples(st.integers(0, 23), st.integers(1, 59)).map(lambda x: f"{x[0]}h{x[1]}m")
     return st.one_of(st.none(), st.sampled_from(["17h", "-7h", "22h", "23h"]), hours, mixed)
-
-
-def assert_same_bars(got: Bars, want: Bars) -> None:
-    """Exact equality, column by column, with a readable failure."""
-    assert len(got) == len(want), f"{len(got)} bars, expected {len(want)}"
-    for k in "tohlcv":
-        g, w = got[k], want[k]
-        assert g.dtype == w.dtype, f"{k}: dtype {g.dtype} != {w.dtype}"
-        bad = np.flatnonzero(g != w)
-        assert bad.size == 0, f"{k} differs first at bar {bad[:1]}: {g[bad[:3]]} != {w[bad[:3]]}"

@@ -55,6 +55,7 @@ def settings(clean_sim: Simulator) -> ClientSettings:
         timeout_s=2.0,
         connect_timeout_s=1.0,
         retry_delays_s=(0.01, 0.02, 0.04),
+        max_retry_after_s=0.5,  # Retry-After advice up to 0.5 s is waited in this suite
     )
 
 

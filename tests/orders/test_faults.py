@@ -13,7 +13,12 @@ import socket
 import pytest
 from orderkit import ACCOUNT, MNQ, orders_tagged, requests, with_settings
 
-from harness.errors import BrokerUnavailableError, RateLimitedError
+from harness.errors import (
+    AuthError,
+    BrokerUnavailableError,
+    OrderRejectedError,
+    RateLimitedError,
+)
 from harness.orders import open_client
 from harness.projectx import OrderStatus
 from harness.sim import FaultRule
@@ -212,3 +217,85 @@ async def test_connect_refused_is_unavailable_not_sent(impl, settings):
     err = info.value
     assert (err.endpoint, err.maybe_sent, err.http_status) == ("/api/Auth/loginKey", False, None)
     assert err.attempts == 1 + len(settings.retry_delays_s)
+
+
+# ----- a repeat refused after an attempt whose outcome is unknown ---------------------------
+
+SEARCH = "/api/Order/search"
+
+
+async def test_duplicate_tag_refusal_of_a_repeat_is_never_reported_as_not_sent(client, clean_sim):
+    # The first placement is processed but answered 500; every look-up of its tag is refused
+    # with 429, so the client places again; the broker refuses the duplicate tag. The order
+    # stands, so the error must say it may have been sent.
+    clean_sim.set_faults([rule(PLACE, "error_after"), rule(SEARCH, "rate_limit", count=None)])
+    with pytest.raises(OrderRejectedError) as info:
+        await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="stands")
+    err = info.value
+    assert (err.error_code, err.attempts, err.maybe_sent) == (2, 2, True)
+    assert len(orders_tagged(clean_sim, "stands")) == 1
+
+
+async def test_duplicate_tag_refusal_of_a_repeat_is_reconciled_once_the_search_answers(
+    client, clean_sim
+):
+    # As above, but the look-ups answer again after the repeat: the order is found and returned.
+    clean_sim.set_faults([rule(PLACE, "error_after"), rule(SEARCH, "rate_limit", count=4)])
+    placed = await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="found")
+    assert (placed.reconciled, placed.attempts) == (True, 2)
+    [row] = orders_tagged(clean_sim, "found")
+    assert row["id"] == placed.order_id
+
+
+@pytest.mark.parametrize(
+    ("repeat", "error"),
+    [
+        (rule(PLACE, "rate_limit", count=None), RateLimitedError),
+        (rule(PLACE, "expire_token", count=None), AuthError),
+    ],
+)
+async def test_every_failure_after_an_unknown_placement_says_maybe_sent(
+    client, clean_sim, repeat, error
+):
+    clean_sim.set_faults(
+        [rule(PLACE, "error_after"), repeat, rule(SEARCH, "rate_limit", count=None)]
+    )
+    with pytest.raises(error) as info:
+        await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="unknown")
+    assert info.value.maybe_sent is True
+    assert len(orders_tagged(clean_sim, "unknown")) == 1
+
+
+async def test_refused_repeat_of_an_applied_cancel_says_maybe_sent(client, clean_sim):
+    # The cancel is applied but answered 500; the order cannot be read (429), so the cancel is
+    # sent again and refused (the order is no longer open): the first one may have applied.
+    order_id = await resting_order(client, clean_sim)
+    clean_sim.set_faults(
+        [
+            rule("/api/Order/cancel", "error_after"),
+            rule("/api/Order/searchById", "rate_limit", count=None),
+        ]
+    )
+    with pytest.raises(OrderRejectedError) as info:
+        await client.cancel_order(ACCOUNT, order_id)
+    assert (info.value.error_code, info.value.attempts, info.value.maybe_sent) == (3, 2, True)
+    clean_sim.set_faults([])
+    assert (await client.get_order(ACCOUNT, order_id)).status == OrderStatus.CANCELLED
+
+
+async def test_refused_repeat_of_an_applied_modify_says_maybe_sent(client, clean_sim):
+    # The modify moves a buy limit through the market (it fills at once) but is answered 500;
+    # the order cannot be read, so the modify is sent again and refused (the order is filled).
+    order_id = await resting_order(client, clean_sim)
+    through = round(clean_sim.price(MNQ) * 4 + 400) / 4
+    clean_sim.set_faults(
+        [
+            rule("/api/Order/modify", "error_after"),
+            rule("/api/Order/searchById", "rate_limit", count=None),
+        ]
+    )
+    with pytest.raises(OrderRejectedError) as info:
+        await client.modify_order(ACCOUNT, order_id, limit_price=through)
+    assert (info.value.error_code, info.value.maybe_sent) == (3, True)
+    clean_sim.set_faults([])
+    assert (await client.get_order(ACCOUNT, order_id)).status == OrderStatus.FILLED

@@ -9,7 +9,7 @@ from orderkit import ACCOUNT, MNQ, requests
 
 from harness.errors import InvalidInputError
 from harness.orders import validation as v
-from harness.projectx import Side
+from harness.projectx import OrderType, Side
 
 # (call, expected field, expected value, expected reason); each call has exactly one bad input.
 PLACE_CASES = [
@@ -112,3 +112,53 @@ async def test_every_accepted_side_spelling_places(client, clean_sim, side):
     placed = await client.place_market_order(ACCOUNT, MNQ, side, 1)
     [row] = [o for o in clean_sim.ledger() if o["id"] == placed.order_id]
     assert row["side"] == (0 if str(side).lower() in ("buy", "0", "side.bid") else 1)
+
+
+# ----- each order type takes exactly its own price -------------------------------------------
+
+NEEDED = [
+    (OrderType.LIMIT, "limit_price", {}),
+    (OrderType.STOP, "stop_price", {}),
+    (OrderType.TRAILING_STOP, "trail_price", {}),
+    # The needed price is missing even though another one is given.
+    (OrderType.LIMIT, "limit_price", {"stop_price": 20000.0}),
+]
+
+
+@pytest.mark.parametrize(("type_", "field", "others"), NEEDED)
+async def test_order_type_without_its_price_is_refused_before_sending(
+    client, clean_sim, type_, field, others
+):
+    with pytest.raises(InvalidInputError) as info:
+        await client.place_order(ACCOUNT, "MNQ", "buy", 1, type=type_, **others)
+    err = info.value
+    reason = v.PRICE_REQUIRED.format(type=type_.name)
+    assert (err.field, err.value, err.reason) == (field, None, reason)
+    assert str(err) == f"invalid {field}=None: required by order type {type_.name}"
+    assert requests(clean_sim, "/api/Order/place") == 0
+    assert requests(clean_sim, "/api/Contract/search") == 0, "refused before any request"
+
+
+NOT_TAKEN = [
+    (None, "limit_price", {"limit_price": 21000.0}),  # type left out: a market order
+    (OrderType.MARKET, "stop_price", {"stop_price": 21000}),
+    (OrderType.LIMIT, "stop_price", {"limit_price": 21000.0, "stop_price": 20990.0}),
+    (OrderType.STOP, "limit_price", {"stop_price": 21000.0, "limit_price": 20990.0}),
+    (OrderType.TRAILING_STOP, "stop_price", {"trail_price": 21000.0, "stop_price": 20990.0}),
+    (OrderType.JOIN_BID, "limit_price", {"limit_price": 21000.0}),
+    (OrderType.JOIN_ASK, "trail_price", {"trail_price": 21000.0}),
+]
+
+
+@pytest.mark.parametrize(("type_", "field", "prices"), NOT_TAKEN)
+async def test_price_the_order_type_does_not_take_is_refused_before_sending(
+    client, clean_sim, type_, field, prices
+):
+    kwargs = dict(prices) if type_ is None else {"type": type_, **prices}
+    with pytest.raises(InvalidInputError) as info:
+        await client.place_order(ACCOUNT, "MNQ", "buy", 1, **kwargs)
+    err = info.value
+    name = (type_ or OrderType.MARKET).name
+    assert (err.field, err.reason) == (field, v.PRICE_NOT_TAKEN.format(type=name))
+    assert str(err) == str(InvalidInputError(field, prices[field], err.reason))
+    assert requests(clean_sim, "/api/Order/place") == 0

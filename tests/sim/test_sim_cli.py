@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -11,23 +12,51 @@ import httpx
 import pytest
 
 import harness.sim
+from harness.errors import InvalidInputError
 from harness.sim import FaultRule, SimSettings, Simulator, load_profile
-from harness.sim.settings import profile_dir
+from harness.sim.settings import PACKAGED_PROFILES, PROFILE_DIR_ENV, profile_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "sim", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env=env,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline().strip()
     return proc, first
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def _refused(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run `harness sim` with arguments it must refuse; its stderr (exit 2, no traceback)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env=env,
+    )
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("harness sim: error: ")
+    return done.stderr
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != PROFILE_DIR_ENV}
+    return {**env, **extra}
 
 
 def _login(url: str, username: str, api_key: str) -> dict:
@@ -108,7 +137,7 @@ def test_spawn_runs_a_child_with_the_given_settings_and_faults() -> None:
 def test_profiles_ship_inside_the_package_and_conf_links_to_them() -> None:
     # Package data reaches an installed wheel; a folder beside the package would not.
     packaged = Path(harness.sim.__file__).resolve().parent / "profiles"
-    assert profile_dir().resolve() == packaged
+    assert packaged == PACKAGED_PROFILES
     assert sorted(p.stem for p in packaged.glob("*.yaml")) == ["bench", "chaos", "default", "demo"]
     assert (ROOT / "conf" / "sim").resolve() == packaged
 
@@ -148,3 +177,96 @@ def test_settings_refuse_bad_values() -> None:
     with pytest.raises(ValueError, match="path"):
         FaultRule(path="Order/place")
     assert "sim-key" not in repr(SimSettings())
+
+
+# -- profile files: every fault named, exit 2, no traceback ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "what"),
+    [
+        ("tabs.yaml", "seed: 3\n\tlatency_ms: 5\n", ":2:1:", "not valid YAML"),
+        ("flow.yaml", "seed: 3\nfaults: [{kind: slow}\n", ":3:1:", "not valid YAML"),
+        ("twice.yaml", "seed: 3\nseed: 4\n", ":2:1:", "duplicate key"),
+        ("comma.json", '{"seed": 3,\n "latency_ms": }\n', ":2:16:", "not valid JSON"),
+        ("list.yaml", "- seed\n- 3\n", ":", "must be a mapping"),
+        ("number.json", "42\n", ":", "must be a mapping"),
+        ("binary.yaml", "seed: 3\nx: \udcff\n", ":2:", "not UTF-8"),
+    ],
+)
+def test_a_broken_profile_file_is_named_with_its_line_and_exits_2(
+    tmp_path: Path, name: str, text: str, where: str, what: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    error = _refused("--profile", str(path))
+    assert f"{path}{where}" in error and what in error
+    with pytest.raises(ValueError, match=what):
+        load_profile(str(path))
+
+
+def test_a_profile_path_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "mine.yaml"
+    error = _refused("--profile", str(missing))
+    assert f"profile file '{missing}' does not exist" in error
+    assert "no such profile" not in error
+    error = _refused("--profile", str(tmp_path))
+    assert f"profile '{tmp_path}' is a folder" in error
+
+
+def test_an_unknown_profile_name_lists_the_known_ones_and_where_it_looked() -> None:
+    error = _refused("--profile", "nosuch", env=_env())
+    assert "no such profile 'nosuch'" in error
+    assert "known: bench, chaos, default, demo" in error and str(PACKAGED_PROFILES) in error
+
+
+def test_profile_folders_of_the_environment_add_to_the_packaged_ones(tmp_path: Path) -> None:
+    mine, more = tmp_path / "mine", tmp_path / "more"
+    mine.mkdir(), more.mkdir()
+    (mine / "slow.yaml").write_text("latency_ms: 7.0\n")
+    (mine / "demo.yaml").write_text("latency_ms: 1.0\n")  # shadows the packaged demo
+    (more / "odd.json").write_text('{"string_ids": true}')
+    env = _env(**{PROFILE_DIR_ENV: f"{mine}{os.pathsep}{more}"})
+    for profile, key, want in [
+        ("slow", "latency_ms", 7.0),  # the user's own
+        ("odd", "string_ids", True),  # from the second folder, JSON
+        ("demo", "latency_ms", 1.0),  # a user's file named like a packaged one comes first
+        ("bench", "rate_limit", False),  # the packaged ones are still there
+    ]:
+        proc, url = _start("--port", "0", "--profile", profile, env=env)
+        try:
+            assert httpx.get(url + "/_sim/faults", timeout=10).json()[key] == want, profile
+        finally:
+            _stop(proc)
+    error = _refused("--profile", "nosuch", env=env)
+    assert "known: bench, chaos, default, demo, odd, slow" in error
+
+
+def test_a_profile_folder_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    env = _env(**{PROFILE_DIR_ENV: str(tmp_path / "typo")})
+    error = _refused("--profile", "demo", env=env)
+    assert f"${PROFILE_DIR_ENV}: '{tmp_path / 'typo'}' is not a folder" in error
+
+
+def test_without_the_environment_only_the_packaged_profiles_are_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(PROFILE_DIR_ENV, raising=False)
+    assert profile_dirs() == [PACKAGED_PROFILES]
+
+
+# -- price of an unknown contract ---------------------------------------------------------------
+
+
+def test_price_of_an_unknown_contract_names_it_embedded_and_spawned() -> None:
+    with Simulator() as embedded, Simulator.spawn() as spawned:
+        for sim in (embedded, spawned):
+            with pytest.raises(InvalidInputError, match="NOPE") as raised:
+                sim.price("NOPE")
+            assert raised.value.field == "contract_id" and raised.value.value == "NOPE"
+            assert "CON.F.US.MNQ.Z26" in raised.value.reason  # the known ids are listed
+            assert isinstance(raised.value, ValueError)
+            assert sim.price("CON.F.US.MNQ.Z26") > 0
+        # An id that needs quoting in a URL reaches the spawned child intact.
+        with pytest.raises(InvalidInputError, match="'A&B C'"):
+            spawned.price("A&B C")

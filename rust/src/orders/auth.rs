@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderValue;
 
+use super::retry::saturating_duration;
+
 /// Lifetime assumed for a token that is not a JWT (the API's documented 24 h).
 pub const DEFAULT_LIFETIME_S: f64 = 24.0 * 3600.0;
 /// Share of the lifetime after which the token is refreshed with `Auth/validate`.
@@ -39,12 +41,11 @@ impl Session {
     }
 }
 
-/// The shared token cache; the refresh lock makes concurrent callers share one login.
+/// The shared token cache (a forked child inherits it: the token stays valid there). The lock
+/// that makes concurrent callers share one login belongs to a process: `client::Transport`.
 #[derive(Default)]
 pub struct TokenCache {
     current: RwLock<Option<Arc<Session>>>,
-    /// Held while logging in or validating, so that only one task does it.
-    pub refresh_lock: tokio::sync::Mutex<()>,
 }
 
 impl TokenCache {
@@ -61,6 +62,8 @@ impl TokenCache {
         let mut header = HeaderValue::try_from(format!("Bearer {token}")).ok()?;
         header.set_sensitive(true);
         let refresh_in = refresh_delay(token, now_unix);
+        let now = Instant::now();
+        let refresh_at = now.checked_add(refresh_in).unwrap_or(now);
         let mut guard = match self.current.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -69,7 +72,7 @@ impl TokenCache {
         let session = Arc::new(Session {
             header,
             generation,
-            refresh_at: Instant::now() + refresh_in,
+            refresh_at,
         });
         *guard = Some(session.clone());
         Some(session)
@@ -92,11 +95,8 @@ pub fn refresh_delay(token: &str, now_unix: f64) -> Duration {
         None => (DEFAULT_LIFETIME_S, 0.0),
     };
     let seconds = REFRESH_AT * lifetime - elapsed.max(0.0);
-    Duration::from_secs_f64(if seconds.is_finite() && seconds > 0.0 {
-        seconds
-    } else {
-        0.0
-    })
+    // `exp` comes from the network: any size, never a panic (cut to about 31 years).
+    saturating_duration(if seconds.is_finite() { seconds } else { 0.0 })
 }
 
 /// `exp` and `iat` (seconds) of a JWT's payload; `None` when the token is not a JWT with `exp`.
@@ -196,6 +196,13 @@ mod tests {
         assert_eq!(jwt_times("opaque-token"), None);
         assert_eq!(jwt_times(&jwt(r#"{"sub":"u"}"#)), None);
         assert_eq!(jwt_times("a.b.c.d"), None);
+    }
+
+    #[test]
+    fn a_token_that_claims_to_live_for_ever_does_not_panic() {
+        let t = jwt(r#"{"exp":1e300,"iat":0}"#);
+        assert!(refresh_delay(&t, 0.0) >= Duration::from_secs(1 << 29));
+        assert!(TokenCache::default().store(&t, 0.0).is_some());
     }
 
     #[test]

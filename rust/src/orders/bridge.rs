@@ -27,6 +27,7 @@ use pyo3::sync::PyOnceLock;
 
 use super::error::OrderError;
 use super::py::to_pyerr;
+use super::runtime::{runtime, this_process};
 use crate::errors::panic_error;
 
 /// A Rust value that knows its Python form.
@@ -249,8 +250,9 @@ impl MailboxReader {
     }
 }
 
-/// A mailbox bound to one event loop.
+/// A mailbox bound to one event loop, in the process that bound it.
 struct Binding {
+    pid: u32,
     event_loop: Py<PyAny>,
     mailbox: Arc<Mailbox>,
 }
@@ -288,6 +290,7 @@ impl Bridge {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
+        forget_if_inherited(&mut binding);
         if let Some(b) = binding.as_ref() {
             let bound = b.event_loop.bind(event_loop.py());
             if bound.is(event_loop) {
@@ -313,6 +316,7 @@ impl Bridge {
             (mailbox.wake_rx.as_raw_fd(), reader),
         )?;
         *binding = Some(Binding {
+            pid: this_process(),
             event_loop: event_loop.clone().unbind(),
             mailbox: mailbox.clone(),
         });
@@ -322,8 +326,15 @@ impl Bridge {
     /// Unregister the reader (on `aclose`): the next call binds afresh.
     pub fn unbind(&self, py: Python<'_>) {
         let taken = match self.binding.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
+            Ok(mut guard) => {
+                forget_if_inherited(&mut guard);
+                guard.take()
+            }
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                forget_if_inherited(&mut guard);
+                guard.take()
+            }
         };
         if let Some(b) = taken {
             let event_loop = b.event_loop.bind(py);
@@ -353,7 +364,11 @@ impl Bridge {
         let event_loop = running_loop(py)?;
         let future = event_loop.call_method0(intern!(py, "create_future"))?;
         let future_ref = future.clone().unbind();
-        let runtime = pyo3_async_runtimes::tokio::get_runtime();
+        let runtime = runtime().map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "cannot start the tokio runtime: {e}"
+            ))
+        })?;
         match self.mailbox_for(&event_loop)? {
             Some(mailbox) => runtime.spawn(async move {
                 let outcome = run(work).await;
@@ -369,6 +384,15 @@ impl Bridge {
             }
         };
         Ok(future)
+    }
+}
+
+/// Forget (without dropping) a binding made by the parent of a fork: its event loop is the
+/// parent's (removing the reader would change the epoll set the parent shares), and its socket
+/// pair stays open so no later socket reuses the numbers the inherited loop object knows.
+fn forget_if_inherited(binding: &mut Option<Binding>) {
+    if binding.as_ref().is_some_and(|b| b.pid != this_process()) {
+        std::mem::forget(binding.take());
     }
 }
 

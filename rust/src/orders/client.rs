@@ -2,9 +2,10 @@
 //! token cache, the contract cache, retries, and reconciliation of mutations whose outcome is
 //! unknown. No Python here; `py.rs` is the thin binding.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -15,7 +16,12 @@ use super::api::{self, Contract, Endpoint, Envelope, ModifyRequest, Order, Order
 use super::auth::{Session, TokenCache};
 use super::clock;
 use super::error::{business_failure, Failure, InputValue, OrderError};
+use super::prices;
 use super::retry::{parse_retry_after, Backoff};
+use super::runtime::this_process;
+
+/// How many placed orders' contracts are remembered (for the tick grid of a later modify).
+pub const REMEMBERED_ORDERS: usize = 4096;
 
 /// How the client is set up (mirrors `harness.orders.ClientSettings`).
 #[derive(Clone)]
@@ -38,6 +44,9 @@ pub struct Settings {
     pub reconcile_lookback_s: f64,
     /// Most pooled keep-alive connections kept open.
     pub max_connections: usize,
+    /// Longest `Retry-After` (seconds, finite, >= 0) waited before repeating a 429'd request;
+    /// a longer advice ends the call at once with `RateLimited`.
+    pub max_retry_after_s: f64,
 }
 
 impl fmt::Debug for Settings {
@@ -102,16 +111,70 @@ enum Reply {
     Lost(String),
 }
 
-/// The ProjectX order client: cheap to share (`Arc`), safe across tasks and threads.
-pub struct Client {
+/// What a client keeps per process, rebuilt (and the parent's leaked) in a forked child: the
+/// connection pool (its sockets, and their registration with the runtime's epoll instance,
+/// are shared with the parent), the in-flight limit and the refresh lock (a parent's task may
+/// hold a permit or the lock at the instant of the fork, and would never give it back).
+struct Transport {
+    pid: u32,
     http: reqwest::Client,
+    /// At most `max_connections` requests in flight (reqwest itself only bounds idle ones).
+    in_flight: tokio::sync::Semaphore,
+    /// Held while logging in or validating, so that only one task does it.
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl Transport {
+    fn new(settings: &Settings) -> Result<Transport, String> {
+        let http = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .no_proxy()
+            .pool_max_idle_per_host(settings.max_connections.max(1))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .retry(reqwest::retry::never())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let max_in_flight = settings
+            .max_connections
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Ok(Transport {
+            pid: this_process(),
+            http,
+            in_flight: tokio::sync::Semaphore::new(max_in_flight),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+/// The ProjectX order client: cheap to share (`Arc`), safe across tasks and threads, and
+/// usable in a process forked after it was used.
+pub struct Client {
+    /// This process's transport (owned; see `transport()` for the life of the pointer).
+    transport: AtomicPtr<Transport>,
     urls: Vec<reqwest::Url>,
     settings: Settings,
     backoff: Backoff,
     tokens: TokenCache,
     contracts: RwLock<HashMap<String, Arc<Contract>>>,
-    /// At most `max_connections` requests in flight (reqwest itself only bounds idle ones).
-    in_flight: tokio::sync::Semaphore,
+    /// The contract id of each order this client placed (or read for a modify), oldest first.
+    order_contracts: Mutex<(HashMap<i64, String>, VecDeque<i64>)>,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let transport = *self.transport.get_mut();
+        // SAFETY: the pointer came from `Box::into_raw` and is freed only here, once. A
+        // transport built in another process (the parent of a fork) is leaked instead: its
+        // sockets are registered in an epoll instance the parent still uses.
+        unsafe {
+            if (*transport).pid == this_process() {
+                drop(Box::from_raw(transport));
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -130,15 +193,6 @@ pub fn new_custom_tag() -> String {
     format!("hx-{high:016x}{low:08x}")
 }
 
-/// Whether `price` sits on the grid of `tick` (within float noise).
-pub fn on_tick_grid(price: f64, tick: f64) -> bool {
-    if !(tick.is_finite() && tick > 0.0) {
-        return true;
-    }
-    let steps = price / tick;
-    (steps - steps.round()).abs() <= 1e-6
-}
-
 impl Client {
     /// Build the client and its connection pool; nothing is sent until the first call.
     pub fn new(settings: Settings) -> Result<Client, String> {
@@ -150,30 +204,48 @@ impl Client {
                     .map_err(|e| format!("invalid base_url {:?}: {e}", settings.base_url))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let http = reqwest::Client::builder()
-            .http1_only()
-            .tcp_nodelay(true)
-            .no_proxy()
-            .pool_max_idle_per_host(settings.max_connections.max(1))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .timeout(settings.timeout)
-            .connect_timeout(settings.connect_timeout)
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        if !(settings.max_retry_after_s.is_finite() && settings.max_retry_after_s >= 0.0) {
+            return Err("max_retry_after_s must be a number of seconds >= 0".to_owned());
+        }
+        let transport = Box::into_raw(Box::new(Transport::new(&settings)?));
         let backoff = Backoff::new(&settings.retry_delays_s, settings.jitter);
-        let max_in_flight = settings
-            .max_connections
-            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Client {
-            http,
+            transport: AtomicPtr::new(transport),
             urls,
             settings,
             backoff,
             tokens: TokenCache::default(),
             contracts: RwLock::new(HashMap::new()),
-            in_flight: tokio::sync::Semaphore::new(max_in_flight),
+            order_contracts: Mutex::new((HashMap::new(), VecDeque::new())),
         })
+    }
+
+    /// This process's transport; in a forked child, a fresh one on first use (the parent's
+    /// is leaked: see `Transport`).
+    fn transport(&self) -> Result<&Transport, String> {
+        let current = self.transport.load(Ordering::Acquire);
+        // SAFETY: the pointer is never null and a transport is freed only when the client is
+        // dropped (`Drop`), so it lives as long as `&self`; one replaced in a child is leaked.
+        let transport = unsafe { &*current };
+        if transport.pid == this_process() {
+            return Ok(transport);
+        }
+        let fresh = Box::into_raw(Box::new(Transport::new(&self.settings)?));
+        match self
+            .transport
+            .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: `fresh` now belongs to the client (freed by `Drop`); `current` is leaked.
+            Ok(_) => Ok(unsafe { &*fresh }),
+            Err(winner) => {
+                // Another task of this process installed one first: use it, free ours.
+                // SAFETY: `fresh` was never shared; `winner` lives like `current` above.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    Ok(&*winner)
+                }
+            }
+        }
     }
 
     /// Base URL and user name (what a repr may show).
@@ -181,20 +253,30 @@ impl Client {
         &self.settings
     }
 
-    /// Forget the session and the contract cache (idle connections close when dropped).
+    /// Forget the session, the contract cache and the orders' contracts (idle connections
+    /// close when dropped).
     pub fn close(&self) {
         self.tokens.clear();
         if let Ok(mut map) = self.contracts.write() {
             map.clear();
+        }
+        if let Ok(mut orders) = self.order_contracts.lock() {
+            orders.0.clear();
+            orders.1.clear();
         }
     }
 
     // ----- transport -----
 
     async fn send_once(&self, ep: Endpoint, body: &[u8], auth: Option<&HeaderValue>) -> Reply {
-        // Never closed, so acquiring cannot fail; a queued request waits like httpx's pool.
-        let _permit = self.in_flight.acquire().await.ok();
-        let mut request = self
+        let transport = match self.transport() {
+            Ok(t) => t,
+            Err(reason) => return Reply::NotSent(reason),
+        };
+        // Never closed, so acquiring cannot fail; a queued request waits like the Python
+        // client's slots.
+        let _permit = transport.in_flight.acquire().await.ok();
+        let mut request = transport
             .http
             .post(self.urls[ep.index].clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -213,7 +295,7 @@ impl Client {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
+                .and_then(|v| parse_retry_after(v, clock::unix_now()));
             return Reply::Status(status, retry_after);
         }
         match response.bytes().await {
@@ -275,6 +357,25 @@ impl Client {
                 }
             }
             if let Some(delay) = self.backoff.delay_after(n, retry_after) {
+                let cap = self.settings.max_retry_after_s;
+                if let Some(advice) = retry_after.filter(|a| *a > cap) {
+                    return Err(Exchange::Failed(OrderError::RateLimited(
+                        Failure {
+                            message: format!(
+                                "{} rate limited (HTTP 429) after {n} attempts: Retry-After \
+                                 {advice:.3} s is beyond max_retry_after_s {cap:.3} s",
+                                ep.path
+                            ),
+                            endpoint: ep.path,
+                            error_code: None,
+                            error_message: None,
+                            http_status: Some(429),
+                            attempts: n,
+                            maybe_sent: false,
+                        },
+                        Some(advice),
+                    )));
+                }
                 tokio::time::sleep(delay).await;
                 continue;
             }
@@ -360,7 +461,10 @@ impl Client {
                 return Ok(s);
             }
         }
-        let _guard = self.tokens.refresh_lock.lock().await;
+        let transport = self.transport().map_err(|what| {
+            OrderError::Unavailable(unavailable(api::LOGIN_KEY, &what, None, 0, false))
+        })?;
+        let _guard = transport.refresh_lock.lock().await;
         match self.tokens.current() {
             Some(s) if !s.due(Instant::now()) => Ok(s),
             Some(s) => match self.validate(&s).await {
@@ -372,7 +476,10 @@ impl Client {
     }
 
     async fn relogin(&self, stale_generation: u64) -> Result<Arc<Session>, OrderError> {
-        let _guard = self.tokens.refresh_lock.lock().await;
+        let transport = self.transport().map_err(|what| {
+            OrderError::Unavailable(unavailable(api::LOGIN_KEY, &what, None, 0, false))
+        })?;
+        let _guard = transport.refresh_lock.lock().await;
         if let Some(s) = self.tokens.current() {
             if s.generation != stale_generation && !s.due(Instant::now()) {
                 return Ok(s);
@@ -560,21 +667,10 @@ impl Client {
     /// `Order/place`; an unknown outcome is reconciled by customTag, never repeated blindly.
     pub async fn place_order(&self, p: PlaceParams) -> Result<Placed, OrderError> {
         let contract = self.resolve_contract(&p.contract).await?;
-        for (field, price) in [
-            ("limit_price", p.limit_price),
-            ("stop_price", p.stop_price),
-            ("trail_price", p.trail_price),
-        ] {
-            if let Some(value) = price {
-                if !on_tick_grid(value, contract.tick_size) {
-                    return Err(OrderError::InvalidInput {
-                        field,
-                        value: InputValue::Float(value),
-                        reason: format!("not on the tick grid of {:?}", contract.tick_size),
-                    });
-                }
-            }
-        }
+        let [limit_price, stop_price, trail_price] = prices::grid_prices(
+            [p.limit_price, p.stop_price, p.trail_price],
+            contract.tick_size,
+        )?;
         let tag = p.custom_tag.unwrap_or_else(new_custom_tag);
         let body = to_json(&api::PlaceRequest {
             account_id: p.account_id,
@@ -582,19 +678,26 @@ impl Client {
             order_type: p.order_type,
             side: p.side,
             size: p.size,
-            limit_price: p.limit_price,
-            stop_price: p.stop_price,
-            trail_price: p.trail_price,
+            limit_price,
+            stop_price,
+            trail_price,
             custom_tag: &tag,
             stop_loss_bracket: p.stop_loss_bracket,
             take_profit_bracket: p.take_profit_bracket,
         })?;
+        let placed = self.place(p.account_id, tag, &body).await?;
+        self.remember_contract(placed.order_id, &contract.id);
+        Ok(placed)
+    }
+
+    /// Send a placement body; an unknown outcome is reconciled by `tag`.
+    async fn place(&self, account_id: i64, tag: String, body: &[u8]) -> Result<Placed, OrderError> {
         let ep = api::ORDER_PLACE;
         let mut attempts = 0;
         let mut uncertain = false;
         loop {
             let failure = match self
-                .call_raw::<api::PlaceResponse>(ep, &body, &mut attempts)
+                .call_raw::<api::PlaceResponse>(ep, body, &mut attempts)
                 .await
             {
                 Ok(api::PlaceResponse {
@@ -609,19 +712,19 @@ impl Client {
                 }
                 Ok(_) => unavailable(ep, "success without an orderId", Some(200), attempts, true),
                 Err(Exchange::Ambiguous(f)) => f,
-                Err(Exchange::Failed(OrderError::Rejected(f)))
-                    if uncertain && f.error_code == Some(api::PLACE_ORDER_REJECTED) =>
-                {
-                    // Most likely the duplicate-tag rejection: an earlier attempt landed.
-                    if let Ok(Some(order)) = self.find_order_by_tag(p.account_id, &tag).await {
+                Err(e) if uncertain => {
+                    // An earlier attempt's outcome is unknown, and a repeat failed (most likely
+                    // the duplicate-tag rejection: that attempt landed). Find the order, or
+                    // say that it may stand.
+                    if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
                         return Ok(reconciled(order, tag, attempts));
                     }
-                    return Err(OrderError::Rejected(f));
+                    return Err(settle(ep, e, attempts).maybe_sent());
                 }
                 Err(e) => return Err(settle(ep, e, attempts)),
             };
             uncertain = true;
-            if let Ok(Some(order)) = self.find_order_by_tag(p.account_id, &tag).await {
+            if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
                 return Ok(reconciled(order, tag, attempts));
             }
             match self.backoff.delay_after(attempts, None) {
@@ -631,8 +734,58 @@ impl Client {
         }
     }
 
-    /// `Order/modify`; an unknown outcome is checked against the order before repeating.
-    pub async fn modify_order(&self, m: ModifyRequest) -> Result<(), OrderError> {
+    /// Remember an order's contract (its tick grid serves a later modify).
+    fn remember_contract(&self, order_id: i64, contract_id: &str) {
+        let Ok(mut guard) = self.order_contracts.lock() else {
+            return;
+        };
+        let (map, order) = &mut *guard;
+        if map.insert(order_id, contract_id.to_owned()).is_none() {
+            order.push_back(order_id);
+            if order.len() > REMEMBERED_ORDERS {
+                if let Some(oldest) = order.pop_front() {
+                    map.remove(&oldest);
+                }
+            }
+        }
+    }
+
+    /// The tick size of an order's contract; `None` when the order or its contract is unknown
+    /// (the modify then goes out as given and the broker judges it). A read that fails is the
+    /// error of the modify, which is then not sent.
+    async fn order_tick(&self, account_id: i64, order_id: i64) -> Result<Option<f64>, OrderError> {
+        let known = self
+            .order_contracts
+            .lock()
+            .ok()
+            .and_then(|guard| guard.0.get(&order_id).cloned());
+        let contract_id = match known {
+            Some(id) => id,
+            None => match self.get_order(account_id, order_id).await? {
+                Some(order) => {
+                    self.remember_contract(order_id, &order.contract_id);
+                    order.contract_id
+                }
+                None => return Ok(None),
+            },
+        };
+        match self.resolve_contract(&contract_id).await {
+            Ok(contract) => Ok(Some(contract.tick_size)),
+            Err(OrderError::InvalidInput { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `Order/modify`; a price is checked against (and snapped onto) the tick grid of the
+    /// order's contract first; an unknown outcome is checked against the order before
+    /// repeating.
+    pub async fn modify_order(&self, mut m: ModifyRequest) -> Result<(), OrderError> {
+        let given = [m.limit_price, m.stop_price, m.trail_price];
+        if given.iter().any(Option::is_some) {
+            if let Some(tick) = self.order_tick(m.account_id, m.order_id.0).await? {
+                [m.limit_price, m.stop_price, m.trail_price] = prices::grid_prices(given, tick)?;
+            }
+        }
         let ep = api::ORDER_MODIFY;
         let body = to_json(&m)?;
         let done = |order: &Order| m.is_reflected_in(order);
@@ -675,16 +828,14 @@ impl Client {
             {
                 Ok(_) => return Ok(()),
                 Err(Exchange::Ambiguous(f)) => f,
-                Err(Exchange::Failed(e @ (OrderError::Rejected(_) | OrderError::NotFound(_))))
-                    if uncertain =>
-                {
-                    // A repeat refused: maybe because the first attempt already did it.
+                Err(e) if uncertain => {
+                    // A repeat failed (refused: maybe because an earlier attempt already did it).
                     if let Ok(Some(order)) = self.get_order(account_id, order_id).await {
                         if done(&order) {
                             return Ok(());
                         }
                     }
-                    return Err(e);
+                    return Err(settle(ep, e, attempts).maybe_sent());
                 }
                 Err(e) => return Err(settle(ep, e, attempts)),
             };
@@ -842,14 +993,6 @@ mod tests {
     }
 
     #[test]
-    fn tick_grid_tolerates_float_noise_only() {
-        assert!(on_tick_grid(21000.25, 0.25));
-        assert!(on_tick_grid(0.1 + 0.2, 0.1));
-        assert!(!on_tick_grid(21000.3, 0.25));
-        assert!(on_tick_grid(5.0, 0.0));
-    }
-
-    #[test]
     fn symbols_pick_their_root_and_prefer_the_active_contract() {
         let rows = vec![
             contract("CON.F.US.MNQ.H27", "F.US.MNQ", false),
@@ -879,6 +1022,7 @@ mod tests {
             jitter: false,
             reconcile_lookback_s: 60.0,
             max_connections: 1,
+            max_retry_after_s: 1.0,
         };
         assert!(!format!("{settings:?}").contains("very-secret"));
         let err = Client::new(settings).unwrap_err();

@@ -241,3 +241,49 @@ async fn nothing_listening_is_unavailable_and_certainly_not_sent() {
         ("/api/Auth/loginKey", 3, false)
     );
 }
+
+#[tokio::test]
+async fn an_absurd_retry_after_ends_the_call_at_once_without_a_panic() {
+    // (header, least advice, most advice): the date is counted from now.
+    for (header, least, most) in [
+        ("100000000000000000000", 1e20, 1e20),
+        ("9999999999", 9_999_999_999.0, 9_999_999_999.0),
+        ("Sun, 06 Nov 2999 08:49:37 GMT", 3e10, 4e10),
+    ] {
+        let broker = FakeBroker::start(move |r, _| match r.path.as_str() {
+            "/api/Auth/loginKey" => login("tok"),
+            _ => Reply::Json(429, "{}".into(), Some(header)),
+        });
+        match broker.client(&[0.5]).accounts(true).await.unwrap_err() {
+            OrderError::RateLimited(f, Some(seconds)) => {
+                assert_eq!((f.attempts, f.maybe_sent), (1, false), "{header}");
+                assert!((least..=most).contains(&seconds), "{header}: {seconds}");
+            }
+            other => panic!("expected RateLimited with advice, got {other:?}"),
+        }
+        assert_eq!(broker.count("/api/Account/search"), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_repeat_of_an_unknown_placement_says_it_may_have_been_sent() {
+    let broker = FakeBroker::start(|r, n| match r.path.as_str() {
+        "/api/Auth/loginKey" => login("tok"),
+        "/api/Contract/searchById" => ok(CONTRACT),
+        "/api/Order/place" if n == 1 => Reply::Json(500, "{}".into(), None),
+        "/api/Order/place" => Reply::Json(
+            200,
+            r#"{"success":false,"errorCode":2,"errorMessage":"duplicate tag"}"#.into(),
+            None,
+        ),
+        _ => Reply::Json(429, "{}".into(), None),
+    });
+    let err = broker
+        .client(&[0.001])
+        .place_order(market(Some("t")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class_name(), "OrderRejectedError");
+    let f = err.failure().unwrap();
+    assert_eq!((f.error_code, f.attempts, f.maybe_sent), (Some(2), 2, true));
+}

@@ -74,6 +74,20 @@ impl OrderError {
         }
     }
 
+    /// This error, marked as ending a call an earlier attempt of which may have been
+    /// processed by the broker (`maybe_sent`); input errors are left as they are.
+    pub fn maybe_sent(mut self) -> OrderError {
+        match &mut self {
+            OrderError::InvalidInput { .. } => {}
+            OrderError::Rejected(f)
+            | OrderError::NotFound(f)
+            | OrderError::Auth(f)
+            | OrderError::RateLimited(f, _)
+            | OrderError::Unavailable(f) => f.maybe_sent = true,
+        }
+        self
+    }
+
     /// Name of the `harness.errors` class this error is raised as.
     pub fn class_name(&self) -> &'static str {
         match self {

@@ -71,6 +71,7 @@ impl FakeBroker {
             jitter: false,
             reconcile_lookback_s: 3600.0,
             max_connections: 4,
+            max_retry_after_s: delays.iter().copied().fold(0.0, f64::max),
         })
         .expect("client")
     }

@@ -6,7 +6,9 @@
 //! - `retry`: the backoff schedule and `Retry-After`.
 //! - `auth`: the shared token cache and JWT `exp` reading.
 //! - `clock`: ISO-8601 timestamps without a date crate.
+//! - `prices`: which price each order type takes, the tick grid and the exact grid value.
 //! - `client`: the async client core (plain Rust, tokio + reqwest).
+//! - `runtime`: the tokio runtime, one per process (rebuilt in a forked child).
 //! - `bridge`: the crossing from tokio to asyncio (GIL-free on the tokio side).
 //! - `py`: the thin PyO3 class `harness._native.OrderClient`.
 
@@ -18,8 +20,10 @@ pub mod bridge;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod prices;
 pub mod py;
 pub mod retry;
+pub mod runtime;
 
 #[cfg(test)]
 mod client_tests;
@@ -31,18 +35,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // One tokio worker by default: the tokio side of a call is microseconds of work (the GIL is
     // never taken there, see `bridge`), and on a 2-core machine the other core belongs to the
     // Python thread; measured on loopback, one worker was as fast or faster than two.
-    // `HARNESS_TOKIO_WORKERS=n` overrides (read once, before the runtime starts).
+    // `HARNESS_TOKIO_WORKERS=n` overrides (read once, at import; the runtime starts on first
+    // use, and again in a forked child).
     let workers = std::env::var("HARNESS_TOKIO_WORKERS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
         .unwrap_or(1);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .enable_all()
-        .worker_threads(workers)
-        .thread_name("harness-tokio");
-    pyo3_async_runtimes::tokio::init(builder);
+    runtime::set_workers(workers);
     m.add_class::<py::OrderClient>()?;
     Ok(())
 }

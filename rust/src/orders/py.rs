@@ -14,6 +14,8 @@ use super::api::{self, Account, Contract, ModifyRequest, Order, OrderId};
 use super::bridge::{Bridge, ToPy};
 use super::client::{Client, PlaceParams, Placed, Settings};
 use super::error::{InputValue, OrderError};
+use super::prices::{price_rule, PriceRule};
+use super::runtime::runtime;
 use crate::errors::harness_error;
 
 /// Build the `harness.errors` exception for an `OrderError`.
@@ -133,6 +135,29 @@ fn price(field: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<f64>>
         Ok(x) if numeric && x.is_finite() => Ok(Some(x)),
         _ => Err(invalid(value.py(), field, value, "must be a finite number")),
     }
+}
+
+/// The prices an order type takes: a missing one it needs, or one it does not take, is the
+/// error (in the order limit, stop, trail), naming the caller's value.
+fn prices_for_type(
+    py: Python<'_>,
+    order_type: i64,
+    given: [Option<&Bound<'_, PyAny>>; 3],
+) -> PyResult<()> {
+    let given = given.map(|v| v.filter(|v| !v.is_none()));
+    let Some(rule) = price_rule(order_type, given.map(|v| v.is_some())) else {
+        return Ok(());
+    };
+    let index = super::prices::PRICE_FIELDS
+        .iter()
+        .position(|f| *f == rule.field())
+        .unwrap_or(0);
+    let none = py.None().into_bound(py);
+    let value = match rule {
+        PriceRule::Required(_) => &none,
+        PriceRule::NotTaken(_) => given[index].unwrap_or(&none),
+    };
+    Err(invalid(py, rule.field(), value, &rule.reason(order_type)))
 }
 
 /// `None` or a non-empty string.
@@ -307,7 +332,7 @@ impl OrderClient {
     #[new]
     #[pyo3(signature = (base_url, username, api_key, timeout_s=10.0, connect_timeout_s=3.0,
         retry_delays_s=vec![0.75, 1.5, 3.0], jitter=false, reconcile_lookback_s=86400.0,
-        max_connections=32))]
+        max_connections=32, max_retry_after_s=3.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         base_url: String,
@@ -319,6 +344,7 @@ impl OrderClient {
         jitter: bool,
         reconcile_lookback_s: f64,
         max_connections: usize,
+        max_retry_after_s: f64,
     ) -> PyResult<Self> {
         let seconds = |name: &str, s: f64| -> PyResult<Duration> {
             Duration::try_from_secs_f64(s)
@@ -338,8 +364,11 @@ impl OrderClient {
             jitter,
             reconcile_lookback_s,
             max_connections,
+            max_retry_after_s,
         };
-        let _runtime = pyo3_async_runtimes::tokio::get_runtime().enter();
+        let runtime = runtime()
+            .map_err(|e| PyValueError::new_err(format!("cannot start the tokio runtime: {e}")))?;
+        let _entered = runtime.enter();
         let inner = Client::new(settings).map_err(PyValueError::new_err)?;
         Ok(OrderClient {
             inner: Arc::new(inner),
@@ -402,11 +431,18 @@ impl OrderClient {
             Some(t) => self::order_type(t)?,
             None => 2,
         };
+        let (limit_price_obj, stop_price_obj, trail_price_obj) =
+            (limit_price, stop_price, trail_price);
         let limit_price = price("limit_price", limit_price)?;
         let stop_price = price("stop_price", stop_price)?;
         let trail_price = price("trail_price", trail_price)?;
         let custom_tag = self::custom_tag(custom_tag)?;
         let (stop_loss_bracket, take_profit_bracket) = self::brackets(brackets)?;
+        prices_for_type(
+            py,
+            order_type,
+            [limit_price_obj, stop_price_obj, trail_price_obj],
+        )?;
         let params = PlaceParams {
             account_id,
             contract,

@@ -1,0 +1,439 @@
+"""The router's costs, side by side in one run: its overhead per order call, `decide()` alone,
+the event-loop lag that aggregation shadows cause under each mechanism, and the recorder.
+
+    python benches/router.py            # full run (about 3 minutes), writes the report
+    python benches/router.py --smoke    # end to end in seconds; figures not judged, no report
+
+1. Overhead: the same Rust order client (tokio + reqwest) placing market orders directly and
+   through `h.orders` of an open harness at `production` (100% Rust, outcomes recorded to a
+   SQLite file), and through a second harness whose rows are dropped instead of recorded (to
+   tell the router's own code from the recorder's background writer). The simulator runs in a
+   child process (`Simulator.spawn`, bench profile: zero added latency, no rate limits). The
+   three alternate in rounds of 100 calls so load bursts on the shared machine fall on all
+   alike. Target: routed p50 - direct p50 under 5% of the direct p50.
+2. `decide()` alone over 100,000 distinct keys at a 50% stage (the CRC path), and `route()`
+   (decide plus reading `TOPSTEPX_USE_RUST`). Target: decide() under 1 us.
+3. Event-loop lag: a bot loop (an asyncio task sleeping 1 ms, recording its oversleep) while
+   another task aggregates a 3,000-bar series into 5m/15m/1h every 20 ms on Rust, with Python
+   shadows at sample rates 0, 1%, 10% and 100%, on a thread and in a worker process. Target:
+   the chosen mechanism's lag p99 rises by under 1 ms at 10%.
+4. Recorder (a simple version; the lead owns this part): sustained rows per second into
+   SQLite through `Recorder` against a raw `sqlite3.executemany` of the same rows, and the
+   caller's enqueue cost (`Recorder.record`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from machine import describe
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "benches" / "reports" / "router.md"
+ACCOUNT = 1001
+CONTRACT = "CON.F.US.MNQ.Z26"
+USER, KEY = "bench-user", "bench-key"
+OVERHEAD_TARGET = 0.05
+DECIDE_TARGET_NS = 1000.0
+LAG_RISE_TARGET_MS = 1.0
+RATES = (0.0, 0.01, 0.10, 1.0)
+MECHANISMS = ("thread", "process")
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def base_config(db: Path, sim_url: str | None = None) -> Any:
+    from harness.config import BrokerKind, compose
+
+    cfg = compose([f"db.url=sqlite:///{db}", "broker.sim.profile=bench"], environ={})
+    if sim_url is not None:
+        cfg.broker.kind = BrokerKind.projectx
+        cfg.broker.base_url, cfg.broker.username, cfg.broker.api_key = sim_url, USER, KEY
+    cfg.rollout.start_stage = "production"
+    return cfg
+
+
+# ----- 1. the router's overhead per call ----------------------------------------------------
+
+
+class NullRecorder:
+    """Takes rows and drops them: separates the router's own cost from the recorder's."""
+
+    def record(self, row: Any) -> None:
+        pass
+
+
+async def overhead(sim_url: str, folder: Path, calls: int) -> dict[str, Any]:
+    import harness
+    from harness.orders import ClientSettings, open_client
+
+    direct = open_client(ClientSettings(sim_url, USER, KEY), "rust")
+    h = harness.open(config=base_config(folder / "overhead.db", sim_url))
+    quiet = harness.open(config=base_config(folder / "overhead-quiet.db", sim_url))
+    quiet.router.recorder = NullRecorder()  # type: ignore[assignment]
+    clients = {"direct": direct, "routed": h.orders, "routed, not recorded": quiet.orders}
+
+    async def one(client: Any) -> int:
+        started = time.perf_counter_ns()
+        await client.place_market_order(ACCOUNT, CONTRACT, "buy", 1)
+        return time.perf_counter_ns() - started
+
+    for _ in range(200):  # connections, login, contract caches: a steady state
+        for client in clients.values():
+            await one(client)
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    paired: dict[str, list[float]] = {name: [] for name in clients}  # per-round median - direct
+    for _ in range(max(1, calls // 100)):
+        medians = {}
+        for name, client in clients.items():
+            this_round = [await one(client) / 1000 for _ in range(100)]
+            times[name].extend(this_round)
+            medians[name] = statistics.median(this_round)
+        for name in clients:
+            paired[name].append(medians[name] - medians["direct"])
+    stats = h.stats()
+    await h.aclose()
+    await quiet.aclose()
+    await direct.aclose()
+    out: dict[str, Any] = {
+        name: {"p50": statistics.median(v), "p99": pct(v, 0.99), "n": len(v)}
+        for name, v in times.items()
+    }
+    for name in clients:
+        out[name]["paired"] = statistics.median(paired[name])
+    out["served_by_rust"] = stats.calls["place_order"].served_by_rust
+    return out
+
+
+# ----- 2. decide() alone ----------------------------------------------------------------------
+
+
+def decide_cost(folder: Path, n: int) -> dict[str, float]:
+    import harness
+    from harness.operations import Operation
+
+    cfg = base_config(folder / "decide.db")
+    cfg.rollout.start_stage = "staging_50"
+    with harness.open(config=cfg) as h:
+        router, op = h.router, Operation.PLACE_ORDER
+        keys = [f"hx-{i:024x}" for i in range(n)]
+        best: dict[str, float] = {"empty": 1e9, "decide": 1e9, "route": 1e9}
+        for _ in range(5):
+            started = time.perf_counter_ns()
+            for _key in keys:
+                pass
+            best["empty"] = min(best["empty"], (time.perf_counter_ns() - started) / n)
+            decide = router.decide
+            started = time.perf_counter_ns()
+            for k in keys:
+                decide(op, k)
+            best["decide"] = min(best["decide"], (time.perf_counter_ns() - started) / n)
+            route = router.route
+            started = time.perf_counter_ns()
+            for k in keys:
+                route(op, k)
+            best["route"] = min(best["route"], (time.perf_counter_ns() - started) / n)
+        rust = sum(router.decide(op, k).value == "rust" for k in keys) / n
+    return {**best, "share_rust": rust}
+
+
+# ----- 3. event-loop lag under shadows --------------------------------------------------------
+
+
+def series(n: int) -> dict[str, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    t = (29_000_000 + np.arange(n, dtype=np.int64)) * 60_000_000_000
+    o = (4000 + rng.integers(-400, 400, n)) * 0.25
+    c = o + rng.integers(-8, 9, n) * 0.25
+    return {
+        "t": t,
+        "o": o,
+        "h": np.maximum(o, c) + 0.25,
+        "l": np.minimum(o, c) - 0.25,
+        "c": c,
+        "v": rng.integers(1, 2000, n).astype(np.int64),
+    }
+
+
+def set_shadow_rate(h: Any, rate: float) -> None:
+    """Set the running stage's shadow sample rate of an open harness (bench only)."""
+    for stage in h.router.rollout.stages:
+        if stage.name == h.state.stage:
+            stage.shadow_sample_rate = rate
+    h.refresh()
+
+
+async def lag_cases(
+    folder: Path, seconds: float, rounds: int
+) -> tuple[list[dict[str, Any]], float]:
+    """Every (mechanism, rate) case for `seconds` in all, in `rounds` interleaved slices (in a
+    seeded shuffled order per round) so the shared machine's load falls on all cases alike.
+    Returns the cases and the baseline: the lag p99 of both mechanisms' 0% slices pooled (with
+    no shadow the mechanism makes no difference)."""
+    import random
+
+    import harness
+    from harness.config import ShadowMechanism
+    from harness.operations import Impl
+
+    bars = series(3000)
+    timeframes = ["5m", "15m", "1h"]
+    harnesses = {}
+    for mechanism in MECHANISMS:
+        cfg = base_config(folder / f"lag-{mechanism}.db")
+        cfg.rollout.shadow.mechanism = ShadowMechanism(mechanism)
+        h = harness.open(config=cfg)
+        assert h._shadows.prestart(Impl.PYTHON)  # the pool's start is a one-off cost
+        set_shadow_rate(h, 1.0)
+        for _ in range(10):
+            h.bars.aggregate(bars, timeframes)
+        assert h.wait_for_shadows(120)
+        harnesses[mechanism] = h
+    cases = {(m, r): {"lags": [], "shadows": 0, "skipped": 0} for m in MECHANISMS for r in RATES}
+    order = list(cases)
+    shuffle = random.Random(7).shuffle
+
+    async def slice_of(mechanism: str, rate: float, length: float) -> None:
+        h = harnesses[mechanism]
+        set_shadow_rate(h, rate)
+        case = cases[(mechanism, rate)]
+        before = h.stats().shadows
+        stop = asyncio.Event()
+
+        async def probe() -> None:
+            while not stop.is_set():
+                started = time.perf_counter()
+                await asyncio.sleep(0.001)
+                case["lags"].append((time.perf_counter() - started - 0.001) * 1000)
+
+        async def bot() -> None:
+            while not stop.is_set():
+                h.bars.aggregate(bars, timeframes, contract="MNQ")
+                await asyncio.sleep(0.02)
+
+        tasks = [asyncio.create_task(probe()), asyncio.create_task(bot())]
+        await asyncio.sleep(length)
+        stop.set()
+        await asyncio.gather(*tasks)
+        after = h.stats().shadows
+        case["shadows"] += after.submitted - before.submitted
+        case["skipped"] += after.skipped - before.skipped
+        set_shadow_rate(h, 0.0)
+        assert h.wait_for_shadows(120)  # nothing of this slice spills into the next
+
+    for _ in range(rounds):
+        shuffle(order)
+        for mechanism, rate in order:
+            await slice_of(mechanism, rate, seconds / rounds)
+    mismatched = {m: h.stats().shadows.mismatched for m, h in harnesses.items()}
+    for h in harnesses.values():
+        await h.aclose()
+    pooled = [lag for (_, rate), c in cases.items() if rate == 0.0 for lag in c["lags"]]
+    out = []
+    for (mechanism, rate), case in cases.items():
+        lags = case["lags"]
+        out.append(
+            {
+                "mechanism": mechanism,
+                "rate": rate,
+                "p50": statistics.median(lags),
+                "p99": pct(lags, 0.99),
+                "max": max(lags),
+                "n": len(lags),
+                "shadows": case["shadows"],
+                "skipped": case["skipped"],
+                "mismatched": mismatched[mechanism],
+            }
+        )
+    return out, pct(pooled, 0.99)
+
+
+# ----- 4. the recorder (simple version) -------------------------------------------------------
+
+
+def recorder_rows(n: int) -> list[Any]:
+    from harness.recorder import OutcomeRecord
+
+    now = time.time_ns()
+    rows = []
+    for i in range(n):
+        tag = f"hx-{i:024x}"
+        rows.append(
+            OutcomeRecord(
+                now + i * 1000, "bench-run", "place_order", "production", "rust", "rust",
+                False, None, True, None, None, 250.0 + (i % 97), 1, None, 7_000_000_000 + i,
+                tag, tag,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def recorder_cost(folder: Path, n: int) -> dict[str, float]:
+    from sqlalchemy import insert
+
+    from harness.config import RecorderConfig
+    from harness.recorder import Recorder
+    from harness.store import db
+    from harness.store.models import Run
+
+    rows = recorder_rows(n)
+    engine = db.open_engine(f"sqlite:///{folder / 'recorder.db'}")
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Run).values(
+                id="bench-run", started_ns=0, status="running", kind="bench", host="-",
+                pid=0, os_user="-", version="-", native_available=True, config="{}",
+            )
+        )  # fmt: skip
+    recorder = Recorder(engine, RecorderConfig(), spill_dir=folder, name="bench")
+    started = time.perf_counter_ns()
+    for row in rows:
+        recorder.record(row)
+    enqueue_ns = (time.perf_counter_ns() - started) / n
+    recorder.flush(600)
+    recorder_s = (time.perf_counter_ns() - started) / 1e9
+    recorder.close()
+    engine.dispose()
+
+    raw = sqlite3.connect(folder / "raw.db")
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("PRAGMA synchronous=NORMAL")
+    columns = ("id", *rows[0]._fields)
+    raw.execute(f"CREATE TABLE outcomes ({', '.join(columns)}, PRIMARY KEY (id))")
+    params = [(f"{i:032x}", *row) for i, row in enumerate(rows)]
+    marks = ", ".join("?" * len(columns))
+    started = time.perf_counter_ns()
+    for start in range(0, n, 5000):
+        with raw:
+            raw.executemany(f"INSERT INTO outcomes VALUES ({marks})", params[start : start + 5000])
+    raw_s = (time.perf_counter_ns() - started) / 1e9
+    raw.close()
+    return {"enqueue_ns": enqueue_ns, "recorder_rows_s": n / recorder_s, "raw_rows_s": n / raw_s}
+
+
+# ----- the driver -----------------------------------------------------------------------------
+
+
+def lag_table(cases: list[dict[str, Any]], baseline: float) -> str:
+    lines = [
+        "| mechanism | shadow rate | lag p50 ms | lag p99 ms | p99 rise ms | lag max ms "
+        "| shadows run | skipped |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in cases:
+        rise = c["p99"] - baseline
+        lines.append(
+            f"| {c['mechanism']} | {c['rate']:.0%} | {c['p50']:.3f} | {c['p99']:.3f} "
+            f"| {rise:+.3f} | {c['max']:.2f} | {c['shadows']} | {c['skipped']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="seconds, not judged, no report")
+    parser.add_argument("--calls", type=int, default=3000, help="order calls per side")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per lag case")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args(argv)
+    # 100,000 rows: the recorder's default queue bound, so none is spilled by `record` itself.
+    calls, seconds, keys, rows = args.calls, args.seconds, 100_000, 100_000
+    if args.smoke:
+        calls, seconds, keys, rows = 200, 0.5, 10_000, 10_000
+    sys.path.insert(0, str(ROOT))
+    from harness.sim import SimSettings, Simulator
+    from harness.sim.settings import load_profile
+
+    where = describe(["sqlalchemy", "numpy"])
+    print(f"machine: {where}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
+        folder = Path(tmp)
+        settings = load_profile("bench", SimSettings(username=USER, api_key=KEY))
+        print("1. overhead: routed against direct Rust client ...", flush=True)
+        with Simulator.spawn(settings) as sim:
+            over = asyncio.run(overhead(sim.url, folder, calls))
+        print("2. decide() ...", flush=True)
+        dec = decide_cost(folder, keys)
+        print("3. event-loop lag under shadows ...", flush=True)
+        rounds = 1 if args.smoke else 4
+        cases, baseline = asyncio.run(lag_cases(folder, seconds, rounds))
+        for case in cases:
+            print(f"   {case['mechanism']:8s} {case['rate']:5.0%}  p99 {case['p99']:.3f} ms")
+        print("4. recorder ...", flush=True)
+        rec = recorder_cost(folder, rows)
+
+    d, r, q = over["direct"], over["routed"], over["routed, not recorded"]
+    added = r["p50"] - d["p50"]
+    overhead_share = added / d["p50"]
+    rise10 = {c["mechanism"]: c["p99"] - baseline for c in cases if c["rate"] == 0.10}
+    chosen = min(rise10, key=lambda m: rise10[m])
+    judge = (lambda ok: "PASS" if ok else "FAIL") if not args.smoke else (lambda ok: "not judged")
+    text = (
+        "**Overhead per order call** (place_market_order, Rust client, "
+        f"{d['n']} calls each, alternating rounds of 100)\n\n"
+        "| path | p50 µs | p99 µs |\n| --- | ---: | ---: |\n"
+        f"| direct `RustOrderClient` | {d['p50']:.1f} | {d['p99']:.1f} |\n"
+        f"| routed `h.orders` (production, recorded) | {r['p50']:.1f} | {r['p99']:.1f} |\n"
+        f"| routed, rows dropped instead of recorded | {q['p50']:.1f} | {q['p99']:.1f} |\n\n"
+        f"Router overhead at p50: {added:+.1f} µs = {overhead_share:+.1%} of the direct p50 "
+        f"(target < {OVERHEAD_TARGET:.0%}): {judge(overhead_share < OVERHEAD_TARGET)}. Paired "
+        f"by round (median over rounds of each round's median minus the direct one's, which "
+        f"cancels the machine's slower drifts): routed {r['paired']:+.1f} µs, not recorded "
+        f"{q['paired']:+.1f} µs. Calls served by Rust in the recorded harness: "
+        f"{over['served_by_rust']}.\n\n"
+        f"**decide()** over {keys:,} distinct keys at a 50% stage (best of 5 passes): "
+        f"{dec['decide']:.0f} ns per call including the loop ({dec['decide'] - dec['empty']:.0f}"
+        f" ns net of an empty loop; target < {DECIDE_TARGET_NS:.0f} ns): "
+        f"{judge(dec['decide'] < DECIDE_TARGET_NS)}. `route()` (decide plus reading "
+        f"`TOPSTEPX_USE_RUST`): {dec['route']:.0f} ns. Share sent to Rust: "
+        f"{dec['share_rust']:.2%}.\n\n"
+        "**Event-loop lag** (asyncio task sleeping 1 ms; oversleep), a 3,000-bar series "
+        "aggregated into 5m/15m/1h on Rust every 20 ms, Python shadows at each rate, "
+        f"{seconds:g} s per case in {rounds} interleaved slices; p99 rise against the pooled 0% "
+        f"slices of both (p99 {baseline:.3f} ms):\n\n" + lag_table(cases, baseline) + "\n"
+        "At 10%, lag p99 rise: "
+        + ", ".join(f"{m} {v:+.3f} ms" for m, v in rise10.items())
+        + f" (target < {LAG_RISE_TARGET_MS:g} ms for the chosen mechanism). Lowest: {chosen}: "
+        f"{judge(rise10[chosen] < LAG_RISE_TARGET_MS)}. The default `auto` runs a Python "
+        "shadow in a process (and a Rust shadow, which releases the GIL, on a thread).\n\n"
+        f"**Recorder** (simple version; {rows:,} outcome rows into SQLite): "
+        f"`Recorder` {rec['recorder_rows_s']:,.0f} rows/s (outcomes plus their per-minute "
+        f"rollups) against raw `sqlite3.executemany` of the same rows {rec['raw_rows_s']:,.0f}"
+        f" rows/s (ratio {rec['recorder_rows_s'] / rec['raw_rows_s']:.2f}); the caller's "
+        f"enqueue: {rec['enqueue_ns']:.0f} ns per row. PostgreSQL: not measured here "
+        "(the lead's recorder bench).\n"
+    )
+    print()
+    print(text)
+    if not args.smoke and not args.no_report:
+        command = "python benches/router.py" + (
+            "" if (args.calls, args.seconds) == (3000, 8.0) else
+            f" --calls {args.calls} --seconds {args.seconds:g}"
+        )  # fmt: skip
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(
+            f"# Router costs\n\nCommand: `{command}`. Everything in one run, side by side.\n\n"
+            f"Machine: {where}.\n\n" + text
+        )
+        print(f"report: {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())

@@ -1,0 +1,424 @@
+"""The bot's entry point: `harness.open()` returns a `Harness` with routed orders and bars.
+
+    import harness
+
+    async with harness.open(["rollout.start_stage=canary"]) as h:    # or open(config=cfg)
+        placed = await h.orders.place_market_order(account_id, "MNQ", "buy", 1)
+        bars_5m = h.bars.aggregate(bars_1m, "5m", contract="MNQ")
+        print(h.state.stage, h.stats().recorder.written)
+
+Opening composes the config (the only place besides the CLI that calls Hydra), opens the
+database and checks its schema (an empty embedded SQLite file is upgraded in place), starts a
+run row (config redacted), the recorder, the live-state poller, the automatic rollback
+(`harness.control.monitor`, when `gate.auto_rollback`), and the embedded simulator when
+`broker.kind` is `sim`; the order clients connect on first use. Closing (`await h.aclose()`,
+leaving the `async with`, or `h.close()` without an event loop) waits for shadows, closes the
+clients, stops the poller, flushes the recorder and ends the run row with the rows recorded and
+dropped. SIGTERM while open flushes the recorder first and then does what the previous handler
+did (by default: exit); at interpreter exit an open harness is closed as `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Final, Self
+
+from sqlalchemy import Engine
+
+from harness.config import (
+    BrokerKind,
+    ConfigError,
+    HarnessConfig,
+    compose,
+    redacted,
+    validate,
+)
+from harness.control.monitor import GateMonitor
+from harness.native import NativeStatus, load_native
+from harness.operations import Operation
+from harness.orders.settings import DEFAULT_BASE_URL, ClientSettings
+from harness.recorder import Recorder, RecorderStats
+from harness.router.bars import RoutedBars
+from harness.router.core import CallStats, Router
+from harness.router.live import LiveStatePoller
+from harness.router.orders import RoutedOrderClient
+from harness.router.shadow import ShadowRunner, ShadowStats
+from harness.router.snapshot import Snapshot
+from harness.sim import Simulator
+from harness.store import db
+from harness.store.runs import end_run, start_run
+from harness.store.state import (
+    EventKind,
+    default_who,
+    ensure_state,
+    reset_breaker,
+    set_kill,
+    write_event,
+)
+
+__all__ = ["Harness", "HarnessStats", "open"]
+
+log = logging.getLogger("harness.router")
+
+SIM_USERNAME: Final = "sim-user"
+SHUTDOWN_FLUSH_S: Final = 5.0
+"""How long SIGTERM waits for the recorder to flush before the previous handler runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class HarnessStats:
+    """What a harness has done since it opened: routed calls per operation, the live stage,
+    open breakers, the recorder's and the shadows' figures."""
+
+    run_id: str
+    stage: str
+    native_available: bool
+    native_error: str | None
+    calls: dict[str, CallStats]
+    open_breakers: tuple[str, ...]
+    recorder: RecorderStats
+    shadows: ShadowStats
+
+
+def open(
+    overrides: Sequence[str] = (),
+    *,
+    config: HarnessConfig | None = None,
+    kind: str = "bot",
+) -> Harness:
+    """Open a harness from Hydra `overrides` (`["rollout.start_stage=canary", "db=postgres"]`)
+    or from an already composed `config`; see the module docstring.
+
+    `kind` is written to the run row (`bot` for a bot, `run` for `harness run`). Raises
+    `ConfigError` for a bad config or missing broker credentials (nothing is opened then),
+    `SchemaError` / `StoreUnavailableError` when the database is not usable.
+    """
+    if config is not None and overrides:
+        raise ConfigError("overrides", list(overrides), "give overrides or config=, not both")
+    cfg = compose(overrides) if config is None else config
+    if config is not None:
+        validate(cfg)
+    return Harness(cfg, kind=kind)
+
+
+def _client_settings(cfg: HarnessConfig, base_url: str, username: str, key: str) -> ClientSettings:
+    broker = cfg.broker
+    return ClientSettings(
+        base_url=base_url,
+        username=username,
+        api_key=key,
+        timeout_s=broker.timeout_s,
+        connect_timeout_s=broker.connect_timeout_s,
+        retry_delays_s=tuple(broker.retry_delays_s),
+        max_retry_after_s=broker.max_retry_after_s,
+        max_connections=broker.max_connections,
+    )
+
+
+def _gateway_credentials(cfg: HarnessConfig) -> tuple[str, str, str]:
+    """Base URL, username and API key of the real gateway, or a ConfigError naming the env."""
+    broker = cfg.broker
+    user_hint = "PROJECTX_USERNAME (or TOPSTEPX_USERNAME) or broker.username=..."
+    if not broker.api_key:
+        reason = "missing: set PROJECTX_API_KEY (or TOPSTEPX_API_KEY) or broker.api_key=..."
+        if not broker.username:
+            reason += f", and {user_hint}"
+        raise ConfigError("broker.api_key", None, reason)
+    if not broker.username:
+        raise ConfigError("broker.username", None, f"missing: set {user_hint}")
+    return broker.base_url or DEFAULT_BASE_URL, broker.username, broker.api_key
+
+
+def _start_simulator(cfg: HarnessConfig) -> Simulator:
+    from harness.sim import load_profile
+
+    sim = cfg.broker.sim
+    try:
+        settings = load_profile(sim.profile)
+    except ValueError as exc:
+        raise ConfigError("broker.sim.profile", sim.profile, str(exc)) from None
+    settings = dataclasses.replace(
+        settings,
+        seed=sim.seed,
+        port=sim.port,
+        username=SIM_USERNAME,
+        api_key="sim-" + secrets.token_hex(12),
+    )
+    return Simulator(settings).start()
+
+
+def _spill_dir(cfg: HarnessConfig, engine: Engine) -> Path:
+    if cfg.db.recorder.spill_dir:
+        return Path(cfg.db.recorder.spill_dir)
+    path = db.sqlite_path(engine)
+    return path.parent if path is not None else Path.cwd()
+
+
+class Harness:
+    """An open harness: `orders`, `bars`, the live `state`, actions and figures.
+
+    Made by `harness.open()`; see the module docstring for what opening and closing do.
+    """
+
+    def __init__(self, config: HarnessConfig, *, kind: str = "bot") -> None:
+        self.config = config
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._cleanup = contextlib.ExitStack()
+        self.simulator: Simulator | None = None
+        """The embedded simulator (`broker.kind == sim`), else None."""
+        try:
+            self._open(kind)
+        except BaseException:
+            self._cleanup.close()
+            raise
+
+    def _open(self, kind: str) -> None:
+        cfg = self.config
+        if cfg.broker.kind is BrokerKind.projectx:
+            base_url, username, api_key = _gateway_credentials(cfg)  # before touching anything
+        self.native: NativeStatus = load_native()
+        if not self.native.available:
+            reason = self.native.error
+            log.warning("harness._native is unavailable, running pure Python: %s", reason)
+        engine = db.open_engine(cfg.db.url)
+        self._cleanup.callback(engine.dispose)
+        db.ensure_schema(engine, create_if_empty=True)
+        self.engine = engine
+        self.run_id = start_run(
+            engine,
+            kind=kind,
+            config=redacted(cfg),
+            native_available=self.native.available,
+            native_error=self.native.error,
+        )
+        self._cleanup.callback(self._end_run_quietly, "failed")
+        if not self.native.available:
+            with engine.begin() as conn:
+                write_event(
+                    conn,
+                    EventKind.NATIVE_UNAVAILABLE,
+                    who="router",
+                    reason=self.native.error,
+                    run_id=self.run_id,
+                )
+        start_stage = cfg.rollout.start_stage or cfg.rollout.stages[0].name
+        live = ensure_state(engine, start_stage, run_id=self.run_id)
+        self.recorder = Recorder(
+            engine, cfg.db.recorder, spill_dir=_spill_dir(cfg, engine), name=self.run_id
+        )
+        self._cleanup.callback(self.recorder.close)
+        if cfg.broker.kind is BrokerKind.sim:
+            self.simulator = _start_simulator(cfg)
+            self._cleanup.callback(self.simulator.stop)
+            settings = self.simulator.settings
+            base_url, username, api_key = self.simulator.url, settings.username, settings.api_key
+        self.router = Router(
+            cfg.rollout,
+            recorder=self.recorder,
+            run_id=self.run_id,
+            native_available=self.native.available,
+            secrets=(api_key,),
+        )
+        self.router.apply_state(live)
+        self._poller = LiveStatePoller(engine, self.router, refresh_s=cfg.rollout.refresh_s)
+        self._poller.start()
+        self._cleanup.callback(self._poller.stop)
+        self._monitor = GateMonitor(
+            engine, cfg, run_id=self.run_id, on_rollback=self.router.apply_state
+        ).start()
+        self._cleanup.callback(self._monitor.stop)
+        self._shadows = ShadowRunner(cfg.rollout.shadow, self.router, seed=cfg.rollout.salt)
+        self._cleanup.callback(self._shadows.close)
+        client_settings = _client_settings(cfg, base_url, username, api_key)
+        from harness.orders.python import PythonOrderClient
+
+        rust = None
+        if self.native.available:
+            from harness.orders._rust import RustOrderClient
+
+            rust = RustOrderClient(client_settings)
+        self.orders = RoutedOrderClient(self.router, PythonOrderClient(client_settings), rust)
+        """Routed order client (the `harness.orders.OrderClient` protocol)."""
+        self.bars = RoutedBars(self.router, self._shadows)
+        """Routed `aggregate` and `Aggregator` (as `harness.bars`, minus `impl`, plus
+        `contract=`)."""
+        self._install_signal_handler()
+        atexit.register(self._at_exit)
+
+    # ----- the live state and actions ------------------------------------------------------------
+
+    @property
+    def state(self) -> Snapshot:
+        """The router's current snapshot: stage, per-operation shares, kill, breakers."""
+        return self.router.snapshot
+
+    def refresh(self) -> Snapshot:
+        """Re-read the store's rollout state now (the poller does it every `refresh_s`)."""
+        self._poller.refresh()
+        return self.router.snapshot
+
+    def kill(self, reason: str, who: str | None = None) -> Snapshot:
+        """Set the store's kill switch (every process sends everything to Python); this
+        process follows at once, others within `rollout.refresh_s`."""
+        live = set_kill(self.engine, True, who=who or default_who(), reason=reason)
+        self.router.apply_state(live)
+        return self.router.snapshot
+
+    def unkill(self, reason: str | None = None, who: str | None = None) -> Snapshot:
+        """Clear the store's kill switch (the config's `rollout.kill` and the environment's
+        `TOPSTEPX_USE_RUST=false` still apply)."""
+        live = set_kill(self.engine, False, who=who or default_who(), reason=reason)
+        self.router.apply_state(live)
+        return self.router.snapshot
+
+    def reset_breaker(
+        self, op: Operation | str, *, who: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Close `op`'s circuit breaker (a person's decision, written as an event); True if it
+        was open in the store."""
+        operation = Operation(op)
+        was_open = reset_breaker(self.engine, operation.value, who=who, reason=reason)
+        self.router.breaker_reset(operation)
+        self._poller.refresh()
+        return was_open
+
+    def stats(self) -> HarnessStats:
+        """Figures since opening (see `HarnessStats`)."""
+        snap = self.router.snapshot
+        return HarnessStats(
+            run_id=self.run_id,
+            stage=snap.stage,
+            native_available=self.native.available,
+            native_error=self.native.error,
+            calls={op.value: s for op, s in self.router.call_stats().items()},
+            open_breakers=tuple(sorted(op.value for op in snap.open_breakers)),
+            recorder=self.recorder.stats(),
+            shadows=self._shadows.stats(),
+        )
+
+    def wait_for_shadows(self, timeout: float | None = None) -> bool:
+        """Wait until no shadow run is in flight; False on time-out (tests, benches)."""
+        return self._shadows.wait(timeout)
+
+    # ----- closing -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(status="finished" if exc_type is None else "failed")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(status="finished" if exc_type is None else "failed")
+
+    async def aclose(self, status: str = "finished") -> None:
+        """Close everything (see the module docstring); idempotent."""
+        if self._closed:
+            return
+        if threading.current_thread() is threading.main_thread():
+            self._restore_signal_handler()  # close() runs on a worker thread, which cannot
+        try:
+            await self.orders.aclose()
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, self.close, status)
+
+    def close(self, status: str = "finished") -> None:
+        """Close without an event loop (order clients are left to their loop); idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        atexit.unregister(self._at_exit)
+        self._restore_signal_handler()
+        self._cleanup.pop_all()  # the steps below replace the open-time callbacks, in order
+        with contextlib.suppress(Exception):
+            self._shadows.close()
+        with contextlib.suppress(Exception):
+            self._monitor.stop()
+        with contextlib.suppress(Exception):
+            self._poller.stop()
+        stats = self.recorder.close()
+        self._end_run_quietly(status, stats)
+        if self.simulator is not None:
+            self.simulator.stop()
+        self.engine.dispose()
+        if stats.dropped:
+            log.error("recorder dropped %d rows (see the run's row)", stats.dropped)
+
+    def _end_run_quietly(self, status: str, stats: RecorderStats | None = None) -> None:
+        recorder = getattr(self, "recorder", None)
+        if stats is None and recorder is not None:
+            stats = recorder.stats()
+        try:
+            end_run(
+                self.engine,
+                self.run_id,
+                status=status,
+                rows_recorded=0 if stats is None else stats.written,
+                rows_dropped=0 if stats is None else stats.dropped,
+                summary=None if stats is None else {"recorder": dataclasses.asdict(stats)},
+            )
+        except Exception as exc:
+            log.error("could not end run %s in the store: %s", self.run_id, exc)
+
+    def _at_exit(self) -> None:
+        self.close(status="interrupted")
+
+    # ----- SIGTERM -------------------------------------------------------------------------------
+
+    def _install_signal_handler(self) -> None:
+        self._previous_sigterm: Any = None
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _restore_signal_handler(self) -> None:
+        """Put the previous SIGTERM handler back if ours is still the installed one. If
+        another handler was installed over ours since (a second harness), it chains to us:
+        we keep chaining to our own previous one, without flushing a closed recorder."""
+        if self._previous_sigterm is None:
+            return
+        with contextlib.suppress(ValueError, TypeError):
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+                self._previous_sigterm = None
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous_sigterm
+        if not self._closed:
+            self.recorder.flush(SHUTDOWN_FLUSH_S)
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:  # SIG_DFL (or unknown): close as interrupted, then die of the signal as before
+            self.close(status="interrupted")
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)

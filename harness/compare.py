@@ -1,0 +1,142 @@
+"""The one equality that decides "same result" for bar aggregation, and where two results part.
+
+The router's shadow comparison and the contract tests both use it (polars ships
+`polars.testing` the same way), so a shadow mismatch and a failing contract test mean the same
+thing:
+
+    diff = first_difference(rust_bars, python_bars)        # None, or the first differing bar
+    assert_same_bars(got, want)                            # AssertionError with that text
+    first_result_difference(a, b)                          # Bars, {timeframe: Bars} or an error
+
+Bars are equal when they have the same number of bars, the same dtypes, and every value equal
+exactly (prices are only copied or compared by aggregation, never computed, so no tolerance is
+needed or allowed). Two errors are equal when they have the same class and the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from harness.bars import COLUMNS, Bars
+
+__all__ = [
+    "Difference",
+    "assert_same_bars",
+    "describe_error",
+    "first_difference",
+    "first_result_difference",
+    "same_error",
+]
+
+LENGTH: Final = "length"
+"""`Difference.field` when one series has more bars than the other (after an equal prefix)."""
+TIMEFRAMES: Final = "timeframes"
+"""`Difference.field` when two multi-timeframe results hold different timeframes."""
+ERROR: Final = "error"
+"""`Difference.field` when one side raised and the other did not, or they raised differently."""
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """Where two results first part.
+
+    `timeframe` is set for multi-timeframe results; `index` is the bar index (None when the
+    difference is not about one bar: a dtype, the set of timeframes, an error); `field` is a
+    column name (`t o h l c v`), `length`, `timeframes`, `error`, or `<column>.dtype`; `left`
+    and `right` are the two values, as Python scalars or text.
+    """
+
+    timeframe: str | None
+    index: int | None
+    field: str
+    left: Any
+    right: Any
+
+    def __str__(self) -> str:
+        where = f"timeframe {self.timeframe}: " if self.timeframe is not None else ""
+        at = f" at bar {self.index}" if self.index is not None else ""
+        return f"{where}{self.field} differs{at}: {self.left!r} != {self.right!r}"
+
+
+def first_difference(left: Bars, right: Bars, *, timeframe: str | None = None) -> Difference | None:
+    """The first bar (lowest index, then column order t o h l c v) where two series differ.
+
+    A dtype difference is reported first (index None); then the first differing value within
+    the common length; then the lengths (index = the shorter length). None when equal.
+    """
+    for k in COLUMNS:
+        a, b = left[k], right[k]
+        if a.dtype != b.dtype:
+            return Difference(timeframe, None, f"{k}.dtype", str(a.dtype), str(b.dtype))
+    n = min(len(left), len(right))
+    first: tuple[int, str] | None = None
+    for k in COLUMNS:
+        a, b = left[k][:n], right[k][:n]
+        unequal = a != b
+        if a.dtype.kind == "f":
+            unequal &= ~(np.isnan(a) & np.isnan(b))
+        hits = np.flatnonzero(unequal[: n if first is None else first[0]])
+        if hits.size and (first is None or int(hits[0]) < first[0]):
+            first = (int(hits[0]), k)
+    if first is not None:
+        i, k = first
+        return Difference(timeframe, i, k, left[k][i].item(), right[k][i].item())
+    if len(left) != len(right):
+        return Difference(timeframe, n, LENGTH, len(left), len(right))
+    return None
+
+
+def first_result_difference(left: Any, right: Any) -> Difference | None:
+    """Compare two aggregation results: `Bars`, `{timeframe: Bars}`, or a raised exception.
+
+    Exceptions are equal when `same_error` holds; an exception against a result is a
+    difference in field `error`. Dicts must hold the same timeframes (in any order); they are
+    compared timeframe by timeframe in `left`'s order.
+    """
+    left_error, right_error = isinstance(left, BaseException), isinstance(right, BaseException)
+    if left_error or right_error:
+        if left_error and right_error and same_error(left, right):
+            return None
+        return Difference(None, None, ERROR, _outcome_text(left), _outcome_text(right))
+    if isinstance(left, Bars) and isinstance(right, Bars):
+        return first_difference(left, right)
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        if set(left) != set(right):
+            return Difference(None, None, TIMEFRAMES, sorted(left), sorted(right))
+        for name, bars in left.items():
+            diff = first_difference(bars, right[name], timeframe=name)
+            if diff is not None:
+                return diff
+        return None
+    return Difference(None, None, "type", type(left).__name__, type(right).__name__)
+
+
+def assert_same_bars(got: Bars, want: Bars) -> None:
+    """Raise `AssertionError` naming the first differing bar, field and both values."""
+    diff = first_difference(got, want)
+    if diff is not None:
+        raise AssertionError(f"{diff} (got {len(got)} bars, expected {len(want)})")
+
+
+def same_error(left: BaseException, right: BaseException) -> bool:
+    """Two errors are the same when they have the same class and the same message."""
+    return type(left) is type(right) and str(left) == str(right)
+
+
+def describe_error(exc: BaseException) -> str:
+    """`Class: message`, the form errors are compared and recorded in."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _outcome_text(outcome: Any) -> str:
+    if isinstance(outcome, BaseException):
+        return describe_error(outcome)
+    if isinstance(outcome, Bars):
+        return f"{len(outcome)} bars"
+    if isinstance(outcome, Mapping):
+        return "bars of " + ", ".join(str(k) for k in outcome)
+    return type(outcome).__name__

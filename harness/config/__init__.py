@@ -1,0 +1,406 @@
+"""Configuration: Hydra composes `conf/` once, at the edge, into typed `HarnessConfig` objects.
+
+    cfg = compose(["rollout.start_stage=canary", "db=postgres"])   # -> HarnessConfig
+    print(to_yaml(cfg))                                             # secrets shown as ***
+
+The config tree ships inside the package (`harness/conf/`, linked from the repository's `conf/`)
+so an installed harness composes from any folder; `HARNESS_CONFIG_DIR=DIR` adds a folder of your
+own, searched first (your own `rollout/mine.yaml`, chosen with `rollout=mine`). Every problem,
+from an unknown group option to a percentage of 140, is a `ConfigError` naming the key and value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, fields, is_dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final
+
+from harness.config.schema import (
+    BreakerConfig,
+    BrokerConfig,
+    BrokerKind,
+    Criterion,
+    DbConfig,
+    GateConfig,
+    GateOps,
+    HarnessConfig,
+    OpCriteria,
+    Percentages,
+    RecorderConfig,
+    RolloutConfig,
+    ShadowConfig,
+    ShadowMechanism,
+    SimBrokerConfig,
+    StageConfig,
+    WorkloadConfig,
+)
+from harness.errors import ConfigError
+from harness.operations import Operation
+
+__all__ = [
+    "CONF_DIR",
+    "BreakerConfig",
+    "BrokerConfig",
+    "BrokerKind",
+    "ConfigError",
+    "Criterion",
+    "DbConfig",
+    "GateConfig",
+    "GateOps",
+    "HarnessConfig",
+    "OpCriteria",
+    "Percentages",
+    "RecorderConfig",
+    "RolloutConfig",
+    "ShadowConfig",
+    "ShadowMechanism",
+    "SimBrokerConfig",
+    "StageConfig",
+    "WorkloadConfig",
+    "compose",
+    "redact_url",
+    "redacted",
+    "resolve_credentials",
+    "to_yaml",
+    "validate",
+]
+
+CONF_DIR: Final = Path(__file__).resolve().parent.parent / "conf"
+"""The packaged config tree (`harness/conf/`)."""
+REDACTED: Final = "***"
+_SCHEMA: Final = "harness_schema"
+_registered = False
+
+
+def _register() -> None:
+    """Register the schema in Hydra's ConfigStore (once per process)."""
+    global _registered
+    if _registered:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name=_SCHEMA, node=HarnessConfig)
+    _registered = True
+
+
+def compose(
+    overrides: Sequence[str] = (),
+    *,
+    config_dir: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+) -> HarnessConfig:
+    """Compose `config.yaml` with `overrides` (Hydra syntax: `key=value`, `group=option`).
+
+    `HARNESS_DB_URL` replaces `db.url` unless an override sets `db.url` itself; broker
+    credentials left unset are read from the environment (see `resolve_credentials`). Raises
+    `ConfigError` naming the key and value for anything invalid; nothing has run yet then.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    env = os.environ if environ is None else environ
+    _register()
+    overrides = [str(o) for o in overrides]
+    for override in overrides:
+        if not _OVERRIDE.match(override):
+            raise ConfigError("override", override, "expected key=value (or group=option)")
+    extra_dir = config_dir or env.get("HARNESS_CONFIG_DIR") or None
+    hydra_overrides = list(overrides)
+    if extra_dir is not None:
+        folder = Path(extra_dir).expanduser().resolve()
+        if not folder.is_dir():
+            raise ConfigError("HARNESS_CONFIG_DIR", str(extra_dir), "no such folder")
+        hydra_overrides.insert(0, f"hydra.searchpath=[file://{folder}]")
+    db_url = env.get("HARNESS_DB_URL")
+    if db_url and not any(_override_key(o) == "db.url" for o in overrides):
+        hydra_overrides.append(f"db.url={_quote(db_url)}")
+    try:
+        with initialize_config_dir(
+            config_dir=str(CONF_DIR), version_base="1.3", job_name="harness"
+        ):
+            composed = hydra_compose("config", overrides=hydra_overrides)
+        sections = [f.name for f in fields(HarnessConfig)]
+        for key in composed:
+            if key not in sections and key != "hydra":
+                raise ConfigError(str(key), _value_of(str(key), overrides), "unknown key")
+        built: dict[str, Any] = {name: OmegaConf.to_object(composed[name]) for name in sections}
+        cfg = HarnessConfig(**built)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise _config_error(exc, overrides) from None
+    resolve_credentials(cfg, env)
+    validate(cfg)
+    return cfg
+
+
+def _override_key(override: str) -> str:
+    key = override.split("=", 1)[0].strip()
+    return key.lstrip("+~")
+
+
+def _quote(value: str) -> str:
+    """A value as a Hydra override string (quoted, so `:`, `@` and `/` stay literal)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_OVERRIDE = re.compile(r"^(~[\w.@/-]+(=.*)?|[+]{0,2}[\w.@/-]+=.*)$", re.DOTALL)
+_FULL_KEY = re.compile(r"full_key:\s*(\S+)")
+_MISSING_OPTION = re.compile(r"Could not find '([^']+)/([^']+)'")
+_NOT_IN = re.compile(r"Key '([^']+)' not in '([^']+)'")
+_CONVERT = re.compile(r"Value '(.*?)' (?:of type '[^']+' )?could not be converted to (\w+)")
+_ENUM = re.compile(r"Invalid value '(.*?)', expected one of \[([^\]]*)\]")
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
+    """A Hydra or OmegaConf failure as a ConfigError naming the key and value."""
+    text = str(exc)
+    cause = exc.__cause__ or exc.__context__
+    chain = f"{text}\n{cause}" if cause is not None else text
+    if (found := _MISSING_OPTION.search(chain)) is not None:
+        group, option = found.groups()
+        available = re.search(r"Available options in '[^']+':\s*\n?((?:\s+\S+\n?)*)", chain)
+        names = ", ".join(available.group(1).split()) if available else ""
+        reason = "unknown option" + (f"; available: {names}" if names else "")
+        return ConfigError(group, option, reason)
+    key_match = _FULL_KEY.search(chain)
+    key = _INDEX.sub(r".\1", key_match.group(1)) if key_match else None
+    if (found := _NOT_IN.search(chain)) is not None:
+        name, parent = found.groups()
+        full = key or name
+        return ConfigError(full, _value_of(full, overrides), f"unknown key (not in {parent})")
+    if (found := _ENUM.search(chain)) is not None:
+        value, choices = found.groups()
+        options = ", ".join(c.strip() for c in choices.split(","))
+        return ConfigError(key or "config", value, f"must be one of {options}")
+    if (found := _CONVERT.search(chain)) is not None:
+        value, kind = found.groups()
+        return ConfigError(key or "config", value, f"must be a {kind.lower()}")
+    if "Missing mandatory value" in chain:
+        return ConfigError(key or "config", None, "missing mandatory value")
+    if "override" in chain.lower() and "parse" in type(exc).__name__.lower():
+        bad = next((o for o in overrides if o in chain), overrides[0] if overrides else "")
+        return ConfigError("override", bad, "not a valid override (expected key=value)")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ConfigError(key or "config", _value_of(key, overrides), first)
+
+
+def _value_of(key: str | None, overrides: Sequence[str]) -> Any:
+    if key is None:
+        return None
+    for override in overrides:
+        if _override_key(override) == key and "=" in override:
+            return override.split("=", 1)[1]
+    return None
+
+
+# ----- what the environment supplies ------------------------------------------------------------
+
+
+def resolve_credentials(cfg: HarnessConfig, environ: dict[str, str] | Any = None) -> None:
+    """Fill unset broker credentials from the environment, in place.
+
+    `broker.username` <- `PROJECTX_USERNAME`, else `TOPSTEPX_USERNAME`; `broker.api_key` <-
+    `PROJECTX_API_KEY`, else `TOPSTEPX_API_KEY`; `broker.base_url` (projectx only) <-
+    `PROJECTX_BASE_URL`. The embedded simulator (`broker=sim`) needs none of them.
+    """
+    env = os.environ if environ is None else environ
+    broker = cfg.broker
+    if broker.kind is not BrokerKind.projectx:
+        return
+    if not broker.username:
+        broker.username = env.get("PROJECTX_USERNAME") or env.get("TOPSTEPX_USERNAME") or None
+    if not broker.api_key:
+        broker.api_key = env.get("PROJECTX_API_KEY") or env.get("TOPSTEPX_API_KEY") or None
+    if not broker.base_url:
+        broker.base_url = env.get("PROJECTX_BASE_URL") or None
+
+
+# ----- checks a type cannot express -------------------------------------------------------------
+
+
+def _fraction(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(key, value, "must be within 0..1")
+
+
+def _positive(key: str, value: float, *, zero_ok: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero_ok) or value != value:
+        raise ConfigError(key, value, "must be >= 0" if zero_ok else "must be > 0")
+
+
+def validate(cfg: HarnessConfig) -> None:
+    """Check ranges and the ladder; raises `ConfigError` naming the first bad key and value."""
+    rollout = cfg.rollout
+    if not rollout.stages:
+        raise ConfigError("rollout.stages", [], "the ladder needs at least one stage")
+    seen: set[str] = set()
+    previous: StageConfig | None = None
+    for i, stage in enumerate(rollout.stages):
+        where = f"rollout.stages.{i}"
+        if not stage.name or not stage.name.strip() or stage.name != stage.name.strip():
+            raise ConfigError(f"{where}.name", stage.name, "must be a non-blank name")
+        if stage.name in seen:
+            raise ConfigError(f"{where}.name", stage.name, "stage names must be unique")
+        seen.add(stage.name)
+        for op in Operation:
+            value = stage.percent.of(op)
+            key = f"{where}.percent.{op.value}"
+            if not 0.0 <= value <= 100.0:
+                raise ConfigError(key, value, "must be within 0..100")
+            if previous is not None and value < previous.percent.of(op):
+                reason = (
+                    f"the ladder must not go down: stage {previous.name!r} already sends "
+                    f"{previous.percent.of(op):g}% to Rust"
+                )
+                raise ConfigError(key, value, reason)
+        _fraction(f"{where}.shadow_sample_rate", stage.shadow_sample_rate)
+        previous = stage
+    if rollout.start_stage is not None and rollout.start_stage not in seen:
+        names = ", ".join(s.name for s in rollout.stages)
+        raise ConfigError("rollout.start_stage", rollout.start_stage, f"not a stage ({names})")
+    if not rollout.salt:
+        raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")
+    _positive("rollout.refresh_s", rollout.refresh_s)
+    if rollout.breaker.failures < 1:
+        raise ConfigError("rollout.breaker.failures", rollout.breaker.failures, "must be >= 1")
+    _positive("rollout.breaker.window_s", rollout.breaker.window_s)
+    if rollout.shadow.max_in_flight < 1:
+        value = rollout.shadow.max_in_flight
+        raise ConfigError("rollout.shadow.max_in_flight", value, "must be >= 1")
+    _positive("rollout.shadow.timeout_s", rollout.shadow.timeout_s)
+
+    broker = cfg.broker
+    if broker.base_url is not None and not broker.base_url.startswith(("http://", "https://")):
+        raise ConfigError("broker.base_url", broker.base_url, "must start with http(s)://")
+    _positive("broker.timeout_s", broker.timeout_s)
+    _positive("broker.connect_timeout_s", broker.connect_timeout_s)
+    for i, delay in enumerate(broker.retry_delays_s):
+        _positive(f"broker.retry_delays_s.{i}", delay, zero_ok=True)
+    if broker.max_retry_after_s is not None:
+        _positive("broker.max_retry_after_s", broker.max_retry_after_s, zero_ok=True)
+    if broker.max_connections < 1:
+        raise ConfigError("broker.max_connections", broker.max_connections, "must be >= 1")
+    if not 0 <= broker.sim.port <= 65535:
+        raise ConfigError("broker.sim.port", broker.sim.port, "must be within 0..65535")
+
+    _validate_db(cfg.db)
+    _validate_gate(cfg.gate)
+    _validate_workload(cfg.workload)
+
+
+def _validate_db(db: DbConfig) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(db.url)
+    except ArgumentError:
+        raise ConfigError("db.url", redact_url(db.url), "not a database URL") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        reason = "only sqlite:/// and postgresql+psycopg:// are supported"
+        raise ConfigError("db.url", redact_url(db.url), reason)
+    rec = db.recorder
+    for name in ("queue_bound", "batch_size", "buffer_rows"):
+        if getattr(rec, name) < 1:
+            raise ConfigError(f"db.recorder.{name}", getattr(rec, name), "must be >= 1")
+    _positive("db.recorder.flush_interval_s", rec.flush_interval_s)
+    _positive("db.recorder.retry_s", rec.retry_s)
+
+
+def _validate_gate(gate: GateConfig) -> None:
+    if not 0.0 < gate.alpha < 1.0:
+        raise ConfigError("gate.alpha", gate.alpha, "must be within 0..1 (exclusive)")
+    _positive("gate.min_soak_s", gate.min_soak_s, zero_ok=True)
+    _positive("gate.check_interval_s", gate.check_interval_s)
+    for op in Operation:
+        c = gate.ops.of(op)
+        where = f"gate.ops.{op.value}"
+        if c.min_samples < 0:
+            raise ConfigError(f"{where}.min_samples", c.min_samples, "must be >= 0")
+        for name in ("max_fallback_rate", "max_error_rate", "max_error_excess"):
+            _fraction(f"{where}.{name}", getattr(c, name))
+        for name in ("max_p50_ratio", "max_p99_ratio"):
+            _positive(f"{where}.{name}", getattr(c, name))
+        if not 0.0 < c.not_slower_margin <= 1.0:
+            value = c.not_slower_margin
+            raise ConfigError(
+                f"{where}.not_slower_margin", value, "must be within 0..1 (0 excluded)"
+            )
+        if c.min_shadow_comparisons < 0:
+            value = c.min_shadow_comparisons
+            raise ConfigError(f"{where}.min_shadow_comparisons", value, "must be >= 0")
+        if c.max_shadow_mismatches < 0:
+            value = c.max_shadow_mismatches
+            raise ConfigError(f"{where}.max_shadow_mismatches", value, "must be >= 0")
+
+
+def _validate_workload(w: WorkloadConfig) -> None:
+    for name in ("trades", "concurrency", "size", "stop_ticks", "bars_lookback"):
+        if getattr(w, name) < 1:
+            raise ConfigError(f"workload.{name}", getattr(w, name), "must be >= 1")
+    if w.modifies < 1:
+        raise ConfigError("workload.modifies", w.modifies, "must be >= 1 (a stop is moved)")
+    _positive("workload.pace_ms", w.pace_ms, zero_ok=True)
+    if not w.symbols or any(not s or not s.strip() for s in w.symbols):
+        raise ConfigError("workload.symbols", list(w.symbols), "must list contract symbols")
+    if w.account is not None and w.account < 1:
+        raise ConfigError("workload.account", w.account, "must be a positive account id")
+    if w.bars_lookback > 20_000:
+        raise ConfigError("workload.bars_lookback", w.bars_lookback, "at most 20000 (API limit)")
+    if not w.timeframes:
+        raise ConfigError("workload.timeframes", [], "must list at least one timeframe")
+    # Each timeframe's grammar is checked by `harness.bars.parse_timeframe` where the workload
+    # starts (before any order): importing the bars here would load the native module into
+    # processes that never aggregate, such as the dashboard.
+
+
+# ----- showing a config -------------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by `***` (unparseable text is masked whole
+    after the scheme)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        scheme, sep, _ = url.partition("://")
+        return f"{scheme}{sep}{REDACTED}" if sep else REDACTED
+    return parsed.render_as_string(hide_password=True)  # a password prints as ***
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def redacted(cfg: HarnessConfig) -> dict[str, Any]:
+    """The config as plain data with every secret replaced by `***` (safe to print or store)."""
+    if not is_dataclass(cfg):  # pragma: no cover - typed callers
+        raise TypeError("redacted() takes a HarnessConfig")
+    data: dict[str, Any] = _plain(asdict(cfg))
+    if data["broker"].get("api_key"):
+        data["broker"]["api_key"] = REDACTED
+    data["db"]["url"] = redact_url(data["db"]["url"])
+    return data
+
+
+def to_yaml(cfg: HarnessConfig) -> str:
+    """The resolved config as YAML, secrets redacted (what `--cfg job` prints)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(redacted(cfg)))

@@ -1,0 +1,317 @@
+"""The typed shape of the harness configuration: dataclasses registered in Hydra's ConfigStore.
+
+Hydra composes `conf/config.yaml` and its groups (`rollout/`, `broker/`, `db/`, `gate/`,
+`workload/`) against these schemas, so a value of the wrong type or an unknown key is refused at
+composition with the key named; `harness.config.compose` then builds these objects and
+`validate` checks what a type cannot say (ranges, a ladder that only goes up). Library code only
+ever sees these objects: it never calls Hydra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from omegaconf import MISSING
+
+from harness.operations import Operation
+
+__all__ = [
+    "BreakerConfig",
+    "BrokerConfig",
+    "BrokerKind",
+    "Criterion",
+    "DbConfig",
+    "GateConfig",
+    "GateOps",
+    "HarnessConfig",
+    "OpCriteria",
+    "Percentages",
+    "RecorderConfig",
+    "RolloutConfig",
+    "ShadowConfig",
+    "ShadowMechanism",
+    "SimBrokerConfig",
+    "StageConfig",
+    "WorkloadConfig",
+]
+
+
+# ----- rollout ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Percentages:
+    """Share of each operation's calls sent to Rust at one stage, in percent (0..100)."""
+
+    place_order: float = 0.0
+    modify_order: float = 0.0
+    cancel_order: float = 0.0
+    aggregate_bars: float = 0.0
+
+    def of(self, op: Operation) -> float:
+        """The percentage of `op`."""
+        return float(getattr(self, op.value))
+
+
+@dataclass
+class StageConfig:
+    """One rung of the ladder: its name, Rust's share per operation, the shadow sample rate.
+
+    `shadow_sample_rate` (0..1) is the share of aggregations also run on the side not chosen,
+    off the caller's path, and compared.
+    """
+
+    name: str = MISSING
+    percent: Percentages = field(default_factory=Percentages)
+    shadow_sample_rate: float = 0.0
+
+
+@dataclass
+class BreakerConfig:
+    """Per-operation circuit breaker: `failures` Rust failures within `window_s` seconds open it.
+
+    An open breaker sends the operation to Python until a person resets it
+    (`harness breaker reset`); the trip is recorded as an event.
+    """
+
+    failures: int = 5
+    window_s: float = 60.0
+
+
+class ShadowMechanism(StrEnum):
+    """(Members are named as written in YAML, which is how OmegaConf matches them.)
+
+    Where a shadow run executes: a worker process (no GIL contention), a thread, or auto.
+
+    `auto` runs a pure-Python shadow in a process and a Rust shadow (which releases the GIL) on
+    a thread; `benches/router.py` measures the event-loop lag of each.
+    """
+
+    auto = "auto"
+    process = "process"
+    thread = "thread"
+
+
+@dataclass
+class ShadowConfig:
+    """How shadow runs execute and how many may be in flight (more are skipped, and counted)."""
+
+    mechanism: ShadowMechanism = ShadowMechanism.auto
+    max_in_flight: int = 4
+    timeout_s: float = 30.0
+
+
+@dataclass
+class RolloutConfig:
+    """The stage ladder and how the router follows it.
+
+    `stages` are ordered from least to most Rust; each operation's percentage never goes down
+    along the ladder. A store with no rollout state starts at `start_stage` (None: the first).
+    `salt` enters the routing hash (changing it reshuffles every key). `kill: true` sends
+    everything to Python, as `TOPSTEPX_USE_RUST=false` does. `refresh_s` is how often the live
+    state (stage, kill flag, breakers) is re-read from the store.
+    """
+
+    stages: list[StageConfig] = MISSING
+    start_stage: str | None = None
+    salt: str = "harness"
+    kill: bool = False
+    refresh_s: float = 0.5
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
+
+
+# ----- broker -----------------------------------------------------------------------------------
+
+
+class BrokerKind(StrEnum):
+    """Which gateway the order clients talk to."""
+
+    sim = "sim"
+    projectx = "projectx"
+
+
+@dataclass
+class SimBrokerConfig:
+    """The embedded simulator (`broker=sim`): its profile, seed and port (0 = any free port)."""
+
+    profile: str = "demo"
+    seed: int = 1
+    port: int = 0
+
+
+@dataclass
+class BrokerConfig:
+    """The gateway: the embedded simulator or the real ProjectX gateway.
+
+    `username` / `api_key` default to `PROJECTX_USERNAME` / `PROJECTX_API_KEY`, then the bot's
+    `TOPSTEPX_USERNAME` / `TOPSTEPX_API_KEY` (read by `compose`, never written back). The API key
+    is a secret: `redacted()` configs and every output show `***`. `max_retry_after_s` is the
+    longest `Retry-After` a call waits (None: the longest retry delay); longer advice raises
+    `RateLimitedError` at once.
+    """
+
+    kind: BrokerKind = BrokerKind.sim
+    base_url: str | None = None
+    username: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 10.0
+    connect_timeout_s: float = 3.0
+    retry_delays_s: list[float] = field(default_factory=lambda: [0.75, 1.5, 3.0])
+    max_retry_after_s: float | None = None
+    max_connections: int = 32
+    sim: SimBrokerConfig = field(default_factory=SimBrokerConfig)
+
+
+# ----- database and recorder --------------------------------------------------------------------
+
+
+@dataclass
+class RecorderConfig:
+    """The background writer of outcomes.
+
+    The caller only appends to an in-memory queue of at most `queue_bound` rows; a writer thread
+    inserts batches of up to `batch_size` rows every `flush_interval_s`. While the database is
+    unreachable at most `buffer_rows` rows wait in memory; beyond, they are spilled to a file in
+    `spill_dir` (default: beside the SQLite file, or the working folder) and replayed in order
+    when the database returns.
+    """
+
+    queue_bound: int = 100_000
+    batch_size: int = 5_000
+    flush_interval_s: float = 0.2
+    buffer_rows: int = 50_000
+    spill_dir: str | None = None
+    retry_s: float = 1.0
+
+
+@dataclass
+class DbConfig:
+    """Where outcomes and the rollout state live: an SQLAlchemy URL (`HARNESS_DB_URL` wins).
+
+    `sqlite:///harness.db` (the default, a file in the working folder) or
+    `postgresql+psycopg://user:password@host:port/db`; a password is never printed.
+    """
+
+    url: str = "sqlite:///harness.db"
+    recorder: RecorderConfig = field(default_factory=RecorderConfig)
+
+
+# ----- gate -------------------------------------------------------------------------------------
+
+
+class Criterion(StrEnum):
+    """The gate's criteria, by the names used in config, the store and every output."""
+
+    min_samples = "min_samples"
+    fallback_rate = "fallback_rate"
+    error_rate = "error_rate"
+    error_excess = "error_excess"
+    p50_ratio = "p50_ratio"
+    p99_ratio = "p99_ratio"
+    not_slower = "not_slower"
+    shadow = "shadow"
+    soak = "soak"
+
+
+@dataclass
+class OpCriteria:
+    """What one operation must show over the current stage's window to pass the gate.
+
+    Rates are fractions (0..1); ratios are Rust over Python. `min_samples` is per side.
+    `not_slower_margin` (0..1) is how far Rust's latency CDF may trail Python's at any latency,
+    as a share of calls, for `not_slower` to PASS (it FAILs on any proven trail).
+    `critical` criteria roll the stage back automatically when they FAIL while it runs.
+    """
+
+    min_samples: int = 100
+    max_fallback_rate: float = 0.01
+    max_error_rate: float = 0.01
+    max_error_excess: float = 0.005
+    max_p50_ratio: float = 1.10
+    max_p99_ratio: float = 1.50
+    not_slower: bool = True
+    not_slower_margin: float = 0.05
+    min_shadow_comparisons: int = 0
+    max_shadow_mismatches: int = 0
+    critical: list[Criterion] = field(
+        default_factory=lambda: [Criterion.error_rate, Criterion.fallback_rate, Criterion.shadow]
+    )
+
+
+@dataclass
+class GateOps:
+    """Criteria per operation."""
+
+    place_order: OpCriteria = field(default_factory=OpCriteria)
+    modify_order: OpCriteria = field(default_factory=OpCriteria)
+    cancel_order: OpCriteria = field(default_factory=OpCriteria)
+    aggregate_bars: OpCriteria = field(default_factory=OpCriteria)
+
+    def of(self, op: Operation) -> OpCriteria:
+        """The criteria of `op`."""
+        criteria: OpCriteria = getattr(self, op.value)
+        return criteria
+
+
+@dataclass
+class GateConfig:
+    """The promotion gate: per-operation criteria and how they are judged.
+
+    `alpha` is the error level of every test; all are anytime-valid (confidence sequences), so
+    however often the gate is looked at, a rate criterion is ever wrong with probability at most
+    alpha and an operation's latency criteria together at most alpha. `min_soak_s` is the least
+    time a stage must have run. With `auto_rollback`, a running stage whose critical criterion
+    FAILs is rolled back, checked every `check_interval_s`.
+    """
+
+    alpha: float = 0.05
+    min_soak_s: float = 300.0
+    auto_rollback: bool = True
+    check_interval_s: float = 5.0
+    ops: GateOps = field(default_factory=GateOps)
+
+
+# ----- workload ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkloadConfig:
+    """The session `harness run` plays: round trips over symbols on one account.
+
+    Per round trip: pull `bars_lookback` 1-minute bars and aggregate them to `timeframes`; a
+    market entry of `size` contracts; a protective stop `stop_ticks` away; `modifies` stop moves;
+    cancel the stop; a market exit. `account` is an account id (None: the first active one).
+    `pace_ms` is the mean pause between round trips of one worker (seeded jitter), `concurrency`
+    the round trips in flight (at most one per symbol). `rate_limit` keeps the workload's
+    requests under the gateway's documented limits (`harness.run.pace`); it does not apply
+    to an embedded simulator whose profile has no limits (`bench`).
+    """
+
+    trades: int = 20
+    symbols: list[str] = field(default_factory=lambda: ["MNQ", "MES"])
+    account: int | None = None
+    seed: int = 7
+    concurrency: int = 2
+    pace_ms: float = 0.0
+    size: int = 1
+    stop_ticks: int = 40
+    modifies: int = 2
+    bars_lookback: int = 240
+    timeframes: list[str] = field(default_factory=lambda: ["5m", "15m", "1h"])
+    rate_limit: bool = True
+
+
+# ----- the whole --------------------------------------------------------------------------------
+
+
+@dataclass
+class HarnessConfig:
+    """Everything a harness process needs, composed once by the CLI or `harness.open()`."""
+
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    db: DbConfig = field(default_factory=DbConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)

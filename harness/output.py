@@ -1,0 +1,78 @@
+"""How commands print: rich tables for people, JSON and CSV for scripts.
+
+Tables go to stdout with `rich` (colour only on a terminal); `--json` prints one JSON document
+(a list of objects, or an object) with stable keys; `--csv` one header line and a row per
+object. Errors go to stderr as `harness COMMAND: error: ...`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+__all__ = ["error", "print_csv", "print_json", "print_table", "table_cell"]
+
+
+def error(command: str, message: object, stream: TextIO | None = None) -> None:
+    """Print `harness COMMAND: error: MESSAGE` on stderr."""
+    print(f"harness {command}: error: {message}", file=stream or sys.stderr)
+
+
+def print_json(data: Any, stream: TextIO | None = None) -> None:
+    """One JSON document, indented, keys in the order given."""
+    out = stream or sys.stdout
+    out.write(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def print_csv(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], stream: TextIO | None = None
+) -> None:
+    """A header line and one line per row (missing keys empty)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    (stream or sys.stdout).write(buffer.getvalue())
+
+
+def table_cell(value: Any) -> str:
+    """A value as a table shows it: None as '-', floats with up to 4 significant decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    stream: TextIO | None = None,
+    right: Sequence[str] = (),
+    min_width: int | None = None,
+) -> None:
+    """A table of `rows` under `columns` (numeric columns named in `right` align right);
+    `min_width` widens the output past the terminal's (or the 80 columns of a pipe)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+    if min_width is not None and console.width < min_width:
+        console.width = min_width
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for name in columns:
+        table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*(table_cell(row.get(name)) for name in columns))
+    console.print(table)

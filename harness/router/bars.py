@@ -1,0 +1,384 @@
+"""Routed bar aggregation: `aggregate` and the live `Aggregator` of `harness.bars`, minus `impl`,
+plus `contract=` for the routing key.
+
+Routing key: `contract|timeframes` (`MNQ|5m,15m,1h`), or the timeframes alone without
+`contract=`. A Rust failure that is not the input's fault (`NativePanicError`, any unexpected
+exception; not `BarDataError` / `InvalidInputError`) reruns on Python and counts toward the
+breaker. At the stage's shadow sample rate the other side also runs, off the caller's path
+(`harness.router.shadow`), and the comparison is recorded.
+
+The live `Aggregator` picks its side when it is made and keeps it; it moves to Python when Rust
+fails under it or becomes disabled (kill switch, breaker, percent 0, `TOPSTEPX_USE_RUST`),
+carrying its state across: it keeps the input bars of its still-open buckets and replays them
+into a fresh Python aggregator (what the replay emits was emitted before, and is discarded).
+It never moves back to Rust; a new `Aggregator` is routed afresh. Live aggregators are not
+shadowed (a push is about a microsecond: the batch `aggregate` is where shadows run).
+
+Each call (`aggregate`, `push`, `push_many`) is one outcome row of `aggregate_bars`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from time import perf_counter_ns, time_ns
+from types import ModuleType
+from typing import Any, Final
+
+import numpy as np
+
+from harness import bars as _bars
+from harness.bars import COLUMNS, Bar, Bars, Offset
+from harness.bars import python as _python
+from harness.operations import Impl, Operation
+from harness.router.core import Router
+from harness.router.policy import Action, bars_failure_action, env_allows_rust
+from harness.router.shadow import DEFAULT_ENGINES, ShadowRunner
+
+__all__ = ["RoutedAggregator", "RoutedBars", "routing_key"]
+
+OP: Final = Operation.AGGREGATE_BARS
+RUST: Final = Impl.RUST
+PYTHON: Final = Impl.PYTHON
+
+
+def routing_key(contract: str | None, timeframes: Any) -> str:
+    """`contract|tf1,tf2` (or `tf1,tf2` without a contract): what an aggregation is routed by."""
+    if isinstance(timeframes, str):
+        names = timeframes
+    elif isinstance(timeframes, list | tuple):
+        names = ",".join(str(tf) for tf in timeframes)
+    else:
+        names = repr(timeframes)
+    return names if contract is None else f"{contract}|{names}"
+
+
+def _other(side: Impl) -> Impl:
+    return PYTHON if side is RUST else RUST
+
+
+def _why(exc: BaseException, how: str) -> str:
+    return f"rust {type(exc).__name__}; {how}: {exc}"
+
+
+class RoutedBars:
+    """`h.bars`: routed `aggregate` and `Aggregator` (see the module docstring)."""
+
+    def __init__(self, router: Router, shadows: ShadowRunner) -> None:
+        self._router = router
+        self._shadows = shadows
+        self._engine_names: dict[Impl, str] = dict(DEFAULT_ENGINES)
+        self._modules: dict[Impl, ModuleType] = {}
+
+    def use_engine(self, impl: Impl, module: str) -> None:
+        """Test hook (tests, drills): serve side `impl` with another module offering
+        `aggregate_columns` and `Aggregator` as `harness._native` does. Shadows of that side
+        import it by name in their worker, so it must be importable there too."""
+        self._engine_names[impl] = module
+        self._modules.pop(impl, None)
+
+    def engine_name(self, impl: Impl) -> str:
+        """The module serving side `impl`."""
+        return self._engine_names[impl]
+
+    def engine(self, impl: Impl) -> ModuleType:
+        """The module serving side `impl` (imported on first use)."""
+        module = self._modules.get(impl)
+        if module is None:
+            module = self._modules[impl] = importlib.import_module(self._engine_names[impl])
+        return module
+
+    def aggregate(
+        self,
+        bars: Any,
+        timeframe: str | Sequence[str],
+        *,
+        offset: Offset = None,
+        contract: str | None = None,
+    ) -> Any:
+        """As `harness.bars.aggregate` (`Bars` for one timeframe, `{timeframe: Bars}` for
+        several), on the side the routing key sends it to; raises what that side raises
+        (`BarDataError`, `InvalidInputError`)."""
+        router = self._router
+        ts_ns, started = time_ns(), perf_counter_ns()
+        key = routing_key(contract, timeframe)
+        snap = router.snapshot
+        routed = router.route(OP, key)
+        served, why = routed, None
+        columns: tuple[np.ndarray, ...] | None = None
+        engine_started = started
+        try:
+            if isinstance(timeframe, str):
+                names = [timeframe]
+                period, off = _bars._spec(timeframe, offset)
+                periods, offsets = [period], [off]
+            else:
+                names = _bars._names(timeframe)
+                periods, offsets = _bars._specs(names, offset)
+            columns = _bars._columns(bars)
+            engine_started = perf_counter_ns()
+            try:
+                series = self.engine(routed).aggregate_columns(*columns, periods, offsets)
+            except BaseException as exc:
+                if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
+                    raise
+                router.rust_failed(OP, exc)
+                served, why = PYTHON, _why(exc, "reran on python")
+                series = self.engine(PYTHON).aggregate_columns(*columns, periods, offsets)
+            engine_us = (perf_counter_ns() - engine_started) / 1000.0
+            result = {name: Bars(*s) for name, s in zip(names, series, strict=True)}
+        except BaseException as exc:
+            router.record(
+                OP, ts_ns, started, snap.stage, routed, served, key=key,
+                fell_back=why is not None, reason=why, error=exc,
+            )  # fmt: skip
+            if columns is not None and why is None and isinstance(exc, Exception):
+                engine_us = (perf_counter_ns() - engine_started) / 1000.0
+                self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
+                             exc, engine_us, ts_ns, snap.stage, key)  # fmt: skip
+            raise
+        if why is None:
+            router.record_ok(OP, ts_ns, started, snap.stage, served, key)
+            self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
+                         result, engine_us, ts_ns, snap.stage, key)  # fmt: skip
+        else:
+            router.record(
+                OP, ts_ns, started, snap.stage, routed, served, key=key, fell_back=True,
+                reason=why,
+            )  # fmt: skip
+        return result[names[0]] if isinstance(timeframe, str) else result
+
+    def _shadow(
+        self,
+        rate: float,
+        served: Impl,
+        columns: tuple[np.ndarray, ...],
+        periods: list[int],
+        offsets: list[int],
+        names: list[str],
+        outcome: Mapping[str, Bars] | BaseException,
+        engine_us: float,
+        ts_ns: int,
+        stage: str,
+        key: str,
+    ) -> None:
+        if rate <= 0.0 or not self._shadows.sample(rate):
+            return
+        shadow = _other(served)
+        if shadow is RUST and not (self._router.native_available and env_allows_rust()):
+            return
+        self._shadows.submit(
+            engine=self._engine_names[shadow],
+            shadow=shadow,
+            primary=served,
+            columns=columns,
+            periods=periods,
+            offsets=offsets,
+            names=names,
+            outcome=outcome,
+            primary_latency_us=engine_us,
+            ts_ns=ts_ns,
+            stage=stage,
+            key=key,
+        )
+
+    def Aggregator(  # the same name as harness.bars.Aggregator
+        self,
+        timeframes: str | Sequence[str],
+        *,
+        offset: Offset = None,
+        input_timeframe: str | None = "1m",
+        contract: str | None = None,
+    ) -> RoutedAggregator:
+        """A live aggregator, as `harness.bars.Aggregator`, routed by `contract|timeframes`."""
+        return RoutedAggregator(
+            self,
+            self._router,
+            timeframes,
+            offset=offset,
+            input_timeframe=input_timeframe,
+            contract=contract,
+        )
+
+
+class RoutedAggregator:
+    """Live aggregation on a routed side that moves to Python, state intact, when Rust fails
+    or is disabled (see the module docstring). Same methods as `harness.bars.Aggregator`."""
+
+    def __init__(
+        self,
+        bars: RoutedBars,
+        router: Router,
+        timeframes: str | Sequence[str],
+        *,
+        offset: Offset,
+        input_timeframe: str | None,
+        contract: str | None,
+    ) -> None:
+        self._routed_bars = bars
+        self._router = router
+        names = [timeframes] if isinstance(timeframes, str) else _bars._names(timeframes)
+        periods, offsets = _bars._specs(names, offset)
+        self._buckets = [(p, off % p) for p, off in zip(periods, offsets, strict=True)]
+        self._offset = offset
+        self._input_timeframe = input_timeframe
+        self.timeframes: tuple[str, ...] = tuple(names)
+        self.key = routing_key(contract, timeframes)
+        self._side = router.route(OP, self.key)
+        self._agg = self._build(self._side)
+        self._open: deque[tuple[int, float, float, float, float, int]] = deque()
+        self._count = 0
+        self._volume = 0
+
+    @property
+    def impl(self) -> str:
+        """The side serving this aggregator now: `rust` or `python`."""
+        return self._side.value
+
+    @property
+    def count(self) -> int:
+        """Bars accepted so far."""
+        return self._count
+
+    def partial(self, timeframe: str) -> Bar | None:
+        """The bar still being built for `timeframe`, or None."""
+        return self._agg.partial(timeframe)
+
+    def push(self, t: Any, o: float, h: float, l: float, c: float, v: int) -> list[tuple[str, Bar]]:  # noqa: E741
+        """Push one closed 1-minute bar; `(timeframe, bar)` for each bar it completed."""
+        router = self._router
+        ts_ns, started = time_ns(), perf_counter_ns()
+        stage = router.snapshot.stage
+        routed = self._current_side()
+        served, why = routed, None
+        try:
+            t_ns = t if type(t) is int else _bars.parse_time(t, "t", self._count)
+            try:
+                done = self._agg.push(t_ns, o, h, l, c, v)
+            except BaseException as exc:
+                if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
+                    raise
+                router.rust_failed(OP, exc)
+                served, why = PYTHON, _why(exc, "state replayed into python")
+                self._move_to_python()
+                done = self._agg.push(t_ns, o, h, l, c, v)
+        except BaseException as exc:
+            router.record(
+                OP, ts_ns, started, stage, routed, served, key=self.key,
+                fell_back=why is not None, reason=why, error=exc,
+            )  # fmt: skip
+            raise
+        self._keep([(t_ns, float(o), float(h), float(l), float(c), int(v))])
+        self._record_done(ts_ns, started, stage, routed, served, why)
+        return done
+
+    def push_many(self, bars: Any) -> dict[str, Bars]:
+        """Push a batch (columns or records; all or nothing); the completed bars per timeframe."""
+        router = self._router
+        ts_ns, started = time_ns(), perf_counter_ns()
+        stage = router.snapshot.stage
+        routed = self._current_side()
+        served, why = routed, None
+        try:
+            columns = _bars._columns(bars)
+            batch = dict(zip(COLUMNS, columns, strict=True))
+            try:
+                done = self._agg.push_many(batch)
+            except BaseException as exc:
+                if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
+                    raise
+                router.rust_failed(OP, exc)
+                served, why = PYTHON, _why(exc, "state replayed into python")
+                self._move_to_python()
+                done = self._agg.push_many(batch)
+        except BaseException as exc:
+            router.record(
+                OP, ts_ns, started, stage, routed, served, key=self.key,
+                fell_back=why is not None, reason=why, error=exc,
+            )  # fmt: skip
+            raise
+        self._keep_columns(columns)
+        self._record_done(ts_ns, started, stage, routed, served, why)
+        return done
+
+    def _record_done(
+        self, ts_ns: int, started: int, stage: str, routed: Impl, served: Impl, why: str | None
+    ) -> None:
+        if why is None:
+            self._router.record_ok(OP, ts_ns, started, stage, served, self.key)
+        else:
+            self._router.record(
+                OP, ts_ns, started, stage, routed, served, key=self.key, fell_back=True,
+                reason=why,
+            )  # fmt: skip
+
+    # ----- the side and its state ------------------------------------------------------------
+
+    def _current_side(self) -> Impl:
+        if self._side is RUST and not self._router.rust_enabled(OP):
+            self._move_to_python()
+        return self._side
+
+    def _build(self, side: Impl) -> _bars.Aggregator:
+        agg = _bars.Aggregator(
+            list(self.timeframes),
+            offset=self._offset,
+            input_timeframe=self._input_timeframe,
+            impl="python",
+        )
+        if self._routed_bars.engine_name(side) != DEFAULT_ENGINES[PYTHON]:
+            # Rust, or a test engine: swap the facade's engine (the facade parses; the engine
+            # aggregates). The facade takes the same periods and offsets for every engine.
+            periods = [p for p, _ in self._buckets]
+            offsets = [off for _, off in self._buckets]
+            input_period = (
+                0 if self._input_timeframe is None else _bars.parse_timeframe(self._input_timeframe)
+            )
+            engine = self._routed_bars.engine(side)
+            agg._engine = engine.Aggregator(periods, offsets, input_period)
+        agg.impl = side.value
+        return agg
+
+    def _move_to_python(self) -> None:
+        """Replace the Rust aggregator by a Python one in the same state (see the docstring)."""
+        agg = self._build(PYTHON)
+        engine = agg._engine
+        if self._open:
+            rows = [list(column) for column in zip(*self._open, strict=True)]
+            engine.push_many(*_python.columns_from_lists(*rows))
+        if isinstance(engine, _python.Aggregator):
+            # What the replay cannot rebuild: the count of bars (error indexes) and the volume
+            # total (the overflow check) of everything pushed before the open buckets.
+            engine._count = self._count
+            engine._total = self._volume
+        self._agg, self._side = agg, PYTHON
+
+    def _horizon(self, t: int) -> int:
+        """The start of the oldest bucket still open after a bar at `t`."""
+        return min(t - (t - off) % period for period, off in self._buckets)
+
+    def _keep(self, rows: list[tuple[int, float, float, float, float, int]]) -> None:
+        self._count += len(rows)
+        for row in rows:
+            self._volume += row[5]
+        self._open.extend(rows)
+        self._trim(rows[-1][0])
+
+    def _keep_columns(self, columns: Sequence[np.ndarray]) -> None:
+        n = len(columns[0])
+        if n == 0:
+            return
+        self._count += n
+        self._volume += int(columns[5].sum())
+        last = int(columns[0][-1])
+        horizon = self._horizon(last)
+        self._trim(last)
+        start = int(np.searchsorted(columns[0], horizon, side="left"))
+        self._open.extend(zip(*(c[start:].tolist() for c in columns), strict=True))
+
+    def _trim(self, last: int) -> None:
+        horizon = self._horizon(last)
+        kept = self._open
+        while kept and kept[0][0] < horizon:
+            kept.popleft()

@@ -1,0 +1,318 @@
+"""The router: decides Rust or Python per call, counts Rust failures, records every outcome.
+
+`Router` owns the current `Snapshot` (swapped whole by the live-state poller or by an action of
+this process), the per-operation seeds of the hash, the failure windows of the circuit breakers,
+and the hand-over to the recorder. It does no I/O on the hot path: `decide` is a hash and a
+comparison; `route` adds the environment's kill switch; `record` is one queue append. Writing a
+breaker trip to the store is left to the poller thread (`harness.router.live`), so a failing
+call never waits on the database; the operation goes to Python at once all the same.
+
+The routed clients (`harness.router.orders`, `harness.router.bars`) are built on this.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import monotonic, perf_counter_ns
+from typing import Final
+
+from harness.compare import describe_error
+from harness.config import RolloutConfig
+from harness.errors import BrokerError
+from harness.operations import Impl, Operation
+from harness.recorder import OutcomeRecord, Recorder, ShadowRecord
+from harness.router.breaker import FailureWindows
+from harness.router.decide import BUCKETS, op_seed
+from harness.router.policy import env_allows_rust
+from harness.router.snapshot import Snapshot, build_snapshot
+from harness.store.state import LiveState
+
+__all__ = ["CallStats", "Router", "TripRequest"]
+
+log = logging.getLogger("harness.router")
+
+MAX_ERROR_TEXT: Final = 1000
+"""Recorded error messages are cut to this many characters."""
+MAX_REASON: Final = 255
+"""`outcomes.fallback_reason` and `routing_key` are at most this long (their column width)."""
+MAX_TAG: Final = 128
+"""`outcomes.custom_tag` is at most this long (its column width)."""
+RUST: Final = Impl.RUST
+PYTHON: Final = Impl.PYTHON
+# Plain-str names (an enum's `.value` is a descriptor: slow on the hot path).
+_OP_NAME: Final = {op: op.value for op in Operation}
+_SIDE_NAME: Final = {side: side.value for side in Impl}
+_new_tuple: Final = tuple.__new__  # builds a NamedTuple row in C, as `_make` does, sans checks
+
+
+@dataclass(frozen=True, slots=True)
+class TripRequest:
+    """A breaker this process opened, waiting to be written to the store by the poller."""
+
+    op: Operation
+    failures: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallStats:
+    """Routed calls of one operation since the harness opened."""
+
+    calls: int
+    to_rust: int
+    served_by_rust: int
+    fell_back: int
+    errors: int
+
+
+class Router:
+    """Routing, fallback accounting and recording for one harness (see the module docstring).
+
+    `secrets` are strings that must never reach the store (the API key, tokens): they are
+    replaced by `***` in recorded error messages.
+    """
+
+    def __init__(
+        self,
+        rollout: RolloutConfig,
+        *,
+        recorder: Recorder,
+        run_id: str,
+        native_available: bool,
+        secrets: tuple[str, ...] = (),
+        clock: Callable[[], float] = monotonic,
+    ) -> None:
+        self.rollout = rollout
+        self.recorder = recorder
+        self.run_id = run_id
+        self.native_available = native_available
+        self._secrets = tuple(s for s in secrets if s)
+        self._seeds = {op: op_seed(rollout.salt, op) for op in Operation}
+        self._windows = FailureWindows(rollout.breaker.failures, rollout.breaker.window_s, clock)
+        self._swap = threading.Lock()
+        self._live: LiveState | None = None
+        self._tripped: set[Operation] = set()
+        self._unknown_logged: set[str] = set()
+        self.trip_requests: deque[TripRequest] = deque()
+        self.wake = threading.Event()
+        """Set when the poller has something to write (a trip); it then runs at once."""
+        self._counts = {op: [0, 0, 0, 0, 0] for op in Operation}
+        self.snapshot: Snapshot = build_snapshot(rollout, None, native_available=native_available)
+
+    # ----- the hot path --------------------------------------------------------------------------
+
+    def decide(self, op: Operation, key: str) -> Impl:
+        """Rust when `crc32(salt|op|key) mod 10000 < percent * 100` at the current snapshot.
+
+        No I/O, no lock: one attribute read, one dict read, one CRC. The environment's kill
+        switch is not looked at here (see `route`).
+        """
+        limit = self.snapshot.thresholds[op]
+        if limit <= 0.0:
+            return PYTHON
+        if limit >= BUCKETS:
+            return RUST
+        return RUST if zlib.crc32(key.encode(), self._seeds[op]) % BUCKETS < limit else PYTHON
+
+    def route(self, op: Operation, key: str) -> Impl:
+        """`decide`, unless `TOPSTEPX_USE_RUST` is false right now (then Python)."""
+        if not env_allows_rust():
+            return PYTHON
+        return self.decide(op, key)
+
+    def rust_enabled(self, op: Operation) -> bool:
+        """Whether `op` may go to Rust at all now (snapshot and environment)."""
+        return self.snapshot.thresholds[op] > 0.0 and env_allows_rust()
+
+    # ----- live state ----------------------------------------------------------------------------
+
+    def apply_state(
+        self, live: LiveState | None, written: frozenset[Operation] = frozenset()
+    ) -> None:
+        """Take a state read from the store; `written` are trips now committed there."""
+        with self._swap:
+            if live is not None:
+                self._live = live
+            self._tripped -= written
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        snap = build_snapshot(
+            self.rollout,
+            self._live,
+            native_available=self.native_available,
+            tripped=self._tripped,
+        )
+        if not snap.stage_known and snap.stage not in self._unknown_logged:
+            self._unknown_logged.add(snap.stage)
+            names = ", ".join(s.name for s in self.rollout.stages)
+            log.error(
+                "rollout stage %r is not in this process's ladder (%s): everything goes to "
+                "Python until the stage is one this process knows",
+                snap.stage,
+                names,
+            )
+        self.snapshot = snap
+
+    @property
+    def live_state(self) -> LiveState | None:
+        """The last state read from the store (None before the first read)."""
+        return self._live
+
+    # ----- failures and the circuit breaker ------------------------------------------------------
+
+    def rust_failed(self, op: Operation, exc: BaseException) -> None:
+        """Count a Rust failure of `op` (a fallback's cause); trip the breaker past the limit.
+
+        A trip sends `op` to Python from the next call on, and asks the poller to write it to
+        the store (event `breaker_trip`), where every process sees it.
+        """
+        self._counts[op][3] += 1
+        count = self._windows.add(op)
+        if count is None:
+            return
+        window = self._windows.window_s
+        reason = f"{count} Rust failures within {window:g} s; last: {self.error_text(exc)}"
+        log.error("circuit breaker of %s tripped: %s", op.value, reason)
+        with self._swap:
+            self._tripped.add(op)
+            self._rebuild()
+        self.trip_requests.append(TripRequest(op, count, reason))
+        self.wake.set()
+
+    def breaker_reset(self, op: Operation) -> None:
+        """Forget `op`'s failures and any trip of this process not yet written."""
+        self._windows.clear(op)
+        with self._swap:
+            self._tripped.discard(op)
+            self._rebuild()
+
+    # ----- recording -----------------------------------------------------------------------------
+
+    def error_text(self, exc: BaseException) -> str:
+        """`Class: message`, secrets replaced by `***`, cut to `MAX_ERROR_TEXT` characters."""
+        return self.scrub(describe_error(exc))[:MAX_ERROR_TEXT]
+
+    def scrub(self, text: str) -> str:
+        """`text` with every secret this router knows replaced by `***`."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def record(
+        self,
+        op: Operation,
+        ts_ns: int,
+        started_ns: int,
+        stage: str,
+        routed: Impl,
+        served: Impl,
+        *,
+        key: str | None,
+        fell_back: bool = False,
+        reason: str | None = None,
+        error: BaseException | None = None,
+        attempts: int | None = None,
+        order_id: int | None = None,
+        custom_tag: str | None = None,
+    ) -> None:
+        """Hand one outcome to the recorder; `started_ns` is the `perf_counter_ns` at the start
+        of the caller's wait (the latency recorded is up to now)."""
+        latency_us = (perf_counter_ns() - started_ns) / 1000.0
+        counts = self._counts[op]
+        counts[0] += 1
+        if routed is RUST:
+            counts[1] += 1
+        if served is RUST:
+            counts[2] += 1
+        http_status = None
+        error_class = error_message = None
+        if error is not None:
+            counts[4] += 1
+            error_class = type(error).__name__[:64]
+            error_message = self.error_text(error)
+            if isinstance(error, BrokerError):
+                http_status = error.http_status
+                attempts = error.attempts if attempts is None else attempts
+        if reason is not None:
+            reason = self.scrub(reason)[:MAX_REASON]
+        self.recorder.record(
+            OutcomeRecord(
+                ts_ns,
+                self.run_id,
+                _OP_NAME[op],
+                stage,
+                _SIDE_NAME[routed],
+                _SIDE_NAME[served],
+                fell_back,
+                reason,
+                error is None,
+                error_class,
+                error_message,
+                latency_us,
+                attempts,
+                http_status,
+                order_id if type(order_id) is int else None,
+                custom_tag[:MAX_TAG] if isinstance(custom_tag, str) else None,
+                None if key is None else key[:MAX_REASON],
+            )
+        )
+
+    def record_ok(
+        self,
+        op: Operation,
+        ts_ns: int,
+        started_ns: int,
+        stage: str,
+        side: Impl,
+        key: str,
+        attempts: int | None = None,
+        order_id: int | None = None,
+        custom_tag: str | None = None,
+    ) -> None:
+        """`record` for the common case, kept lean: served where routed, no fallback, no error
+        (`order_id` and `custom_tag` are what the client accepted: an int and a str)."""
+        latency_us = (perf_counter_ns() - started_ns) / 1000.0
+        counts = self._counts[op]
+        counts[0] += 1
+        if side is RUST:
+            counts[1] += 1
+            counts[2] += 1
+        name = _SIDE_NAME[side]
+        self.recorder.record(
+            _new_tuple(
+                OutcomeRecord,
+                (
+                    ts_ns,
+                    self.run_id,
+                    _OP_NAME[op],
+                    stage,
+                    name,
+                    name,
+                    False,
+                    None,
+                    True,
+                    None,
+                    None,
+                    latency_us,
+                    attempts,
+                    None,
+                    order_id,
+                    None if custom_tag is None else custom_tag[:MAX_TAG],
+                    key[:MAX_REASON],
+                ),
+            )
+        )
+
+    def record_shadow(self, row: ShadowRecord) -> None:
+        """Hand one shadow comparison to the recorder (from any thread)."""
+        self.recorder.record_shadow(row)
+
+    def call_stats(self) -> dict[Operation, CallStats]:
+        """Routed calls per operation since the harness opened."""
+        return {op: CallStats(*c) for op, c in self._counts.items()}

@@ -1,0 +1,442 @@
+"""The routed order client: the `OrderClient` protocol, each mutation sent to Rust or Python.
+
+Routing keys (DESIGN.md): a placement is routed by its customTag (one is generated before
+routing when the caller gives none, so the key exists and a fallback reuses it); a modify or
+cancel follows the side that placed its order (remembered for the last `REMEMBER` placed),
+unless that side is now disabled for the operation (percent 0, kill switch, breaker open,
+native unavailable), and an order this process did not place is routed by `str(order_id)`.
+`place_market_order` is routed and recorded as `place_order`.
+
+A Rust failure is handled by `harness.router.policy`: not sent -> Python at once; maybe sent ->
+reconcile with the Python client first (placement: find the order by its customTag and return
+it, place with the same tag only if none exists; modify/cancel: read the order and succeed if
+the change is already there, else repeat on Python); the broker's own answers (rejection, not
+found, rate limit, auth) and the caller's invalid input are raised as they are. Every call is
+one outcome row; a fallback says why in `fallback_reason`.
+
+Reads (`accounts`, `resolve_contract`, `find_order_by_tag`, `get_order`, `open_orders`,
+`open_positions`, `retrieve_bars`) and the last resort `close_position` are not migrated
+operations: the Python client serves them, unrecorded.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime
+from time import perf_counter_ns, time_ns
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+from harness import projectx as px
+from harness.errors import BrokerError, BrokerUnavailableError, OrderRejectedError
+from harness.operations import Impl, Operation
+from harness.orders import AccountReads, OrderClient
+from harness.orders.models import Account, Contract, HistoryBar, Order, PlacedOrder, Position
+from harness.orders.reconcile import (
+    cancel_took_effect,
+    modify_took_effect,
+    reconciled_placement,
+)
+from harness.orders.validation import new_custom_tag
+from harness.projectx import OrderType
+from harness.router.core import Router
+from harness.router.policy import Action, order_failure_action
+
+__all__ = ["REMEMBER", "RoutedOrderClient"]
+
+REMEMBER: Final = 100_000
+"""How many order ids the router remembers the placing side of (the oldest placed dropped)."""
+
+T = TypeVar("T")
+Call = Callable[[OrderClient], Awaitable[T]]
+# Enum members as module constants: `Impl.PYTHON` is a class-attribute look-up (~0.2 us).
+RUST: Final = Impl.RUST
+PYTHON: Final = Impl.PYTHON
+PLACE: Final = Operation.PLACE_ORDER
+MODIFY: Final = Operation.MODIFY_ORDER
+CANCEL: Final = Operation.CANCEL_ORDER
+
+
+class _Why:
+    """Why a call fell back: the Rust failure, what the rule said, and what was done."""
+
+    __slots__ = ("action", "failure", "how")
+
+    def __init__(self, failure: BaseException, action: Action, how: str) -> None:
+        self.failure = failure
+        self.action = action
+        self.how = how
+
+    def text(self) -> str:
+        """`rust <Class> (not sent|maybe sent); <what was done>: <message>` (for the store)."""
+        sent = "not sent" if self.action is Action.FALLBACK else "maybe sent"
+        return f"rust {type(self.failure).__name__} ({sent}); {self.how}: {self.failure}"
+
+
+class RoutedOrderClient:
+    """`OrderClient` whose mutations are routed (see the module docstring).
+
+    `rust` is None when the native module is unavailable: everything then runs on `python`.
+    """
+
+    def __init__(self, router: Router, python: OrderClient, rust: OrderClient | None) -> None:
+        self._router = router
+        self._python = python
+        self._rust = rust
+        self._placed_by: OrderedDict[int, Impl] = OrderedDict()
+
+    def __repr__(self) -> str:
+        sides = "rust+python" if self._rust is not None else "python only"
+        return f"RoutedOrderClient({sides})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close both clients."""
+        try:
+            if self._rust is not None:
+                await self._rust.aclose()
+        finally:
+            await self._python.aclose()
+
+    def use_client(self, impl: Impl, client: OrderClient) -> OrderClient | None:
+        """Test hook (tests, drills): serve side `impl` with `client`, e.g. a wrapper of the
+        real client that fails on purpose; returns the client it replaces."""
+        if impl is RUST:
+            previous, self._rust = self._rust, client
+            return previous
+        previous_python, self._python = self._python, client
+        return previous_python
+
+    # ----- reads: not routed ------------------------------------------------------------------
+
+    async def accounts(self, only_active: bool = True) -> list[Account]:
+        """`Account/search` (Python client)."""
+        return await self._python.accounts(only_active)
+
+    async def resolve_contract(self, symbol_or_id: str) -> Contract:
+        """A contract by symbol or id, cached (Python client)."""
+        return await self._python.resolve_contract(symbol_or_id)
+
+    async def find_order_by_tag(self, account_id: int, tag: str) -> Order | None:
+        """The order carrying customTag `tag`, or None (Python client)."""
+        return await self._python.find_order_by_tag(account_id, tag)
+
+    async def get_order(self, account_id: int, order_id: int) -> Order | None:
+        """One order by id, or None (Python client)."""
+        return await self._python.get_order(account_id, order_id)
+
+    def _reads(self) -> AccountReads:
+        python = self._python
+        if not isinstance(python, AccountReads):
+            raise TypeError(f"the Python side {python!r} does not offer the account reads")
+        return python
+
+    async def open_orders(self, account_id: int) -> list[Order]:
+        """`Order/searchOpen` (Python client)."""
+        return await self._reads().open_orders(account_id)
+
+    async def open_positions(self, account_id: int) -> list[Position]:
+        """`Position/searchOpen` (Python client)."""
+        return await self._reads().open_positions(account_id)
+
+    async def retrieve_bars(
+        self,
+        contract_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        unit: int = px.BarUnit.MINUTE,
+        unit_number: int = 1,
+        include_partial_bar: bool = True,
+        live: bool = False,
+    ) -> list[HistoryBar]:
+        """`History/retrieveBars`, oldest first (Python client; see
+        `PythonOrderClient.retrieve_bars`)."""
+        return await self._reads().retrieve_bars(
+            contract_id,
+            start=start,
+            end=end,
+            limit=limit,
+            unit=unit,
+            unit_number=unit_number,
+            include_partial_bar=include_partial_bar,
+            live=live,
+        )
+
+    async def close_position(self, account_id: int, contract_id: str) -> None:
+        """`Position/closeContract`, the last resort (Python client, unrecorded)."""
+        await self._reads().close_position(account_id, contract_id)
+
+    # ----- placement ---------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        account_id: int,
+        contract_id: str,
+        side: Any,
+        size: int,
+        *,
+        type: int = OrderType.MARKET,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+        custom_tag: str | None = None,
+        brackets: Mapping[str, Any] | None = None,
+    ) -> Coroutine[Any, Any, PlacedOrder]:
+        """`Order/place` on the side the customTag routes to; see the module docstring. (A
+        plain method returning the coroutine to await: one coroutine frame fewer.)"""
+        tag = new_custom_tag() if custom_tag is None else custom_tag
+
+        def call(client: OrderClient) -> Awaitable[PlacedOrder]:
+            return client.place_order(
+                account_id,
+                contract_id,
+                side,
+                size,
+                type=type,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                trail_price=trail_price,
+                custom_tag=tag,
+                brackets=brackets,
+            )
+
+        return self._place(account_id, tag, call)
+
+    def place_market_order(
+        self,
+        account_id: int,
+        contract_id: str,
+        side: Any,
+        size: int,
+        *,
+        custom_tag: str | None = None,
+    ) -> Coroutine[Any, Any, PlacedOrder]:
+        """A market order: routed and recorded as `place_order`. (A plain method returning the
+        coroutine to await, which spares the bot's hot path one coroutine frame.)"""
+        tag = new_custom_tag() if custom_tag is None else custom_tag
+
+        def call(client: OrderClient) -> Awaitable[PlacedOrder]:
+            return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
+
+        return self._place(account_id, tag, call)
+
+    async def _place(self, account_id: int, tag: Any, call: Call[PlacedOrder]) -> PlacedOrder:
+        router = self._router
+        ts_ns, started = time_ns(), perf_counter_ns()
+        key = tag if isinstance(tag, str) else repr(tag)
+        stage = router.snapshot.stage
+        routed = router.route(PLACE, key) if self._rust is not None else PYTHON
+        served, why = routed, None
+        try:
+            if routed is PYTHON or self._rust is None:
+                placed = await call(self._python)
+            else:
+                try:
+                    placed = await call(self._rust)
+                except BaseException as exc:
+                    action = order_failure_action(exc)
+                    if action is Action.RAISE:
+                        raise
+                    router.rust_failed(PLACE, exc)
+                    served, why = PYTHON, _Why(exc, action, "placed on python")
+                    if action is Action.FALLBACK:
+                        placed = await call(self._python)
+                    else:
+                        placed, why.how = await self._reconcile_place(account_id, tag, call, exc)
+        except BaseException as exc:
+            router.record(
+                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
+                reason=None if why is None else why.text(), error=exc, custom_tag=tag,
+            )  # fmt: skip
+            raise
+        if why is None:
+            router.record_ok(
+                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag
+            )
+        else:
+            router.record(
+                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=True,
+                reason=why.text(), attempts=placed.attempts, order_id=placed.order_id,
+                custom_tag=tag,
+            )  # fmt: skip
+        self._remember(placed.order_id, served)
+        return placed
+
+    async def _reconcile_place(
+        self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
+    ) -> tuple[PlacedOrder, str]:
+        """After a placement that may have landed: return the order found by its tag, or place
+        with the same tag on Python. Never raises `maybe_sent=False` (the order may exist)."""
+        rust_attempts = failure.attempts if isinstance(failure, BrokerError) else 1
+        found = await self._quiet_find(account_id, tag)
+        if found is not None:
+            return reconciled_placement(found.id, tag, rust_attempts), "found by customTag"
+        try:
+            placed = await call(self._python)
+        except OrderRejectedError as rejection:
+            # Most likely the duplicate-tag rejection: the Rust attempt landed after all.
+            found = await self._quiet_find(account_id, tag)
+            if found is not None:
+                how = "python placement refused, then found by customTag"
+                return reconciled_placement(found.id, tag, rust_attempts), how
+            raise BrokerUnavailableError(
+                f"placement outcome unknown: the Rust attempt may have reached the broker "
+                f"({self._router.error_text(failure)}), the Python placement with the same "
+                f"customTag was refused ({rejection}), and no order carries customTag {tag}",
+                endpoint=px.ORDER_PLACE,
+                error_code=rejection.error_code,
+                error_message=rejection.error_message,
+                http_status=rejection.http_status,
+                attempts=rust_attempts + rejection.attempts,
+                maybe_sent=True,
+            ) from rejection
+        attempts = rust_attempts + placed.attempts
+        result = PlacedOrder(placed.order_id, tag, placed.reconciled, attempts)
+        return result, "not found by customTag, placed on python with the same tag"
+
+    async def _quiet_find(self, account_id: int, tag: str) -> Order | None:
+        try:
+            return await self._python.find_order_by_tag(account_id, tag)
+        except BrokerError:
+            return None
+
+    # ----- modify and cancel -------------------------------------------------------------------
+
+    async def modify_order(
+        self,
+        account_id: int,
+        order_id: int,
+        *,
+        size: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_price: float | None = None,
+    ) -> None:
+        """`Order/modify` on the side that placed the order (see the module docstring)."""
+
+        def call(client: OrderClient) -> Awaitable[None]:
+            return client.modify_order(
+                account_id,
+                order_id,
+                size=size,
+                limit_price=limit_price,
+                stop_price=stop_price,
+                trail_price=trail_price,
+            )
+
+        def done(order: Order) -> bool:
+            return modify_took_effect(order, size, limit_price, stop_price, trail_price)
+
+        await self._mutate(MODIFY, account_id, order_id, call, done)
+
+    async def cancel_order(self, account_id: int, order_id: int) -> None:
+        """`Order/cancel` on the side that placed the order (see the module docstring)."""
+
+        def call(client: OrderClient) -> Awaitable[None]:
+            return client.cancel_order(account_id, order_id)
+
+        await self._mutate(CANCEL, account_id, order_id, call, cancel_took_effect)
+
+    async def _mutate(
+        self,
+        op: Operation,
+        account_id: int,
+        order_id: int,
+        call: Call[None],
+        done: Callable[[Order], bool],
+    ) -> None:
+        router = self._router
+        ts_ns, started = time_ns(), perf_counter_ns()
+        key = str(order_id)
+        stage = router.snapshot.stage
+        routed = self._follow(op, order_id, key)
+        served, why = routed, None
+        try:
+            if routed is PYTHON or self._rust is None:
+                await call(self._python)
+            else:
+                try:
+                    await call(self._rust)
+                except BaseException as exc:
+                    action = order_failure_action(exc)
+                    if action is Action.RAISE:
+                        raise
+                    router.rust_failed(op, exc)
+                    served, why = PYTHON, _Why(exc, action, "repeated on python")
+                    if action is Action.FALLBACK:
+                        await call(self._python)
+                    else:
+                        why.how = await self._reconcile_mutation(account_id, order_id, call, done)
+        except BaseException as exc:
+            router.record(
+                op, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
+                reason=None if why is None else why.text(), error=exc, order_id=order_id,
+            )  # fmt: skip
+            raise
+        if why is None:
+            router.record_ok(op, ts_ns, started, stage, served, key, None, order_id)
+        else:
+            router.record(
+                op, ts_ns, started, stage, routed, served, key=key, fell_back=True,
+                reason=why.text(), order_id=order_id,
+            )  # fmt: skip
+
+    async def _reconcile_mutation(
+        self, account_id: int, order_id: int, call: Call[None], done: Callable[[Order], bool]
+    ) -> str:
+        """After a modify/cancel that may have landed: succeed if the order shows it, else
+        repeat on Python (a refused repeat is checked the same way before it is raised)."""
+        if await self._quiet_done(account_id, order_id, done):
+            return "the order already shows the change"
+        try:
+            await call(self._python)
+        except OrderRejectedError:
+            if await self._quiet_done(account_id, order_id, done):
+                return "python repeat refused, the order shows the change"
+            raise
+        return "not applied yet, repeated on python"
+
+    async def _quiet_done(
+        self, account_id: int, order_id: int, done: Callable[[Order], bool]
+    ) -> bool:
+        try:
+            order = await self._python.get_order(account_id, order_id)
+        except BrokerError:
+            return False
+        return order is not None and done(order)
+
+    # ----- which side ---------------------------------------------------------------------------
+
+    def _follow(self, op: Operation, order_id: Any, key: str) -> Impl:
+        """The placing side of `order_id` if remembered and still enabled, else the hash."""
+        if self._rust is None:
+            return PYTHON
+        placed_by = self._placed_by.get(order_id) if type(order_id) is int else None
+        if placed_by is PYTHON:
+            return PYTHON
+        if placed_by is RUST:
+            return RUST if self._router.rust_enabled(op) else PYTHON
+        return self._router.route(op, key)
+
+    def _remember(self, order_id: int, side: Impl) -> None:
+        placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
+        placed_by[order_id] = side
+        if len(placed_by) > REMEMBER:
+            placed_by.popitem(last=False)
+
+    def placed_by(self, order_id: int) -> Impl | None:
+        """The side that placed `order_id` in this process (None: not remembered)."""
+        return self._placed_by.get(order_id)

@@ -1,0 +1,328 @@
+"""One `harness run` session, start to end: checks, the round trips, the final check, the summary.
+
+1. The timeframes are parsed before anything opens; then `harness.open(config=cfg, kind="run")`
+   (the embedded simulator by default), the account (`workload.account`, or the first active
+   one that can trade) and every symbol's contract are looked up. A key the broker cannot
+   honour is a `ConfigError` naming it, before any order (exit 2).
+2. Runs on this host that died without closing are reported, with the orders they left open
+   (open orders whose customTag is in their outcome rows, or carries their `hr-` prefix).
+3. The account must hold no position and no working order in a traded contract: otherwise the
+   session is refused (`RunRefusedError`, exit 1), since the round trips could not prove they
+   left it flat.
+4. The round trips (`harness.run.workload`), then the final check and sweep (`settle`).
+5. The harness is closed (the recorder flushed, the run row ended), and the summary is read back
+   from the store (`harness.run.summary`).
+
+SIGINT or SIGTERM while the round trips run: no new trip starts, the ones in flight finish,
+then steps 4 and 5 as usual, and the exit status is 130 (SIGINT) or 143 (SIGTERM). A second
+signal cancels the trips in flight; whatever they left is found and swept by the final check.
+Later signals are noted and ignored until the summary is out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from harness.config import ConfigError, HarnessConfig
+from harness.errors import HarnessError, InvalidInputError
+from harness.orders.models import Order, Position
+from harness.run.summary import RunFacts, build_summary
+from harness.run.workload import (
+    Market,
+    Settlement,
+    Tally,
+    Workload,
+    order_dict,
+    tag_prefix,
+)
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_LEFT_OPEN",
+    "RunRefusedError",
+    "Session",
+    "Watcher",
+]
+
+if TYPE_CHECKING:
+    from harness.api import Harness
+
+log = logging.getLogger("harness.run")
+
+EXIT_LEFT_OPEN: Final = 1
+"""Exit status when an order was left in an unknown state or a position left open (or the
+workload stopped on an unexpected error)."""
+EXIT_INTERRUPTED: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
+"""Exit status after a graceful stop on a signal (128 + the signal's number)."""
+
+
+class RunRefusedError(HarnessError):
+    """The session would not start: the account is not clean in a traded contract."""
+
+
+class Watcher:
+    """What a session reports while it runs (the CLI draws a progress bar and prints notes).
+
+    The defaults do nothing: subclass and override what you show.
+    """
+
+    def started(self, planned: int, symbols: list[str], account_id: int, workers: int) -> None:
+        """The round trips are about to start."""
+
+    def trip_done(self, tally: Tally) -> None:
+        """A round trip ended (well or not)."""
+
+    def note(self, text: str) -> None:
+        """A line for the person watching (stale runs found, a signal received)."""
+
+    def finished(self) -> None:
+        """The round trips are over (the final check and the summary follow)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    account_id: int
+    markets: list[Market]
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds")
+
+
+def _check_timeframes(timeframes: list[str]) -> None:
+    from harness.bars import parse_timeframe
+
+    for i, timeframe in enumerate(timeframes):
+        try:
+            parse_timeframe(timeframe)
+        except InvalidInputError as exc:
+            raise ConfigError(f"workload.timeframes.{i}", timeframe, exc.reason) from None
+
+
+class Session:
+    """A `harness run` session for one composed config; `await session.run()` plays it."""
+
+    def __init__(self, cfg: HarnessConfig, watcher: Watcher | None = None) -> None:
+        self.cfg = cfg
+        self.watcher = watcher or Watcher()
+        self.stopping = asyncio.Event()
+        self.interrupted_by: signal.Signals | None = None
+        self._signals = 0
+        self._workload: Workload | None = None
+
+    # ----- signals -----------------------------------------------------------------------------
+
+    def on_signal(self, signum: signal.Signals) -> None:
+        """First signal: stop starting trips; second: cancel the trips in flight; later: note."""
+        self._signals += 1
+        if self._signals == 1:
+            self.interrupted_by = signum
+            self.stopping.set()
+            self.watcher.note(
+                f"{signum.name}: no new round trips; finishing the ones in flight, then the "
+                f"final check and the summary ({signum.name} again to cancel them now)"
+            )
+        elif self._signals == 2:
+            self.watcher.note(
+                f"{signum.name} again: cancelling the round trips in flight; the final check "
+                "will close what they left"
+            )
+            if self._workload is not None:
+                self._workload.abort()
+        else:
+            self.watcher.note(f"{signum.name}: already stopping (the recorder is being flushed)")
+
+    def _install(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, self.on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                continue
+            installed.append(signum)
+
+        def remove() -> None:
+            for signum in installed:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signum)
+
+        return remove
+
+    # ----- the session -------------------------------------------------------------------------
+
+    async def run(self) -> tuple[dict[str, Any], int]:
+        """Play the session; the summary (see `harness.run.summary`) and the exit status.
+
+        Raises `ConfigError` (bad key, before any order), `RunRefusedError`, or what opening
+        the harness raises; the harness is closed in every case.
+        """
+        import harness
+
+        cfg = self.cfg
+        _check_timeframes(cfg.workload.timeframes)
+        h = harness.open(config=cfg, kind="run")
+        remove_signals = self._install(asyncio.get_running_loop())
+        status = "failed"
+        try:
+            setup = await self._setup(h)
+            stale = await self._preflight(h, setup)
+            workload = self._workload = Workload(
+                h.orders,
+                h.bars,
+                cfg.workload,
+                account_id=setup.account_id,
+                markets=setup.markets,
+                run_id=h.run_id,
+                stopping=self.stopping,
+                on_trip_done=self.watcher.trip_done,
+                # An embedded simulator whose profile has no rate limits needs no pacing.
+                paced=cfg.workload.rate_limit
+                and (h.simulator is None or h.simulator.settings.rate_limit),
+            )
+            self.watcher.started(
+                cfg.workload.trades,
+                [m.symbol for m in setup.markets],
+                setup.account_id,
+                workload.workers,
+            )
+            began = time.perf_counter()
+            await workload.play()
+            elapsed = time.perf_counter() - began
+            self.watcher.finished()
+            settlement = await workload.settle()
+            calls_made = h.stats().calls
+            status = "interrupted" if self.interrupted_by is not None else "finished"
+        finally:
+            try:
+                await h.aclose(status=status)
+            finally:
+                if status == "failed":
+                    remove_signals()
+        try:
+            exit_status = self._exit_status(workload, settlement)
+            facts = RunFacts(
+                run_id=h.run_id,
+                status=status,
+                exit_status=exit_status,
+                interrupted_by=None if self.interrupted_by is None else self.interrupted_by.name,
+                elapsed_s=elapsed,
+                account_id=setup.account_id,
+                symbols=tuple(m.symbol for m in setup.markets),
+                concurrency=workload.workers,
+                budget_wait_s=workload.budget.waited_s + workload.bars_budget.waited_s,
+                tally=workload.tally,
+                calls_made=calls_made,
+                problems=tuple(workload.problems),
+                settlement=settlement,
+                stale_runs=tuple(stale),
+                crashed=None if workload.crashed is None else repr(workload.crashed),
+            )
+            from harness.store.db import open_store
+
+            engine = open_store(cfg.db.url)
+            try:
+                summary = build_summary(engine, cfg, facts)
+            finally:
+                engine.dispose()
+        finally:
+            remove_signals()
+        return summary, exit_status
+
+    def _exit_status(self, workload: Workload, settlement: Settlement) -> int:
+        if workload.crashed is not None or not settlement.found.clean:
+            return EXIT_LEFT_OPEN
+        if self.interrupted_by is not None:
+            return EXIT_INTERRUPTED[self.interrupted_by]
+        return 0
+
+    async def _setup(self, h: Harness) -> _Setup:
+        """The account and the contracts, checked before any order (ConfigError naming the
+        key otherwise)."""
+        w = self.cfg.workload
+        accounts = await h.orders.accounts(only_active=True)
+        if w.account is None:
+            usable = [a for a in accounts if a.can_trade]
+            if not usable:
+                raise ConfigError("workload.account", None, "the broker lists no active account")
+            account_id = usable[0].id
+        else:
+            found = [a for a in accounts if a.id == w.account]
+            if not found:
+                ids = ", ".join(str(a.id) for a in accounts) or "none"
+                reason = f"no such active account (the broker lists: {ids})"
+                raise ConfigError("workload.account", w.account, reason)
+            if not found[0].can_trade:
+                raise ConfigError("workload.account", w.account, "the account cannot trade")
+            account_id = w.account
+        markets: list[Market] = []
+        seen: dict[str, str] = {}
+        for i, symbol in enumerate(w.symbols):
+            try:
+                contract = await h.orders.resolve_contract(symbol)
+            except InvalidInputError:
+                raise ConfigError(
+                    f"workload.symbols.{i}", symbol, "the broker knows no such contract"
+                ) from None
+            if contract.id in seen:
+                reason = f"names contract {contract.id} again (as {seen[contract.id]!r} does)"
+                raise ConfigError(f"workload.symbols.{i}", symbol, reason)
+            seen[contract.id] = symbol
+            markets.append(Market(symbol, contract))
+        return _Setup(account_id, markets)
+
+    async def _preflight(self, h: Harness, setup: _Setup) -> list[dict[str, Any]]:
+        """Report stale runs (and the orders they left open); refuse an account that is not
+        clean in a traded contract."""
+        from harness.store.runs import placed_tags, stale_runs
+
+        orders: list[Order] = await h.orders.open_orders(setup.account_id)
+        positions: list[Position] = await h.orders.open_positions(setup.account_id)
+        report = []
+        for run in stale_runs(h.engine):
+            tags = placed_tags(h.engine, run["id"])
+            prefix = tag_prefix(run["id"])
+            left = [
+                o
+                for o in orders
+                if o.custom_tag and (o.custom_tag in tags or o.custom_tag.startswith(prefix))
+            ]
+            entry = {
+                "run": run["id"],
+                "pid": run["pid"],
+                "started": _iso(run["started_ns"]),
+                "kind": run["kind"],
+                "open_orders": [order_dict(o) for o in left],
+            }
+            report.append(entry)
+            what = (
+                f"it left {len(left)} order(s) open: "
+                + ", ".join(f"{o.id} ({o.custom_tag})" for o in left)
+                if left
+                else "no open order of it found"
+            )
+            self.watcher.note(
+                f"earlier run {run['id']} ({run['kind']}, pid {run['pid']}, started "
+                f"{entry['started']}) died without closing; {what}"
+            )
+        traded = {m.contract.id: m.symbol for m in setup.markets}
+        busy = [f"order {o.id} in {o.contract_id}" for o in orders if o.contract_id in traded]
+        busy += [
+            f"a position of {p.size} in {p.contract_id}"
+            for p in positions
+            if p.contract_id in traded and p.size
+        ]
+        if busy:
+            raise RunRefusedError(
+                f"account {setup.account_id} already has {', '.join(busy)}: the round trips "
+                "could not prove they left it flat. Close them first, or trade other symbols "
+                "(workload.symbols=[...]) or another account (workload.account=ID)"
+            )
+        return report

@@ -1,0 +1,251 @@
+"""What `harness run` prints at the end: the run's figures read back from the store.
+
+The figures come from the store after the recorder flushed, through the same queries as
+`harness query` (`queries.latency` and `queries.op_figures` with `Filters(run=...)`) and
+`harness gate` (`actions.verdict`), so the table and `--json` agree with them to the digit.
+
+`--json` prints one object; its keys are stable (documented in the README):
+
+    run, status, exit_status, interrupted_by, stage, elapsed_s, account_id, symbols,
+    concurrency, budget_wait_s, round_trips {planned, started, completed, failed, cancelled,
+    stopped_out},
+    ops [{op, calls, calls_made, to_rust, served_by_rust, rust_share, fallbacks, errors,
+          shadow_comparisons, shadow_mismatches,
+          rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
+    recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
+    error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
+    open_orders}], crashed
+
+`calls` is what the store holds for the operation; `calls_made` what this process's router
+counted (they are equal once the recorder flushed: nothing lost); `rust`/`python` are
+`harness query latency` rows (`calls` served by that side, `count` of them successful without
+a fallback, latency of those).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+
+from harness.config import HarnessConfig
+from harness.control import actions
+from harness.operations import Impl, Operation
+from harness.output import print_table, table_cell
+from harness.router.core import CallStats
+from harness.run.workload import Problem, Settlement, Tally
+from harness.store import queries
+
+__all__ = ["RunFacts", "build_summary", "print_summary"]
+
+TABLE_WIDTH = 120
+"""The summary table's width at least (a pipe is 80 columns, which would fold every name)."""
+
+_EMPTY_SIDE: dict[str, Any] = {
+    "calls": 0,
+    "count": 0,
+    "mean_ms": None,
+    "p50_ms": None,
+    "p95_ms": None,
+    "p99_ms": None,
+    "max_ms": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What the run itself knows, beside the store: how it went and ended."""
+
+    run_id: str
+    status: str
+    exit_status: int
+    interrupted_by: str | None
+    elapsed_s: float
+    account_id: int | None
+    symbols: tuple[str, ...]
+    concurrency: int
+    budget_wait_s: float
+    tally: Tally
+    calls_made: dict[str, CallStats]
+    problems: tuple[Problem, ...]
+    settlement: Settlement | None
+    stale_runs: tuple[dict[str, Any], ...]
+    crashed: str | None
+
+
+def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[str, Any]:
+    """The summary object (see the module docstring), read from the store for `facts.run_id`."""
+    filters = queries.Filters(run=facts.run_id)
+    latency = {(row.op, row.impl): row.to_dict() for row in queries.latency(engine, filters)}
+    figures = queries.op_figures(engine, filters)
+    (run_row,) = queries.runs(engine, filters, limit=1) or (None,)
+    verdict = actions.verdict(engine, cfg)
+    ops = []
+    for op in Operation:
+        f = figures[op]
+        calls = f.rust.calls + f.python.calls
+        served_by_rust = f.rust.calls - f.rust.fallbacks
+        made = facts.calls_made.get(op.value)
+        sides = {}
+        for side in Impl:
+            row = dict(latency.get((op.value, side.value), _EMPTY_SIDE))
+            row.pop("op", None)
+            row.pop("impl", None)
+            sides[side.value] = row
+        ops.append(
+            {
+                "op": op.value,
+                "calls": calls,
+                "calls_made": 0 if made is None else made.calls,
+                "to_rust": f.rust.calls,
+                "served_by_rust": served_by_rust,
+                "rust_share": None if calls == 0 else round(served_by_rust / calls, 4),
+                "fallbacks": f.rust.fallbacks + f.python.fallbacks,
+                "errors": f.rust.errors + f.python.errors,
+                "shadow_comparisons": f.shadow_comparisons,
+                "shadow_mismatches": f.shadow_mismatches,
+                "rust": sides["rust"],
+                "python": sides["python"],
+            }
+        )
+    return {
+        "run": facts.run_id,
+        "status": facts.status if run_row is None else run_row["status"],
+        "exit_status": facts.exit_status,
+        "interrupted_by": facts.interrupted_by,
+        "stage": verdict.stage,
+        "elapsed_s": round(facts.elapsed_s, 3),
+        "account_id": facts.account_id,
+        "symbols": list(facts.symbols),
+        "concurrency": facts.concurrency,
+        "budget_wait_s": round(facts.budget_wait_s, 3),
+        "round_trips": facts.tally.to_dict(),
+        "ops": ops,
+        "recorder": {
+            "rows": None if run_row is None else run_row["rows_recorded"],
+            "dropped": None if run_row is None else run_row["rows_dropped"],
+        },
+        "gate": verdict.to_dict(),
+        "problems": [p.to_dict() for p in facts.problems],
+        "leftovers": None if facts.settlement is None else facts.settlement.to_dict(),
+        "stale_runs": list(facts.stale_runs),
+        "crashed": facts.crashed,
+    }
+
+
+def _ms(side: dict[str, Any], key: str) -> str:
+    value = side.get(key)
+    return "-" if value is None else f"{value:.2f}"
+
+
+def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:
+    """The summary for a person: the table per operation, then the verdict and any problems."""
+    import sys
+
+    out = stream or sys.stdout
+    trips = summary["round_trips"]
+    recorder = summary["recorder"]
+    headline = (
+        f"run {summary['run']}: {summary['status']}, stage {summary['stage']}, "
+        f"{trips['completed']}/{trips['planned']} round trips completed"
+        + (f", {trips['failed']} with problems" if trips["failed"] else "")
+        + (f", {trips['cancelled']} cancelled" if trips["cancelled"] else "")
+        + (f", {trips['stopped_out']} stopped out" if trips["stopped_out"] else "")
+        + f" in {summary['elapsed_s']:.1f} s"
+        + (
+            f" ({summary['budget_wait_s']:.1f} s of it waiting to stay under the rate limits)"
+            if summary["budget_wait_s"] >= 0.1
+            else ""
+        )
+    )
+    rows = [
+        {
+            "op": o["op"],
+            "calls": o["calls"],
+            "rust %": None if o["rust_share"] is None else f"{100 * o['rust_share']:.0f}%",
+            "fallbacks": o["fallbacks"],
+            "errors": o["errors"],
+            "rust p50": _ms(o["rust"], "p50_ms"),
+            "rust p99": _ms(o["rust"], "p99_ms"),
+            "py p50": _ms(o["python"], "p50_ms"),
+            "py p99": _ms(o["python"], "p99_ms"),
+            "shadow": o["shadow_comparisons"],
+            "mismatches": o["shadow_mismatches"],
+        }
+        for o in summary["ops"]
+    ]
+    columns = list(rows[0])
+    print(headline, file=out)
+    print_table(
+        "latency in ms (successful calls served without a fallback)",
+        columns,
+        rows,
+        stream=out,
+        right=columns[1:],
+        min_width=TABLE_WIDTH,
+    )
+    made = sum(o["calls_made"] for o in summary["ops"])
+    stored = sum(o["calls"] for o in summary["ops"])
+    print(
+        f"recorded: {table_cell(stored)} of {table_cell(made)} calls"
+        f" (dropped: {table_cell(recorder['dropped'])})",
+        file=out,
+    )
+    gate = summary["gate"]
+    not_passing = [c for c in gate["criteria"] if c["result"] != "PASS"]
+    detail = ""
+    if not_passing and gate["verdict"] != "PASS":
+        shown = ", ".join(
+            f"{c['op'] or 'stage'} {c['criterion']} {c['result']}" for c in not_passing[:4]
+        )
+        detail = f" ({shown}{', ...' if len(not_passing) > 4 else ''})"
+    print(f"gate for stage {gate['stage']}: {gate['verdict']}{detail}", file=out)
+    for stale in summary["stale_runs"]:
+        orders = stale["open_orders"]
+        left = (
+            f"left {len(orders)} order(s) open: " + ", ".join(str(o["id"]) for o in orders)
+            if orders
+            else "no open orders of it found"
+        )
+        print(
+            f"earlier run {stale['run']} (pid {stale['pid']}, started {stale['started']}) "
+            f"died without closing; {left}",
+            file=out,
+        )
+    for problem in summary["problems"]:
+        where = (
+            f"trip {problem['trade']} {problem['symbol']}" if problem["trade"] is not None else ""
+        )
+        print(
+            f"problem: {where} {problem['step']}: {problem['error']} -> {problem['action']}",
+            file=out,
+        )
+    leftovers = summary["leftovers"]
+    if leftovers is not None:
+        found = leftovers["found"]
+        if any(found[k] for k in ("open_orders", "open_positions", "unknown_tags", "read_error")):
+            after = leftovers["after_sweep"] or {}
+            print(
+                f"LEFT OPEN at the end: {_left(found)}; after the sweep: {_left(after)}", file=out
+            )
+    if summary["crashed"]:
+        print(f"the workload stopped on an unexpected error: {summary['crashed']}", file=out)
+    if summary["interrupted_by"]:
+        print(f"interrupted by {summary['interrupted_by']}", file=out)
+
+
+def _left(part: dict[str, Any]) -> str:
+    if not part:
+        return "-"
+    if part.get("read_error"):
+        return f"could not read the account ({part['read_error']})"
+    bits = []
+    if part["open_orders"]:
+        bits.append(f"{len(part['open_orders'])} open order(s)")
+    if part["open_positions"]:
+        held = ", ".join(f"{p['contract_id']} x{p['size']}" for p in part["open_positions"])
+        bits.append(f"position(s) {held}")
+    if part["unknown_tags"]:
+        bits.append(f"{len(part['unknown_tags'])} order(s) in an unknown state")
+    return "; ".join(bits) or "nothing"

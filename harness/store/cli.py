@@ -1,0 +1,224 @@
+"""`harness db upgrade | current | rebuild-rollups` and `harness query ...`: the store by hand.
+
+`harness query latency|errors|fallbacks|shadow|events|runs` answers from the configured
+database with filters `--op`, `--impl`, `--since`/`--until` (a duration back from now such as
+`1h`, or an ISO-8601 timestamp), `--stage`, `--run`, and `--bucket 5m` for a time series
+(latency). A table by default, `--json` (a list of objects with stable keys) or `--csv`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from harness.config import HarnessConfig, redact_url
+from harness.errors import InvalidInputError
+from harness.operations import Impl, Operation
+from harness.output import print_csv, print_json, print_table
+from harness.store import queries
+from harness.store.db import SCHEMA_REVISION, current_revision, open_engine, open_store, upgrade
+
+__all__ = ["Db", "Query"]
+
+
+class Db:
+    """`harness db upgrade | current | rebuild-rollups`."""
+
+    help = "create or upgrade the store's schema (Alembic), or show its revision"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """Options of `harness db`."""
+        parser.add_argument(
+            "action",
+            choices=("upgrade", "current", "rebuild-rollups"),
+            help="upgrade: run the migrations; current: print the revision; rebuild-rollups: "
+            "recompute every minute's rollups from the raw outcomes (a repair)",
+        )
+
+    @staticmethod
+    def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
+        """Do it; prints the database (password hidden) and the revision."""
+        where = redact_url(cfg.db.url)
+        if args.action == "upgrade":
+            engine = open_engine(cfg.db.url)
+            try:
+                before = current_revision(engine)
+                after = upgrade(engine)
+            finally:
+                engine.dispose()
+            change = "already current" if before == after else f"{before or 'empty'} -> {after}"
+            print(f"{where}: schema revision {after} ({change})")
+            return 0
+        if args.action == "current":
+            engine = open_engine(cfg.db.url)
+            try:
+                revision = current_revision(engine)
+            finally:
+                engine.dispose()
+            state = (
+                "current"
+                if revision == SCHEMA_REVISION
+                else f"this harness needs {SCHEMA_REVISION}: run `harness db upgrade`"
+            )
+            print(f"{where}: schema revision {revision or 'none'} ({state})")
+            return 0 if revision == SCHEMA_REVISION else 1
+        from harness.store.rollups import rebuild
+
+        engine = open_store(cfg.db.url)
+        try:
+            minutes = rebuild(engine)
+        finally:
+            engine.dispose()
+        print(f"{where}: rollups of {minutes} minutes recomputed")
+        return 0
+
+
+KINDS = ("latency", "errors", "fallbacks", "shadow", "events", "runs")
+COLUMNS: dict[str, list[str]] = {
+    "latency": ["op", "impl", "calls", "count", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
+    "errors": [
+        "time",
+        "op",
+        "impl",
+        "stage",
+        "error_class",
+        "error_message",
+        "order_id",
+        "custom_tag",
+        "run",
+    ],
+    "fallbacks": [
+        "time",
+        "op",
+        "stage",
+        "fallback_reason",
+        "ok",
+        "error_class",
+        "latency_ms",
+        "custom_tag",
+        "run",
+    ],
+    "shadow": [
+        "time",
+        "op",
+        "stage",
+        "key",
+        "primary",
+        "shadow",
+        "matched",
+        "timeframe",
+        "bar_index",
+        "field",
+        "primary_value",
+        "shadow_value",
+        "shadow_error",
+    ],
+    "events": ["time", "kind", "op", "from_stage", "to_stage", "who", "reason", "forced"],
+    "runs": [
+        "run",
+        "started",
+        "ended",
+        "status",
+        "kind",
+        "host",
+        "pid",
+        "native_available",
+        "rows_recorded",
+        "rows_dropped",
+    ],
+}
+NUMERIC = [
+    "calls",
+    "count",
+    "mean_ms",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "max_ms",
+    "latency_ms",
+    "bar_index",
+    "pid",
+    "rows_recorded",
+    "rows_dropped",
+]
+
+
+class Query:
+    """`harness query KIND [filters]`."""
+
+    help = "latency, errors, fallbacks, shadow comparisons, events or runs from the store"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """Options of `harness query`."""
+        parser.add_argument("kind", choices=KINDS, help="what to list")
+        parser.add_argument("--op", choices=[op.value for op in Operation], help="one operation")
+        parser.add_argument(
+            "--impl",
+            choices=[i.value for i in Impl],
+            help="the side that served (shadow: the primary)",
+        )
+        parser.add_argument(
+            "--since", help="a duration back from now (1h, 30m, 7d) or an ISO-8601 time"
+        )
+        parser.add_argument("--until", help="the same forms as --since (default: now)")
+        parser.add_argument("--stage", help="one stage's outcomes")
+        parser.add_argument("--run", help="one run's outcomes (its id, or an id prefix for runs)")
+        parser.add_argument(
+            "--bucket", help="latency as a time series in buckets of this size (5m, 1h)"
+        )
+        parser.add_argument(
+            "--limit", type=int, default=50, help="rows listed at most (default 50)"
+        )
+        parser.add_argument(
+            "--mismatches", action="store_true", help="shadow: only the comparisons that differed"
+        )
+        form = parser.add_mutually_exclusive_group()
+        form.add_argument("--json", action="store_true", help="a JSON list of objects")
+        form.add_argument("--csv", action="store_true", help="CSV with a header line")
+
+    @staticmethod
+    def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
+        """Answer the query."""
+        filters = queries.Filters(
+            op=None if args.op is None else Operation(args.op),
+            impl=None if args.impl is None else Impl(args.impl),
+            stage=args.stage,
+            run=args.run,
+            since_ns=None if args.since is None else queries.parse_instant(args.since, "since"),
+            until_ns=None if args.until is None else queries.parse_instant(args.until, "until"),
+            bucket_ns=None
+            if args.bucket is None
+            else queries.parse_duration(args.bucket, "bucket"),
+        )
+        if args.bucket is not None and args.kind != "latency":
+            raise InvalidInputError("bucket", args.bucket, "only `query latency` has buckets")
+        engine = open_store(cfg.db.url)
+        try:
+            rows = _rows(args, engine, filters)
+        finally:
+            engine.dispose()
+        columns = (["bucket"] if args.bucket else []) + COLUMNS[args.kind]
+        if args.json:
+            print_json(rows)
+        elif args.csv:
+            print_csv(rows, columns)
+        else:
+            print_table(f"{args.kind} ({len(rows)} rows)", columns, rows, right=NUMERIC)
+        return 0
+
+
+def _rows(args: argparse.Namespace, engine: Any, filters: queries.Filters) -> list[dict[str, Any]]:
+    kind = args.kind
+    if kind == "latency":
+        return [row.to_dict() for row in queries.latency(engine, filters)]
+    if kind == "errors":
+        return queries.errors(engine, filters, args.limit)
+    if kind == "fallbacks":
+        return queries.fallbacks(engine, filters, args.limit)
+    if kind == "shadow":
+        return queries.shadow(engine, filters, args.limit, mismatches_only=args.mismatches)
+    if kind == "events":
+        return queries.events(engine, filters, args.limit)
+    return queries.runs(engine, filters, args.limit)

@@ -1,0 +1,221 @@
+"""Opening the database: engines tuned for SQLite (WAL) and PostgreSQL (psycopg 3), the schema
+check every command makes, and `harness db upgrade` / `current` through Alembic.
+
+The schema revision the code expects is `SCHEMA_REVISION` (a test keeps it equal to Alembic's
+head), so the check on every start is one `SELECT` on `alembic_version`, without loading
+Alembic. Errors name what to do: `SchemaError` says which command fixes the schema,
+`StoreUnavailableError` says which database could not be reached (password hidden).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
+
+from harness.config import redact_url
+from harness.errors import HarnessError
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "SCHEMA_REVISION",
+    "SchemaError",
+    "StoreUnavailableError",
+    "current_revision",
+    "ensure_schema",
+    "open_engine",
+    "open_store",
+    "upgrade",
+]
+
+SCHEMA_REVISION: Final = "0001"
+"""The Alembic revision this code reads and writes (kept equal to the head by a test)."""
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
+SQLITE_BUSY_MS: Final = 2_000
+"""How long a SQLite statement waits on another process's lock before failing (the recorder
+then buffers and retries; readers in WAL mode are not blocked by writers)."""
+
+
+class SchemaError(HarnessError):
+    """The database schema is missing or not the revision this harness needs."""
+
+
+class StoreUnavailableError(HarnessError):
+    """The database cannot be reached or opened (the URL is shown with its password hidden)."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise StoreUnavailableError(f"not a database URL: {redact_url(url)}") from None
+
+
+def open_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine for `url`: SQLite files in WAL mode, PostgreSQL through psycopg 3.
+
+    A `postgresql://` URL is read as `postgresql+psycopg://`. Nothing connects yet.
+    """
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise StoreUnavailableError("an in-memory SQLite database cannot be shared: use a file")
+        engine = create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_size=pool_size,
+            max_overflow=2,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5},
+        )
+    raise StoreUnavailableError(
+        f"unsupported database {redact_url(url)}: use sqlite:///FILE or postgresql+psycopg://..."
+    )
+
+
+def open_store(url: str, *, create_if_empty: bool = False) -> Engine:
+    """An engine on a database whose schema is current (what every command opens).
+
+    A SQLite file that does not exist is not created (so a typo'd path or a command run in the
+    wrong folder does not leave an empty database behind) unless `create_if_empty`, in which
+    case the schema is created too. Raises `StoreUnavailableError` or `SchemaError` with the
+    fix named.
+    """
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite" and not create_if_empty:
+        path = Path(parsed.database or "")
+        if parsed.database and not path.exists():
+            raise StoreUnavailableError(
+                f"no database at {path}: `harness run` creates it, or `harness db upgrade` "
+                "(or point db.url / HARNESS_DB_URL at yours)"
+            )
+    engine = open_engine(url)
+    try:
+        ensure_schema(engine, create_if_empty=create_if_empty)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def describe(engine: Engine) -> str:
+    """The engine's URL with the password hidden."""
+    return redact_url(engine.url.render_as_string(hide_password=False))
+
+
+def _unreachable(engine: Engine, exc: Exception) -> StoreUnavailableError:
+    detail = str(getattr(exc, "orig", exc)).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    password = engine.url.password
+    if password:
+        first = first.replace(str(password), "***")
+    return StoreUnavailableError(f"cannot open the database {describe(engine)}: {first}")
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database (None: no schema yet)."""
+    try:
+        with engine.connect() as conn:
+            has_table = engine.dialect.has_table(conn, "alembic_version")
+            if not has_table:
+                return None
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    except (OperationalError, ProgrammingError, DBAPIError) as exc:
+        raise _unreachable(engine, exc) from None
+    return None if row is None else str(row[0])
+
+
+def _is_empty(engine: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    with engine.connect() as conn:
+        return not inspect(conn).get_table_names()
+
+
+def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
+    """Refuse to run on a schema other than `SCHEMA_REVISION`, naming the command that fixes it.
+
+    With `create_if_empty`, an embedded SQLite file that is new or empty is upgraded here, so
+    that the first `harness run` works without a separate `harness db upgrade`.
+    """
+    revision = current_revision(engine)
+    if revision == SCHEMA_REVISION:
+        return
+    sqlite = engine.dialect.name == "sqlite"
+    if revision is None and create_if_empty and sqlite and _is_empty(engine):
+        upgrade(engine)
+        return
+    where = describe(engine)
+    if revision is None:
+        raise SchemaError(f"the database {where} has no harness schema: run `harness db upgrade`")
+    raise SchemaError(
+        f"the database {where} is at schema revision {revision}, this harness needs "
+        f"{SCHEMA_REVISION}: run `harness db upgrade`"
+    )
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["url"] = engine.url.render_as_string(hide_password=False)
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Run the Alembic migrations up to `revision`; returns the revision now current."""
+    from alembic import command
+
+    config = _alembic_config(engine)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    except (OperationalError, ProgrammingError, DBAPIError) as exc:
+        raise _unreachable(engine, exc) from None
+    return current_revision(engine)
+
+
+def head_revision() -> str:
+    """Alembic's head revision of the shipped migrations."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:  # pragma: no cover - migrations ship with the package
+        raise SchemaError("no migrations found")
+    return head
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The file of a SQLite engine (None for PostgreSQL)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    return Path(os.path.abspath(engine.url.database))

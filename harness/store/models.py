@@ -1,0 +1,263 @@
+"""The store's tables as typed SQLAlchemy 2 models. The schema itself exists only through the
+Alembic migrations in `harness/migrations/` (`harness db upgrade`); CI runs `alembic check` so
+these models and the migrations cannot drift.
+
+Times are integers: nanoseconds since the Unix epoch, UTC (`*_ns`), the unit the bars use too;
+they index and compare cheaply on SQLite and PostgreSQL alike. Latencies are microseconds
+(`latency_us`). Ids are 32 hex digits (a UUID4's hex), made by the writer, so that a replay of a
+batch whose commit was not acknowledged inserts nothing twice.
+
+What the gate and history read is designed for millions of outcomes:
+- `outcome_rollups`: one row per (minute or hour, run, operation, stage, routed side, serving
+  side, fell back, succeeded), with the count, latency sum and max, and a latency sketch
+  (`harness.sketch`, 1% relative accuracy), recomputed from the raw rows (minutes) or the
+  minutes (hours) of buckets marked in `dirty_buckets`. A window's figures merge whole hours,
+  then whole minutes at its edges; only the partial minutes at its two ends, and minutes still
+  dirty, are read from raw outcomes. So a day's window reads about 24 + 2 x 60 rows per group.
+- `outcomes`: every routed call, indexed by time, by operation and time, and by run; the
+  error/fallback listings use the narrow `(ok, ts_ns)` / `(fell_back, ts_ns)` indexes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Breaker",
+    "DirtyBucket",
+    "Outcome",
+    "OutcomeRollup",
+    "RolloutEvent",
+    "RolloutState",
+    "Run",
+    "ShadowComparison",
+]
+
+# Stable constraint names, so migrations name what they create the same on both databases.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(32)
+OP = String(32)
+SIDE = String(8)
+STAGE = String(64)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table of the store."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Run(Base):
+    """One process that routed calls: `harness run`, a bot's `harness.open()`, a drill."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    started_ns: Mapped[int] = mapped_column(BigInteger)
+    ended_ns: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # running, finished, interrupted, failed
+    kind: Mapped[str] = mapped_column(String(16))  # run (harness run), bot (harness.open)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    os_user: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(32))
+    native_available: Mapped[bool] = mapped_column(Boolean)
+    native_error: Mapped[str | None] = mapped_column(Text)
+    config: Mapped[str] = mapped_column(Text)  # the resolved config as JSON, secrets redacted
+    rows_recorded: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_dropped: Mapped[int] = mapped_column(BigInteger, default=0)
+    summary: Mapped[str | None] = mapped_column(Text)  # JSON summary written at the end
+
+    __table_args__ = (Index(None, "started_ns"),)
+
+
+class Outcome(Base):
+    """One routed call: which side it was routed to, which served it, how it ended, how long."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)  # when the call started
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("runs.id"))
+    op: Mapped[str] = mapped_column(OP)
+    stage: Mapped[str] = mapped_column(STAGE)
+    routed: Mapped[str] = mapped_column(SIDE)  # the side the router chose
+    served: Mapped[str] = mapped_column(SIDE)  # the side whose answer the caller got
+    fell_back: Mapped[bool] = mapped_column(Boolean)
+    fallback_reason: Mapped[str | None] = mapped_column(String(255))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error_class: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    latency_us: Mapped[float] = mapped_column(Float)  # the caller's wait, fallback included
+    attempts: Mapped[int | None] = mapped_column(SmallInteger)
+    http_status: Mapped[int | None] = mapped_column(SmallInteger)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    custom_tag: Mapped[str | None] = mapped_column(String(128))
+    routing_key: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index(None, "ts_ns"),
+        Index(None, "op", "ts_ns"),
+        Index(None, "run_id", "ts_ns"),
+        Index(None, "ok", "ts_ns"),
+        Index(None, "fell_back", "ts_ns"),
+        Index(None, "custom_tag"),
+    )
+
+
+class OutcomeRollup(Base):
+    """Outcomes of one minute (`period_ns` = 60 s) or one hour (3,600 s) folded per group:
+    count, latency sum and max, a latency sketch.
+
+    Derived data: `harness.store.rollups.compact` recomputes a minute's rows from the raw
+    outcomes, and an hour's from its minutes, whenever that bucket is marked dirty, so late
+    rows (a replayed spill, another process) and replays are always counted exactly once.
+    """
+
+    __tablename__ = "outcome_rollups"
+
+    period_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # start, UTC
+    run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    op: Mapped[str] = mapped_column(OP, primary_key=True)
+    stage: Mapped[str] = mapped_column(STAGE, primary_key=True)
+    routed: Mapped[str] = mapped_column(SIDE, primary_key=True)
+    served: Mapped[str] = mapped_column(SIDE, primary_key=True)
+    fell_back: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    ok: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    latency_sum_us: Mapped[float] = mapped_column(Float)
+    latency_max_us: Mapped[float] = mapped_column(Float)
+    sketch: Mapped[bytes] = mapped_column(LargeBinary)  # LatencySketch.to_bytes()
+
+    __table_args__ = (Index(None, "period_ns", "stage", "bucket_ns"),)
+
+
+class DirtyBucket(Base):
+    """A minute or hour whose outcomes changed since its rollups were computed.
+
+    Every recorder batch bumps `gen` of the minutes and hours it wrote (in the same
+    transaction); the compactor deletes a mark only if `gen` is still what it read before reading
+    the rows, so a row written meanwhile leaves the bucket dirty. Queries read dirty hours from
+    their minutes, and dirty minutes from raw rows.
+    """
+
+    __tablename__ = "dirty_buckets"
+
+    period_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bucket_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    gen: Mapped[int] = mapped_column(BigInteger)
+
+
+class ShadowComparison(Base):
+    """One shadow run: the side not chosen also ran, and its result was compared.
+
+    `matched` False carries the first differing bar (`timeframe`, `bar_index`, `field`, both
+    values as text); `shadow_error` is set when the shadow side raised where the primary did
+    not (or raised something else).
+    """
+
+    __tablename__ = "shadow_comparisons"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("runs.id"))
+    op: Mapped[str] = mapped_column(OP)
+    stage: Mapped[str] = mapped_column(STAGE)
+    routing_key: Mapped[str | None] = mapped_column(String(255))
+    primary: Mapped[str] = mapped_column(SIDE)
+    shadow: Mapped[str] = mapped_column(SIDE)
+    matched: Mapped[bool] = mapped_column(Boolean)
+    timeframe: Mapped[str | None] = mapped_column(String(16))
+    bar_index: Mapped[int | None] = mapped_column(Integer)
+    field: Mapped[str | None] = mapped_column(String(16))
+    primary_value: Mapped[str | None] = mapped_column(Text)
+    shadow_value: Mapped[str | None] = mapped_column(Text)
+    primary_latency_us: Mapped[float | None] = mapped_column(Float)
+    shadow_latency_us: Mapped[float | None] = mapped_column(Float)
+    shadow_error: Mapped[str | None] = mapped_column(Text)
+    bars_in: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index(None, "ts_ns"),
+        Index(None, "stage", "ts_ns"),
+        Index(None, "matched", "ts_ns"),
+    )
+
+
+class RolloutState(Base):
+    """The live rollout state: one row (`id` = 1) every process reads about once a second.
+
+    `version` grows with every change, so a reader learns of a change by one cheap compare.
+    `stage_since_ns` opens the current stage's window (what the gate judges).
+    """
+
+    __tablename__ = "rollout_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stage: Mapped[str] = mapped_column(STAGE)
+    stage_since_ns: Mapped[int] = mapped_column(BigInteger)
+    kill: Mapped[bool] = mapped_column(Boolean)
+    kill_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Breaker(Base):
+    """One operation's circuit breaker; a row exists once it has tripped at least once."""
+
+    __tablename__ = "breakers"
+
+    op: Mapped[str] = mapped_column(OP, primary_key=True)
+    is_open: Mapped[bool] = mapped_column(Boolean)
+    opened_ns: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RolloutEvent(Base):
+    """Every change of the rollout: who, when, why, and the gate's figures at that moment.
+
+    `kind`: promote, rollback, auto_rollback, kill, unkill, breaker_trip, breaker_reset,
+    native_unavailable, start (first state). `forced` marks a promotion made without a passing
+    gate. `gate` is the verdict as JSON (criteria, figures, bounds) when one was judged.
+    """
+
+    __tablename__ = "rollout_events"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    op: Mapped[str | None] = mapped_column(OP)
+    from_stage: Mapped[str | None] = mapped_column(STAGE)
+    to_stage: Mapped[str | None] = mapped_column(STAGE)
+    who: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str | None] = mapped_column(Text)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_id: Mapped[str | None] = mapped_column(ID)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    gate: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "ts_ns"), Index(None, "kind", "ts_ns"))

@@ -1,0 +1,112 @@
+"""Runs: one row per process that routes calls, opened at start and closed with its figures.
+
+A run that never closed (its process was killed) keeps `status = 'running'` with no
+`ended_ns`; `stale_runs` finds those whose process is gone, so the next run can report them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from harness import __version__
+from harness.store.models import Outcome, Run
+from harness.store.state import default_who, new_id
+
+__all__ = ["end_run", "placed_tags", "stale_runs", "start_run"]
+
+
+def start_run(
+    engine: Engine,
+    *,
+    kind: str,
+    config: dict[str, Any],
+    native_available: bool,
+    native_error: str | None = None,
+) -> str:
+    """Insert a `running` run row; returns its id. `config` must already be redacted."""
+    run_id = new_id()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Run).values(
+                id=run_id,
+                started_ns=time.time_ns(),
+                ended_ns=None,
+                status="running",
+                kind=kind,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                os_user=default_who(),
+                version=__version__,
+                native_available=native_available,
+                native_error=native_error,
+                config=json.dumps(config, sort_keys=True, default=str),
+                rows_recorded=0,
+                rows_dropped=0,
+                summary=None,
+            )
+        )
+    return run_id
+
+
+def end_run(
+    engine: Engine,
+    run_id: str,
+    *,
+    status: str,
+    rows_recorded: int,
+    rows_dropped: int,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """Close a run with its status and the recorder's figures."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(
+                ended_ns=time.time_ns(),
+                status=status,
+                rows_recorded=rows_recorded,
+                rows_dropped=rows_dropped,
+                summary=None if summary is None else json.dumps(summary, default=str),
+            )
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_runs(engine: Engine) -> list[dict[str, Any]]:
+    """Runs still marked `running` on this host whose process no longer exists."""
+    host = socket.gethostname()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Run.id, Run.pid, Run.started_ns, Run.kind).where(
+                Run.status == "running", Run.host == host
+            )
+        ).all()
+    return [row._asdict() for row in rows if row.pid != os.getpid() and not _alive(row.pid)]
+
+
+def placed_tags(engine: Engine, run_id: str) -> set[str]:
+    """The customTags recorded in a run's outcome rows (its placements), e.g. to find the
+    orders a run that died left open."""
+    with engine.connect() as conn:
+        tags = conn.execute(
+            select(Outcome.custom_tag)
+            .where(Outcome.run_id == run_id, Outcome.custom_tag.is_not(None))
+            .distinct()
+        ).scalars()
+        return {str(tag) for tag in tags}

@@ -1,0 +1,1 @@
+"""The promotion gate: statistics, verdicts, and the simulations behind its guarantees."""

@@ -1,0 +1,151 @@
+"""`harness.open()` and the `Harness` it returns: composing, refusing bad setups before anything
+is written, the embedded simulator, and closing (normally, on SIGTERM, at exit) with every
+recorded row flushed and the run row ended."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.config import ConfigError
+
+from .kit import ACCOUNT, rows
+
+
+def test_projectx_without_credentials_is_refused_naming_the_variables(tmp_path, monkeypatch):
+    for name in ("PROJECTX_USERNAME", "PROJECTX_API_KEY", "TOPSTEPX_USERNAME", "TOPSTEPX_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "h.db"
+    with pytest.raises(ConfigError) as refused:
+        harness.open(["broker=projectx", "broker.username=u", f"db.url=sqlite:///{db}"])
+    assert refused.value.field == "broker.api_key"
+    assert "PROJECTX_API_KEY" in str(refused.value) and "TOPSTEPX_API_KEY" in str(refused.value)
+    assert not db.exists()  # refused before anything was opened
+
+
+def test_overrides_and_a_config_together_are_refused(base_config):
+    with pytest.raises(ConfigError, match="not both"):
+        harness.open(["rollout.kill=true"], config=base_config)
+
+
+def test_a_bad_override_is_refused_with_its_key(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        harness.open(
+            ["rollout.stages.2.percent.place_order=140", f"db.url=sqlite:///{tmp_path}/x.db"]
+        )
+    assert refused.value.field == "rollout.stages.2.percent.place_order"
+
+
+async def test_the_embedded_simulator_serves_a_default_harness(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    async with harness.open(["broker.sim.profile=bench", "rollout.start_stage=canary"]) as h:
+        assert h.simulator is not None and h.simulator.url.startswith("http://127.0.0.1:")
+        placed = await h.orders.place_market_order(ACCOUNT, "MNQ", "buy", 1)
+        assert [o["id"] for o in h.simulator.ledger()] == [placed.order_id]
+        assert h.state.stage == "canary"
+        run_id, key = h.run_id, h.simulator.settings.api_key
+    url = f"sqlite:///{tmp_path / 'harness.db'}"  # the default: a file in the working folder
+    (run,) = rows(url, "SELECT id, status, rows_recorded, rows_dropped, kind, config FROM runs")
+    assert (run["id"], run["status"], run["rows_recorded"], run["rows_dropped"]) == (
+        run_id,
+        "finished",
+        1,
+        0,
+    )
+    assert run["kind"] == "bot"
+    stored = [rows(url, f"SELECT * FROM {t}") for t in ("runs", "outcomes", "rollout_events")]
+    assert key not in repr(stored)
+
+
+async def test_closing_flushes_every_row_and_is_idempotent(open_harness, sqlite_url):
+    h = open_harness(stage="off")
+    from .kit import minute_bars
+
+    for _ in range(50):
+        h.bars.aggregate(minute_bars(30), "5m")
+    await h.aclose()
+    await h.aclose()
+    (run,) = rows(sqlite_url, "SELECT status, rows_recorded FROM runs")
+    assert run["status"] == "finished" and run["rows_recorded"] == 50
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 50
+
+
+BOT = textwrap.dedent(
+    """
+    import signal, sys, time
+    import numpy as np
+    import harness
+    from harness.config import compose
+    if sys.argv[3] == "own-handler":   # the bot's own SIGTERM handler, installed first
+        def stop(signum, frame):
+            print("bot handler ran", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, stop)
+    cfg = compose(["db.url=" + sys.argv[1], "broker.sim.profile=bench",
+                   "db.recorder.flush_interval_s=30"])   # nothing flushed before the end
+    h = harness.open(config=cfg)
+    n = 30
+    t = (29_000_000 + np.arange(n, dtype=np.int64)) * 60_000_000_000
+    o = np.full(n, 4000.0)
+    bars = {"t": t, "o": o, "h": o + 1, "l": o - 1, "c": o, "v": np.ones(n, np.int64)}
+    for _ in range(int(sys.argv[2])):
+        h.bars.aggregate(bars, "5m")
+    print("ready", flush=True)
+    if sys.argv[3] != "exit":
+        time.sleep(60)
+    """
+)
+
+
+def run_bot(url: str, calls: int, mode: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", BOT, url, str(calls), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigterm_flushes_the_recorder_then_exits(sqlite_url):
+    bot = run_bot(sqlite_url, 40, "wait")
+    assert bot.stdout is not None and bot.stdout.readline().strip() == "ready"
+    bot.send_signal(signal.SIGTERM)
+    bot.wait(timeout=60)
+    assert bot.returncode == -signal.SIGTERM  # it still dies of the signal, as before
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 40
+    (run,) = rows(sqlite_url, "SELECT status, rows_recorded FROM runs")
+    assert run["status"] == "interrupted" and run["rows_recorded"] == 40
+
+
+def test_sigterm_flushes_then_chains_to_the_bots_own_handler(sqlite_url):
+    bot = run_bot(sqlite_url, 15, "own-handler")
+    assert bot.stdout is not None and bot.stdout.readline().strip() == "ready"
+    bot.send_signal(signal.SIGTERM)
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 3, err  # the bot's handler decided how to exit
+    assert out.strip() == "bot handler ran"
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 15
+    (run,) = rows(sqlite_url, "SELECT status FROM runs")
+    assert run["status"] == "interrupted"  # sys.exit -> atexit closed the harness
+
+
+def test_an_unclosed_harness_is_flushed_at_exit(sqlite_url):
+    bot = run_bot(sqlite_url, 25, "exit")
+    _, err = bot.communicate(timeout=60)
+    assert bot.returncode == 0, err
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 25
+    (run,) = rows(sqlite_url, "SELECT status FROM runs")
+    assert run["status"] == "interrupted"
+
+
+def test_harness_import_stays_light():
+    script = "import sys, harness.errors; print('sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+    assert Path(harness.__file__).name == "__init__.py"

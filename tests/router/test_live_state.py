@@ -1,0 +1,217 @@
+"""The router follows the store: the kill flag on the next call, another process's change within
+about a second, circuit breakers tripped and reset as events, the native module's absence
+recorded. Each runs on SQLite and on PostgreSQL (`store_url`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from harness.errors import BrokerUnavailableError
+from harness.operations import Impl, Operation
+from harness.store.db import open_engine
+from harness.store.state import read_state, set_kill
+
+from .kit import ACCOUNT, MNQ, Flaky, minute_bars, outcomes, rows
+
+PLACE = "/api/Order/place"
+
+
+def broken() -> BrokerUnavailableError:
+    return BrokerUnavailableError("connect failed (deliberate)", endpoint=PLACE, maybe_sent=False)
+
+
+async def test_the_store_kill_switch_takes_effect_on_the_next_call(open_harness, store_url):
+    h = open_harness(url=store_url, stage="production")
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    h.kill("incident 42", who="alice")
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    h.unkill("resolved", who="alice")
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    assert h.recorder.flush(10)
+    assert [r["served"] for r in outcomes(store_url)] == ["rust", "python", "rust"]
+    events = rows(store_url, "SELECT kind, who, reason FROM rollout_events ORDER BY ts_ns")
+    assert [e["kind"] for e in events] == ["start", "kill", "unkill"]
+    assert events[1]["who"] == "alice" and events[1]["reason"] == "incident 42"
+
+
+async def test_a_kill_set_elsewhere_reaches_this_process_without_a_restart(open_harness, store_url):
+    h = open_harness(url=store_url, stage="production")
+    other = open_engine(store_url)
+    try:
+        set_kill(other, True, who="bob", reason="from another connection")
+    finally:
+        other.dispose()
+    deadline = time.monotonic() + 5
+    while not h.state.kill and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert h.state.kill and h.state.kill_reason == "from another connection"
+    assert h.router.decide(Operation.PLACE_ORDER, "any") is Impl.PYTHON
+
+
+CHANGER = textwrap.dedent(
+    """
+    import json, sys, time
+    from harness.store.db import open_engine
+    from harness.store.state import set_stage
+    engine = open_engine(sys.argv[1])
+    set_stage(engine, "off", kind="rollback", who="other-process", reason="test")
+    print(json.dumps({"committed": time.time()}), flush=True)
+    engine.dispose()
+    """
+)
+
+
+async def test_a_stage_change_by_another_process_is_followed_within_a_second(
+    open_harness, store_url
+):
+    h = open_harness(url=store_url, stage="production", rollout__refresh_s=0.5)
+    assert h.state.stage == "production"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHANGER, store_url], stdout=subprocess.PIPE, text=True
+    )
+    seen = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if h.state.stage == "off":
+            seen = time.time()
+            break
+        time.sleep(0.01)
+    out, _ = child.communicate(timeout=30)
+    assert child.returncode == 0 and seen is not None
+    lag = seen - json.loads(out)["committed"]
+    assert lag < 1.0, f"followed {lag:.2f} s after the commit (refresh_s=0.5)"
+    assert h.router.decide(Operation.PLACE_ORDER, "any") is Impl.PYTHON
+
+
+async def test_the_breaker_trips_after_repeated_rust_failures_and_a_reset_closes_it(
+    open_harness, store_url, sim
+):
+    h = open_harness(url=store_url, stage="production", rollout__breaker__failures=3)
+    h.orders.use_client(
+        Impl.RUST, Flaky(h.orders._rust, {"place_market_order": broken}, after=False)
+    )
+    for _ in range(4):
+        await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    assert h.state.open_breakers == frozenset({Operation.PLACE_ORDER})
+    h.refresh()  # the trip is written by the poller: wait for it to be in the store
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        engine = open_engine(store_url)
+        with engine.connect() as conn:
+            state = read_state(conn)
+        engine.dispose()
+        if state is not None and "place_order" in state.open_breakers:
+            break
+        time.sleep(0.05)
+    assert state is not None and state.open_breakers == frozenset({"place_order"})
+    # Other operations are untouched.
+    assert h.router.decide(Operation.CANCEL_ORDER, "1") is Impl.RUST
+
+    assert h.reset_breaker(Operation.PLACE_ORDER, who="carol", reason="fixed")
+    assert h.state.open_breakers == frozenset()
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    assert h.recorder.flush(10)
+    got = [(r["routed"], r["served"], r["fell_back"]) for r in outcomes(store_url)]
+    assert got == [("rust", "python", True)] * 3 + [("python", "python", False)] + [
+        ("rust", "python", True)
+    ]
+    events = rows(store_url, "SELECT kind, op, who FROM rollout_events ORDER BY ts_ns")
+    assert [(e["kind"], e["op"]) for e in events[1:]] == [
+        ("breaker_trip", "place_order"),
+        ("breaker_reset", "place_order"),
+    ]
+    assert events[2]["who"] == "carol"
+
+
+async def test_an_open_breaker_in_the_store_reaches_a_new_process(open_harness, store_url):
+    from harness.store.state import trip_breaker
+
+    first = open_harness(url=store_url, stage="production")
+    engine = open_engine(store_url)
+    trip_breaker(engine, "aggregate_bars", failures=5, reason="elsewhere")
+    engine.dispose()
+    second = open_harness(url=store_url, stage="production")
+    assert second.state.open_breakers == frozenset({Operation.AGGREGATE_BARS})
+    first.refresh()
+    assert first.state.disabled_reason(Operation.AGGREGATE_BARS) == "circuit breaker open"
+
+
+async def test_native_unavailable_runs_pure_python_and_records_it(
+    open_harness, store_url, monkeypatch
+):
+    monkeypatch.setenv("HARNESS_NO_NATIVE", "1")
+    h = open_harness(url=store_url, stage="production")
+    assert not h.state.native_available
+    placed = await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    five = h.bars.aggregate(minute_bars(30), "5m")
+    live = h.bars.Aggregator("5m")
+    live.push(60_000_000_000 * 29_000_000, 1.0, 1.0, 1.0, 1.0, 1)
+    assert len(five) == 6 and live.impl == "python" and placed.order_id > 0
+    assert h.recorder.flush(10)
+    assert {r["served"] for r in outcomes(store_url)} == {"python"}
+    (run,) = rows(store_url, "SELECT native_available, native_error FROM runs")
+    assert not run["native_available"] and "HARNESS_NO_NATIVE" in run["native_error"]
+    events = rows(
+        store_url, "SELECT kind, reason FROM rollout_events WHERE kind = :k", k="native_unavailable"
+    )
+    assert len(events) == 1 and "HARNESS_NO_NATIVE" in events[0]["reason"]
+
+
+REAL_IMPORT_FAILURE = textwrap.dedent(
+    """
+    import sys
+    sys.modules["harness._native"] = None  # any `import harness._native` now fails
+    import numpy as np
+    import harness
+    from harness.config import compose
+    cfg = compose(["db.url=" + sys.argv[1], "broker.sim.profile=bench",
+                   "rollout.start_stage=production"])
+    with harness.open(config=cfg) as h:
+        n = 60
+        t = (29_000_000 + np.arange(n, dtype=np.int64)) * 60_000_000_000
+        o = np.full(n, 4000.0)
+        bars = {"t": t, "o": o, "h": o + 1, "l": o - 1, "c": o, "v": np.ones(n, np.int64)}
+        print(len(h.bars.aggregate(bars, "5m")), h.state.native_available)
+    """
+)
+
+
+def test_a_real_import_failure_runs_pure_python(sqlite_url):
+    done = subprocess.run(
+        [sys.executable, "-c", REAL_IMPORT_FAILURE, sqlite_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["12", "False"]
+    assert "harness._native is unavailable" in done.stderr
+    (run,) = rows(sqlite_url, "SELECT native_available, native_error, status FROM runs")
+    assert not run["native_available"] and "import of harness._native" in run["native_error"]
+    assert run["status"] == "finished"
+    (row,) = rows(sqlite_url, "SELECT served FROM outcomes")
+    assert row["served"] == "python"
+
+
+@pytest.mark.parametrize("stage", ["mystery"])
+async def test_a_stage_unknown_to_this_process_sends_everything_to_python(
+    open_harness, store_url, stage
+):
+    from harness.store.state import set_stage
+
+    h = open_harness(url=store_url, stage="production")
+    engine = open_engine(store_url)
+    set_stage(engine, stage, kind="promote", who="a newer ladder")
+    engine.dispose()
+    assert h.refresh().stage == stage
+    assert not h.state.stage_known
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    assert h.recorder.flush(10)
+    (row,) = outcomes(store_url)
+    assert (row["stage"], row["served"]) == (stage, "python")

@@ -1,0 +1,113 @@
+"""`harness run` against a gateway in another process (`broker=projectx` pointed at a `harness sim`
+child), so the broker's own ledger can judge: every order placed once, the account flat, and a
+run killed mid-way reported (with the orders it left open) by the next one."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.sim import SimSettings, Simulator, SpawnedSimulator
+
+from .kit import SIM_KEY, SIM_USER, harness, rows, start, summary, wait_for_outcomes
+
+pytestmark = pytest.mark.timeout(300)
+
+OPEN, CANCELLED = 1, 3
+STOP = 4
+
+
+def _gateway(**settings: Any) -> Iterator[SpawnedSimulator]:
+    spawned = Simulator.spawn(SimSettings(username=SIM_USER, api_key=SIM_KEY, **settings))
+    try:
+        yield spawned
+    finally:
+        spawned.stop()
+
+
+@pytest.fixture
+def gateway() -> Iterator[SpawnedSimulator]:
+    """A `harness sim` child process with the real rate limits and no added latency."""
+    yield from _gateway()
+
+
+@pytest.fixture
+def slow_gateway() -> Iterator[SpawnedSimulator]:
+    """The same with about 40 ms a call, so a kill lands in the middle of round trips."""
+    yield from _gateway(latency_ms=40.0, latency_jitter_ms=5.0)
+
+
+def _projectx(gateway: SpawnedSimulator) -> tuple[tuple[str, ...], dict[str, str]]:
+    overrides = ("broker=projectx", f"broker.base_url={gateway.url}")
+    return overrides, {"PROJECTX_USERNAME": SIM_USER, "PROJECTX_API_KEY": SIM_KEY}
+
+
+def _prefix(run_id: str) -> str:
+    return f"hr-{run_id[:16]}-"
+
+
+def test_each_order_is_placed_once_and_the_account_ends_flat(tmp_path, gateway):
+    overrides, env = _projectx(gateway)
+    done = harness(tmp_path, "run", "--json", "workload.trades=8", *overrides, env=env)
+    assert done.returncode == 0, done.stderr
+    data = summary(done)
+    mine = [o for o in gateway.ledger() if (o["customTag"] or "").startswith(_prefix(data["run"]))]
+    tags = Counter(o["customTag"] for o in mine)
+    assert len(tags) == 24 and set(tags.values()) == {1}  # entry, stop, exit of 8 trips, once
+    net: dict[str, int] = defaultdict(int)
+    for order in mine:
+        signed = order["fillVolume"] if order["side"] == 0 else -order["fillVolume"]
+        net[order["contractId"]] += signed
+    assert set(net) == {"CON.F.US.MNQ.Z26", "CON.F.US.MES.Z26"}
+    assert set(net.values()) == {0}  # every contract bought back what was sold: flat
+    stops = [o for o in mine if o["type"] == STOP]
+    assert len(stops) == 8 and {o["status"] for o in stops} == {CANCELLED}
+    assert not [o for o in mine if o["status"] == OPEN]
+    # The broker's secret never reaches the screen or the store.
+    assert SIM_KEY not in done.stdout + done.stderr
+    assert SIM_KEY.encode() not in (tmp_path / "harness.db").read_bytes()
+
+
+def test_a_killed_run_is_reported_by_the_next_one_with_the_orders_it_left(
+    tmp_path: Path, slow_gateway: SpawnedSimulator
+):
+    overrides, env = _projectx(slow_gateway)
+    db = tmp_path / "harness.db"
+    # Thirty stop moves per trip: the stop is working for most of each round trip.
+    killed = start(
+        tmp_path, "run", "workload.trades=200", "workload.modifies=30", *overrides, env=env
+    )
+    wait_for_outcomes(db, 12, killed, timeout=90)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=30)
+    (dead,) = rows(db, "SELECT id, status FROM runs")
+    assert dead["status"] == "running"  # it never closed
+    left = {
+        o["id"]
+        for o in slow_gateway.ledger()
+        if o["status"] == OPEN and (o["customTag"] or "").startswith(_prefix(dead["id"]))
+    }
+    assert left  # the stops of the trips in flight
+
+    # The same symbols: refused (the killed run's position or stop is still there), and said so.
+    refused = harness(tmp_path, "run", "workload.trades=2", *overrides, env=env)
+    assert refused.returncode == 1, refused.stderr
+    assert f"earlier run {dead['id']}" in refused.stderr
+    assert "died without closing" in refused.stderr and "already has" in refused.stderr
+
+    # Other symbols: the run goes ahead and its summary reports the dead run and what it left.
+    done = harness(
+        tmp_path, "run", "--json", "workload.trades=2", "workload.symbols=[MGC]",
+        *overrides, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = summary(done)
+    (stale,) = data["stale_runs"]
+    assert stale["run"] == dead["id"] and stale["kind"] == "run"
+    assert {o["id"] for o in stale["open_orders"]} == left
+    assert all(o["custom_tag"].startswith(_prefix(dead["id"])) for o in stale["open_orders"])

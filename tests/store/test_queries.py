@@ -1,0 +1,244 @@
+"""History and window queries: exact counts, percentiles within the sketch's 1% of numpy's
+nearest-rank percentiles, the same answers on SQLite and PostgreSQL, whatever mix of compacted
+minutes, dirty minutes and partial edge minutes a window covers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.config import RecorderConfig
+from harness.errors import InvalidInputError
+from harness.operations import Impl, Operation
+from harness.recorder import OutcomeRecord, Recorder
+from harness.sketch import ALPHA
+from harness.store import queries as q
+from harness.store.db import open_engine, upgrade
+from harness.store.rollups import MINUTE_NS, compact
+from harness.store.runs import start_run
+from harness.store.state import write_event
+
+T0 = 1_700_000_000_000_000_000 - 1_700_000_000_000_000_000 % MINUTE_NS  # a minute boundary
+OPS = [Operation.PLACE_ORDER, Operation.AGGREGATE_BARS]
+
+
+def make_rows(run_id: str, n: int, seed: int, start: int, stage: str) -> list[OutcomeRecord]:
+    rng = np.random.default_rng(seed)
+    ts = start + np.sort(rng.integers(0, 30 * MINUTE_NS, n))
+    out = []
+    for i in range(n):
+        op = OPS[i % 2]
+        routed = Impl.RUST if rng.random() < 0.3 else Impl.PYTHON
+        fell_back = routed is Impl.RUST and rng.random() < 0.05
+        served = Impl.PYTHON if fell_back else routed
+        ok = rng.random() > 0.03
+        scale = 300.0 if served is Impl.RUST else 900.0
+        out.append(
+            OutcomeRecord(
+                int(ts[i]),
+                run_id,
+                op.value,
+                stage,
+                routed.value,
+                served.value,
+                fell_back,
+                "BrokerUnavailableError" if fell_back else None,
+                ok,
+                None if ok else "OrderRejectedError",
+                None if ok else "rejected",
+                float(rng.lognormal(np.log(scale), 0.6)),
+                1,
+                200,
+                None,
+                None,
+                None,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def seeded(db_url, tmp_path):
+    """A store with two runs and two stages; most minutes compacted, the last ones dirty."""
+    engine = open_engine(db_url)
+    upgrade(engine)
+    run_a = start_run(engine, kind="test", config={}, native_available=True)
+    run_b = start_run(engine, kind="test", config={}, native_available=True)
+    rows = make_rows(run_a, 6_000, 1, T0, "canary") + make_rows(run_b, 3_000, 2, T0, "staging")
+    late = make_rows(run_a, 1_000, 3, T0 + 25 * MINUTE_NS, "canary")
+    recorder = Recorder(engine, RecorderConfig(flush_interval_s=0.05), spill_dir=tmp_path, name="q")
+    for row in rows:
+        recorder.record(row)
+    assert recorder.flush(30)
+    compact(engine, now_ns=T0 + 120 * MINUTE_NS)  # every minute compacted ...
+    for row in late:
+        recorder.record(row)
+    assert recorder.flush(30)  # ... and then minutes 25-55 written again: dirty
+    yield engine, rows + late, run_a
+    recorder.close()
+    engine.dispose()
+
+
+def expected(rows, *, since=None, until=None, **match):
+    keep = []
+    for r in rows:
+        if since is not None and r.ts_ns < since:
+            continue
+        if until is not None and r.ts_ns >= until:
+            continue
+        if any(getattr(r, k) != v for k, v in match.items()):
+            continue
+        keep.append(r)
+    return keep
+
+
+def check_latency_row(row, rows):
+    served = [r for r in rows if r.op == row.op and r.served == row.impl]
+    ok = [r.latency_us for r in served if r.ok and not r.fell_back]
+    assert row.calls == len(served)
+    assert row.count == len(ok)
+    assert row.mean_ms == pytest.approx(np.mean(ok) / 1000, abs=1e-4)  # 0.1 us rounding
+    assert row.max_ms == pytest.approx(max(ok) / 1000, abs=1e-4)
+    for got, want in zip(
+        (row.p50_ms, row.p95_ms, row.p99_ms), q.percentiles(ok, (0.5, 0.95, 0.99)), strict=True
+    ):
+        assert abs(got * 1000 - want) <= ALPHA * want + 0.1, (row, got, want)
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (None, None),
+        (T0 + 7 * MINUTE_NS + 12_345_678_901, T0 + 41 * MINUTE_NS + 59_000_000_000),  # mid-minute
+        (T0 + 3 * MINUTE_NS, T0 + 20 * MINUTE_NS),  # whole minutes, all compacted
+        (T0 + 26 * MINUTE_NS + 1, T0 + 26 * MINUTE_NS + 30_000_000_000),  # inside one minute
+    ],
+)
+def test_latency_matches_numpy_on_the_same_rows(seeded, since, until):
+    engine, rows, _ = seeded
+    got = q.latency(engine, q.Filters(since_ns=since, until_ns=until))
+    window = expected(rows, since=since, until=until)
+    pairs = {(r.op, r.served) for r in window}
+    assert {(row.op, row.impl) for row in got} == pairs
+    for row in got:
+        check_latency_row(row, window)
+
+
+def test_filters_narrow_by_op_side_stage_and_run(seeded):
+    engine, rows, run_a = seeded
+    filters = q.Filters(op=Operation.PLACE_ORDER, impl=Impl.RUST, stage="canary", run=run_a)
+    [row] = q.latency(engine, filters)
+    check_latency_row(row, expected(rows, op="place_order", served="rust", stage="canary"))
+
+
+def test_a_time_series_sums_to_the_whole(seeded):
+    engine, rows, _ = seeded
+    series = q.latency(engine, q.Filters(op=Operation.AGGREGATE_BARS, bucket_ns=5 * MINUTE_NS))
+    buckets = {row.bucket for row in series}
+    assert len(buckets) == 12  # 60 minutes of data in 5-minute buckets
+    for impl in ("rust", "python"):
+        total = sum(r.calls for r in series if r.impl == impl)
+        assert total == len(expected(rows, op="aggregate_bars", served=impl))
+
+
+def test_window_figures_count_exactly_what_the_gate_needs(seeded):
+    engine, rows, _ = seeded
+    since, until = T0 + 10 * MINUTE_NS + 5, T0 + 50 * MINUTE_NS + 7
+    figures = q.window_figures(engine, "canary", since, until)
+    window = expected(rows, since=since, until=until, stage="canary")
+    for op in OPS:
+        for side in ("rust", "python"):
+            got = getattr(figures.ops[op], side)
+            routed = [r for r in window if r.op == op.value and r.routed == side]
+            assert got.calls == len(routed)
+            assert got.errors == sum(not r.ok for r in routed)
+            assert got.fallbacks == sum(r.fell_back for r in routed)
+            served_ok = [
+                r
+                for r in window
+                if r.op == op.value and r.served == side and r.ok and not r.fell_back
+            ]
+            assert got.latency.n == len(served_ok)
+    assert figures.ops[Operation.CANCEL_ORDER].rust.calls == 0
+
+
+def test_row_listings_are_newest_first_and_bounded(seeded):
+    engine, rows, _ = seeded
+    listed = q.errors(engine, q.Filters(op=Operation.PLACE_ORDER), limit=10)
+    assert len(listed) == 10
+    assert [r["time"] for r in listed] == sorted((r["time"] for r in listed), reverse=True)
+    assert all(not r["ok"] and r["op"] == "place_order" for r in listed)
+    fell = q.fallbacks(engine, q.Filters(), limit=100_000)
+    assert len(fell) == sum(r.fell_back for r in rows)
+    assert {r["fallback_reason"] for r in fell} == {"BrokerUnavailableError"}
+
+
+def test_runs_and_events_list_whole_rows(seeded):
+    engine, _rows, run_a = seeded
+    with engine.begin() as conn:
+        write_event(conn, "kill", who="tester", reason="drill", run_id=run_a)
+    listed = q.runs(engine, q.Filters())
+    assert len(listed) == 2 and run_a in {r["run"] for r in listed}
+    assert {(r["status"], r["kind"]) for r in listed} == {("running", "test")}
+    (event,) = q.events(engine, q.Filters(run=run_a))
+    assert (event["kind"], event["who"], event["reason"]) == ("kill", "tester", "drill")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["canary' OR '1'='1", "x; DROP TABLE outcomes; --", "%", "\\", "_"],
+)
+def test_hostile_filter_values_are_data_not_sql(seeded, hostile):
+    engine, _rows, _ = seeded
+    assert q.latency(engine, q.Filters(stage=hostile)) == []
+    assert q.errors(engine, q.Filters(run=hostile)) == []
+    assert q.runs(engine, q.Filters(run=hostile)) == []
+    assert len(q.latency(engine, q.Filters())) == 4  # the table is still there
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "expected a duration"),
+        ("1y", "expected a duration"),
+        ("-5m", "expected"),
+        ("0s", "longer than zero"),
+        ("99999999d", "century"),
+        ("1h; drop", "expected"),
+    ],
+)
+def test_bad_durations_are_refused_naming_the_field(text, reason):
+    with pytest.raises(InvalidInputError, match=reason) as info:
+        q.parse_duration(text, "since")
+    assert info.value.field == "since"
+
+
+def test_instants_read_durations_and_iso_timestamps():
+    now = 1_800_000_000_000_000_000
+    assert q.parse_instant("1h", "since", now) == now - 3_600_000_000_000
+    assert q.parse_instant("2026-11-30T14:00:00Z", "since") == q.parse_instant(
+        "2026-11-30T15:00:00+01:00", "since"
+    )
+    assert q.parse_instant("2026-11-30T14:00", "until") == q.parse_instant(
+        "2026-11-30T14:00Z", "until"
+    )
+    for bad in ("yesterday", "2026-13-01", "9999-01-01"):
+        with pytest.raises(InvalidInputError) as info:
+            q.parse_instant(bad, "until")
+        assert info.value.field == "until"
+
+
+@pytest.mark.parametrize("bad", ["canary\x00", "", "x" * 256, "line\nbreak"])
+def test_unprintable_filter_values_are_refused_naming_the_filter(bad):
+    with pytest.raises(InvalidInputError) as info:
+        q.Filters(stage=bad)
+    assert info.value.field == "stage"
+
+
+def test_bad_windows_and_buckets_are_refused():
+    with pytest.raises(InvalidInputError, match="before --until"):
+        q.Filters(since_ns=10, until_ns=5)
+    with pytest.raises(InvalidInputError, match="whole number of minutes"):
+        q.Filters(bucket_ns=30_000_000_000)
+    with pytest.raises(InvalidInputError, match="limit"):
+        q.errors(None, q.Filters(), limit=0)  # type: ignore[arg-type]

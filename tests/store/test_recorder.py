@@ -1,0 +1,283 @@
+"""The recorder: every row arrives exactly once, through outages, overflow and restarts.
+
+Counts are the judge: rows in `outcomes`, distinct ids, and the sum of `outcome_rollups.n`
+must all equal the rows handed to `record`; no spill file may remain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pgcluster
+import pytest
+from sqlalchemy import func, select
+
+from harness.config import RecorderConfig
+from harness.recorder import (
+    SPILL_PREFIX,
+    OutcomeRecord,
+    Recorder,
+    RecorderStats,
+    ShadowRecord,
+    _Batch,
+)
+from harness.store.db import open_engine, sqlite_path, upgrade
+from harness.store.models import Outcome, OutcomeRollup, ShadowComparison
+from harness.store.rollups import HOUR_NS, MINUTE_NS, compact
+from harness.store.runs import start_run
+
+FAST = RecorderConfig(batch_size=2_000, flush_interval_s=0.05, retry_s=0.1)
+
+
+def outcome(run_id: str, i: int, *, ok: bool = True, op: str = "place_order") -> OutcomeRecord:
+    return OutcomeRecord(
+        ts_ns=1_700_000_000_000_000_000 + i * 7_000_000,
+        run_id=run_id,
+        op=op,
+        stage="canary",
+        routed="rust" if i % 3 else "python",
+        served="rust" if i % 3 else "python",
+        fell_back=False,
+        fallback_reason=None,
+        ok=ok,
+        error_class=None if ok else "BrokerUnavailableError",
+        error_message=None if ok else "connection lost",
+        latency_us=100.0 + i % 1000,
+        attempts=1,
+        http_status=200,
+        order_id=7_000_000_000 + i,
+        custom_tag=f"hx-{i:024x}",
+        routing_key=None,
+    )
+
+
+def counts(engine) -> tuple[int, int, int]:
+    """(rows, distinct ids, sum of the minute rollups' counts) of `outcomes`."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(func.count()).select_from(Outcome)).scalar_one()
+        ids = conn.execute(select(func.count(func.distinct(Outcome.id)))).scalar_one()
+        rolled = conn.execute(
+            select(func.coalesce(func.sum(OutcomeRollup.n), 0)).where(
+                OutcomeRollup.period_ns == MINUTE_NS
+            )
+        ).scalar_one()
+    return int(rows), int(ids), int(rolled)
+
+
+def wait_for(recorder: Recorder, condition, timeout: float = 20.0) -> RecorderStats:
+    """The recorder's stats once `condition(stats)` holds (fails after `timeout` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = recorder.stats()
+        if condition(stats):
+            return stats
+        assert time.monotonic() < deadline, f"condition never held: {stats}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def store(db_url):
+    engine = open_engine(db_url)
+    upgrade(engine)
+    run_id = start_run(engine, kind="test", config={}, native_available=True)
+    yield engine, run_id
+    engine.dispose()
+
+
+def test_100000_rows_from_8_concurrent_tasks_arrive_exactly_once(store, tmp_path):
+    engine, run_id = store
+    recorder = Recorder(engine, FAST, spill_dir=tmp_path, name=run_id)
+
+    async def task(k: int) -> None:
+        for i in range(k, 100_000, 8):
+            recorder.record(outcome(run_id, i))
+            if i % 512 == k:
+                await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(task(k) for k in range(8)))
+
+    asyncio.run(main())
+    stats = recorder.close()
+    assert (stats.enqueued, stats.written, stats.dropped, stats.pending) == (100_000, 100_000, 0, 0)
+    assert counts(engine) == (100_000, 100_000, 100_000)
+    with engine.connect() as conn:
+        hourly = conn.execute(
+            select(func.sum(OutcomeRollup.n)).where(OutcomeRollup.period_ns == HOUR_NS)
+        ).scalar_one()
+    assert hourly == 100_000  # the hour's rollup, folded from its minutes
+    assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
+
+
+def test_a_replayed_batch_whose_commit_was_lost_inserts_nothing_twice(store, tmp_path):
+    engine, run_id = store
+    recorder = Recorder(engine, FAST, spill_dir=tmp_path, name=run_id)
+    rows = [(f"{i:032x}", *outcome(run_id, i)) for i in range(500)]
+    shadow = ShadowRecord(
+        0,
+        run_id,
+        "aggregate_bars",
+        "shadow",
+        "MNQ|5m",
+        "python",
+        "rust",
+        True,
+        None,
+        None,
+        None,
+        None,
+        None,
+        10.0,
+        2.0,
+        None,
+        3000,
+    )
+    batch = _Batch("b" * 32, rows, [("s" * 32, *shadow)])
+    assert recorder._write(batch)
+    compact(engine)
+    assert recorder._write(batch)  # the commit happened, but the writer did not learn it
+    recorder.close()
+    assert counts(engine) == (500, 500, 500)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ShadowComparison)).scalar_one() == 1
+
+
+def test_rollups_hold_the_counts_and_latencies_of_their_minute(store, tmp_path):
+    engine, run_id = store
+    recorder = Recorder(engine, FAST, spill_dir=tmp_path, name=run_id)
+    for i in range(3_000):
+        recorder.record(outcome(run_id, i, ok=i % 10 != 0))
+    recorder.close()
+    with engine.connect() as conn:
+        total = conn.execute(
+            select(func.sum(OutcomeRollup.n), func.sum(OutcomeRollup.latency_sum_us)).where(
+                OutcomeRollup.period_ns == MINUTE_NS
+            )
+        ).one()
+        errors = conn.execute(
+            select(func.sum(OutcomeRollup.n)).where(
+                OutcomeRollup.ok.is_(False), OutcomeRollup.period_ns == MINUTE_NS
+            )
+        ).scalar_one()
+        raw_sum = conn.execute(select(func.sum(Outcome.latency_us))).scalar_one()
+    assert total[0] == 3_000 and errors == 300
+    assert total[1] == pytest.approx(raw_sum)
+
+
+def test_overflowing_the_queue_spills_instead_of_refusing(store, tmp_path):
+    engine, run_id = store
+    tiny = RecorderConfig(queue_bound=100, batch_size=50, flush_interval_s=5.0, retry_s=0.1)
+    recorder = Recorder(engine, tiny, spill_dir=tmp_path, name=run_id)
+    for i in range(5_000):
+        recorder.record(outcome(run_id, i))
+    stats = recorder.close()
+    assert stats.overflowed > 0 and stats.dropped == 0
+    assert counts(engine) == (5_000, 5_000, 5_000)
+    assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    con = sqlite3.connect(sys.argv[1], isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.execute("COMMIT")
+    """
+)
+
+
+@pytest.mark.timeout(90)
+def test_sqlite_locked_by_another_process_loses_and_doubles_nothing(sqlite_url, tmp_path):
+    engine = open_engine(sqlite_url)
+    upgrade(engine)
+    run_id = start_run(engine, kind="test", config={}, native_available=True)
+    small = RecorderConfig(batch_size=200, flush_interval_s=0.05, buffer_rows=500, retry_s=0.2)
+    spill = tmp_path / "spill"
+    recorder = Recorder(engine, small, spill_dir=spill, name=run_id)
+    for i in range(1_000):
+        recorder.record(outcome(run_id, i))
+    assert recorder.flush(30)
+    path = sqlite_path(engine)
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(path), "8"], stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    for i in range(1_000, 6_000):
+        recorder.record(outcome(run_id, i))
+        if i % 250 == 0:
+            time.sleep(0.05)
+    during = wait_for(recorder, lambda s: not s.db_ok and s.spilled > 0)
+    assert during.written == 1_000  # nothing got through the lock; past 500 rows: spilled
+    assert locker.wait(30) == 0
+    assert recorder.flush(60)
+    stats = recorder.close()
+    assert (stats.written, stats.dropped) == (6_000, 0)
+    assert counts(engine) == (6_000, 6_000, 6_000)
+    assert not list(spill.glob(f"{SPILL_PREFIX}*")), "the spill file must be gone"
+    engine.dispose()
+
+
+@pytest.mark.timeout(120)
+def test_postgres_stopped_and_restarted_loses_and_doubles_nothing(tmp_path):
+    folder = Path(tempfile.mkdtemp(prefix="harness-pg-outage-"))
+    folder.chmod(0o755)
+    try:
+        url = pgcluster.start(folder)
+        engine = open_engine(url)
+        upgrade(engine)
+        run_id = start_run(engine, kind="test", config={}, native_available=True)
+        small = RecorderConfig(batch_size=200, flush_interval_s=0.05, buffer_rows=400, retry_s=0.2)
+        recorder = Recorder(engine, small, spill_dir=tmp_path, name=run_id)
+        for i in range(1_000):
+            recorder.record(outcome(run_id, i))
+        assert recorder.flush(30)
+        pgcluster.stop(folder)
+        for i in range(1_000, 4_000):
+            recorder.record(outcome(run_id, i))
+            if i % 200 == 0:
+                time.sleep(0.05)
+        wait_for(recorder, lambda s: not s.db_ok and s.spilled > 0)
+        pgcluster.start(folder)
+        assert recorder.flush(60)
+        stats = recorder.close()
+        assert (stats.written, stats.dropped) == (4_000, 0)
+        assert stats.spilled > 0
+        assert counts(engine) == (4_000, 4_000, 4_000)
+        assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
+        engine.dispose()
+    finally:
+        pgcluster.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_closing_while_the_database_is_down_spills_for_the_next_recorder(sqlite_url, tmp_path):
+    engine = open_engine(sqlite_url)
+    upgrade(engine)
+    run_id = start_run(engine, kind="test", config={}, native_available=True)
+    path = sqlite_path(engine)
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(path), "8"], stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    recorder = Recorder(engine, FAST, spill_dir=tmp_path, name=run_id)
+    for i in range(700):
+        recorder.record(outcome(run_id, i))
+    stats = recorder.close(timeout=1.0)
+    assert stats.spilled == 700 and stats.dropped == 0
+    assert len(list(tmp_path.glob(f"{SPILL_PREFIX}*"))) == 1
+    assert locker.wait(30) == 0
+    later = Recorder(engine, FAST, spill_dir=tmp_path, name="next-run")
+    assert later.flush(30)
+    later.close()
+    assert counts(engine) == (700, 700, 700)
+    assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
+    engine.dispose()

@@ -1,0 +1,99 @@
+"""The schema exists only through the migrations, and every command refuses an outdated one."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from harness.store.db import (
+    SCHEMA_REVISION,
+    SchemaError,
+    StoreUnavailableError,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    open_engine,
+    upgrade,
+)
+from harness.store.models import Base
+
+TABLES = {
+    "runs",
+    "outcomes",
+    "outcome_rollups",
+    "shadow_comparisons",
+    "rollout_state",
+    "breakers",
+    "dirty_buckets",
+    "rollout_events",
+    "alembic_version",
+}
+
+
+def test_the_code_expects_the_head_revision():
+    assert head_revision() == SCHEMA_REVISION
+
+
+def test_upgrade_creates_exactly_the_models(db_url):
+    engine = open_engine(db_url)
+    assert current_revision(engine) is None
+    assert upgrade(engine) == SCHEMA_REVISION
+    with engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) == TABLES
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+    assert upgrade(engine) == SCHEMA_REVISION  # idempotent
+    engine.dispose()
+
+
+def test_a_database_without_schema_is_refused_naming_the_fix(db_url):
+    engine = open_engine(db_url)
+    with pytest.raises(SchemaError, match=r"harness db upgrade"):
+        ensure_schema(engine)
+    engine.dispose()
+
+
+def test_an_outdated_schema_is_refused_naming_the_fix(db_url):
+    engine = open_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(SchemaError, match=r"revision 0000.*needs 0001.*harness db upgrade"):
+        ensure_schema(engine, create_if_empty=True)
+    engine.dispose()
+
+
+def test_an_empty_sqlite_file_is_created_when_asked(empty_sqlite_url):
+    engine = open_engine(empty_sqlite_url)
+    ensure_schema(engine, create_if_empty=True)
+    assert current_revision(engine) == SCHEMA_REVISION
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()
+
+
+def test_an_empty_postgres_database_is_never_created_implicitly(empty_pg_url):
+    engine = open_engine(empty_pg_url)
+    with pytest.raises(SchemaError, match="harness db upgrade"):
+        ensure_schema(engine, create_if_empty=True)
+    engine.dispose()
+
+
+def test_an_unreachable_database_is_a_clear_error_without_the_password():
+    engine = open_engine("postgresql+psycopg://bot:s3cret-pw@127.0.0.1:1/nowhere")
+    with pytest.raises(StoreUnavailableError) as info:
+        current_revision(engine)
+    message = str(info.value)
+    assert "cannot open the database" in message and "127.0.0.1:1" in message
+    assert "s3cret-pw" not in message and "***" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("sqlite://", "in-memory"), ("mysql://x@h/db", "unsupported"), ("nonsense", "not a database")],
+)
+def test_unsupported_urls_are_refused(url, reason):
+    with pytest.raises(StoreUnavailableError, match=reason):
+        open_engine(url)
