@@ -17,6 +17,8 @@ from harness.compare import (
 from harness.errors import BarDataError, InvalidInputError
 
 MINUTE = 60_000_000_000
+# 2024-01-01T00:00Z: int64 ns near 1970 would be read as another unit by size (harness.bars)
+T0 = 1_704_067_200 * 10**9
 
 
 def series(n: int = 30, seed: int = 3) -> dict[str, np.ndarray]:
@@ -24,7 +26,7 @@ def series(n: int = 30, seed: int = 3) -> dict[str, np.ndarray]:
     o = 4000 + rng.integers(-40, 40, n) * 0.25
     c = o + rng.integers(-4, 5, n) * 0.25
     return {
-        "t": np.arange(n, dtype=np.int64) * MINUTE,
+        "t": T0 + np.arange(n, dtype=np.int64) * MINUTE,
         "o": o,
         "h": np.maximum(o, c) + 0.5,
         "l": np.minimum(o, c) - 0.5,

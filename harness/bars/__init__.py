@@ -6,22 +6,30 @@ high = max, low = min, close = last, volume = sum; empty buckets are omitted. Th
 `resample(rule, label="left", closed="left", origin="epoch", offset=offset)` with empty bins
 dropped. Two implementations give the same bars and raise the same errors: the Rust core
 (`harness._native`, one pass, GIL released) and the pure-Python reference
-(`harness.bars.python`). Timeframe and offset strings are parsed here, once, for both.
+(`harness.bars.python`). Timeframe and offset strings are parsed here, once, for both, and
+timestamps are read by the one set of rules in `harness.bars.timestamps` (datetime64 of any
+unit, tz-aware columns, ISO-8601 text, epoch numbers in `unit=` or told apart by size).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 
 from harness.bars import python as _python
+from harness.bars.timestamps import (
+    Unit,
+    check_unit,
+    parse_time,
+    time_column,
+    time_value,
+)
 from harness.errors import BarDataError, InvalidInputError
 
 __all__ = [
@@ -29,6 +37,7 @@ __all__ = [
     "Bar",
     "Bars",
     "Impl",
+    "Unit",
     "aggregate",
     "parse_offset",
     "parse_time",
@@ -42,16 +51,16 @@ Offset = str | timedelta | int | None
 NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000}
 MAX_PERIOD = 10_000 * NS["d"]  # mirrors MAX_PERIOD in rust/src/bars/validate.rs
 COLUMNS = ("t", "o", "h", "l", "c", "v")
+R_NO_TIMEFRAME = "at least one timeframe is required"
 
 _TIMEFRAME = re.compile(r"([1-9][0-9]*)([mhd])")
 _OFFSET = re.compile(r"([+-]?)((?:[0-9]+[dhms])+|0)")
 _OFFSET_PART = re.compile(r"([0-9]+)([dhms])")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
-_FRACTION = re.compile(r"(\.[0-9]+)")
 _I64 = np.dtype(np.int64)
 _INT64_MIN = -(1 << 63)
 _F64 = np.dtype(np.float64)
+_NS_SIZE = 10**17  # epoch numbers at least this large are ns (see harness.bars.timestamps)
+_NS_MAX = _python.T_LIMIT
 
 
 class Bar(NamedTuple):
@@ -145,77 +154,60 @@ def _specs(timeframes: Sequence[str], offset: Offset) -> tuple[list[int], list[i
     return [p for p, _ in specs], [o for _, o in specs]
 
 
-def parse_time(value: Any, field: str = "t", index: int = -1) -> int:
-    """Timestamp in ns (UTC) from ISO-8601 text ("...Z", "+01:00", naive = UTC), a datetime,
-    numpy datetime64, or an epoch number whose unit follows its size (s, ms, us or ns)."""
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return _epoch_ns(int(value))
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value):
-            raise BarDataError(field, index, "timestamp is not a finite number", value)
-        return _epoch_ns(int(value)) if float(value).is_integer() else round(value * NS["s"])
-    if isinstance(value, np.datetime64):
-        return int(value.astype("datetime64[ns]").astype(np.int64))
-    if isinstance(value, datetime):
-        return _datetime_ns(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if _NUMBER.fullmatch(text):
-            return parse_time(float(text) if "." in text else int(text), field, index)
-        # Python keeps microseconds: carry nanosecond digits beyond six by hand.
-        extra_ns = 0
-        frac = _FRACTION.search(text)
-        if frac and len(frac[1]) > 7:
-            digits = frac[1][1:10].ljust(9, "0")
-            extra_ns = int(digits[6:])
-            text = text[: frac.start()] + "." + digits[:6] + text[frac.end() :]
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            reason = "not an ISO-8601 timestamp or epoch number"
-            raise BarDataError(field, index, reason, value) from None
-        return _datetime_ns(parsed) + extra_ns
-    raise BarDataError(field, index, "not a timestamp", value)
-
-
-def _epoch_ns(x: int) -> int:
-    """Epoch number to ns, its unit inferred from its size: s, ms, us, or ns."""
-    size = abs(x)
-    if size < 10**11:
-        return x * 1_000_000_000
-    if size < 10**14:
-        return x * 1_000_000
-    if size < 10**17:
-        return x * 1_000
-    return x
-
-
-def _datetime_ns(value: datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return ((value - _EPOCH) // timedelta(microseconds=1)) * 1000
-
-
-def records_to_columns(records: Iterable[Mapping[str, Any]]) -> _python.Columns:
+def records_to_columns(
+    records: Iterable[Mapping[str, Any]], *, unit: Unit | None = None
+) -> _python.Columns:
     """Columns from `{t, o, h, l, c, v}` records (e.g. `retrieveBars`), sorted by time.
 
     The gateway sends newest first; rows are sorted ascending on the way in (duplicates stay
-    and are then reported by validation). Errors here index the records as given.
+    and are then reported by validation). Epoch numbers in `t` follow `unit` or their size
+    (see `harness.bars.timestamps`). Errors here index the records as given.
     """
+    return _records(records, check_unit(unit), None)[0]
+
+
+# Input columns as the engines read them, and how to name the caller's rows in errors:
+# (columns, order, unit). `order[k]` is the caller's index of sorted row k (records are sorted
+# on the way in), or None when rows were not reordered; `unit` is the epoch unit the time
+# column was read in. A plain tuple: this is on the hot path of every call.
+_Input = tuple[_python.Columns, np.ndarray | None, Unit | None]
+
+
+def _records(records: Iterable[Mapping[str, Any]], unit: Unit | None, seen: Unit | None) -> _Input:
+    """Records in the caller's order to sorted columns, remembering the caller's indices.
+
+    Each record is checked in turn (the first bad record, in the caller's order, is named);
+    epoch numbers in `t` share one unit, as in a column."""
     rows: list[tuple[int, float, float, float, float, int]] = []
     for i, record in enumerate(records):
         try:
-            t = parse_time(record["t"], "t", i)
-            o, h, l, c = (_price(record[k], k, i) for k in "ohlc")  # noqa: E741
-            v = _volume(record["v"], i)
+            t_ns, unit_of_t = time_value(record["t"], "t", i, unit, seen)
+            prices = [_price(record[k], k, i) for k in "ohlc"]
+            volume = _volume(record["v"], i)
         except KeyError as missing:
             raise BarDataError(str(missing.args[0]), i, "missing field") from None
         except TypeError:
             raise BarDataError("t", i, "record is not a mapping", record) from None
-        rows.append((t, o, h, l, c, v))
-    rows.sort(key=lambda row: row[0])
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
-    return _python.columns_from_lists(*columns)
+        seen = unit_of_t or seen
+        rows.append((t_ns, *prices, volume))  # type: ignore[arg-type]
+    lists = [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 6
+    columns = _python.columns_from_lists(*lists)
+    order = None
+    t = columns[0]
+    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        # Stable: of two equal timestamps the caller's later row stays later, so a duplicate
+        # is reported at the caller's index of its second occurrence.
+        order = np.argsort(t, kind="stable")
+        columns = tuple(column[order] for column in columns)  # type: ignore[assignment]
+    return columns, order, seen
+
+
+def _caller_error(error: BarDataError, order: np.ndarray | None, base: int) -> BarDataError:
+    """An engine's error on sorted rows (indexed from `base`), re-indexed to the caller's row."""
+    if order is None or error.index < base:
+        return error
+    index = base + int(order[error.index - base])
+    return BarDataError(error.field, index, error.reason, error.value)
 
 
 def _price(value: Any, field: str, index: int) -> float:
@@ -236,19 +228,16 @@ def _volume(value: Any, index: int) -> int:
 
 
 def _column(values: Any, field: str) -> np.ndarray:
-    """One input column as a C-contiguous array of the dtype the cores read (no copy if it is)."""
-    want = _I64 if field in "tv" else _F64
+    """One price or volume column as a C-contiguous array of the dtype the cores read (no copy
+    if it already is one)."""
+    want = _I64 if field == "v" else _F64
     if type(values) is np.ndarray and values.dtype is want and values.flags.c_contiguous:
         return values  # the hot path: nothing to do
     array = np.asarray(values)
     if array.ndim != 1:
         raise BarDataError(field, -1, "column must be one-dimensional", array.ndim)
     kind = array.dtype.kind
-    if field == "t" and kind == "M":
-        array = array.astype("datetime64[ns]").view(np.int64)
-    elif field == "t" and kind in "OUS":
-        array = np.array([parse_time(x, "t", i) for i, x in enumerate(array.tolist())], np.int64)
-    elif field == "v" and kind == "f":
+    if field == "v" and kind == "f":
         whole = np.isfinite(array) & (array == np.floor(array))
         if not whole.all():
             bad = int(np.argmin(whole))
@@ -262,20 +251,56 @@ def _column(values: Any, field: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=want)
 
 
-def _columns(bars: Any) -> _python.Columns:
+def _times(values: Any, unit: Unit | None, seen: Unit | None) -> tuple[np.ndarray, Unit | None]:
+    """The time column as int64 ns and the epoch unit it was read in (see `timestamps`)."""
+    if (
+        type(values) is np.ndarray
+        and values.dtype is _I64
+        and values.flags.c_contiguous
+        and values.size
+        and seen in (None, "ns")
+    ):
+        # The hot path, int64 ns, no copy: both ends of the size of ns and on one side of 1970
+        # is all `time_column` would check too (see `timestamps._column_unit`).
+        if unit == "ns":
+            return values, "ns"
+        if unit is None:
+            first, last = values.item(0), values.item(-1)
+            if (first >= _NS_SIZE and last >= _NS_SIZE) or (
+                first <= -_NS_SIZE and last <= -_NS_SIZE
+            ):
+                return values, "ns"
+    return time_column(values, unit, "t", seen)
+
+
+def _read(bars: Any, unit: Unit | None, seen: Unit | None) -> _Input:
     """The six input columns from a mapping of columns (or a `Bars`) or a list of records."""
     if isinstance(bars, list | tuple):
-        return records_to_columns(bars)
+        return _records(bars, unit, seen)
     try:
-        return tuple(_column(bars[k], k) for k in COLUMNS)  # type: ignore[return-value]
+        if isinstance(bars, Bars):  # ns by definition: no unit to infer, nothing to remember
+            t = _times(bars.t, "ns", None)[0]
+        else:
+            t, seen = _times(bars["t"], unit, seen)
+        o, h, l, c = (_column(bars[k], k) for k in "ohlc")  # noqa: E741
+        v = _column(bars["v"], "v")
     except KeyError as missing:
         raise BarDataError(str(missing.args[0]), -1, "missing column") from None
+    return (t, o, h, l, c, v), None, seen
+
+
+def _columns(bars: Any) -> _python.Columns:
+    """The six input columns as the engines read them (records sorted by time; epoch numbers
+    by size): for `harness.router.bars`, which calls the engines itself."""
+    return _read(bars, None, None)[0]
 
 
 def _names(timeframes: Any) -> list[str]:
     """Timeframes of a list or tuple, duplicates dropped; anything else is not a timeframe."""
     if not isinstance(timeframes, list | tuple):
         parse_timeframe(timeframes)  # raises InvalidInputError naming the value
+    if not timeframes:
+        raise InvalidInputError("timeframe", timeframes, R_NO_TIMEFRAME)
     return list(dict.fromkeys(timeframes))
 
 
@@ -292,10 +317,17 @@ def _engine(impl: str) -> Any:
 
 
 @overload
-def aggregate(bars: Any, timeframe: str, *, impl: Impl = ..., offset: Offset = ...) -> Bars: ...
+def aggregate(
+    bars: Any, timeframe: str, *, impl: Impl = ..., offset: Offset = ..., unit: Unit | None = ...
+) -> Bars: ...
 @overload
 def aggregate(
-    bars: Any, timeframe: Sequence[str], *, impl: Impl = ..., offset: Offset = ...
+    bars: Any,
+    timeframe: Sequence[str],
+    *,
+    impl: Impl = ...,
+    offset: Offset = ...,
+    unit: Unit | None = ...,
 ) -> dict[str, Bars]: ...
 def aggregate(
     bars: Any,
@@ -303,16 +335,39 @@ def aggregate(
     *,
     impl: Impl = "rust",
     offset: Offset = None,
+    unit: Unit | None = None,
 ) -> Bars | dict[str, Bars]:
-    """Aggregate 1-minute bars (mapping of columns or list of records) into one timeframe, or
-    into several in one pass (then a dict keyed by timeframe)."""
+    """Aggregate 1-minute bars into one timeframe, or into several in one pass (then a dict
+    keyed by timeframe).
+
+    `bars`: a mapping of columns `t, o, h, l, c, v` (numpy arrays, lists, a `Bars`, a pandas or
+    polars DataFrame) or a list of `{t, o, h, l, c, v}` records in any order. `t`: datetime64 of
+    any unit or tz-aware (UTC instants), ISO-8601 text, or epoch numbers in `unit` ("s", "ms",
+    "us", "ns"; None = told apart by size, one unit per column: see `harness.bars.timestamps`).
+    Returns `Bars` (t int64 ns UTC bucket starts, o/h/l/c float64, v int64).
+
+    Raises `InvalidInputError` for a bad timeframe (an empty list included), offset, unit or
+    impl, and `BarDataError(field, index, reason)` for bad rows; for records `index` is the
+    caller's index (of a duplicated timestamp, its later occurrence in the caller's list).
+    """
     engine = _engine(impl)
+    if unit is not None:
+        check_unit(unit)
+    names: list[str]
+    single = isinstance(timeframe, str)
     if isinstance(timeframe, str):
         period, off = _spec(timeframe, offset)
-        return Bars(*engine.aggregate_columns(*_columns(bars), [period], [off])[0])
-    names = _names(timeframe)
-    periods, offsets = _specs(names, offset)
-    results = engine.aggregate_columns(*_columns(bars), periods, offsets)
+        names, periods, offsets = [timeframe], [period], [off]
+    else:
+        names = _names(timeframe)
+        periods, offsets = _specs(names, offset)
+    columns, order, _ = _read(bars, unit, None)
+    try:
+        results = engine.aggregate_columns(*columns, periods, offsets)
+    except BarDataError as error:
+        raise _caller_error(error, order, 0) from None
+    if single:
+        return Bars(*results[0])
     return {name: Bars(*series) for name, series in zip(names, results, strict=True)}
 
 
@@ -324,6 +379,10 @@ class Aggregator:
     first bar instead). `partial(tf)` is the bar still being built. Pushes are validated like
     batch input, across pushes, and a rejected push changes nothing. Pushing the same bars in
     any split and adding the partial bars equals `aggregate` of them all.
+
+    Epoch numbers pushed are read in `unit`; with None their size decides, and the stream is one
+    column: once a number has been accepted, a number of another size is a `BarDataError`.
+    Error indices count bars from the aggregator's first (`count` at the failing bar).
     """
 
     def __init__(
@@ -333,12 +392,15 @@ class Aggregator:
         offset: Offset = None,
         input_timeframe: str | None = "1m",
         impl: Impl = "rust",
+        unit: Unit | None = None,
     ) -> None:
         names = [timeframes] if isinstance(timeframes, str) else _names(timeframes)
         periods, offsets = _specs(names, offset)
         input_period = 0 if input_timeframe is None else parse_timeframe(input_timeframe)
         self.timeframes: tuple[str, ...] = tuple(names)
         self.impl = impl
+        self.unit: Unit | None = check_unit(unit)
+        self._seen: Unit | None = self.unit  # the unit of the epoch numbers accepted so far
         self._index = {name: k for k, name in enumerate(names)}
         self._engine = _engine(impl).Aggregator(periods, offsets, input_period)
 
@@ -350,22 +412,41 @@ class Aggregator:
     def push(self, t: Any, o: float, h: float, l: float, c: float, v: int) -> list[tuple[str, Bar]]:  # noqa: E741
         """Push one closed 1-minute bar; returns `(timeframe, bar)` for each bar it completed."""
         index = self._engine.count
-        t_ns = t if type(t) is int else parse_time(t, "t", index)
+        seen: Unit | None
+        if type(t) is int and self._seen == "ns" and (_NS_SIZE <= t <= _NS_MAX):
+            t_ns, seen = t, "ns"  # the hot path: ns after ns
+        else:
+            t_ns, seen = time_value(t, "t", index, self.unit, self._seen)
         prices = [_price(x, k, index) for k, x in zip("ohlc", (o, h, l, c), strict=True)]
         volume = v if type(v) is int else _volume(v, index)
         # Values beyond int64 cannot reach either engine: refuse them here, for both alike.
-        if not _INT64_MIN <= t_ns <= _python.INT64_MAX:
-            raise BarDataError("t", index, _python.R_T_RANGE, t_ns)
         if not _INT64_MIN <= volume <= _python.INT64_MAX:
             reason = _python.R_VOLUME_OVERFLOW if volume > 0 else _python.R_NEGATIVE_VOLUME
             raise BarDataError("v", index, reason, volume)
         done = self._engine.push(t_ns, *prices, volume)
+        if seen is not None:
+            self._seen = seen
         names = self.timeframes
         return [(names[k], Bar(*bar)) for k, *bar in done]
 
     def push_many(self, bars: Any) -> dict[str, Bars]:
-        """Push a batch (columns or records; all or nothing); the completed bars per timeframe."""
-        results = self._engine.push_many(*_columns(bars))
+        """Push a batch (columns or records; all or nothing); the completed bars per timeframe.
+
+        Error indices count from the aggregator's first bar, as for `push`; for records, the
+        caller's position in the list is added to `count`."""
+        base = self._engine.count
+        try:
+            columns, order, seen = _read(bars, self.unit, self._seen)
+        except BarDataError as error:
+            if error.index < 0:
+                raise
+            raise BarDataError(error.field, base + error.index, error.reason, error.value) from None
+        try:
+            results = self._engine.push_many(*columns)
+        except BarDataError as error:
+            raise _caller_error(error, order, base) from None
+        if seen is not None:
+            self._seen = seen
         return {name: Bars(*series) for name, series in zip(self.timeframes, results, strict=True)}
 
     def partial(self, timeframe: str) -> Bar | None:

@@ -118,7 +118,7 @@ def test_any_corruption_gives_identical_errors(bars, column, where, value):
     outcomes = []
     for impl in IMPLS:
         try:
-            aggregate(bars, ["5m", "1h"], impl=impl)
+            aggregate(bars, ["5m", "1h"], impl=impl, unit="ns")
             outcomes.append(None)
         except BarDataError as error:
             outcomes.append((type(error), str(error), error.index))
@@ -186,3 +186,52 @@ def test_pushed_values_beyond_int64_are_bar_errors_on_both_sides():
         messages.append((str(big_t.value), str(big_v.value)))
     assert messages[0] == messages[1]
     assert messages[0][1] == "v: total volume overflows int64 at index 0"
+
+
+def gateway_records(n: int = 10) -> list[dict]:
+    """`retrieveBars` answers newest first: caller index 0 is the latest bar."""
+    bars = base(n)
+    rows = [{k: bars[k][i].item() for k in "tohlcv"} for i in range(n)]
+    return rows[::-1]
+
+
+def test_errors_on_records_name_the_callers_index_not_the_sorted_one(impl):
+    rows = gateway_records(11)
+    rows[5] = {**rows[4], "v": 3}  # the answer repeats the bar at 4: a duplicate at 4 and 5
+    with pytest.raises(BarDataError) as caught:
+        aggregate(rows, "5m", impl=impl)
+    # The rows are sorted oldest first (stable), so the caller's later copy is the duplicate;
+    # in the sorted copy it is row 6.
+    assert str(caught.value) == "t: duplicate timestamp at index 5"
+    rows = gateway_records()
+    rows[7] = {**rows[7], "c": float("nan")}
+    rows[2] = {**rows[2], "h": rows[2]["l"] - 1}
+    with pytest.raises(BarDataError) as caught:
+        aggregate(rows, ["5m", "1h"], impl=impl)
+    assert str(caught.value) == "c: price is NaN at index 7"  # the oldest bad row, as given
+
+
+def test_errors_on_pushed_records_name_count_plus_the_callers_index(impl):
+    live = Aggregator("5m", impl=impl)
+    live.push_many(gateway_records(10)[7:])  # the three oldest bars
+    rows = gateway_records(10)[:7]
+    rows[4] = {**rows[4], "o": float("inf")}
+    with pytest.raises(BarDataError) as caught:
+        live.push_many(rows)
+    assert str(caught.value) == "o: price is infinite at index 7"  # 3 accepted + caller's 4
+    rows = gateway_records(10)[:7]
+    rows[6] = {**rows[6], "t": "not a time"}
+    with pytest.raises(BarDataError, match=r"t: not an ISO-8601 .* at index 9"):
+        live.push_many(rows)
+    assert live.count == 3
+
+
+@pytest.mark.parametrize("empty", [[], ()])
+def test_an_empty_timeframe_list_is_invalid_input(impl, empty):
+    with pytest.raises(InvalidInputError) as caught:
+        aggregate(base(), empty, impl=impl)
+    assert type(caught.value) is InvalidInputError
+    assert caught.value.field == "timeframe"
+    assert str(caught.value) == f"invalid timeframe={empty!r}: at least one timeframe is required"
+    with pytest.raises(InvalidInputError, match="at least one timeframe is required"):
+        Aggregator(empty, impl=impl)

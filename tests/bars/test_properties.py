@@ -1,5 +1,8 @@
 """Rust == Python == pandas on random series; several timeframes in one pass == one at a time;
-incremental == batch; aggregates never leave the tick grid."""
+incremental == batch; aggregates never leave the tick grid.
+
+The series span the whole supported range (1823-2116), 1970 included, where the size of an
+epoch number cannot tell its unit: the int64 ns columns are passed with `unit="ns"`."""
 
 from __future__ import annotations
 
@@ -26,14 +29,16 @@ from .conftest import (
 @given(bars=minute_series(), timeframe=timeframes(), offset=offsets())
 def test_equals_pandas_resample_on_minute_series(impl, bars, timeframe, offset):
     assert_same_bars(
-        aggregate(bars, timeframe, impl=impl, offset=offset), oracle(bars, timeframe, offset)
+        aggregate(bars, timeframe, impl=impl, offset=offset, unit="ns"),
+        oracle(bars, timeframe, offset),
     )
 
 
 @given(bars=any_series(), timeframe=timeframes(), offset=offsets())
 def test_equals_pandas_resample_on_any_increasing_timestamps(impl, bars, timeframe, offset):
     assert_same_bars(
-        aggregate(bars, timeframe, impl=impl, offset=offset), oracle(bars, timeframe, offset)
+        aggregate(bars, timeframe, impl=impl, offset=offset, unit="ns"),
+        oracle(bars, timeframe, offset),
     )
 
 
@@ -43,11 +48,11 @@ def test_equals_pandas_resample_on_any_increasing_timestamps(impl, bars, timefra
     offset=offsets(),
 )
 def test_several_timeframes_in_one_pass_equal_each_alone(impl, bars, frames, offset):
-    together = aggregate(bars, frames, impl=impl, offset=offset)
+    together = aggregate(bars, frames, impl=impl, offset=offset, unit="ns")
     assert list(together) == frames
     for timeframe in frames:
         assert_same_bars(
-            together[timeframe], aggregate(bars, timeframe, impl="python", offset=offset)
+            together[timeframe], aggregate(bars, timeframe, impl="python", offset=offset, unit="ns")
         )
 
 
@@ -57,7 +62,7 @@ def test_nested_timeframes_5m_15m_1h_1d_equal_pandas(bars, offset):
     frames = ["5m", "15m", "1h", "4h", "1d", "3m", "6m"]  # 3m/6m nest too, 5m/3m do not
     want = {timeframe: oracle(bars, timeframe, offset) for timeframe in frames}
     for impl in IMPLS:  # one oracle, both implementations (pandas is the slow part)
-        together = aggregate(bars, frames, impl=impl, offset=offset)
+        together = aggregate(bars, frames, impl=impl, offset=offset, unit="ns")
         for timeframe in frames:
             assert_same_bars(together[timeframe], want[timeframe])
 
@@ -70,7 +75,9 @@ def test_nested_timeframes_5m_15m_1h_1d_equal_pandas(bars, offset):
     early=st.booleans(),
 )
 def test_incremental_equals_batch(impl, bars, frames, offset, cuts, early):
-    live = Aggregator(frames, offset=offset, impl=impl, input_timeframe="1m" if early else None)
+    live = Aggregator(
+        frames, offset=offset, impl=impl, input_timeframe="1m" if early else None, unit="ns"
+    )
     got: dict[str, list[tuple]] = {tf: [] for tf in frames}
     n = len(bars["t"])
     edges = sorted({0, n, *(c for c in cuts if c < n)})
@@ -84,7 +91,7 @@ def test_incremental_equals_batch(impl, bars, frames, offset, cuts, early):
             chunk = {k: bars[k][lo:hi] for k in "tohlcv"}
             for timeframe, done in live.push_many(chunk).items():
                 got[timeframe].extend(tuple(done.bar(j)) for j in range(len(done)))
-    batch = aggregate(bars, frames, impl="python", offset=offset)
+    batch = aggregate(bars, frames, impl="python", offset=offset, unit="ns")
     for timeframe in frames:
         partial = live.partial(timeframe)
         rows = got[timeframe] + ([tuple(partial)] if partial is not None else [])
@@ -98,7 +105,7 @@ def test_incremental_equals_batch(impl, bars, frames, offset, cuts, early):
 
 @given(bars=minute_series(), timeframe=timeframes(), offset=offsets())
 def test_aggregates_stay_on_the_tick_grid_and_are_input_prices(impl, bars, timeframe, offset):
-    out = aggregate(bars, timeframe, impl=impl, offset=offset)
+    out = aggregate(bars, timeframe, impl=impl, offset=offset, unit="ns")
     for k in "ohlc":
         assert np.all(np.mod(out[k], TICK) == 0)
         assert np.isin(out[k], bars[k]).all()
