@@ -184,8 +184,8 @@ class _BulkInsert:
                 f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             quote = engine.dialect.identifier_preparer.quote  # `primary` is a reserved word
-            names = ", ".join(quote(name) for name in columns)
-            self.copy_sql = f"COPY {staging.name} ({names}) FROM STDIN"
+            quoted = ", ".join(quote(name) for name in columns)
+            self.copy_sql = f"COPY {staging.name} ({quoted}) FROM STDIN"
             self.positions: list[int] | None = None
             return
         stmt = sqlite.insert(table).on_conflict_do_nothing()

@@ -37,11 +37,13 @@ __all__ = [
     "Bar",
     "Bars",
     "Impl",
+    "Prepared",
     "Unit",
     "aggregate",
     "parse_offset",
     "parse_time",
     "parse_timeframe",
+    "prepare",
     "records_to_columns",
 ]
 
@@ -289,10 +291,52 @@ def _read(bars: Any, unit: Unit | None, seen: Unit | None) -> _Input:
     return (t, o, h, l, c, v), None, seen
 
 
-def _columns(bars: Any) -> _python.Columns:
-    """The six input columns as the engines read them (records sorted by time; epoch numbers
-    by size): for `harness.router.bars`, which calls the engines itself."""
-    return _read(bars, None, None)[0]
+@dataclass(frozen=True, slots=True, eq=False)
+class Prepared:
+    """A batch ready for an engine: what `aggregate` does before and after the engine call,
+    shared with the router (`harness.router.bars`), which picks the engine itself.
+
+    `columns` are the six engine columns (records sorted by time, epoch numbers in ns);
+    `periods`/`offsets` in ns, one per name of `names`; `single` when one timeframe was asked.
+    """
+
+    names: list[str]
+    periods: list[int]
+    offsets: list[int]
+    columns: _python.Columns
+    order: np.ndarray | None
+    single: bool
+
+    def result(self, series: list[_python.Columns]) -> Bars | dict[str, Bars]:
+        """The engine's output as `aggregate` returns it."""
+        if self.single:
+            return Bars(*series[0])
+        return {name: Bars(*s) for name, s in zip(self.names, series, strict=True)}
+
+    def caller_error(self, error: BarDataError) -> BarDataError:
+        """An engine's error re-indexed to the caller's row (records are sorted first)."""
+        return _caller_error(error, self.order, 0)
+
+
+def prepare(
+    bars: Any,
+    timeframe: str | Sequence[str],
+    *,
+    offset: Offset = None,
+    unit: Unit | None = None,
+) -> Prepared:
+    """Check and read everything `aggregate` takes (see there for the rules and the errors
+    raised), without calling an engine."""
+    if unit is not None:
+        check_unit(unit)
+    if isinstance(timeframe, str):
+        period, off = _spec(timeframe, offset)
+        names, periods, offsets = [timeframe], [period], [off]
+    else:
+        names = _names(timeframe)
+        periods, offsets = _specs(names, offset)
+    columns, order, _ = _read(bars, unit, None)
+    return Prepared(names, periods, offsets, columns, order, isinstance(timeframe, str))
 
 
 def _names(timeframes: Any) -> list[str]:
@@ -351,24 +395,12 @@ def aggregate(
     caller's index (of a duplicated timestamp, its later occurrence in the caller's list).
     """
     engine = _engine(impl)
-    if unit is not None:
-        check_unit(unit)
-    names: list[str]
-    single = isinstance(timeframe, str)
-    if isinstance(timeframe, str):
-        period, off = _spec(timeframe, offset)
-        names, periods, offsets = [timeframe], [period], [off]
-    else:
-        names = _names(timeframe)
-        periods, offsets = _specs(names, offset)
-    columns, order, _ = _read(bars, unit, None)
+    batch = prepare(bars, timeframe, offset=offset, unit=unit)
     try:
-        results = engine.aggregate_columns(*columns, periods, offsets)
+        results = engine.aggregate_columns(*batch.columns, batch.periods, batch.offsets)
     except BarDataError as error:
-        raise _caller_error(error, order, 0) from None
-    if single:
-        return Bars(*results[0])
-    return {name: Bars(*series) for name, series in zip(names, results, strict=True)}
+        raise batch.caller_error(error) from None
+    return batch.result(results)
 
 
 class Aggregator:
@@ -403,6 +435,11 @@ class Aggregator:
         self._seen: Unit | None = self.unit  # the unit of the epoch numbers accepted so far
         self._index = {name: k for k, name in enumerate(names)}
         self._engine = _engine(impl).Aggregator(periods, offsets, input_period)
+        self.last_t: int | None = None
+        """The time (ns) of the last bar `push` accepted."""
+        self.last_columns: _python.Columns | None = None
+        """The columns (sorted, t in ns) of the last batch `push_many` accepted: what the
+        router keeps to rebuild this aggregator's state on the other side."""
 
     @property
     def count(self) -> int:
@@ -426,6 +463,7 @@ class Aggregator:
         done = self._engine.push(t_ns, *prices, volume)
         if seen is not None:
             self._seen = seen
+        self.last_t = t_ns
         names = self.timeframes
         return [(names[k], Bar(*bar)) for k, *bar in done]
 
@@ -447,6 +485,7 @@ class Aggregator:
             raise _caller_error(error, order, base) from None
         if seen is not None:
             self._seen = seen
+        self.last_columns = columns
         return {name: Bars(*series) for name, series in zip(self.timeframes, results, strict=True)}
 
     def partial(self, timeframe: str) -> Bar | None:

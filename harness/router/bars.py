@@ -29,8 +29,9 @@ from typing import Any, Final
 import numpy as np
 
 from harness import bars as _bars
-from harness.bars import COLUMNS, Bar, Bars, Offset
+from harness.bars import Bar, Bars, Offset, Unit
 from harness.bars import python as _python
+from harness.errors import BarDataError
 from harness.operations import Impl, Operation
 from harness.router.core import Router
 from harness.router.policy import Action, bars_failure_action, env_allows_rust
@@ -95,11 +96,12 @@ class RoutedBars:
         timeframe: str | Sequence[str],
         *,
         offset: Offset = None,
+        unit: Unit | None = None,
         contract: str | None = None,
     ) -> Any:
         """As `harness.bars.aggregate` (`Bars` for one timeframe, `{timeframe: Bars}` for
         several), on the side the routing key sends it to; raises what that side raises
-        (`BarDataError`, `InvalidInputError`)."""
+        (`BarDataError` indexed to the caller's rows, `InvalidInputError`)."""
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = routing_key(contract, timeframe)
@@ -107,16 +109,16 @@ class RoutedBars:
         routed = router.route(OP, key)
         served, why = routed, None
         columns: tuple[np.ndarray, ...] | None = None
+        batch: _bars.Prepared | None = None
         engine_started = started
         try:
-            if isinstance(timeframe, str):
-                names = [timeframe]
-                period, off = _bars._spec(timeframe, offset)
-                periods, offsets = [period], [off]
-            else:
-                names = _bars._names(timeframe)
-                periods, offsets = _bars._specs(names, offset)
-            columns = _bars._columns(bars)
+            batch = _bars.prepare(bars, timeframe, offset=offset, unit=unit)
+            columns, periods, offsets, names = (
+                batch.columns,
+                batch.periods,
+                batch.offsets,
+                batch.names,
+            )
             engine_started = perf_counter_ns()
             try:
                 series = self.engine(routed).aggregate_columns(*columns, periods, offsets)
@@ -129,14 +131,21 @@ class RoutedBars:
             engine_us = (perf_counter_ns() - engine_started) / 1000.0
             result = {name: Bars(*s) for name, s in zip(names, series, strict=True)}
         except BaseException as exc:
+            # The shadow compares what the engines raised (indices of the sorted rows); the
+            # caller and the store get the caller's row.
+            shown: BaseException = exc
+            if batch is not None and isinstance(exc, BarDataError):
+                shown = batch.caller_error(exc)
             router.record(
                 OP, ts_ns, started, snap.stage, routed, served, key=key,
-                fell_back=why is not None, reason=why, error=exc,
+                fell_back=why is not None, reason=why, error=shown,
             )  # fmt: skip
             if columns is not None and why is None and isinstance(exc, Exception):
                 engine_us = (perf_counter_ns() - engine_started) / 1000.0
                 self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
                              exc, engine_us, ts_ns, snap.stage, key)  # fmt: skip
+            if shown is not exc:
+                raise shown from None
             raise
         if why is None:
             router.record_ok(OP, ts_ns, started, snap.stage, served, key)
@@ -189,6 +198,7 @@ class RoutedBars:
         *,
         offset: Offset = None,
         input_timeframe: str | None = "1m",
+        unit: Unit | None = None,
         contract: str | None = None,
     ) -> RoutedAggregator:
         """A live aggregator, as `harness.bars.Aggregator`, routed by `contract|timeframes`."""
@@ -198,6 +208,7 @@ class RoutedBars:
             timeframes,
             offset=offset,
             input_timeframe=input_timeframe,
+            unit=unit,
             contract=contract,
         )
 
@@ -214,9 +225,11 @@ class RoutedAggregator:
         *,
         offset: Offset,
         input_timeframe: str | None,
+        unit: Unit | None,
         contract: str | None,
     ) -> None:
         self._routed_bars = bars
+        self._unit = unit
         self._router = router
         names = [timeframes] if isinstance(timeframes, str) else _bars._names(timeframes)
         periods, offsets = _bars._specs(names, offset)
@@ -253,23 +266,24 @@ class RoutedAggregator:
         routed = self._current_side()
         served, why = routed, None
         try:
-            t_ns = t if type(t) is int else _bars.parse_time(t, "t", self._count)
             try:
-                done = self._agg.push(t_ns, o, h, l, c, v)
+                done = self._agg.push(t, o, h, l, c, v)
             except BaseException as exc:
                 if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
                     raise
                 router.rust_failed(OP, exc)
                 served, why = PYTHON, _why(exc, "state replayed into python")
                 self._move_to_python()
-                done = self._agg.push(t_ns, o, h, l, c, v)
+                done = self._agg.push(t, o, h, l, c, v)
         except BaseException as exc:
             router.record(
                 OP, ts_ns, started, stage, routed, served, key=self.key,
                 fell_back=why is not None, reason=why, error=exc,
             )  # fmt: skip
             raise
-        self._keep([(t_ns, float(o), float(h), float(l), float(c), int(v))])
+        last = self._agg.last_t
+        assert last is not None  # set by the push that just succeeded
+        self._keep([(last, float(o), float(h), float(l), float(c), int(v))])
         self._record_done(ts_ns, started, stage, routed, served, why)
         return done
 
@@ -281,23 +295,23 @@ class RoutedAggregator:
         routed = self._current_side()
         served, why = routed, None
         try:
-            columns = _bars._columns(bars)
-            batch = dict(zip(COLUMNS, columns, strict=True))
             try:
-                done = self._agg.push_many(batch)
+                done = self._agg.push_many(bars)
             except BaseException as exc:
                 if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
                     raise
                 router.rust_failed(OP, exc)
                 served, why = PYTHON, _why(exc, "state replayed into python")
                 self._move_to_python()
-                done = self._agg.push_many(batch)
+                done = self._agg.push_many(bars)
         except BaseException as exc:
             router.record(
                 OP, ts_ns, started, stage, routed, served, key=self.key,
                 fell_back=why is not None, reason=why, error=exc,
             )  # fmt: skip
             raise
+        columns = self._agg.last_columns
+        assert columns is not None  # set by the push_many that just succeeded
         self._keep_columns(columns)
         self._record_done(ts_ns, started, stage, routed, served, why)
         return done
@@ -326,6 +340,7 @@ class RoutedAggregator:
             offset=self._offset,
             input_timeframe=self._input_timeframe,
             impl="python",
+            unit=self._unit,
         )
         if self._routed_bars.engine_name(side) != DEFAULT_ENGINES[PYTHON]:
             # Rust, or a test engine: swap the facade's engine (the facade parses; the engine

@@ -321,3 +321,48 @@ def test_a_process_shadow_never_reruns_the_bots_own_script(sqlite_url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
     assert log.read_text() == "bot ran\n"
+
+
+async def test_routed_errors_name_the_callers_record_on_either_side(open_harness):
+    """The routed API takes what `harness.bars` takes and answers the same: a newest-first
+    retrieveBars answer with a duplicate names the caller's index, not the sorted copy's."""
+    h = open_harness(stage="staging_50")
+    start = 1_780_000_000  # epoch seconds, unambiguous by size
+    records = [
+        {"t": start + 60 * (9 - i), "o": 1.0, "h": 2.0, "l": 0.5, "c": 1.5, "v": 3}
+        for i in range(10)
+    ]
+    records[5] = dict(records[4])  # a duplicate at 4 and 5
+    seen = set()
+    for contract in (f"C{i}" for i in range(12)):
+        with pytest.raises(BarDataError) as info:
+            h.bars.aggregate(records, "5m", contract=contract)
+        direct = pytest.raises(BarDataError)
+        with direct as want:
+            aggregate(records, "5m", impl="python")
+        assert (
+            (info.value.field, info.value.index)
+            == (want.value.field, want.value.index)
+            == (
+                "t",
+                5,
+            )
+        )
+        seen.add(h.router.decide(AGG, f"{contract}|5m"))
+    assert seen == {Impl.RUST, Impl.PYTHON}
+
+
+async def test_routed_units_follow_the_facade(open_harness):
+    h = open_harness(stage="production")
+    bars = minute_bars(30)
+    seconds = dict(bars, t=bars["t"] // 1_000_000_000)
+    want = aggregate(bars, "5m", impl="python")
+    assert_same_bars(h.bars.aggregate(seconds, "5m", unit="s"), want)
+    live = h.bars.Aggregator("5m", unit="s")
+    live.push_many({k: v[:10] for k, v in seconds.items()})
+    for i in range(10, 30):
+        live.push(int(seconds["t"][i]), *(float(seconds[k][i]) for k in "ohlc"), int(bars["v"][i]))
+    partial = live.partial("5m")
+    direct = Aggregator("5m", impl="python", unit="s")
+    direct.push_many(seconds)
+    assert partial == direct.partial("5m")
