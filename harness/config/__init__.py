@@ -327,7 +327,8 @@ def _validate_gate(gate: GateConfig) -> None:
         for name in ("max_fallback_rate", "max_error_rate", "max_error_excess"):
             _fraction(f"{where}.{name}", getattr(c, name))
         for name in ("max_p50_ratio", "max_p99_ratio"):
-            _positive(f"{where}.{name}", getattr(c, name))
+            if getattr(c, name) is not None:
+                _positive(f"{where}.{name}", getattr(c, name))
         if not 0.0 < c.not_slower_margin <= 1.0:
             value = c.not_slower_margin
             raise ConfigError(

@@ -219,7 +219,8 @@ class Criterion(StrEnum):
 class OpCriteria:
     """What one operation must show over the current stage's window to pass the gate.
 
-    Rates are fractions (0..1); ratios are Rust over Python. `min_samples` is per side.
+    Rates are fractions (0..1); ratios are Rust over Python (null: that ratio is not judged, e.g.
+    a p99 that the traffic cannot estimate). `min_samples` is per side.
     `not_slower_margin` (0..1) is how far Rust's latency CDF may trail Python's at any latency,
     as a share of calls, for `not_slower` to PASS (it FAILs on any proven trail).
     `critical` criteria roll the stage back automatically when they FAIL while it runs.
@@ -229,8 +230,8 @@ class OpCriteria:
     max_fallback_rate: float = 0.01
     max_error_rate: float = 0.01
     max_error_excess: float = 0.005
-    max_p50_ratio: float = 1.10
-    max_p99_ratio: float = 1.50
+    max_p50_ratio: float | None = 1.10
+    max_p99_ratio: float | None = 1.50
     not_slower: bool = True
     not_slower_margin: float = 0.05
     min_shadow_comparisons: int = 0

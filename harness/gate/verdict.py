@@ -220,6 +220,13 @@ _BOUND_FIELD: Final = {
 }
 
 
+def _configured(criterion: Criterion, criteria: OpCriteria) -> float | None:
+    """The configured limit, or None where the config switches the criterion off (the latency
+    ratios may be null: not judged, listed as skipped)."""
+    value = getattr(criteria, _BOUND_FIELD[criterion])
+    return None if value is None else float(value)
+
+
 def _bound(criterion: Criterion, criteria: OpCriteria) -> float:
     """The configured limit a rate or latency criterion is held to."""
     return float(getattr(criteria, _BOUND_FIELD[criterion]))
@@ -380,13 +387,22 @@ class _OpJudge:
                 self._error_excess()
             elif criterion is Criterion.not_slower and not self.c.not_slower:
                 self.skip(criterion, "not_slower is off for this operation")
+            elif criterion in _QUANTILE and _configured(criterion, self.c) is None:
+                self.skip(
+                    criterion, f"max_{criterion.value} is null: not judged for this operation"
+                )
             else:
                 self._latency(criterion, self.alpha / len(latency))
 
     def _latency_criteria(self) -> list[Criterion]:
         if not (self.rust_live and self.python_live):
             return []
-        return [c for c in LATENCY_CRITERIA if c is not Criterion.not_slower or self.c.not_slower]
+        return [
+            c
+            for c in LATENCY_CRITERIA
+            if (c is not Criterion.not_slower or self.c.not_slower)
+            and (c not in _QUANTILE or _configured(c, self.c) is not None)
+        ]
 
     def _min_samples(self) -> None:
         sides = {"rust": self.f.rust.calls}

@@ -182,6 +182,13 @@ def test_not_slower_switched_off_is_skipped_and_leaves_alpha_to_the_others():
     assert "alpha 0.025" in result(verdict, PLACE, Criterion.p50_ratio).detail
 
 
+def test_a_null_ratio_bound_is_skipped_and_leaves_alpha_to_the_others():
+    verdict = judge(window({PLACE: healthy(PLACE)}), gate(max_p99_ratio=None), stage())
+    assert verdict.of(PLACE, Criterion.p99_ratio) is None
+    assert any(s.criterion is Criterion.p99_ratio and "null" in s.reason for s in verdict.skipped)
+    assert "alpha 0.025" in result(verdict, PLACE, Criterion.p50_ratio).detail
+
+
 @pytest.mark.parametrize(
     ("comparisons", "mismatches", "want"),
     [
