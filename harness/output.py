@@ -14,7 +14,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-__all__ = ["error", "print_csv", "print_json", "print_table", "table_cell"]
+__all__ = ["PIPE_WIDTH", "error", "print_csv", "print_json", "print_table", "table_cell"]
+
+PIPE_WIDTH = 240
+"""Widest line a table is laid out to when stdout is not a terminal."""
 
 
 def error(command: str, message: object, stream: TextIO | None = None) -> None:
@@ -62,13 +65,20 @@ def print_table(
     right: Sequence[str] = (),
     min_width: int | None = None,
 ) -> None:
-    """A table of `rows` under `columns` (numeric columns named in `right` align right);
-    `min_width` widens the output past the terminal's (or the 80 columns of a pipe)."""
+    """A table of `rows` under `columns` (numeric columns named in `right` align right).
+
+    On a terminal the table fits its width (long cells fold; `min_width` widens it); into a
+    pipe or a file it is laid out on lines as long as the content needs (up to `PIPE_WIDTH`),
+    so a saved output or a `grep` sees each row on one line.
+    """
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
-    if min_width is not None and console.width < min_width:
+    out = stream or sys.stdout
+    console = Console(file=out, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    elif min_width is not None and console.width < min_width:
         console.width = min_width
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for name in columns:
