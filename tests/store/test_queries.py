@@ -184,6 +184,23 @@ def test_runs_and_events_list_whole_rows(seeded):
     assert (event["kind"], event["who"], event["reason"]) == ("kill", "tester", "drill")
 
 
+def test_a_shadow_mismatch_is_listed_with_its_differing_bar(seeded, tmp_path):
+    from harness.recorder import ShadowRecord
+
+    engine, _rows, run_a = seeded
+    shadow = ShadowRecord(
+        T0, run_a, "aggregate_bars", "canary", "MNQ:5m", "python", "rust", False,
+        "5m", 12, "close", "21034.25", "21034.5", 9000.0, 45.0, None, 240,
+    )  # fmt: skip
+    recorder = Recorder(engine, RecorderConfig(flush_interval_s=0.05), spill_dir=tmp_path, name="s")
+    recorder.record_shadow(shadow)
+    assert recorder.flush(30)
+    recorder.close()
+    [row] = q.shadow(engine, q.Filters(), mismatches_only=True)
+    assert (row["field"], row["bar_index"], row["primary_value"]) == ("close", 12, "21034.25")
+    assert (row["shadow_value"], row["timeframe"], row["matched"]) == ("21034.5", "5m", False)
+
+
 @pytest.mark.parametrize(
     "hostile",
     ["canary' OR '1'='1", "x; DROP TABLE outcomes; --", "%", "\\", "_"],
