@@ -162,6 +162,31 @@ def test_window_figures_count_exactly_what_the_gate_needs(seeded):
     assert figures.ops[Operation.CANCEL_ORDER].rust.calls == 0
 
 
+@pytest.mark.parametrize("bucket", [None, 5 * MINUTE_NS])
+def test_rates_count_errors_and_fallbacks_per_routed_side(seeded, bucket):
+    engine, rows, _ = seeded
+    since, until = T0 + 10 * MINUTE_NS + 5, T0 + 50 * MINUTE_NS + 7
+    got = q.rates(engine, q.Filters(since_ns=since, until_ns=until, bucket_ns=bucket))
+    window = expected(rows, since=since, until=until)
+    for op in OPS:
+        for side in ("rust", "python"):
+            routed = [r for r in window if r.op == op.value and r.routed == side]
+            mine = [row for row in got if row.op == op.value and row.impl == side]
+            assert sum(row.calls for row in mine) == len(routed)
+            assert sum(row.errors for row in mine) == sum(not r.ok for r in routed)
+            assert sum(row.fallbacks for row in mine) == sum(r.fell_back for r in routed)
+    whole = [row for row in got if row.calls]
+    assert all(row.error_rate == row.errors / row.calls for row in whole)
+    assert {row.bucket is None for row in got} == {bucket is None}
+    only_rust = q.rates(engine, q.Filters(impl=Impl.RUST, since_ns=since, until_ns=until))
+    assert {row.impl for row in only_rust} == {"rust"}
+    assert only_rust == [
+        row
+        for row in q.rates(engine, q.Filters(since_ns=since, until_ns=until))
+        if row.impl == "rust"
+    ]
+
+
 def test_row_listings_are_newest_first_and_bounded(seeded):
     engine, rows, _ = seeded
     listed = q.errors(engine, q.Filters(op=Operation.PLACE_ORDER), limit=10)
