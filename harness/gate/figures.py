@@ -39,6 +39,16 @@ class SideFigures:
         if self.fallbacks > self.calls:
             raise ValueError(f"fallbacks={self.fallbacks!r}: more than calls={self.calls!r}")
 
+    @property
+    def error_rate(self) -> float | None:
+        """errors / calls: the share of this side's calls that failed (None without calls)."""
+        return self.errors / self.calls if self.calls else None
+
+    @property
+    def fallback_rate(self) -> float | None:
+        """fallbacks / calls: the share of this side's calls served by the other side."""
+        return self.fallbacks / self.calls if self.calls else None
+
 
 @dataclass(frozen=True)
 class OpFigures:
@@ -58,6 +68,21 @@ class OpFigures:
                 f"shadow_mismatches={self.shadow_mismatches!r}: must be within "
                 f"0..shadow_comparisons={self.shadow_comparisons!r}"
             )
+
+    @property
+    def calls(self) -> int:
+        """Every call of the operation in the window, whichever side it was routed to."""
+        return self.rust.calls + self.python.calls
+
+    @property
+    def served_by_rust(self) -> int:
+        """Calls whose answer came from Rust: routed to Rust and not fallen back to Python."""
+        return self.rust.calls - self.rust.fallbacks
+
+    @property
+    def rust_share(self) -> float | None:
+        """served_by_rust / calls (None without calls)."""
+        return self.served_by_rust / self.calls if self.calls else None
 
 
 @dataclass(frozen=True)
