@@ -26,7 +26,7 @@ from harness.store.runs import start_run
 from harness.store.state import ensure_state, write_event
 
 SECOND_NS = 1_000_000_000
-NOW_NS = 1_796_054_400 * SECOND_NS  # 2026-12-01T00:00:00Z: the pinned clock of the tests
+NOW_NS = 1_796_083_200 * SECOND_NS  # 2026-12-01T00:00:00Z: the pinned clock of the tests
 
 
 @dataclass(frozen=True)
