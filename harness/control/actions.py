@@ -141,9 +141,14 @@ def verdict(
 def _judged(
     engine: Engine, cfg: HarnessConfig, state: LiveState, now_ns: int | None
 ) -> tuple[WindowFigures, Verdict]:
-    """The current stage's window figures (`[stage_since, now)`) and the gate's verdict on them."""
+    """The current stage's window figures (`[stage_since, now)`) and the gate's verdict on them.
+
+    A stage entered after `now` (another machine's clock runs ahead of this one) is judged
+    over an empty window, not refused.
+    """
     stage = stage_config(cfg, state.stage)
-    figures = window_figures(engine, state.stage, state.stage_since_ns, now_ns or time.time_ns())
+    until = max(now_ns or time.time_ns(), state.stage_since_ns)
+    figures = window_figures(engine, state.stage, state.stage_since_ns, until)
     return figures, judge(figures, cfg.gate, stage)
 
 
@@ -181,10 +186,11 @@ def plan_promote(
     judged = verdict(engine, cfg, state, now_ns)
     passed = judged.result is Outcome.PASS
     if not passed and not force:
+        not_passed = [c for c in judged.criteria if c.result is not Outcome.PASS]
+        not_passed.sort(key=lambda c: c.result is not Outcome.FAIL)  # the FAILs first
         failing = [
             f"{c.op.value if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
-            for c in judged.criteria
-            if c.result is not Outcome.PASS
+            for c in not_passed
         ]
         shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")
         raise ActionError(

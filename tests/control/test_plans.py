@@ -111,3 +111,21 @@ def test_status_is_the_overview_in_json(engine, tmp_path):
     assert place.calls == 400
     assert place.served_by_rust == place.rust.calls - place.rust.fallbacks
     assert place.rust.error_rate == place.rust.errors / place.rust.calls
+
+
+def test_a_stage_entered_after_now_is_judged_over_an_empty_window(engine):
+    # Another machine's clock may run ahead: its promotion's stage_since is "in the future".
+    cfg = compose([])
+    storekit.set_stage(engine, "canary", storekit.NOW_NS + 5 * storekit.SECOND_NS)
+    view = actions.overview(engine, cfg, now_ns=storekit.NOW_NS)
+    assert view.verdict.since_ns == view.verdict.until_ns
+    assert view.figures.of(Operation.PLACE_ORDER).calls == 0
+
+
+def test_a_refusal_names_the_failing_criteria_first(engine, tmp_path):
+    now = storekit.NOW_NS
+    failing_canary(engine, tmp_path, now)
+    with pytest.raises(actions.ActionError) as refused:
+        actions.plan_promote(engine, compose([]), now_ns=now)
+    listed = str(refused.value).split("(", 1)[1]
+    assert listed.startswith("place_order error_rate: FAIL")
