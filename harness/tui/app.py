@@ -301,12 +301,18 @@ class HarnessApp(App[None]):
 
     def on_action_done(self, message: ActionDone) -> None:
         """Say what was done, and read the new state at once."""
-        self.notify(message.text, title="done: event written", timeout=8)
+        self.notify(message.text, title="done: event written", timeout=8, markup=False)
         self.refresh_now()
 
     def on_action_refused(self, message: ActionRefused) -> None:
         """Say why nothing was done."""
-        self.notify(message.text, title=f"{message.action} refused", severity="error", timeout=15)
+        self.notify(
+            message.text,
+            title=f"{message.action} refused",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
 
     # ----- the rest ------------------------------------------------------------------------------
 
