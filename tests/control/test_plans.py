@@ -4,6 +4,8 @@ check, writing nothing; and the actions built on them writing one event each."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import storekit
 from sqlalchemy import func, select
@@ -41,7 +43,7 @@ def failing_canary(engine, tmp_path, now):
 
 
 def test_a_refused_plan_says_what_promote_says_and_writes_nothing(engine, tmp_path):
-    now = storekit.NOW_NS
+    now = time.time_ns()
     failing_canary(engine, tmp_path, now)
     cfg = compose([])
     before = events(engine)
@@ -57,7 +59,7 @@ def test_a_refused_plan_says_what_promote_says_and_writes_nothing(engine, tmp_pa
 
 
 def test_a_plan_shows_the_stages_and_percentages_that_would_change(engine, tmp_path):
-    now = storekit.NOW_NS
+    now = time.time_ns()
     failing_canary(engine, tmp_path, now)
     cfg = compose([])
     before = events(engine)
@@ -76,7 +78,7 @@ def test_a_plan_shows_the_stages_and_percentages_that_would_change(engine, tmp_p
 
 
 def test_a_forced_promotion_needs_a_reason_and_is_recorded_as_forced(engine, tmp_path):
-    now = storekit.NOW_NS
+    now = time.time_ns()
     failing_canary(engine, tmp_path, now)
     cfg = compose([])
     with pytest.raises(actions.ActionError, match="needs a reason"):
@@ -98,7 +100,7 @@ def actions_events(engine, kind):
 
 
 def test_status_is_the_overview_in_json(engine, tmp_path):
-    now = storekit.NOW_NS
+    now = time.time_ns()
     failing_canary(engine, tmp_path, now)
     cfg = compose([])
     view = actions.overview(engine, cfg)
@@ -123,7 +125,7 @@ def test_a_stage_entered_after_now_is_judged_over_an_empty_window(engine):
 
 
 def test_a_refusal_names_the_failing_criteria_first(engine, tmp_path):
-    now = storekit.NOW_NS
+    now = time.time_ns()
     failing_canary(engine, tmp_path, now)
     with pytest.raises(actions.ActionError) as refused:
         actions.plan_promote(engine, compose([]), now_ns=now)
