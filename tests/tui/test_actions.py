@@ -152,7 +152,7 @@ async def test_rollback_kill_and_unkill_write_the_events_the_cli_writes(
         await until(pilot, lambda: app.snapshot.overview.state.kill, what="the kill flag")
         banner = app.screen.query_one(AlertBanner)
         assert banner.display
-        assert "KILL SWITCH SET: every operation goes to Python (broker incident)" in str(
+        assert "KILL SWITCH SET: everything goes to Python (broker incident)" in str(
             banner.render()
         )
         await act(pilot, app, "u", "incident over", seeded.engine, "unkill")

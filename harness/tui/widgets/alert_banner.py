@@ -17,7 +17,7 @@ def alerts(view: Overview) -> list[str]:
     out = []
     if view.state.kill:
         why = view.state.kill_reason or "no reason given"
-        out.append(f"KILL SWITCH SET: every operation goes to Python ({why}); `u` clears it")
+        out.append(f"KILL SWITCH SET: everything goes to Python ({why}); u clears it")
     for breaker in view.breakers.values():
         if breaker.is_open:
             why = breaker.reason or "no reason recorded"

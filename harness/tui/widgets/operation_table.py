@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Final
 
 from rich.text import Text
+from textual.events import Resize
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
@@ -23,6 +24,7 @@ __all__ = ["ROWS", "OperationTable"]
 
 LABEL_WIDTH: Final = 18
 OP_WIDTH: Final = 15
+MAX_OP_WIDTH: Final = 22
 
 ROWS: Final[tuple[tuple[str, Callable[[OpRow], str]], ...]] = (
     ("% to Rust (stage)", lambda r: fmt.percent(r.percent)),
@@ -48,16 +50,29 @@ class OperationTable(DataTable[Text]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", cell_padding=0, zebra_stripes=True)
+        self._op_width = OP_WIDTH
 
     def on_mount(self) -> None:
-        """The fixed columns: the figure's name, then one per operation."""
+        """The columns (the figure's name, then one per operation) and the rows."""
+        self._build(OP_WIDTH)
+
+    def _build(self, op_width: int) -> None:
+        self._op_width = op_width
+        self.clear(columns=True)
         self.add_column(Text(" stage window"), width=LABEL_WIDTH, key="figure")
         for op in Operation:
-            self.add_column(Text(op.value, justify="right"), width=OP_WIDTH, key=op.value)
+            self.add_column(Text(op.value, justify="right"), width=op_width, key=op.value)
         for label, _ in ROWS:
             blank = (Text("-", justify="right") for _ in Operation)
             self.add_row(Text(f" {label}"), *blank, key=label)
         self.watch_figures(self.figures)
+
+    def on_resize(self, event: Resize) -> None:
+        """Share a wider terminal between the operations' columns."""
+        share = (event.size.width - LABEL_WIDTH - 2) // len(Operation)
+        width = min(max(OP_WIDTH, share), MAX_OP_WIDTH)
+        if width != self._op_width:
+            self._build(width)
 
     def watch_figures(self, rows: list[OpRow]) -> None:
         """Write every figure of every operation into its cell."""

@@ -26,8 +26,8 @@ def verdict_markup(outcome: Outcome) -> Content:
 class StageLadder(Static):
     """`off > shadow > [canary] > staging > staging_50 > production   gate INCONCLUSIVE`.
 
-    The current stage is shown reversed; with the kill flag set it reads `KILLED`, since no
-    stage's percentages apply then.
+    The current stage is shown reversed, in the error colour while the kill flag is set (no
+    stage's percentages apply then; the alarm banner says so in words).
     """
 
     overview: reactive[Overview | None] = reactive(None)
@@ -45,7 +45,4 @@ class StageLadder(Static):
             else:
                 steps.append(Content(stage.name))
         ladder = Content(" > ").join(steps)
-        tail = Content("   gate ") + verdict_markup(view.verdict.result)
-        if view.state.kill:
-            tail = Content.from_markup("   [b $error]KILLED[/]") + tail
-        return ladder + tail
+        return ladder + Content("   gate ") + verdict_markup(view.verdict.result)

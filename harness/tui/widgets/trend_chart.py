@@ -50,8 +50,8 @@ class TrendChart(Widget):
         ),
     }
     TITLES: ClassVar[dict[Kind, str]] = {
-        "latency": "{op} p50 ms, Rust vs Python",
-        "rates": "{op} errors & fallbacks %",
+        "latency": "{op} p50 ms per minute, Rust vs Python",
+        "rates": "{op} errors & fallbacks % per minute",
     }
 
     points: reactive[list[Point]] = reactive(list, always_update=True)
