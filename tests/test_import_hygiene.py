@@ -22,6 +22,7 @@ CORE = [
     "harness.api",
     "harness.router",
     "harness.recorder",
+    "harness.run",
     "harness.gate",
     "harness.orders",
     "harness.bars",
