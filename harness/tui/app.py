@@ -109,6 +109,8 @@ class HarnessApp(App[None]):
     """The latest figures read (None until the first refresh lands)."""
     store_problem: reactive[str | None] = reactive(None)
     """Why the figures on screen are stale (None: they are fresh)."""
+    chart_op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
+    """The operation the overview charts (its series is read with every refresh)."""
 
     def __init__(
         self,
@@ -149,7 +151,7 @@ class HarnessApp(App[None]):
     def _load(self) -> None:
         now = self.clock()
         try:
-            snapshot = load_snapshot(self.store.engine(), self.cfg, now)
+            snapshot = load_snapshot(self.store.engine(), self.cfg, now, chart_op=self.chart_op)
         except Exception as exc:  # every failure is shown in the banner
             text = self.store.failure_text(exc)
             self.store.reset()

@@ -5,13 +5,14 @@ No Textual here: `load_snapshot` is the whole of a refresh's database work (time
 the CLI uses: `harness.control.actions.overview` (the stage, the gate's window figures and
 verdict, breakers, the native module; what `harness status` and `harness gate` print) and
 `harness.store.queries.latency` / `rates` over the chart window (what `harness query latency
---bucket 1m` and `harness query rates --bucket 1m` print). Every read is of rollups plus the
-partial minutes at a window's edges, so a refresh costs the same with a thousand outcomes
-stored as with millions.
+--op OP --bucket 1m` and `harness query rates --op OP --bucket 1m` print). Every read is of
+rollups plus the partial minutes at a window's edges, so a refresh's cost is bounded by the
+window's length and the number of groups, not by how many outcomes are stored.
 
 The per-operation figures cover the current stage's window, `[stage entered, now)`: the
 window the gate judges, so the table and the verdict always agree. The charts cover the last
-`CHART_WINDOW_NS` in one-minute buckets, across stage changes.
+`CHART_WINDOW_NS` in one-minute buckets, across stage changes, for the one operation charted
+(reading every operation's series each second would cost more than the rest of the refresh).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ class Snapshot:
 
     taken_ns: int
     overview: actions.Overview
+    chart_op: Operation = Operation.PLACE_ORDER
     latency: list[LatencyRow] = field(default_factory=list)
     rates: list[RateRow] = field(default_factory=list)
     chart_since_ns: int = 0
@@ -133,7 +135,8 @@ class Snapshot:
         return rows
 
     def series(self, op: Operation) -> list[Point]:
-        """`op`'s chart points, oldest first: one per minute that saw a call of it."""
+        """`op`'s chart points, oldest first: one per minute that saw a call of it (empty for an
+        operation other than `chart_op`: its series was not read)."""
         points: dict[str, dict[str, float | None]] = {}
         for row in self.latency:
             if row.op == op.value and row.bucket is not None:
@@ -162,9 +165,11 @@ def load_snapshot(
     cfg: HarnessConfig,
     now_ns: int,
     *,
+    chart_op: Operation = Operation.PLACE_ORDER,
     chart_window_ns: int = CHART_WINDOW_NS,
 ) -> Snapshot:
-    """Everything one refresh shows, as of `now_ns` (see the module docstring).
+    """Everything one refresh shows, as of `now_ns`, with `chart_op`'s series for the charts
+    (see the module docstring).
 
     Raises what the store raises (`SQLAlchemyError`, `StoreUnavailableError`, `SchemaError`)
     and `ActionError` when the store's stage is not on the configured ladder.
@@ -172,10 +177,11 @@ def load_snapshot(
     view = actions.overview(engine, cfg, now_ns)
     since = now_ns - chart_window_ns
     since -= since % CHART_BUCKET_NS
-    window = Filters(since_ns=since, until_ns=now_ns, bucket_ns=CHART_BUCKET_NS)
+    window = Filters(op=chart_op, since_ns=since, until_ns=now_ns, bucket_ns=CHART_BUCKET_NS)
     return Snapshot(
         taken_ns=now_ns,
         overview=view,
+        chart_op=chart_op,
         latency=latency(engine, window),
         rates=rates(engine, window),
         chart_since_ns=since,

@@ -14,9 +14,10 @@ from harness.config import Criterion
 from harness.operations import Impl, Operation
 from harness.tui import format as fmt
 from harness.tui.widgets.operation_table import OperationTable
+from harness.tui.widgets.trend_chart import TrendChart
 from harness.tui.widgets.verdict_table import VerdictTable, result_label
 
-from .conftest import MINUTE_NS, app_on, loaded
+from .conftest import MINUTE_NS, app_on, loaded, until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -103,3 +104,43 @@ async def test_the_gate_screen_shows_each_criterion_as_harness_gate_judges_it(se
             assert row[4] == fmt.criterion_figure(kind, criterion["bound"])
     skipped = shown[len(judged) :]
     assert [r[2] for r in skipped] == ["skipped"] * len(printed["skipped"])
+
+
+async def test_the_charts_plot_the_cli_series_of_the_operation_chosen(seeded_sqlite, capsys):
+    data = seeded_sqlite
+    app = app_on(data)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("c")  # place_order -> modify_order
+        await until(pilot, lambda: app.snapshot.chart_op is Operation.MODIFY_ORDER, what="c")
+        await pilot.pause()
+        chart = app.screen.query_one("#latency-chart", TrendChart)
+        assert chart.op is Operation.MODIFY_ORDER
+        plotted = {name: dict(zip(xs, ys, strict=True)) for name, xs, ys in chart.series()}
+        since = app.snapshot.chart_since_ns
+    rows = cli_json(
+        capsys,
+        "query",
+        "latency",
+        "--op",
+        "modify_order",
+        "--bucket",
+        "1m",
+        "--since",
+        iso(since),
+        "--until",
+        iso(data.now_ns),
+        "--json",
+        f"db.url={data.url}",
+    )
+    rows = [row for row in rows if row["p50_ms"] is not None]  # a minute of failures only
+    assert rows
+    for row in rows:
+        minute = (_ns(row["bucket"]) - data.now_ns) / MINUTE_NS
+        side = "Rust" if row["impl"] == "rust" else "Python"
+        assert plotted[side][minute] == row["p50_ms"]
+    assert sum(len(points) for points in plotted.values()) == len(rows)
+
+
+def _ns(iso_text: str) -> int:
+    return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()) * 10**9

@@ -8,7 +8,6 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.reactive import reactive
 
 from harness.operations import Operation
 from harness.tui.data import CHART_WINDOW_NS, Snapshot
@@ -26,8 +25,6 @@ class OverviewScreen(DashboardScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "next_chart_op", "Chart op")]
 
-    chart_op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
-
     def compose_body(self) -> ComposeResult:
         """The table, then the two charts side by side."""
         yield OperationTable(id="operations")
@@ -43,18 +40,14 @@ class OverviewScreen(DashboardScreen):
         self._chart(snapshot)
 
     def _chart(self, snapshot: Snapshot) -> None:
-        points = snapshot.series(self.chart_op)
+        points = snapshot.series(snapshot.chart_op)
         for chart in self.query(TrendChart):
-            chart.op = self.chart_op
+            chart.op = snapshot.chart_op
             chart.points = points
 
     def action_next_chart_op(self) -> None:
-        """Chart the next operation."""
+        """Chart the next operation (its series comes with the refresh started now)."""
+        app = self.dashboard
         ops = list(Operation)
-        self.chart_op = ops[(ops.index(self.chart_op) + 1) % len(ops)]
-
-    def watch_chart_op(self) -> None:
-        """Redraw the charts for the operation chosen."""
-        snapshot = self.dashboard.snapshot if self.is_mounted else None
-        if snapshot is not None:
-            self._chart(snapshot)
+        app.chart_op = ops[(ops.index(app.chart_op) + 1) % len(ops)]
+        app.refresh_now()
