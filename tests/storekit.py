@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine, update
 
-from harness.config import RecorderConfig
+from harness.config import HarnessConfig, RecorderConfig, compose
 from harness.operations import Operation
 from harness.recorder import OutcomeRecord, Recorder, ShadowRecord
+from harness.store.db import open_store
 from harness.store.models import RolloutEvent, RolloutState, Run
 from harness.store.rollups import compact
 from harness.store.runs import start_run
@@ -193,3 +194,65 @@ def event(engine: Engine, kind: str, ts_ns: int, **values: object) -> None:
 def gate_json(verdict: str) -> str:
     """A minimal stored gate JSON, as the events hold it."""
     return json.dumps({"verdict": verdict, "criteria": []})
+
+
+MINUTE_NS = 60 * SECOND_NS
+
+TRAFFIC = (
+    Traffic(
+        Operation.PLACE_ORDER,
+        600,
+        rust_share=0.25,
+        rust_error_rate=0.02,
+        python_error_rate=0.01,
+        fallback_rate=0.02,
+        rust_median_us=300.0,
+        python_median_us=2_400.0,
+    ),
+    Traffic(
+        Operation.MODIFY_ORDER, 300, rust_share=0.25, rust_median_us=280.0, python_median_us=2_300.0
+    ),
+    Traffic(
+        Operation.CANCEL_ORDER, 250, rust_share=0.25, rust_median_us=250.0, python_median_us=2_100.0
+    ),
+    Traffic(
+        Operation.AGGREGATE_BARS,
+        900,
+        rust_share=0.25,
+        rust_median_us=40.0,
+        python_median_us=9_000.0,
+    ),
+)
+"""A staging rollout's traffic: a quarter to Rust, some place_order errors and fallbacks."""
+
+
+@dataclass
+class Seeded:
+    """A seeded store: its URL, an engine on it, the run written, the pinned now."""
+
+    url: str
+    engine: Engine
+    run_id: str
+    now_ns: int
+    stage: str
+
+    def config(self, *overrides: str) -> HarnessConfig:
+        """The harness config on this store."""
+        return compose([f"db.url={self.url}", *overrides])
+
+
+def seed_rollout(
+    url: str, tmp_path: Path, now_ns: int, *, stage: str = "staging", mismatches: int = 1
+) -> Seeded:
+    """`stage` entered 20 minutes before `now_ns`, 2,050 outcomes of `TRAFFIC` since, 18
+    aggregation shadow comparisons (the last `mismatches` of them differing at a bar)."""
+    engine = open_store(url)
+    since = now_ns - 20 * MINUTE_NS
+    set_stage(engine, stage, since)
+    run_id = new_run(engine, since - 5 * MINUTE_NS)
+    rows = outcomes(run_id, stage, since, now_ns - 5 * SECOND_NS, TRAFFIC)
+    compared = shadows(
+        run_id, stage, [now_ns - i * MINUTE_NS for i in range(18, 0, -1)], mismatches=mismatches
+    )
+    record(engine, tmp_path / "spill", rows, compared, now_ns=now_ns)
+    return Seeded(url, engine, run_id, now_ns, stage)

@@ -9,6 +9,7 @@ import json
 import pytest
 import storekit
 from sqlalchemy import select
+from storekit import MINUTE_NS, Seeded, seed_rollout
 
 from harness.cli import main
 from harness.operations import Operation
@@ -18,7 +19,7 @@ from harness.store.state import default_who, trip_breaker
 from harness.tui.screens.confirm import ActionDialog
 from harness.tui.widgets.alert_banner import AlertBanner
 
-from .conftest import MINUTE_NS, Seeded, app_on, loaded, seed_rollout, until
+from .conftest import app_on, loaded, until
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from storekit import MINUTE_NS
 
 from harness.cli import main
 from harness.config import Criterion
@@ -17,7 +18,7 @@ from harness.tui.widgets.operation_table import OperationTable
 from harness.tui.widgets.trend_chart import TrendChart
 from harness.tui.widgets.verdict_table import VerdictTable, result_label
 
-from .conftest import MINUTE_NS, app_on, loaded, until
+from .conftest import app_on, loaded, until
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import pytest
 import storekit
+from storekit import seed_rollout
 from textual.pilot import Pilot
 
 from harness.operations import Operation
 from harness.store.state import set_kill, trip_breaker
 from harness.tui.app import LIGHT, HarnessApp
 
-from .conftest import app_on, loaded, seed_rollout
+from .conftest import app_on, loaded
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -22,6 +22,7 @@ import pgcluster
 import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
+from storekit import seed_rollout
 
 from harness.operations import Operation
 from harness.store.db import open_engine, open_store, upgrade
@@ -32,7 +33,7 @@ from harness.tui.widgets.operation_table import OperationTable
 from harness.tui.widgets.status_bar import StatusBar
 from harness.tui.widgets.store_banner import StoreBanner
 
-from .conftest import app_on, loaded, seed_rollout, until
+from .conftest import app_on, loaded, until
 
 pytestmark = pytest.mark.timeout(240)
 
