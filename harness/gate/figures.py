@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from harness.operations import Operation
 from harness.sketch import LatencySketch
 
-__all__ = ["OpFigures", "SideFigures", "WindowFigures"]
+__all__ = ["OpFigures", "SideFigures", "WindowFigures", "share"]
+
+
+def share(part: int, whole: int) -> float | None:
+    """part / whole as a fraction: the one definition of a rate of calls (None without calls)."""
+    return part / whole if whole else None
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,12 @@ class SideFigures:
     @property
     def error_rate(self) -> float | None:
         """errors / calls: the share of this side's calls that failed (None without calls)."""
-        return self.errors / self.calls if self.calls else None
+        return share(self.errors, self.calls)
 
     @property
     def fallback_rate(self) -> float | None:
         """fallbacks / calls: the share of this side's calls served by the other side."""
-        return self.fallbacks / self.calls if self.calls else None
+        return share(self.fallbacks, self.calls)
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class OpFigures:
     @property
     def rust_share(self) -> float | None:
         """served_by_rust / calls (None without calls)."""
-        return self.served_by_rust / self.calls if self.calls else None
+        return share(self.served_by_rust, self.calls)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, false, func, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from harness.errors import InvalidInputError
-from harness.gate.figures import OpFigures, SideFigures, WindowFigures
+from harness.gate.figures import OpFigures, SideFigures, WindowFigures, share
 from harness.operations import Impl, Operation
 from harness.sketch import LatencySketch
 from harness.store.models import (
@@ -514,12 +514,12 @@ class RateRow:
     @property
     def error_rate(self) -> float | None:
         """errors / calls (None without calls)."""
-        return self.errors / self.calls if self.calls else None
+        return share(self.errors, self.calls)
 
     @property
     def fallback_rate(self) -> float | None:
         """fallbacks / calls (None without calls)."""
-        return self.fallbacks / self.calls if self.calls else None
+        return share(self.fallbacks, self.calls)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this row (stable keys)."""
