@@ -8,13 +8,16 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import storekit
 from storekit import MINUTE_NS
 
 from harness.cli import main
 from harness.config import Criterion
 from harness.operations import Impl, Operation
 from harness.tui import format as fmt
+from harness.tui.widgets.alert_banner import AlertBanner
 from harness.tui.widgets.operation_table import OperationTable
+from harness.tui.widgets.status_bar import StatusBar
 from harness.tui.widgets.trend_chart import TrendChart
 from harness.tui.widgets.verdict_table import VerdictTable, result_label
 
@@ -145,3 +148,20 @@ async def test_the_charts_plot_the_cli_series_of_the_operation_chosen(seeded_sql
 
 def _ns(iso_text: str) -> int:
     return int(datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()) * 10**9
+
+
+async def test_the_native_module_of_the_latest_run_is_shown_and_its_absence_alarmed(
+    seeded_sqlite,
+):
+    app = app_on(seeded_sqlite)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot, app)
+        assert "native ok" in str(app.screen.query_one(StatusBar).render())
+        assert not app.screen.query_one(AlertBanner).display
+        storekit.new_run(seeded_sqlite.engine, seeded_sqlite.now_ns - 1, native=False)
+        banner = app.screen.query_one(AlertBanner)
+        await until(pilot, lambda: banner.display, what="the alarm")
+        assert "NATIVE MODULE UNAVAILABLE in the latest run: ImportError: seeded: no native" in (
+            str(banner.render())
+        )
+        assert "native MISSING" in str(app.screen.query_one(StatusBar).render())
