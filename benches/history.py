@@ -108,8 +108,8 @@ def load(url: str, n: int, spill: Path) -> tuple[object, str, int]:
     rows = outcomes(run_id, n, start, "canary")
     recorder = Recorder(engine, RecorderConfig(batch_size=10_000), spill_dir=spill, name=run_id)
     began = time.perf_counter()
-    for start in range(0, len(rows), 50_000):  # a bot's pace, not one burst past the queue
-        for row in rows[start : start + 50_000]:
+    for first in range(0, len(rows), 50_000):  # a bot's pace, not one burst past the queue
+        for row in rows[first : first + 50_000]:
             recorder.record(row)
         recorder.flush(None)
     loaded = time.perf_counter() - began

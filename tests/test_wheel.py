@@ -26,6 +26,10 @@ SHIPPED = (
     "harness/conf/config.yaml",
     "harness/conf/rollout/default.yaml",
     "harness/sim/profiles/demo.yaml",
+    "harness/tui/app.py",
+    "harness/tui/app.tcss",
+    "harness/tui/screens/overview.py",
+    "harness/tui/widgets/operation_table.py",
 )
 
 
@@ -75,3 +79,24 @@ def test_the_installed_wheel_creates_and_reads_a_store_from_any_folder(tmp_path)
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert str(env_dir) in where and str(ROOT) not in where
+    # The dashboard runs from the installed package, its stylesheet included.
+    dashboard = """
+import asyncio
+from harness.config import compose
+from harness.tui.app import make_app
+
+async def main():
+    app = make_app(compose([]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        while app.refreshes < 1 and app.store_problem is None:
+            await pilot.pause(0.05)
+        print(app.snapshot.overview.state.stage, app.store_problem, type(app).CSS_PATH)
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [str(python), "-c", dashboard], cwd=elsewhere, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["off", "None", "app.tcss"]

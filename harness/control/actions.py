@@ -7,6 +7,10 @@ and the automatic rollback.
   with who, when, why and the gate's figures at that moment (`harness.store.state`).
 - `status(engine, cfg)`: the stage, its percentages, the kill flag, breakers, the native
   module's availability as the last run saw it, and the verdict.
+- `overview(engine, cfg)`: the same read as typed values, with the window's figures (what the
+  dashboard shows every second); `plan_promote` / `plan_rollback`: what a promotion or rollback
+  would change (from -> to, the percentages), checked exactly as the action checks it, with
+  nothing written (what the dashboard's confirmation shows).
 
 Every action raises `ActionError` with a sentence a person can act on when it is refused
 (gate not passing, no stage above, unknown stage, a reason missing); nothing is written then.
@@ -23,6 +27,7 @@ from sqlalchemy import Engine, select
 from harness.config import HarnessConfig, StageConfig
 from harness.errors import HarnessError
 from harness.gate import Verdict, judge
+from harness.gate.figures import WindowFigures
 from harness.gate.verdict import Outcome
 from harness.operations import Operation
 from harness.store.models import Breaker, Run
@@ -41,9 +46,15 @@ from harness.store.state import (
 
 __all__ = [
     "ActionError",
+    "ActionPlan",
     "ActionResult",
+    "BreakerState",
+    "Overview",
     "current_state",
     "kill",
+    "overview",
+    "plan_promote",
+    "plan_rollback",
     "promote",
     "reset_breaker",
     "rollback",
@@ -79,6 +90,17 @@ class ActionResult:
             "verdict": None if self.verdict is None else self.verdict.result.value,
         }
 
+    def summary(self) -> str:
+        """One line for a person, as `harness promote` (and the others) print it."""
+        if self.action in ("kill", "unkill"):
+            flag = "set" if self.after.kill else "cleared"
+            return f"{self.action}: kill flag {flag} at stage {self.after.stage}"
+        line = f"{self.action}: {self.before.stage} -> {self.after.stage}"
+        if self.forced:
+            said = self.verdict.result.value if self.verdict else "?"
+            line += f" (FORCED: the gate said {said})"
+        return line
+
 
 def _start_stage(cfg: HarnessConfig) -> str:
     return cfg.rollout.start_stage or cfg.rollout.stages[0].name
@@ -113,9 +135,89 @@ def verdict(
 ) -> Verdict:
     """The gate's judgement of the current stage since it was entered."""
     state = state or current_state(engine, cfg)
+    return _judged(engine, cfg, state, now_ns)[1]
+
+
+def _judged(
+    engine: Engine, cfg: HarnessConfig, state: LiveState, now_ns: int | None
+) -> tuple[WindowFigures, Verdict]:
+    """The current stage's window figures (`[stage_since, now)`) and the gate's verdict on them.
+
+    A stage entered after `now` (another machine's clock runs ahead of this one) is judged
+    over an empty window, not refused.
+    """
     stage = stage_config(cfg, state.stage)
-    figures = window_figures(engine, state.stage, state.stage_since_ns, now_ns or time.time_ns())
-    return judge(figures, cfg.gate, stage)
+    until = max(now_ns or time.time_ns(), state.stage_since_ns)
+    figures = window_figures(engine, state.stage, state.stage_since_ns, until)
+    return figures, judge(figures, cfg.gate, stage)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPlan:
+    """What a promotion or rollback would do, checked as the action checks it; nothing written.
+
+    `verdict` is the gate's judgement it was checked against; `forced` is True for a promotion
+    that goes ahead only because it was forced (the gate did not PASS).
+    """
+
+    action: str
+    before: LiveState
+    from_stage: StageConfig
+    to_stage: StageConfig
+    verdict: Verdict
+    forced: bool = False
+
+    def percent_changes(self) -> list[tuple[Operation, float, float]]:
+        """(operation, % to Rust now, % after) for every operation, in `Operation` order."""
+        return [
+            (op, self.from_stage.percent.of(op), self.to_stage.percent.of(op)) for op in Operation
+        ]
+
+
+def plan_promote(
+    engine: Engine, cfg: HarnessConfig, *, force: bool = False, now_ns: int | None = None
+) -> ActionPlan:
+    """The promotion `promote` would make now; ActionError (the sentence `promote` raises)
+    when there is no stage above, or the gate does not PASS and `force` is off."""
+    state = current_state(engine, cfg)
+    i = _index(cfg, state.stage)
+    if i + 1 >= len(cfg.rollout.stages):
+        raise ActionError(f"{state.stage!r} is the last stage: nothing to promote to")
+    judged = verdict(engine, cfg, state, now_ns)
+    passed = judged.result is Outcome.PASS
+    if not passed and not force:
+        not_passed = [c for c in judged.criteria if c.result is not Outcome.PASS]
+        not_passed.sort(key=lambda c: c.result is not Outcome.FAIL)  # the FAILs first
+        failing = [
+            f"{c.op.value if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
+            for c in not_passed
+        ]
+        shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")
+        raise ActionError(
+            f"the gate says {judged.result.value} for stage {state.stage!r} ({shown}): "
+            "not promoted (`harness gate` shows why; --force --reason TEXT overrides)"
+        )
+    stages = cfg.rollout.stages
+    return ActionPlan("promote", state, stages[i], stages[i + 1], judged, force and not passed)
+
+
+def plan_rollback(
+    engine: Engine, cfg: HarnessConfig, *, to: str | None = None, now_ns: int | None = None
+) -> ActionPlan:
+    """The rollback `rollback` would make now (one stage down, or to the stage `to`);
+    ActionError when there is no stage below or `to` is not below the current stage."""
+    state = current_state(engine, cfg)
+    i = _index(cfg, state.stage)
+    if to is None:
+        if i == 0:
+            raise ActionError(f"{state.stage!r} is the first stage: nothing to roll back to")
+        target = cfg.rollout.stages[i - 1]
+    else:
+        target = stage_config(cfg, to)
+        if _index(cfg, to) >= i:
+            raise ActionError(f"--to {to!r} is not below the current stage {state.stage!r}")
+    judged = verdict(engine, cfg, state, now_ns)
+    return ActionPlan("rollback", state, cfg.rollout.stages[i], target, judged)
 
 
 def _reason(reason: str | None, action: str, *, required: bool) -> str | None:
@@ -138,35 +240,18 @@ def promote(
     A forced promotion is recorded with `forced = True` and the verdict it overrode.
     """
     reason = _reason(reason, "a forced promotion" if force else "promote", required=force)
-    state = current_state(engine, cfg)
-    i = _index(cfg, state.stage)
-    if i + 1 >= len(cfg.rollout.stages):
-        raise ActionError(f"{state.stage!r} is the last stage: nothing to promote to")
-    judged = verdict(engine, cfg, state)
-    passed = judged.result is Outcome.PASS
-    if not passed and not force:
-        failing = [
-            f"{c.op.value if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
-            for c in judged.criteria
-            if c.result is not Outcome.PASS
-        ]
-        shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")
-        raise ActionError(
-            f"the gate says {judged.result.value} for stage {state.stage!r} ({shown}): "
-            "not promoted (`harness gate` shows why; --force --reason TEXT overrides)"
-        )
-    target = cfg.rollout.stages[i + 1].name
+    plan = plan_promote(engine, cfg, force=force)
     after = set_stage(
         engine,
-        target,
+        plan.to_stage.name,
         kind=EventKind.PROMOTE,
         who=who,
         reason=reason,
-        forced=force and not passed,
-        gate=judged.to_dict(),
-        expect_stage=state.stage,
+        forced=plan.forced,
+        gate=plan.verdict.to_dict(),
+        expect_stage=plan.before.stage,
     )
-    return ActionResult("promote", state, after, judged, forced=force and not passed)
+    return ActionResult("promote", plan.before, after, plan.verdict, forced=plan.forced)
 
 
 def rollback(
@@ -183,28 +268,18 @@ def rollback(
     `automatic` marks the rollback a running stage's critical FAIL made (event
     `auto_rollback`); it only happens if the stage is still the one judged.
     """
-    state = current_state(engine, cfg)
-    i = _index(cfg, state.stage)
-    if to is None:
-        if i == 0:
-            raise ActionError(f"{state.stage!r} is the first stage: nothing to roll back to")
-        target = cfg.rollout.stages[i - 1].name
-    else:
-        stage_config(cfg, to)
-        if _index(cfg, to) >= i:
-            raise ActionError(f"--to {to!r} is not below the current stage {state.stage!r}")
-        target = to
-    judged = verdict(engine, cfg, state)
+    plan = plan_rollback(engine, cfg, to=to)
     after = set_stage(
         engine,
-        target,
+        plan.to_stage.name,
         kind=EventKind.AUTO_ROLLBACK if automatic else EventKind.ROLLBACK,
         who=who,
         reason=_reason(reason, "rollback", required=False),
-        gate=judged.to_dict(),
-        expect_stage=state.stage,
+        gate=plan.verdict.to_dict(),
+        expect_stage=plan.before.stage,
     )
-    return ActionResult("auto_rollback" if automatic else "rollback", state, after, judged)
+    action = "auto_rollback" if automatic else "rollback"
+    return ActionResult(action, plan.before, after, plan.verdict)
 
 
 def kill(
@@ -252,34 +327,90 @@ def reset_breaker(
     return ActionResult("breaker_reset", state, current_state(engine, cfg), None)
 
 
-def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
-    """The rollout at a glance (JSON-able, stable keys): stage and its percentages, the kill
-    flag, breakers, the native module as the latest run saw it, and the gate's verdict."""
+@dataclass(frozen=True, slots=True)
+class BreakerState:
+    """One operation's circuit breaker as the store holds it (`opened_ns`: ns since the epoch)."""
+
+    op: str
+    is_open: bool
+    reason: str | None
+    failures: int
+    opened_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The rollout at one moment, read in one pass: what `harness status` prints and the
+    dashboard shows every second.
+
+    `figures` and `verdict` cover the current stage's window `[state.stage_since_ns, now)`,
+    the window the gate judges; `breakers` holds a row per operation whose breaker ever
+    tripped; `native_available` / `native_error` are what the latest run saw (None: no run yet).
+    """
+
+    state: LiveState
+    stage: StageConfig
+    ladder: tuple[StageConfig, ...]
+    figures: WindowFigures
+    verdict: Verdict
+    breakers: dict[str, BreakerState]
+    native_available: bool | None
+    native_error: str | None
+
+    @property
+    def next_stage(self) -> StageConfig | None:
+        """The stage a promotion would move to (None at the top of the ladder)."""
+        names = [s.name for s in self.ladder]
+        i = names.index(self.state.stage)
+        return self.ladder[i + 1] if i + 1 < len(self.ladder) else None
+
+
+def overview(engine: Engine, cfg: HarnessConfig, now_ns: int | None = None) -> Overview:
+    """The rollout now (see `Overview`); `now_ns` ends the window (default: the clock)."""
     state = current_state(engine, cfg)
     stage = stage_config(cfg, state.stage)
-    judged = verdict(engine, cfg, state)
+    figures, judged = _judged(engine, cfg, state, now_ns)
     with engine.connect() as conn:
         # Core rows (one attribute per column): `.scalars()` would keep only the first column.
         breakers = conn.execute(select(Breaker)).all()
         last_run = conn.execute(select(Run).order_by(Run.started_ns.desc()).limit(1)).first()
-    ladder = [s.name for s in cfg.rollout.stages]
+    return Overview(
+        state=state,
+        stage=stage,
+        ladder=tuple(cfg.rollout.stages),
+        figures=figures,
+        verdict=judged,
+        breakers={
+            b.op: BreakerState(b.op, bool(b.is_open), b.reason, int(b.failures), b.opened_ns)
+            for b in breakers
+        },
+        native_available=None if last_run is None else bool(last_run.native_available),
+        native_error=None if last_run is None else last_run.native_error,
+    )
+
+
+def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
+    """The rollout at a glance (JSON-able, stable keys): stage and its percentages, the kill
+    flag, breakers, the native module as the latest run saw it, and the gate's verdict."""
+    view = overview(engine, cfg)
+    state, stage = view.state, view.stage
+    ladder = [s.name for s in view.ladder]
+    following = view.next_stage
     return {
         "stage": state.stage,
-        "stage_since": judged.to_dict()["since"],
+        "stage_since": view.verdict.to_dict()["since"],
         "ladder": ladder,
-        "next_stage": ladder[ladder.index(state.stage) + 1]
-        if ladder.index(state.stage) + 1 < len(ladder)
-        else None,
+        "next_stage": None if following is None else following.name,
         "percent": {op.value: stage.percent.of(op) for op in Operation},
         "shadow_sample_rate": stage.shadow_sample_rate,
         "kill": state.kill,
         "kill_reason": state.kill_reason,
         "breakers": {
-            b.op: {"open": bool(b.is_open), "reason": b.reason, "failures": b.failures}
-            for b in breakers
+            b.op: {"open": b.is_open, "reason": b.reason, "failures": b.failures}
+            for b in view.breakers.values()
         },
-        "native_available": None if last_run is None else bool(last_run.native_available),
-        "native_error": None if last_run is None else last_run.native_error,
-        "verdict": judged.result.value,
-        "gate": judged.to_dict(),
+        "native_available": view.native_available,
+        "native_error": view.native_error,
+        "verdict": view.verdict.result.value,
+        "gate": view.verdict.to_dict(),
     }

@@ -62,17 +62,7 @@ def _result(result: actions.ActionResult, as_json: bool) -> int:
     if as_json:
         print_json(result.to_dict())
     else:
-        line = f"{result.action}: {result.before.stage} -> {result.after.stage}"
-        if result.forced:
-            line += (
-                " (FORCED: the gate said "
-                + (result.verdict.result.value if result.verdict else "?")
-                + ")"
-            )
-        if result.action in ("kill", "unkill"):
-            flag = "set" if result.after.kill else "cleared"
-            line = f"{result.action}: kill flag {flag} at stage {result.after.stage}"
-        print(line)
+        print(result.summary())
     return 0
 
 

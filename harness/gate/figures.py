@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from harness.operations import Operation
 from harness.sketch import LatencySketch
 
-__all__ = ["OpFigures", "SideFigures", "WindowFigures"]
+__all__ = ["OpFigures", "SideFigures", "WindowFigures", "share"]
+
+
+def share(part: int, whole: int) -> float | None:
+    """part / whole as a fraction: the one definition of a rate of calls (None without calls)."""
+    return part / whole if whole else None
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,16 @@ class SideFigures:
         if self.fallbacks > self.calls:
             raise ValueError(f"fallbacks={self.fallbacks!r}: more than calls={self.calls!r}")
 
+    @property
+    def error_rate(self) -> float | None:
+        """errors / calls: the share of this side's calls that failed (None without calls)."""
+        return share(self.errors, self.calls)
+
+    @property
+    def fallback_rate(self) -> float | None:
+        """fallbacks / calls: the share of this side's calls served by the other side."""
+        return share(self.fallbacks, self.calls)
+
 
 @dataclass(frozen=True)
 class OpFigures:
@@ -58,6 +73,21 @@ class OpFigures:
                 f"shadow_mismatches={self.shadow_mismatches!r}: must be within "
                 f"0..shadow_comparisons={self.shadow_comparisons!r}"
             )
+
+    @property
+    def calls(self) -> int:
+        """Every call of the operation in the window, whichever side it was routed to."""
+        return self.rust.calls + self.python.calls
+
+    @property
+    def served_by_rust(self) -> int:
+        """Calls whose answer came from Rust: routed to Rust and not fallen back to Python."""
+        return self.rust.calls - self.rust.fallbacks
+
+    @property
+    def rust_share(self) -> float | None:
+        """served_by_rust / calls (None without calls)."""
+        return share(self.served_by_rust, self.calls)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """`harness db upgrade | current | rebuild-rollups` and `harness query ...`: the store by hand.
 
-`harness query latency|errors|fallbacks|shadow|events|runs` answers from the configured
+`harness query latency|rates|errors|fallbacks|shadow|events|runs` answers from the configured
 database with filters `--op`, `--impl`, `--since`/`--until` (a duration back from now such as
 `1h`, or an ISO-8601 timestamp), `--stage`, `--run`, and `--bucket 5m` for a time series
-(latency). A table by default, `--json` (a list of objects with stable keys) or `--csv`.
+(latency, rates). A table by default, `--json` (a list of objects with stable keys) or `--csv`.
 """
 
 from __future__ import annotations
@@ -74,9 +74,10 @@ class Db:
         return 0
 
 
-KINDS = ("latency", "errors", "fallbacks", "shadow", "events", "runs")
+KINDS = ("latency", "rates", "errors", "fallbacks", "shadow", "events", "runs")
 COLUMNS: dict[str, list[str]] = {
     "latency": ["op", "impl", "calls", "count", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
+    "rates": ["op", "impl", "calls", "errors", "fallbacks", "error_rate", "fallback_rate"],
     "errors": [
         "time",
         "op",
@@ -130,6 +131,10 @@ COLUMNS: dict[str, list[str]] = {
 }
 NUMERIC = [
     "calls",
+    "errors",
+    "fallbacks",
+    "error_rate",
+    "fallback_rate",
     "count",
     "mean_ms",
     "p50_ms",
@@ -147,7 +152,7 @@ NUMERIC = [
 class Query:
     """`harness query KIND [filters]`."""
 
-    help = "latency, errors, fallbacks, shadow comparisons, events or runs from the store"
+    help = "latency, rates, errors, fallbacks, shadow comparisons, events or runs from the store"
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,7 +162,7 @@ class Query:
         parser.add_argument(
             "--impl",
             choices=[i.value for i in Impl],
-            help="the side that served (shadow: the primary)",
+            help="the side that served (rates: the side routed to; shadow: the primary)",
         )
         parser.add_argument(
             "--since", help="a duration back from now (1h, 30m, 7d) or an ISO-8601 time"
@@ -166,7 +171,7 @@ class Query:
         parser.add_argument("--stage", help="one stage's outcomes")
         parser.add_argument("--run", help="one run's outcomes (its id, or an id prefix for runs)")
         parser.add_argument(
-            "--bucket", help="latency as a time series in buckets of this size (5m, 1h)"
+            "--bucket", help="latency or rates as a time series in buckets of this size (5m, 1h)"
         )
         parser.add_argument(
             "--limit", type=int, default=50, help="rows listed at most (default 50)"
@@ -192,8 +197,9 @@ class Query:
             if args.bucket is None
             else queries.parse_duration(args.bucket, "bucket"),
         )
-        if args.bucket is not None and args.kind != "latency":
-            raise InvalidInputError("bucket", args.bucket, "only `query latency` has buckets")
+        if args.bucket is not None and args.kind not in ("latency", "rates"):
+            reason = "only `query latency` and `query rates` have buckets"
+            raise InvalidInputError("bucket", args.bucket, reason)
         engine = open_store(cfg.db.url)
         try:
             rows = _rows(args, engine, filters)
@@ -213,6 +219,8 @@ def _rows(args: argparse.Namespace, engine: Any, filters: queries.Filters) -> li
     kind = args.kind
     if kind == "latency":
         return [row.to_dict() for row in queries.latency(engine, filters)]
+    if kind == "rates":
+        return [row.to_dict() for row in queries.rates(engine, filters)]
     if kind == "errors":
         return queries.errors(engine, filters, args.limit)
     if kind == "fallbacks":

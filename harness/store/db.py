@@ -29,6 +29,7 @@ __all__ = [
     "ensure_schema",
     "open_engine",
     "open_store",
+    "unavailable_error",
     "upgrade",
 ]
 
@@ -66,10 +67,14 @@ def _parse(url: str) -> URL:
         raise StoreUnavailableError(f"not a database URL: {redact_url(url)}") from None
 
 
-def open_engine(url: str, *, pool_size: int = 5) -> Engine:
+def open_engine(url: str, *, pool_size: int = 5, read_timeout_s: float | None = None) -> Engine:
     """An engine for `url`: SQLite files in WAL mode, PostgreSQL through psycopg 3.
 
     A `postgresql://` URL is read as `postgresql+psycopg://`. Nothing connects yet.
+    `read_timeout_s` bounds how long a PostgreSQL statement may run (`statement_timeout`) and
+    how long sent data may go unacknowledged before the connection is dropped
+    (`tcp_user_timeout`), so a reader (the dashboard) never waits on a hung server for longer;
+    SQLite statements are already bounded by the busy timeout.
     """
     parsed = _parse(url)
     backend = parsed.get_backend_name()
@@ -85,25 +90,32 @@ def open_engine(url: str, *, pool_size: int = 5) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        connect_args: dict[str, Any] = {"connect_timeout": 5}
+        if read_timeout_s is not None:
+            ms = max(1, round(read_timeout_s * 1000))
+            connect_args["options"] = f"-c statement_timeout={ms}"
+            connect_args["tcp_user_timeout"] = ms
         return create_engine(
             parsed,
             pool_size=pool_size,
             max_overflow=2,
             pool_pre_ping=True,
-            connect_args={"connect_timeout": 5},
+            connect_args=connect_args,
         )
     raise StoreUnavailableError(
         f"unsupported database {redact_url(url)}: use sqlite:///FILE or postgresql+psycopg://..."
     )
 
 
-def open_store(url: str, *, create_if_empty: bool = False) -> Engine:
+def open_store(
+    url: str, *, create_if_empty: bool = False, read_timeout_s: float | None = None
+) -> Engine:
     """An engine on a database whose schema is current (what every command opens).
 
     A SQLite file that does not exist is not created (so a typo'd path or a command run in the
     wrong folder does not leave an empty database behind) unless `create_if_empty`, in which
-    case the schema is created too. Raises `StoreUnavailableError` or `SchemaError` with the
-    fix named.
+    case the schema is created too. `read_timeout_s`: see `open_engine`. Raises
+    `StoreUnavailableError` or `SchemaError` with the fix named.
     """
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite" and not create_if_empty:
@@ -113,7 +125,7 @@ def open_store(url: str, *, create_if_empty: bool = False) -> Engine:
                 f"no database at {path}: `harness run` creates it, or `harness db upgrade` "
                 "(or point db.url / HARNESS_DB_URL at yours)"
             )
-    engine = open_engine(url)
+    engine = open_engine(url, read_timeout_s=read_timeout_s)
     try:
         ensure_schema(engine, create_if_empty=create_if_empty)
     except BaseException:
@@ -127,7 +139,9 @@ def describe(engine: Engine) -> str:
     return redact_url(engine.url.render_as_string(hide_password=False))
 
 
-def _unreachable(engine: Engine, exc: Exception) -> StoreUnavailableError:
+def unavailable_error(engine: Engine, exc: Exception) -> StoreUnavailableError:
+    """`StoreUnavailableError` for a failure of `engine`: its URL and the first line of the
+    driver's message, the password hidden in both."""
     detail = str(getattr(exc, "orig", exc)).strip().splitlines()
     first = detail[0] if detail else type(exc).__name__
     password = engine.url.password
@@ -145,7 +159,7 @@ def current_revision(engine: Engine) -> str | None:
                 return None
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     except (OperationalError, ProgrammingError, DBAPIError) as exc:
-        raise _unreachable(engine, exc) from None
+        raise unavailable_error(engine, exc) from None
     return None if row is None else str(row[0])
 
 
@@ -197,7 +211,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
     except (OperationalError, ProgrammingError, DBAPIError) as exc:
-        raise _unreachable(engine, exc) from None
+        raise unavailable_error(engine, exc) from None
     return current_revision(engine)
 
 

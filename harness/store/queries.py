@@ -16,7 +16,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, false, func, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from harness.errors import InvalidInputError
-from harness.gate.figures import OpFigures, SideFigures, WindowFigures
+from harness.gate.figures import OpFigures, SideFigures, WindowFigures, share
 from harness.operations import Impl, Operation
 from harness.sketch import LatencySketch
 from harness.store.models import (
@@ -41,6 +41,7 @@ from harness.store.rollups import HOUR_NS, MINUTE_NS
 __all__ = [
     "Filters",
     "LatencyRow",
+    "RateRow",
     "errors",
     "events",
     "fallbacks",
@@ -48,6 +49,7 @@ __all__ = [
     "op_figures",
     "parse_duration",
     "parse_instant",
+    "rates",
     "runs",
     "shadow",
     "window_figures",
@@ -488,6 +490,83 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
             )
         )
     return rows
+
+
+# ----- history: error and fallback rates -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateRow:
+    """One line of `harness query rates`: the calls routed to one side (`impl`) of one operation
+    (in one bucket), how many failed for the caller and how many fell back to Python.
+
+    The counts are the gate's (`SideFigures`): `error_rate` = errors / calls, `fallback_rate` =
+    fallbacks / calls (None without calls; fallbacks are 0 on the Python side).
+    """
+
+    bucket: str | None
+    op: str
+    impl: str
+    calls: int
+    errors: int
+    fallbacks: int
+
+    @property
+    def error_rate(self) -> float | None:
+        """errors / calls (None without calls)."""
+        return share(self.errors, self.calls)
+
+    @property
+    def fallback_rate(self) -> float | None:
+        """fallbacks / calls (None without calls)."""
+        return share(self.fallbacks, self.calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this row (stable keys)."""
+        out: dict[str, Any] = {
+            "op": self.op,
+            "impl": self.impl,
+            "calls": self.calls,
+            "errors": self.errors,
+            "fallbacks": self.fallbacks,
+            "error_rate": self.error_rate,
+            "fallback_rate": self.fallback_rate,
+        }
+        if self.bucket is not None:
+            out = {"bucket": self.bucket, **out}
+        return out
+
+
+def rates(engine: Engine, filters: Filters) -> list[RateRow]:
+    """Calls, errors and fallbacks per (bucket,) op and ROUTED side, ordered by bucket, op, side.
+
+    Unlike the other queries, `filters.impl` picks the side the calls were routed to (a rate
+    is judged per routed side); counts come from the rollups as the gate's do.
+    """
+    with engine.connect() as conn:
+        groups = _collect(conn, replace(filters, impl=None), sketches=False)
+    counts: dict[tuple[Any, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (bucket, op, routed, _served, fell_back, ok), group in groups.items():
+        if filters.impl is not None and routed != filters.impl.value:
+            continue
+        row = counts[(bucket, op, routed)]
+        row[0] += group.n
+        row[1] += 0 if ok else group.n
+        row[2] += group.n if fell_back else 0
+    order = {op.value: i for i, op in enumerate(Operation)}
+    return [
+        RateRow(
+            bucket=None if bucket is None else _iso(bucket),
+            op=op,
+            impl=routed,
+            calls=calls,
+            errors=failed,
+            fallbacks=fell,
+        )
+        for (bucket, op, routed), (calls, failed, fell) in sorted(
+            counts.items(), key=lambda kv: (kv[0][0] or 0, order.get(kv[0][1], 99), kv[0][2])
+        )
+    ]
 
 
 # ----- history: rows ----------------------------------------------------------------------------

@@ -162,6 +162,31 @@ def test_window_figures_count_exactly_what_the_gate_needs(seeded):
     assert figures.ops[Operation.CANCEL_ORDER].rust.calls == 0
 
 
+@pytest.mark.parametrize("bucket", [None, 5 * MINUTE_NS])
+def test_rates_count_errors_and_fallbacks_per_routed_side(seeded, bucket):
+    engine, rows, _ = seeded
+    since, until = T0 + 10 * MINUTE_NS + 5, T0 + 50 * MINUTE_NS + 7
+    got = q.rates(engine, q.Filters(since_ns=since, until_ns=until, bucket_ns=bucket))
+    window = expected(rows, since=since, until=until)
+    for op in OPS:
+        for side in ("rust", "python"):
+            routed = [r for r in window if r.op == op.value and r.routed == side]
+            mine = [row for row in got if row.op == op.value and row.impl == side]
+            assert sum(row.calls for row in mine) == len(routed)
+            assert sum(row.errors for row in mine) == sum(not r.ok for r in routed)
+            assert sum(row.fallbacks for row in mine) == sum(r.fell_back for r in routed)
+    whole = [row for row in got if row.calls]
+    assert all(row.error_rate == row.errors / row.calls for row in whole)
+    assert {row.bucket is None for row in got} == {bucket is None}
+    only_rust = q.rates(engine, q.Filters(impl=Impl.RUST, since_ns=since, until_ns=until))
+    assert {row.impl for row in only_rust} == {"rust"}
+    assert only_rust == [
+        row
+        for row in q.rates(engine, q.Filters(since_ns=since, until_ns=until))
+        if row.impl == "rust"
+    ]
+
+
 def test_row_listings_are_newest_first_and_bounded(seeded):
     engine, rows, _ = seeded
     listed = q.errors(engine, q.Filters(op=Operation.PLACE_ORDER), limit=10)
@@ -182,6 +207,23 @@ def test_runs_and_events_list_whole_rows(seeded):
     assert {(r["status"], r["kind"]) for r in listed} == {("running", "test")}
     (event,) = q.events(engine, q.Filters(run=run_a))
     assert (event["kind"], event["who"], event["reason"]) == ("kill", "tester", "drill")
+
+
+def test_a_shadow_mismatch_is_listed_with_its_differing_bar(seeded, tmp_path):
+    from harness.recorder import ShadowRecord
+
+    engine, _rows, run_a = seeded
+    shadow = ShadowRecord(
+        T0, run_a, "aggregate_bars", "canary", "MNQ:5m", "python", "rust", False,
+        "5m", 12, "close", "21034.25", "21034.5", 9000.0, 45.0, None, 240,
+    )  # fmt: skip
+    recorder = Recorder(engine, RecorderConfig(flush_interval_s=0.05), spill_dir=tmp_path, name="s")
+    recorder.record_shadow(shadow)
+    assert recorder.flush(30)
+    recorder.close()
+    [row] = q.shadow(engine, q.Filters(), mismatches_only=True)
+    assert (row["field"], row["bar_index"], row["primary_value"]) == ("close", 12, "21034.25")
+    assert (row["shadow_value"], row["timeframe"], row["matched"]) == ("21034.5", "5m", False)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,356 @@
+"""The dashboard app: screens as modes, a refresh about once a second in a worker thread, the
+actions behind keys and the command palette, and the database's health as a banner.
+
+    app = make_app(cfg)          # what `harness tui` runs; tests pass a pinned clock
+    app.run()
+
+Nothing here computes a figure or performs an action itself: a refresh is
+`harness.tui.data.load_snapshot` (the CLI's own store and gate functions), and every action is
+a `harness.control.actions` call, so an event written here is written exactly as `harness
+promote` (or rollback, kill, unkill, breaker reset) writes it. Every database call runs in a
+thread worker, so the interface never waits on SQL: a slow or unreachable database leaves
+the last figures on screen with a banner saying how old they are, and the next good refresh
+removes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import ClassVar, Final
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from harness.config import HarnessConfig
+from harness.control import actions
+from harness.operations import Operation
+from harness.store.db import open_store
+from harness.tui import format as fmt
+from harness.tui.commands import RolloutCommands
+from harness.tui.data import Snapshot, Store, load_snapshot
+from harness.tui.messages import (
+    ActionDone,
+    ActionRefused,
+    PlanReady,
+    SnapshotLoaded,
+    StoreFailed,
+)
+from harness.tui.screens.confirm import ActionDialog, ActionRequest, plan_body
+from harness.tui.screens.gate import GateScreen
+from harness.tui.screens.help import HelpScreen
+from harness.tui.screens.history import (
+    ErrorsScreen,
+    EventsScreen,
+    FallbacksScreen,
+    RunsScreen,
+    ShadowScreen,
+)
+from harness.tui.screens.overview import OverviewScreen
+
+__all__ = ["READ_TIMEOUT_S", "HarnessApp", "make_app"]
+
+READ_TIMEOUT_S: Final = 5.0
+"""The longest a PostgreSQL read of the dashboard may take before it counts as failed."""
+STALE_AFTER_S: Final = 3.0
+"""A refresh still unanswered after this long shows the banner (the figures are stale)."""
+DARK, LIGHT = "textual-dark", "textual-light"
+
+
+class HarnessApp(App[None]):
+    """The dashboard. Build it with `make_app`."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "rollout harness"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen[None]]]] = {
+        "overview": OverviewScreen,
+        "gate": GateScreen,
+        "errors": ErrorsScreen,
+        "fallbacks": FallbacksScreen,
+        "shadow": ShadowScreen,
+        "events": EventsScreen,
+        "runs": RunsScreen,
+    }
+    DEFAULT_MODE = "overview"
+    SCREEN_TITLES: ClassVar[dict[str, str]] = {
+        "overview": "overview",
+        "gate": "gate",
+        "errors": "errors",
+        "fallbacks": "fallbacks",
+        "shadow": "shadow mismatches",
+        "events": "event log",
+        "runs": "runs",
+    }
+    COMMANDS = App.COMMANDS | {RolloutCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
+        Binding("1", "switch_mode('overview')", "Screens", key_display="1-7", tooltip="Overview"),
+        Binding("2", "switch_mode('gate')", "Gate", show=False),
+        Binding("3", "switch_mode('errors')", "Errors", show=False),
+        Binding("4", "switch_mode('fallbacks')", "Fallbacks", show=False),
+        Binding("5", "switch_mode('shadow')", "Shadow mismatches", show=False),
+        Binding("6", "switch_mode('events')", "Event log", show=False),
+        Binding("7", "switch_mode('runs')", "Runs", show=False),
+        Binding("p", "promote", "Promote"),
+        Binding("P", "force_promote", "Force promote (reason required)", show=False),
+        Binding("b", "rollback", "Roll back"),
+        Binding("k", "kill", "Kill"),
+        Binding("u", "unkill", "Unkill"),
+        Binding("t", "toggle_theme", "Light/dark", show=False),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    snapshot: reactive[Snapshot | None] = reactive(None, always_update=True)
+    """The latest figures read (None until the first refresh lands)."""
+    store_problem: reactive[str | None] = reactive(None)
+    """Why the figures on screen are stale (None: they are fresh)."""
+    chart_op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
+    """The operation the overview charts (its series is read with every refresh)."""
+
+    def __init__(
+        self,
+        cfg: HarnessConfig,
+        store: Store,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+        refresh_s: float = 1.0,
+        stale_after_s: float = STALE_AFTER_S,
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.store = store
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self.stale_after_s = stale_after_s
+        self.refreshes = 0
+        self._in_flight_since: float | None = None
+        self._failure: str | None = None
+
+    # ----- refreshing ----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """Start refreshing."""
+        self.sub_title = self.store.where
+        self.set_interval(self.refresh_s, self.refresh_now)
+        self.refresh_now()
+
+    def refresh_now(self) -> None:
+        """Start a refresh unless one is still running (then say if it is taking too long)."""
+        if self._in_flight_since is not None:
+            self._update_problem()
+            return
+        self._in_flight_since = time.monotonic()
+        self._load()
+
+    @work(thread=True, exit_on_error=False, group="refresh")
+    def _load(self) -> None:
+        now = self.clock()
+        try:
+            snapshot = load_snapshot(self.store.engine(), self.cfg, now, chart_op=self.chart_op)
+        except Exception as exc:  # every failure is shown in the banner
+            text = self.store.failure_text(exc)
+            self.store.reset()
+            self.post_message(StoreFailed(text, now))
+            return
+        self.post_message(SnapshotLoaded(snapshot))
+
+    def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        """Show the new figures; the database is fine again."""
+        self._in_flight_since = None
+        self._failure = None
+        self.refreshes += 1
+        self.snapshot = message.snapshot
+        self._update_problem()
+
+    def on_store_failed(self, message: StoreFailed) -> None:
+        """Keep the last figures, and say why they are stale."""
+        self._in_flight_since = None
+        self._failure = message.text
+        self._update_problem()
+
+    def report_failure(self, exc: BaseException) -> None:
+        """A drill-down's read failed (called from its worker thread)."""
+        text = self.store.failure_text(exc)
+        self.store.reset()
+        self.call_from_thread(self._drill_down_failed, text)
+
+    def _drill_down_failed(self, text: str) -> None:
+        self._failure = text
+        self._update_problem()
+
+    def _update_problem(self) -> None:
+        snapshot = self.snapshot
+        now = self.clock()
+        shown = (
+            "no figures read yet"
+            if snapshot is None
+            else f"showing figures from {fmt.clock(snapshot.taken_ns)} "
+            f"({fmt.age(now, snapshot.taken_ns)} old)"
+        )
+        started = self._in_flight_since
+        waiting = None if started is None else time.monotonic() - started
+        if self._failure is not None:
+            self.store_problem = (
+                f"DATABASE UNAVAILABLE: {self._failure} | {shown}; retrying every "
+                f"{self.refresh_s:g} s"
+            )
+        elif waiting is not None and waiting >= self.stale_after_s:
+            self.store_problem = (
+                f"DATABASE NOT ANSWERING for {waiting:.0f} s | {shown}; still waiting"
+            )
+        else:
+            self.store_problem = None
+
+    # ----- actions -------------------------------------------------------------------------------
+
+    def action_promote(self) -> None:
+        """Promote to the next stage: only when the gate passes, after a confirmation."""
+        self._plan("promote", force=False)
+
+    def action_force_promote(self) -> None:
+        """Promote whatever the gate says: a reason is required, the event is marked forced."""
+        self._plan("promote", force=True)
+
+    def action_rollback(self) -> None:
+        """Roll back one stage, after a confirmation."""
+        self._plan("rollback", force=False)
+
+    def action_kill(self) -> None:
+        """Set the kill flag (everything to Python, every process), after a confirmation."""
+        body = (
+            "Every operation goes to Python in every process within about a second; the stage "
+            "stays where it is. `u` (unkill) clears it."
+        )
+        self._confirm(ActionRequest("kill", None, None), "Kill: everything to Python", body, True)
+
+    def action_unkill(self) -> None:
+        """Clear the kill flag, after a confirmation."""
+        body = "Routing follows the current stage's percentages again in every process."
+        self._confirm(ActionRequest("unkill", None, None), "Unkill: clear the kill flag", body)
+
+    def action_reset_breaker(self, op: str) -> None:
+        """Close an operation's circuit breaker, after a confirmation."""
+        body = f"{op} goes back to its stage percentage to Rust in every process."
+        request = ActionRequest("reset_breaker", None, None, op=Operation(op))
+        self._confirm(request, f"Reset the {op} breaker", body)
+
+    def _confirm(self, request: ActionRequest, title: str, body: str, danger: bool = False) -> None:
+        dialog = ActionDialog(request, title, Content(body), danger=danger)
+        self.push_screen(dialog, self._confirmed)
+
+    @work(thread=True, exit_on_error=False, group="actions")
+    def _plan(self, action: str, *, force: bool) -> None:
+        try:
+            engine = self.store.engine()
+            if action == "promote":
+                plan = actions.plan_promote(engine, self.cfg, force=force, now_ns=self.clock())
+            else:
+                plan = actions.plan_rollback(engine, self.cfg, now_ns=self.clock())
+        except actions.ActionError as exc:
+            self.post_message(ActionRefused(action, str(exc)))
+            return
+        except Exception as exc:  # shown, never raised
+            self.post_message(ActionRefused(action, self.store.failure_text(exc)))
+            return
+        self.post_message(PlanReady(plan))
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        """Ask for confirmation, showing what will change."""
+        plan = message.plan
+        title = f"{'Force promote' if plan.forced else plan.action.capitalize()}: "
+        title += f"{plan.from_stage.name} -> {plan.to_stage.name}"
+        request = ActionRequest(plan.action, None, None, force=plan.forced, to=plan.to_stage.name)
+        dialog = ActionDialog(
+            request, title, plan_body(plan), reason_required=plan.forced, danger=plan.forced
+        )
+        self.push_screen(dialog, self._confirmed)
+
+    def _confirmed(self, request: ActionRequest | None) -> None:
+        if request is not None:
+            self._act(request)
+
+    @work(thread=True, exit_on_error=False, group="actions")
+    def _act(self, request: ActionRequest) -> None:
+        engine_cfg = (self.store.engine(), self.cfg)
+        who, reason = request.who, request.reason
+        try:
+            if request.action == "promote":
+                result = actions.promote(*engine_cfg, who=who, reason=reason, force=request.force)
+            elif request.action == "rollback":
+                result = actions.rollback(*engine_cfg, to=request.to, who=who, reason=reason)
+            elif request.action == "kill":
+                result = actions.kill(*engine_cfg, who=who, reason=reason)
+            elif request.action == "unkill":
+                result = actions.unkill(*engine_cfg, who=who, reason=reason)
+            else:
+                assert request.op is not None
+                result = actions.reset_breaker(*engine_cfg, request.op, who=who, reason=reason)
+        except actions.ActionError as exc:
+            self.post_message(ActionRefused(request.action, str(exc)))
+            return
+        except Exception as exc:  # shown, never raised
+            self.post_message(ActionRefused(request.action, self.store.failure_text(exc)))
+            return
+        text = (
+            f"breaker of {request.op.value} closed" if request.op is not None else result.summary()
+        )
+        self.post_message(ActionDone(result, text))
+
+    def on_action_done(self, message: ActionDone) -> None:
+        """Say what was done, and read the new state at once."""
+        self.notify(message.text, title="done: event written", timeout=8, markup=False)
+        self.refresh_now()
+
+    def on_action_refused(self, message: ActionRefused) -> None:
+        """Say why nothing was done."""
+        self.notify(
+            message.text,
+            title=f"{message.action} refused",
+            severity="error",
+            timeout=15,
+            markup=False,
+        )
+
+    # ----- the rest ------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """Show every key."""
+        groups: list[tuple[str, list[BindingType]]] = [
+            ("everywhere", list(self.BINDINGS)),
+            ("overview", list(OverviewScreen.BINDINGS)),
+            ("errors", list(ErrorsScreen.BINDINGS)),
+            ("fallbacks, events", list(FallbacksScreen.BINDINGS)),
+            ("shadow", list(ShadowScreen.BINDINGS)),
+        ]
+        self.push_screen(HelpScreen(groups))
+
+    def action_toggle_theme(self) -> None:
+        """Dark or light."""
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's own palette commands, but the help is ours."""
+        for command in super().get_system_commands(screen):
+            if command.title.lower() not in ("keys", "show keys and help panel"):
+                yield command
+        yield SystemCommand("Help", "every key of the dashboard", self.action_help)
+
+
+def make_app(
+    cfg: HarnessConfig,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], int] = time.time_ns,
+    refresh_s: float = 1.0,
+    stale_after_s: float = STALE_AFTER_S,
+) -> HarnessApp:
+    """The dashboard on `cfg`'s database (`cfg.db.url`, or `store` when given); `clock` (ns
+    since the epoch) ends every window, so tests can pin it."""
+    if store is None:
+        store = Store(cfg.db.url, partial(open_store, read_timeout_s=READ_TIMEOUT_S))
+    return HarnessApp(cfg, store, clock=clock, refresh_s=refresh_s, stale_after_s=stale_after_s)

@@ -1,0 +1,253 @@
+"""What the dashboard reads on every refresh, and the database handle it reads it through.
+
+No Textual here: `load_snapshot` is the whole of a refresh's database work (timed by
+`benches/tui_refresh.py`, tested without a terminal), and it reads only through the functions
+the CLI uses: `harness.control.actions.overview` (the stage, the gate's window figures and
+verdict, breakers, the native module; what `harness status` and `harness gate` print) and
+`harness.store.queries.latency` / `rates` over the chart window (what `harness query latency
+--op OP --bucket 1m` and `harness query rates --op OP --bucket 1m` print). Every read is of
+rollups plus the partial minutes at a window's edges, so a refresh's cost is bounded by the
+window's length and the number of groups, not by how many outcomes are stored.
+
+The per-operation figures cover the current stage's window, `[stage entered, now)`: the
+window the gate judges, so the table and the verdict always agree. The charts cover the last
+`CHART_WINDOW_NS` in one-minute buckets, across stage changes, for the one operation charted
+(reading every operation's series each second would cost more than the rest of the refresh).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from harness.config import HarnessConfig, redact_url
+from harness.control import actions
+from harness.errors import HarnessError
+from harness.operations import Impl, Operation
+from harness.store.db import open_store, unavailable_error
+from harness.store.queries import Filters, LatencyRow, RateRow, latency, rates
+from harness.store.rollups import MINUTE_NS
+
+__all__ = [
+    "CHART_BUCKET_NS",
+    "CHART_WINDOW_NS",
+    "OpRow",
+    "Point",
+    "Snapshot",
+    "Store",
+    "failure_text",
+    "load_snapshot",
+]
+
+CHART_WINDOW_NS: Final = 30 * MINUTE_NS
+"""How far back the charts reach."""
+CHART_BUCKET_NS: Final = MINUTE_NS
+"""One point of a chart: a minute (the rollups' own grain, so a point is one rollup read)."""
+
+
+def _ms(us: float | None) -> float | None:
+    """Microseconds as `harness query latency` prints milliseconds (rounded to 0.1 us)."""
+    return None if us is None else round(us / 1000.0, 4)
+
+
+@dataclass(frozen=True, slots=True)
+class OpRow:
+    """One operation's line of the overview: its figures over the current stage's window.
+
+    Rates are fractions (None without calls); latencies are milliseconds of the successful
+    calls each side served without a fallback, nearest-rank within the sketch's 1%.
+    """
+
+    op: Operation
+    percent: float
+    calls: int
+    rust_share: float | None
+    fallback_rate: float | None
+    error_rate_rust: float | None
+    error_rate_python: float | None
+    p50_rust_ms: float | None
+    p50_python_ms: float | None
+    p99_rust_ms: float | None
+    p99_python_ms: float | None
+    shadow_comparisons: int
+    shadow_mismatches: int
+    breaker_open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One minute of one operation in the charts; `minute` is minutes before now (<= 0)."""
+
+    minute: float
+    p50_rust_ms: float | None = None
+    p50_python_ms: float | None = None
+    error_rate_rust: float | None = None
+    error_rate_python: float | None = None
+    fallback_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One refresh: the rollout now, and the chart window's series (see the module docstring).
+
+    `taken_ns` is the moment the window ends (the dashboard's clock), ns since the epoch.
+    """
+
+    taken_ns: int
+    overview: actions.Overview
+    chart_op: Operation = Operation.PLACE_ORDER
+    latency: list[LatencyRow] = field(default_factory=list)
+    rates: list[RateRow] = field(default_factory=list)
+    chart_since_ns: int = 0
+
+    def ops(self) -> list[OpRow]:
+        """The per-operation lines, in `Operation` order."""
+        view = self.overview
+        rows = []
+        for op in Operation:
+            figures = view.figures.of(op)
+            rust, python = figures.rust, figures.python
+            breaker = view.breakers.get(op.value)
+            rows.append(
+                OpRow(
+                    op=op,
+                    percent=view.stage.percent.of(op),
+                    calls=figures.calls,
+                    rust_share=figures.rust_share,
+                    fallback_rate=rust.fallback_rate,
+                    error_rate_rust=rust.error_rate,
+                    error_rate_python=python.error_rate,
+                    p50_rust_ms=_ms(rust.latency.quantile(0.50)),
+                    p50_python_ms=_ms(python.latency.quantile(0.50)),
+                    p99_rust_ms=_ms(rust.latency.quantile(0.99)),
+                    p99_python_ms=_ms(python.latency.quantile(0.99)),
+                    shadow_comparisons=figures.shadow_comparisons,
+                    shadow_mismatches=figures.shadow_mismatches,
+                    breaker_open=breaker is not None and breaker.is_open,
+                )
+            )
+        return rows
+
+    def series(self, op: Operation) -> list[Point]:
+        """`op`'s chart points, oldest first: one per minute that saw a call of it (empty for an
+        operation other than `chart_op`: its series was not read)."""
+        points: dict[str, dict[str, float | None]] = {}
+        for row in self.latency:
+            if row.op == op.value and row.bucket is not None:
+                points.setdefault(row.bucket, {})[f"p50_{row.impl}_ms"] = row.p50_ms
+        for rate in self.rates:
+            if rate.op == op.value and rate.bucket is not None:
+                point = points.setdefault(rate.bucket, {})
+                point[f"error_rate_{rate.impl}"] = rate.error_rate
+                if rate.impl == Impl.RUST.value:
+                    point["fallback_rate"] = rate.fallback_rate
+        out = []
+        for bucket in sorted(points):
+            start_ns = _parse_iso_ns(bucket)
+            minute = (start_ns - self.taken_ns) / MINUTE_NS
+            out.append(Point(minute=minute, **points[bucket]))
+        return out
+
+
+def _parse_iso_ns(text: str) -> int:
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(stamp.astimezone(UTC).timestamp()) * 1_000_000_000
+
+
+def load_snapshot(
+    engine: Engine,
+    cfg: HarnessConfig,
+    now_ns: int,
+    *,
+    chart_op: Operation = Operation.PLACE_ORDER,
+    chart_window_ns: int = CHART_WINDOW_NS,
+) -> Snapshot:
+    """Everything one refresh shows, as of `now_ns`, with `chart_op`'s series for the charts
+    (see the module docstring).
+
+    Raises what the store raises (`SQLAlchemyError`, `StoreUnavailableError`, `SchemaError`)
+    and `ActionError` when the store's stage is not on the configured ladder.
+    """
+    view = actions.overview(engine, cfg, now_ns)
+    since = now_ns - chart_window_ns
+    since -= since % CHART_BUCKET_NS
+    window = Filters(op=chart_op, since_ns=since, until_ns=now_ns, bucket_ns=CHART_BUCKET_NS)
+    return Snapshot(
+        taken_ns=now_ns,
+        overview=view,
+        chart_op=chart_op,
+        latency=latency(engine, window),
+        rates=rates(engine, window),
+        chart_since_ns=since,
+    )
+
+
+def failure_text(exc: BaseException, engine: Engine | None = None) -> str:
+    """One line for a person about a failed read: the database (password hidden) and the
+    driver's first line for a database error, the message for the harness's own errors."""
+    if isinstance(exc, SQLAlchemyError) and engine is not None:
+        return str(unavailable_error(engine, exc))
+    if isinstance(exc, HarnessError):
+        return str(exc)
+    first = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {first[0] if first else ''}".rstrip(": ")
+
+
+class Store:
+    """The dashboard's handle on the configured database, shared by its worker threads.
+
+    The engine is opened on first use (`open_store`: the schema is checked, a missing SQLite
+    file is an error, never created) and dropped after a failure (`reset`), so the next
+    refresh reconnects instead of reusing a broken pool. `where` is the URL with the password
+    hidden: the only form of it the dashboard ever shows.
+    """
+
+    def __init__(self, url: str, opener: Callable[[str], Engine] = open_store) -> None:
+        self._url = url
+        self._opener = opener
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def where(self) -> str:
+        """The database URL, password hidden."""
+        return redact_url(self._url)
+
+    def engine(self) -> Engine:
+        """The open engine (opened now if needed; raises what `open_store` raises)."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._opener(self._url)
+            return self._engine
+
+    def reset(self) -> None:
+        """Drop the engine and its pooled connections (the next use opens a fresh one)."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+
+    def failure_text(self, exc: BaseException) -> str:
+        """`failure_text` with this store's engine (for the password and the URL)."""
+        with self._lock:
+            engine = self._engine
+        text = failure_text(exc, engine)
+        password = _password(self._url)
+        return text.replace(password, "***") if password else text
+
+
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return None
+    return None if password is None else str(password)

@@ -1,0 +1,89 @@
+"""The per-operation figures of the current stage's window, one column per operation.
+
+Operations are columns (four of them fit 80 terminal columns; eleven figures would not), the
+figures are rows: the stage's percentage to Rust, calls, the share Rust served, the fallback
+rate, each side's error rate, p50 and p99 of each side, shadow mismatches of comparisons, and
+the breaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from rich.text import Text
+from textual.events import Resize
+from textual.reactive import reactive
+from textual.widgets import DataTable
+
+from harness.operations import Operation
+from harness.tui import format as fmt
+from harness.tui.data import OpRow
+
+__all__ = ["ROWS", "OperationTable"]
+
+LABEL_WIDTH: Final = 18
+OP_WIDTH: Final = 15
+MAX_OP_WIDTH: Final = 22
+
+ROWS: Final[tuple[tuple[str, Callable[[OpRow], str]], ...]] = (
+    ("% to Rust (stage)", lambda r: fmt.percent(r.percent)),
+    ("calls", lambda r: fmt.count(r.calls)),
+    ("served by Rust", lambda r: fmt.rate(r.rust_share)),
+    ("fallback rate", lambda r: fmt.rate(r.fallback_rate)),
+    ("errors Rust", lambda r: fmt.rate(r.error_rate_rust)),
+    ("errors Python", lambda r: fmt.rate(r.error_rate_python)),
+    ("p50 ms Rust", lambda r: fmt.ms(r.p50_rust_ms)),
+    ("p50 ms Python", lambda r: fmt.ms(r.p50_python_ms)),
+    ("p99 ms Rust", lambda r: fmt.ms(r.p99_rust_ms)),
+    ("p99 ms Python", lambda r: fmt.ms(r.p99_python_ms)),
+    ("shadow mism/comp", lambda r: f"{r.shadow_mismatches:,}/{r.shadow_comparisons:,}"),
+    ("breaker", lambda r: "OPEN" if r.breaker_open else "closed"),
+)
+"""(row label, how an operation's figure is written) in display order."""
+
+
+class OperationTable(DataTable[Text]):
+    """The table; `figures` holds one `OpRow` per operation (set it to redraw)."""
+
+    figures: reactive[list[OpRow]] = reactive(list, always_update=True)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="none", cell_padding=0, zebra_stripes=True)
+        self._op_width = OP_WIDTH
+
+    def on_mount(self) -> None:
+        """The columns (the figure's name, then one per operation) and the rows."""
+        self._build(OP_WIDTH)
+
+    def _build(self, op_width: int) -> None:
+        self._op_width = op_width
+        self.clear(columns=True)
+        self.add_column(Text(" stage window"), width=LABEL_WIDTH, key="figure")
+        for op in Operation:
+            self.add_column(Text(op.value, justify="right"), width=op_width, key=op.value)
+        for label, _ in ROWS:
+            blank = (Text("-", justify="right") for _ in Operation)
+            self.add_row(Text(f" {label}"), *blank, key=label)
+        self.watch_figures(self.figures)
+
+    def on_resize(self, event: Resize) -> None:
+        """Share a wider terminal between the operations' columns."""
+        share = (event.size.width - LABEL_WIDTH - 2) // len(Operation)
+        width = min(max(OP_WIDTH, share), MAX_OP_WIDTH)
+        if width != self._op_width:
+            self._build(width)
+
+    def watch_figures(self, rows: list[OpRow]) -> None:
+        """Write every figure of every operation into its cell."""
+        if not self.row_count:
+            return
+        for row in rows:
+            for label, show in ROWS:
+                text = show(row)
+                style = "bold reverse" if label == "breaker" and row.breaker_open else ""
+                self.update_cell(label, row.op.value, Text(text, style=style, justify="right"))
+
+    def cell_text(self, label: str, op: Operation) -> str:
+        """What the cell of figure `label` and operation `op` shows (for tests and the help)."""
+        return self.get_cell(label, op.value).plain

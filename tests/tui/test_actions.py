@@ -1,0 +1,208 @@
+"""Actions from the dashboard: promote refused on a failing gate and done on a passing one,
+a forced promotion only with a reason, rollback, kill, unkill and a breaker reset, each
+written as one event exactly as the CLI writes it (through `harness.control.actions`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import storekit
+from sqlalchemy import select
+from storekit import MINUTE_NS, Seeded, seed_rollout
+
+from harness.cli import main
+from harness.operations import Operation
+from harness.store.db import open_engine, upgrade
+from harness.store.models import RolloutEvent
+from harness.store.state import default_who, trip_breaker
+from harness.tui.screens.confirm import ActionDialog
+from harness.tui.widgets.alert_banner import AlertBanner
+
+from .conftest import app_on, loaded, until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def event_rows(engine, *kinds: str) -> list:
+    query = select(RolloutEvent).order_by(RolloutEvent.ts_ns)
+    if kinds:
+        query = query.where(RolloutEvent.kind.in_(kinds))
+    with engine.connect() as conn:
+        return conn.execute(query).all()
+
+
+def notes(app) -> list[tuple[str, str]]:
+    return [(n.title, n.message) for n in app._notifications]
+
+
+def dialog(app) -> ActionDialog | None:
+    return app.screen if isinstance(app.screen, ActionDialog) else None
+
+
+@pytest.fixture
+def passing(store_url, tmp_path, pinned_now):
+    """Stage `off` entered ten minutes ago, Python traffic only: the gate PASSes (soak)."""
+    data = seed_rollout(store_url, tmp_path, pinned_now, stage="off", mismatches=0)
+    storekit.set_stage(data.engine, "off", pinned_now - 10 * MINUTE_NS)
+    yield data
+    data.engine.dispose()
+
+
+async def test_promote_is_refused_while_the_gate_fails(seeded: Seeded):
+    before = event_rows(seeded.engine)
+    app = app_on(seeded)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        assert app.snapshot.overview.verdict.result.value == "FAIL"
+        await pilot.press("p")
+        await until(pilot, lambda: notes(app), what="a notification")
+        [(title, text)] = notes(app)
+        assert title == "promote refused"
+        assert "the gate says FAIL for stage 'staging'" in text
+        assert "aggregate_bars shadow: FAIL" in text
+        assert dialog(app) is None
+    assert event_rows(seeded.engine) == before
+    assert app.snapshot.overview.state.stage == "staging"
+
+
+async def test_promote_on_a_passing_gate_confirms_the_change_and_writes_the_event(passing):
+    app = app_on(passing)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        assert app.snapshot.overview.verdict.result.value == "PASS"
+        await pilot.press("p")
+        await until(pilot, lambda: dialog(app), what="the confirmation")
+        shown = dialog(app)
+        assert shown.title_text == "Promote: off -> shadow"
+        body = shown.body.plain
+        assert "place_order             0%      0%" in body
+        assert "shadow sampled          0%    100%" in body
+        assert "gate now: PASS" in body
+        await pilot.press(*"soak done, no errors")
+        await pilot.press("enter")
+        await until(pilot, lambda: event_rows(passing.engine, "promote"), what="the event")
+        await until(pilot, lambda: app.snapshot.overview.state.stage == "shadow", what="refresh")
+        assert notes(app) == [("done: event written", "promote: off -> shadow")]
+    [row] = event_rows(passing.engine, "promote")
+    assert (row.from_stage, row.to_stage, row.who, row.reason, row.forced) == (
+        "off",
+        "shadow",
+        default_who(),
+        "soak done, no errors",
+        False,
+    )
+    assert json.loads(row.gate)["verdict"] == "PASS"
+
+
+async def test_a_forced_promotion_needs_a_reason_and_is_recorded_as_forced(seeded_sqlite):
+    app = app_on(seeded_sqlite)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("P")
+        await until(pilot, lambda: dialog(app), what="the confirmation")
+        assert dialog(app).title_text == "Force promote: staging -> staging_50"
+        assert "FORCED" in dialog(app).body.plain
+        await pilot.press("enter")  # no reason given
+        await pilot.pause()
+        assert dialog(app) is not None
+        assert "a reason is required" in str(dialog(app).query_one("#dialog-error").render())
+        await pilot.press(*"shadow diff is a known rounding case")
+        await pilot.press("enter")
+        await until(pilot, lambda: event_rows(seeded_sqlite.engine, "promote"), what="event")
+    [row] = event_rows(seeded_sqlite.engine, "promote")
+    assert (row.to_stage, row.forced, row.reason) == (
+        "staging_50",
+        True,
+        "shadow diff is a known rounding case",
+    )
+    assert json.loads(row.gate)["verdict"] == "FAIL"
+
+
+async def act(pilot, app, key: str, reason: str, engine, kind: str) -> None:
+    await pilot.press(key)
+    await until(pilot, lambda: dialog(app), what=f"the {kind} confirmation")
+    await pilot.press(*reason)
+    await pilot.press("enter")
+    await until(pilot, lambda: event_rows(engine, kind), what=f"the {kind} event")
+
+
+def summary(row) -> tuple:
+    gate = json.loads(row.gate) if row.gate else {}
+    return (
+        row.kind,
+        row.from_stage,
+        row.to_stage,
+        row.who,
+        row.reason,
+        row.forced,
+        gate.get("verdict"),
+        gate.get("stage"),
+        len(gate.get("criteria", [])),
+    )
+
+
+async def test_rollback_kill_and_unkill_write_the_events_the_cli_writes(
+    seeded: Seeded, tmp_path, capsys
+):
+    app = app_on(seeded)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        await act(pilot, app, "b", "p99 regressed", seeded.engine, "rollback")
+        await act(pilot, app, "k", "broker incident", seeded.engine, "kill")
+        await until(pilot, lambda: app.snapshot.overview.state.kill, what="the kill flag")
+        banner = app.screen.query_one(AlertBanner)
+        assert banner.display
+        assert "KILL SWITCH SET: everything goes to Python (broker incident)" in str(
+            banner.render()
+        )
+        await act(pilot, app, "u", "incident over", seeded.engine, "unkill")
+        await until(pilot, lambda: not app.snapshot.overview.state.kill, what="unkill")
+        assert not app.screen.query_one(AlertBanner).display
+    tui_events = event_rows(seeded.engine, "rollback", "kill", "unkill")
+
+    # The same three by the CLI, on a twin of the store seeded alike (a SQLite file).
+    (tmp_path / "twin").mkdir()
+    twin_url = f"sqlite:///{tmp_path / 'twin' / 'harness.db'}"
+    fresh = open_engine(twin_url)
+    upgrade(fresh)
+    fresh.dispose()
+    twin = seed_rollout(twin_url, tmp_path / "twin", seeded.now_ns)
+    for argv in (
+        ["rollback", "--reason", "p99 regressed"],
+        ["kill", "--reason", "broker incident"],
+        ["unkill", "--reason", "incident over"],
+    ):
+        assert main([*argv, f"db.url={twin.url}"]) == 0
+    capsys.readouterr()
+    cli_events = event_rows(twin.engine, "rollback", "kill", "unkill")
+    twin.engine.dispose()
+    assert [summary(r) for r in tui_events] == [summary(r) for r in cli_events]
+    assert [r.kind for r in tui_events] == ["rollback", "kill", "unkill"]
+    assert tui_events[0].to_stage == "canary"
+
+
+async def test_an_open_breaker_is_shown_and_reset_from_the_command_palette(seeded_sqlite):
+    trip_breaker(
+        seeded_sqlite.engine, Operation.PLACE_ORDER.value, failures=5, reason="5 Rust failures"
+    )
+    app = app_on(seeded_sqlite)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        banner = app.screen.query_one(AlertBanner)
+        assert "BREAKER OPEN: place_order goes to Python (5 failures: 5 Rust failures)" in str(
+            banner.render()
+        )
+        await pilot.press("ctrl+p")
+        await pilot.press(*"reset breaker")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: dialog(app), what="the confirmation")
+        assert dialog(app).title_text == "Reset the place_order breaker"
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: event_rows(seeded_sqlite.engine, "breaker_reset"), what="the event"
+        )
+        await until(pilot, lambda: not banner.display, what="the banner to go")
+    [row] = event_rows(seeded_sqlite.engine, "breaker_reset")
+    assert (row.op, row.who) == ("place_order", default_who())
