@@ -9,6 +9,7 @@ unusable database, 3 `gate` INCONCLUSIVE.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from harness.config import HarnessConfig
@@ -58,8 +59,19 @@ def print_verdict(verdict: Verdict) -> None:
     print(f"verdict: {verdict.result.value}")
 
 
-def _result(result: actions.ActionResult, as_json: bool) -> int:
-    if as_json:
+def _act(
+    args: argparse.Namespace,
+    cfg: HarnessConfig,
+    action: Callable[..., actions.ActionResult],
+    **options: Any,
+) -> int:
+    """Run one action on the configured store, print what it did (or its JSON); 0."""
+    engine = open_store(cfg.db.url)
+    try:
+        result = action(engine, cfg, who=args.who, reason=args.reason, **options)
+    finally:
+        engine.dispose()
+    if args.json:
         print_json(result.to_dict())
     else:
         print(result.summary())
@@ -110,14 +122,7 @@ class Promote:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Promote; exit 1 (and nothing written) if the gate does not pass."""
-        engine = open_store(cfg.db.url)
-        try:
-            result = actions.promote(
-                engine, cfg, who=args.who, reason=args.reason, force=args.force
-            )
-        finally:
-            engine.dispose()
-        return _result(result, args.json)
+        return _act(args, cfg, actions.promote, force=args.force)
 
 
 class Rollback:
@@ -135,12 +140,7 @@ class Rollback:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Roll back."""
-        engine = open_store(cfg.db.url)
-        try:
-            result = actions.rollback(engine, cfg, to=args.to, who=args.who, reason=args.reason)
-        finally:
-            engine.dispose()
-        return _result(result, args.json)
+        return _act(args, cfg, actions.rollback, to=args.to)
 
 
 class Kill:
@@ -157,12 +157,7 @@ class Kill:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Set the kill flag."""
-        engine = open_store(cfg.db.url)
-        try:
-            result = actions.kill(engine, cfg, who=args.who, reason=args.reason)
-        finally:
-            engine.dispose()
-        return _result(result, args.json)
+        return _act(args, cfg, actions.kill)
 
 
 class Unkill:
@@ -179,12 +174,7 @@ class Unkill:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Clear the kill flag."""
-        engine = open_store(cfg.db.url)
-        try:
-            result = actions.unkill(engine, cfg, who=args.who, reason=args.reason)
-        finally:
-            engine.dispose()
-        return _result(result, args.json)
+        return _act(args, cfg, actions.unkill)
 
 
 class Breaker:
