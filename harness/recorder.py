@@ -80,6 +80,7 @@ class OutcomeRecord(NamedTuple):
     order_id: int | None
     custom_tag: str | None
     routing_key: str | None
+    reconciled: bool = False
 
 
 class ShadowRecord(NamedTuple):
@@ -147,7 +148,9 @@ class _Batch:
     @classmethod
     def from_line(cls, line: bytes) -> _Batch:
         data = orjson.loads(line)
-        outcomes = [tuple(r) for r in data["o"]]
+        # A row spilled before schema 0002 lacks its last column, `reconciled`: False.
+        short = len(_OUTCOME_COLUMNS) - 1
+        outcomes = [tuple(r) if len(r) != short else (*r, False) for r in data["o"]]
         return cls(data["b"], outcomes, [tuple(r) for r in data["s"]])
 
 

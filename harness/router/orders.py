@@ -58,6 +58,12 @@ MODIFY: Final = Operation.MODIFY_ORDER
 CANCEL: Final = Operation.CANCEL_ORDER
 
 
+_ALREADY_APPLIED: Final = "the order already shows the change"
+_REFUSED_APPLIED: Final = "python repeat refused, the order shows the change"
+_FOUND_APPLIED: Final = frozenset({_ALREADY_APPLIED, _REFUSED_APPLIED})
+"""What `_reconcile_mutation` says when a look-up settled the call (`outcomes.reconciled`)."""
+
+
 class _Why:
     """Why a call fell back: the Rust failure, what the rule said, and what was done."""
 
@@ -264,13 +270,14 @@ class RoutedOrderClient:
             raise
         if why is None:
             router.record_ok(
-                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag
-            )
+                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag,
+                placed.reconciled,
+            )  # fmt: skip
         else:
             router.record(
                 PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=True,
                 reason=why.text(), attempts=placed.attempts, order_id=placed.order_id,
-                custom_tag=tag,
+                custom_tag=tag, reconciled=placed.reconciled,
             )  # fmt: skip
         self._remember(placed.order_id, served)
         return placed
@@ -391,7 +398,7 @@ class RoutedOrderClient:
         else:
             router.record(
                 op, ts_ns, started, stage, routed, served, key=key, fell_back=True,
-                reason=why.text(), order_id=order_id,
+                reason=why.text(), order_id=order_id, reconciled=why.how in _FOUND_APPLIED,
             )  # fmt: skip
 
     async def _reconcile_mutation(
@@ -400,12 +407,12 @@ class RoutedOrderClient:
         """After a modify/cancel that may have landed: succeed if the order shows it, else
         repeat on Python (a refused repeat is checked the same way before it is raised)."""
         if await self._quiet_done(account_id, order_id, done):
-            return "the order already shows the change"
+            return _ALREADY_APPLIED
         try:
             await call(self._python)
         except OrderRejectedError:
             if await self._quiet_done(account_id, order_id, done):
-                return "python repeat refused, the order shows the change"
+                return _REFUSED_APPLIED
             raise
         return "not applied yet, repeated on python"
 

@@ -10,16 +10,17 @@ The figures come from the store after the recorder flushed, through the same que
     concurrency, budget_wait_s, round_trips {planned, started, completed, failed, cancelled,
     stopped_out},
     ops [{op, calls, calls_made, to_rust, served_by_rust, rust_share, fallbacks, errors,
-          shadow_comparisons, shadow_mismatches,
+          reconciled, shadow_comparisons, shadow_mismatches,
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
     recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
     error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
     open_orders}], crashed
 
 `calls` is what the store holds for the operation; `calls_made` what this process's router
-counted (they are equal once the recorder flushed: nothing lost); `rust`/`python` are
-`harness query latency` rows (`calls` served by that side, `count` of them successful without
-a fallback, latency of those).
+counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
+settled by a look-up after an attempt of unknown outcome (`outcomes.reconciled`);
+`rust`/`python` are `harness query latency` rows (`calls` served by that side, `count` of them
+successful without a fallback, latency of those).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
     filters = queries.Filters(run=facts.run_id)
     latency = {(row.op, row.impl): row.to_dict() for row in queries.latency(engine, filters)}
     figures = queries.op_figures(engine, filters)
+    reconciled = queries.reconciled(engine, filters)
     (run_row,) = queries.runs(engine, filters, limit=1) or (None,)
     verdict = actions.verdict(engine, cfg)
     ops = []
@@ -103,6 +105,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
                 "rust_share": None if calls == 0 else round(served_by_rust / calls, 4),
                 "fallbacks": f.rust.fallbacks + f.python.fallbacks,
                 "errors": f.rust.errors + f.python.errors,
+                "reconciled": reconciled.get(op.value, 0),
                 "shadow_comparisons": f.shadow_comparisons,
                 "shadow_mismatches": f.shadow_mismatches,
                 "rust": sides["rust"],
@@ -192,6 +195,13 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         f" (dropped: {table_cell(recorder['dropped'])})",
         file=out,
     )
+    settled = [f"{o['op']} {o['reconciled']}" for o in summary["ops"] if o["reconciled"]]
+    if settled:
+        print(
+            "reconciled (an attempt's outcome was unknown; a look-up found it): "
+            + ", ".join(settled),
+            file=out,
+        )
     gate = summary["gate"]
     not_passing = [c for c in gate["criteria"] if c["result"] != "PASS"]
     detail = ""

@@ -32,6 +32,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -115,6 +116,9 @@ class Outcome(Base):
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     custom_tag: Mapped[str | None] = mapped_column(String(128))
     routing_key: Mapped[str | None] = mapped_column(String(255))
+    # Settled by a look-up after an attempt of unknown outcome: the placement's order found by
+    # its customTag, or the modify/cancel found applied (by the client or the router).
+    reconciled: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         Index(None, "ts_ns"),
