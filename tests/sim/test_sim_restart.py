@@ -4,7 +4,6 @@ positions, trades, sessions) when the process stops and starts again on the same
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from pathlib import Path
@@ -44,8 +43,7 @@ def test_a_restarted_simulator_keeps_orders_positions_tags_and_sessions(tmp_path
     http = httpx.Client(base_url=again.url, timeout=10.0)
     try:
         assert again.ledger() == before
-        positions = json.loads(http.get("/_sim/positions").content)
-        assert [(p["contractId"], p["size"]) for p in positions] == [(MNQ, 1)]
+        assert [(p["contractId"], p["size"]) for p in again.positions()] == [(MNQ, 1)]
         caller = Api(again, http)
         caller.token = api.token  # the session survived: no new login
         opened = caller.call("/api/Order/searchOpen", {"accountId": ACCOUNT})
