@@ -224,6 +224,7 @@ class Session:
                 settlement=settlement,
                 stale_runs=tuple(stale),
                 crashed=None if workload.crashed is None else repr(workload.crashed),
+                native_error=h.native.error,
             )
             from harness.store.db import open_store
 

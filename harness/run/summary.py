@@ -14,7 +14,7 @@ The figures come from the store after the recorder flushed, through the same que
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
     recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
     error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
-    open_orders}], crashed
+    open_orders}], crashed, native {available, error}
 
 `calls` is what the store holds for the operation; `calls_made` what this process's router
 counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
@@ -73,6 +73,8 @@ class RunFacts:
     settlement: Settlement | None
     stale_runs: tuple[dict[str, Any], ...]
     crashed: str | None
+    native_error: str | None = None
+    """Why the native module could not be used (None: it was available)."""
 
 
 def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[str, Any]:
@@ -134,6 +136,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         "leftovers": None if facts.settlement is None else facts.settlement.to_dict(),
         "stale_runs": list(facts.stale_runs),
         "crashed": facts.crashed,
+        "native": {"available": facts.native_error is None, "error": facts.native_error},
     }
 
 
@@ -239,6 +242,11 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
             print(
                 f"LEFT OPEN at the end: {_left(found)}; after the sweep: {_left(after)}", file=out
             )
+    if not summary["native"]["available"]:
+        print(
+            f"native module unavailable ({summary['native']['error']}): everything ran on Python",
+            file=out,
+        )
     if summary["crashed"]:
         print(f"the workload stopped on an unexpected error: {summary['crashed']}", file=out)
     if summary["interrupted_by"]:

@@ -35,6 +35,7 @@ SUMMARY_KEYS = {
     "leftovers",
     "stale_runs",
     "crashed",
+    "native",
 }
 OP_KEYS = {
     "op",
