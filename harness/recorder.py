@@ -46,6 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import FromClause
 
 from harness.config import RecorderConfig
+from harness.store.db import error_line
 from harness.store.models import Outcome, ShadowComparison
 from harness.store.rollups import compact, dirty_marks, mark_dirty
 
@@ -445,9 +446,9 @@ class Recorder:
                     self._shadow_insert.execute(conn, batch.shadows)
         except SQLAlchemyError as exc:
             if self._db_ok:
-                log.warning("recorder: database unavailable, buffering: %s", _first_line(exc))
+                log.warning("recorder: database unavailable, buffering: %s", error_line(exc))
             self._db_ok = False
-            self._last_error = _first_line(exc)
+            self._last_error = error_line(exc)
             return False
         if not self._db_ok:
             log.warning("recorder: database back; writing what waited")
@@ -547,11 +548,6 @@ class Recorder:
                 continue  # its recorder is alive
             except OSError as exc:
                 log.error("recorder: cannot replay %s: %s", path, exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def with_config(config: RecorderConfig, **changes: Any) -> RecorderConfig:

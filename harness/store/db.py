@@ -27,6 +27,7 @@ __all__ = [
     "StoreUnavailableError",
     "current_revision",
     "ensure_schema",
+    "error_line",
     "open_engine",
     "open_store",
     "upgrade",
@@ -125,6 +126,13 @@ def open_store(url: str, *, create_if_empty: bool = False) -> Engine:
 def describe(engine: Engine) -> str:
     """The engine's URL with the password hidden."""
     return redact_url(engine.url.render_as_string(hide_password=False))
+
+
+def error_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's first line (SQLAlchemy's wrapper, its
+    statement and its help link left out), for logs that repeat while a database is down."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unreachable(engine: Engine, exc: Exception) -> StoreUnavailableError:
