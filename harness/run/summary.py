@@ -14,7 +14,8 @@ The figures come from the store after the recorder flushed, through the same que
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
     recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
     error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
-    open_orders}], crashed, native {available, error}
+    open_orders, open_positions, swept {cancelled, closed, failed} or null, status}], crashed,
+    native {available, error}
 
 `calls` is what the store holds for the operation; `calls_made` what this process's router
 counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
@@ -215,12 +216,24 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         detail = f" ({shown}{', ...' if len(not_passing) > 4 else ''})"
     print(f"gate for stage {gate['stage']}: {gate['verdict']}{detail}", file=out)
     for stale in summary["stale_runs"]:
-        orders = stale["open_orders"]
+        orders, held = stale["open_orders"], stale["open_positions"]
         left = (
             f"left {len(orders)} order(s) open: " + ", ".join(str(o["id"]) for o in orders)
             if orders
             else "no open orders of it found"
         )
+        if held:
+            left += "; positions in its contracts: " + ", ".join(
+                f"{p['contract_id']} x{p['size']}" for p in held
+            )
+        swept = stale["swept"]
+        if swept is not None:
+            left += (
+                f"; swept: {len(swept['cancelled'])} order(s) cancelled, position(s) closed in "
+                f"{', '.join(swept['closed']) or 'none'}"
+                + (f", FAILED: {'; '.join(swept['failed'])}" if swept["failed"] else "")
+            )
+        left += "; marked died in the store" if stale["status"] == "died" else "; still reported"
         print(
             f"earlier run {stale['run']} (pid {stale['pid']}, started {stale['started']}) "
             f"died without closing; {left}",

@@ -77,7 +77,8 @@ class Run(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     started_ns: Mapped[int] = mapped_column(BigInteger)
     ended_ns: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # running, finished, interrupted, failed
+    # running, finished, interrupted, failed; died: found dead by a later run (runs.py)
+    status: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))  # run (harness run), bot (harness.open)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
