@@ -166,6 +166,16 @@ def wait_for_outcomes(
         raise
 
 
+def trip_in_flight(url: str) -> bool:
+    """Whether a round trip has placed its stop and not yet its exit (an outage or a kill
+    then lands in the middle of it)."""
+    tags = {
+        r["custom_tag"]
+        for r in rows(url, "SELECT custom_tag FROM outcomes WHERE custom_tag IS NOT NULL")
+    }
+    return any(t.endswith("-stop") and t[: -len("stop")] + "exit" not in tags for t in tags)
+
+
 def tag_prefix(run_id: str) -> str:
     """The customTag prefix of a `harness run`'s orders."""
     return f"hr-{run_id[:16]}-"

@@ -27,6 +27,7 @@ from .kit import (
     start,
     summary,
     total,
+    trip_in_flight,
     wait_for_outcomes,
     wait_until,
 )
@@ -35,16 +36,6 @@ pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 
 OUTAGE_S = 10.0
 TRADES = 40
-
-
-def trip_in_flight(db: str) -> bool:
-    """Whether a round trip has placed its stop and not yet its exit (the outage then lands in
-    the middle of it: its stop moves, cancel and exit meet the closed port)."""
-    tags = {
-        r["custom_tag"]
-        for r in rows(db, "SELECT custom_tag FROM outcomes WHERE custom_tag IS NOT NULL")
-    }
-    return any(t.endswith("-stop") and t[: -len("stop")] + "exit" not in tags for t in tags)
 
 
 @pytest.mark.drill_id(2, "broker outage")
