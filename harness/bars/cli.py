@@ -134,15 +134,24 @@ def read_csv(path: Path, progress: Progress) -> dict[str, np.ndarray]:
             read[0] += len(line)
             yield line
 
-    with path.open(newline="") as handle:
+    # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first name.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(counted(handle))
         header = [name.strip().lower() for name in next(reader, [])]
         missing = [k for k in COLUMNS if k not in header]
         if missing:
             raise RuntimeError(f"{path}: missing column(s) {', '.join(missing)} in the header")
         at = [header.index(k) for k in COLUMNS]
+        width = max(at) + 1
         cells: list[list[str]] = [[] for _ in COLUMNS]
         for n, row in enumerate(reader):
+            if not row:
+                continue  # a blank line
+            if len(row) < width:
+                line = reader.line_num
+                raise RuntimeError(
+                    f"{path}: line {line}: {len(row)} cells, the header names {width}"
+                )
             for column, i in zip(cells, at, strict=True):
                 column.append(row[i])
             if n % 65536 == 0:
