@@ -99,6 +99,7 @@ def compose(
     credentials left unset are read from the environment (see `resolve_credentials`). Raises
     `ConfigError` naming the key and value for anything invalid; nothing has run yet then.
     """
+    import yaml
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -134,6 +135,8 @@ def compose(
         cfg = HarnessConfig(**built)
     except (HydraException, OmegaConfBaseException) as exc:
         raise _config_error(exc, overrides) from None
+    except yaml.YAMLError as exc:  # a file of HARNESS_CONFIG_DIR that is not YAML
+        raise _yaml_error(exc, overrides) from None
     resolve_credentials(cfg, env)
     validate(cfg)
     return cfg
@@ -181,7 +184,11 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         return ConfigError(key or "config", value, f"must be one of {options}")
     if (found := _CONVERT.search(chain)) is not None:
         value, kind = found.groups()
-        return ConfigError(key or "config", value, f"must be a {kind.lower()}")
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return ConfigError(key or "config", value, f"must be {article} {kind.lower()}")
+    if "is not a ListConfig, list or tuple" in chain:
+        full = key or "config"
+        return ConfigError(full, _value_of(full, overrides), "must be a list, e.g. [a,b]")
     if "Missing mandatory value" in chain:
         return ConfigError(key or "config", None, "missing mandatory value")
     if "override" in chain.lower() and "parse" in type(exc).__name__.lower():
@@ -189,6 +196,20 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         return ConfigError("override", bad, "not a valid override (expected key=value)")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError(key or "config", _value_of(key, overrides), first)
+
+
+def _yaml_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
+    """A config file that is not YAML, named with its line and column (1-based)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    if mark is None:
+        return ConfigError("config file", None, f"not valid YAML: {problem}")
+    where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}"
+    # The group option that chose the file (`rollout=mine` for .../rollout/mine.yaml).
+    path = Path(str(mark.name))
+    key = path.parent.name
+    value = _value_of(key, overrides) or path.stem
+    return ConfigError(key, value, f"{where}: not valid YAML: {problem}")
 
 
 def _value_of(key: str | None, overrides: Sequence[str]) -> Any:
