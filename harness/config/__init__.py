@@ -111,7 +111,8 @@ def compose(
     overrides = [str(o) for o in overrides]
     for override in overrides:
         if not _OVERRIDE.match(override):
-            raise ConfigError("override", override, "expected key=value (or group=option)")
+            error = ConfigError("override", override, "expected key=value (or group=option)")
+            raise _without_secrets(error, overrides)
     extra_dir = config_dir or env.get("HARNESS_CONFIG_DIR") or None
     hydra_overrides = list(overrides)
     if extra_dir is not None:
@@ -134,7 +135,7 @@ def compose(
         built: dict[str, Any] = {name: OmegaConf.to_object(composed[name]) for name in sections}
         cfg = HarnessConfig(**built)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise _config_error(exc, overrides) from None
+        raise _without_secrets(_config_error(exc, overrides), overrides) from None
     except yaml.YAMLError as exc:  # a file of HARNESS_CONFIG_DIR that is not YAML
         raise _yaml_error(exc, overrides) from None
     resolve_credentials(cfg, env)
@@ -196,6 +197,46 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         return ConfigError("override", bad, "not a valid override (expected key=value)")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError(key or "config", _value_of(key, overrides), first)
+
+
+_SECRET_KEYS: Final = frozenset({"broker.api_key"})
+_URL_PASSWORD = re.compile(r"://[^/?#@]*?:([^/?#@]+)@")
+
+
+def _secrets_in(overrides: Sequence[str]) -> list[str]:
+    """The secret values an override may carry: `broker.api_key=...`, and the password of a
+    `db.url=...` (found in the text itself, so an override too broken to parse is covered)."""
+    found = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            continue
+        key = key.strip().lstrip("+~")
+        if key in _SECRET_KEYS and value.strip():
+            found.append(value.strip())
+            found.append(value.strip().strip("'\"[]${}"))  # as Hydra's message may quote it
+        if key == "db.url":
+            found += [m.group(1) for m in _URL_PASSWORD.finditer(value)]
+    return sorted({f for f in found if f}, key=len, reverse=True)
+
+
+def _without_secrets(error: ConfigError, overrides: Sequence[str]) -> ConfigError:
+    """`error` with every secret of the overrides replaced by `***` in its field, value and
+    reason: an error about a broken `broker.api_key=...` or `db.url=...` override must not
+    print the key or the password it carries."""
+    secrets = _secrets_in(overrides)
+    if not secrets:
+        return error
+
+    def scrub(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    value = REDACTED if error.field in _SECRET_KEYS and error.value else scrub(error.value)
+    return ConfigError(scrub(error.field), value, scrub(error.reason))
 
 
 def _yaml_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
