@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from sqlalchemy import create_engine, text
 
@@ -69,15 +69,20 @@ def harness(
 
 
 def start(
-    folder: Path, *args: str, env: Mapping[str, str] | None = None, program: list[str] | None = None
+    folder: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    program: list[str] | None = None,
+    stderr: IO[str] | None = None,
 ) -> subprocess.Popen[str]:
-    """Start `harness ARGS...` (or `program ARGS...`) in `folder`, stdout and stderr piped."""
+    """Start `harness ARGS...` (or `program ARGS...`) in `folder`, stdout piped; stderr piped,
+    or written to `stderr` (a file: a long run's log would fill a pipe nobody reads yet)."""
     return subprocess.Popen(
         (program or command()) + list(args),
         cwd=folder,
         env=environment(env),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr is None else stderr,
         text=True,
     )
 
