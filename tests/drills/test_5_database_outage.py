@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 
 OUTAGE_S = 10.0
 RUN = (
-    "run", "--json", "workload.trades=60", "workload.pace_ms=700", "broker.sim.profile=bench",
+    "run", "--json", "workload.trades=40", "workload.pace_ms=700", "broker.sim.profile=bench",
     "rollout.start_stage=staging_50",
     # Past 50 rows waiting in memory, the oldest go to the spill file: the drill sees it used.
     "db.recorder.buffer_rows=50", "db.recorder.retry_s=0.5",

@@ -13,6 +13,7 @@ TODO(lead): `harness tui` is not on main yet. When it lands, render its screens 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -118,9 +119,7 @@ def test_no_secret_reaches_any_output_log_file_or_row(tmp_path: Path, own_pg, fi
         for kind in ("latency", "errors", "fallbacks", "shadow", "events", "runs"):
             commands[f"query {kind}"] = ("query", kind)
             commands[f"query {kind} --json"] = ("query", kind, "--json")
-            commands[f"query {kind} --csv"] = ("query", kind, "--csv")
-        for name, args in commands.items():
-            record(name, harness(tmp_path, *args, env=with_env))
+        commands["query errors --csv"] = ("query", "errors", "--csv")
         errors = {
             "wrong password": ("status", f"db.url={wrong}"),
             "server down": ("status", f"db.url={url.replace(str(own_pg.port), '1')}"),
@@ -129,10 +128,18 @@ def test_no_secret_reaches_any_output_log_file_or_row(tmp_path: Path, own_pg, fi
             "api_key interpolation": ("status", "broker.api_key=${" + API_KEY + "}"),
             "wrong API key": ("run", "workload.trades=1", f"db.url={url}", *broker),
         }
+        jobs = [(name, args, with_env) for name, args in commands.items()]
         for name, args in errors.items():
             bad_env = {**env, "PROJECTX_API_KEY": API_KEY[::-1]} if "API key" in name else env
-            done = harness(tmp_path, *args, env=bad_env)
-            assert done.returncode != 0, (name, done.stdout)
+            jobs.append((name, args, bad_env))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            done_all = list(pool.map(lambda job: harness(tmp_path, *job[1], env=job[2]), jobs))
+        for (name, _args, _env), done in zip(jobs, done_all, strict=True):
+            if name in errors:
+                assert done.returncode != 0, (name, done.stdout)
+            else:  # a gate not passing is 1 or 3; a run sweeping what a fault left, 1
+                allowed = (0, 1, 3) if name.startswith("gate") else (0, 1)
+                assert done.returncode in allowed, (name, done.stderr[-2000:])
             record(name, done)
     finally:
         sim.stop()
