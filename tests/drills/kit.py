@@ -171,14 +171,15 @@ def wait_for_outcomes(
         raise
 
 
-def trip_in_flight(url: str) -> bool:
-    """Whether a round trip has placed its stop and not yet its exit (an outage or a kill
-    then lands in the middle of it)."""
-    tags = {
-        r["custom_tag"]
-        for r in rows(url, "SELECT custom_tag FROM outcomes WHERE custom_tag IS NOT NULL")
-    }
-    return any(t.endswith("-stop") and t[: -len("stop")] + "exit" not in tags for t in tags)
+def mid_trip(sim: SpawnedSimulator | Simulator) -> Callable[[], bool]:
+    """A condition for `wait_until`: by the broker's own book, a round trip is under way (a
+    position held and its stop working), so an outage or a kill now lands in its middle."""
+
+    def under_way() -> bool:
+        book = sim.stats()
+        return bool(book["positions"] > 0 and book["open_orders"] > 0)
+
+    return under_way
 
 
 def tag_prefix(run_id: str) -> str:

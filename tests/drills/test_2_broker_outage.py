@@ -20,6 +20,7 @@ from .kit import (
     duplicates,
     finish,
     gateway,
+    mid_trip,
     open_positions,
     orders_of,
     projectx,
@@ -27,7 +28,6 @@ from .kit import (
     start,
     summary,
     total,
-    trip_in_flight,
     wait_for_outcomes,
     wait_until,
 )
@@ -54,7 +54,7 @@ def test_a_broker_outage_fails_calls_cleanly_and_the_run_resumes(tmp_path: Path,
             "broker.retry_delays_s=[0.2,0.4]", *overrides, env=env,
         )  # fmt: skip
         wait_for_outcomes(db, 25, run, timeout=90)
-        wait_until(lambda: trip_in_flight(db), 30, "a round trip with its stop working")
+        wait_until(mid_trip(sim), 30, "a round trip with its stop working")
         down_ns = time.time_ns()
         sim.stop()  # SIGTERM: the book is written, the port closed
         assert book.exists()

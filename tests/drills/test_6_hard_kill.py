@@ -28,6 +28,7 @@ from .kit import (
     finish,
     gateway,
     harness,
+    mid_trip,
     open_positions,
     orders_of,
     projectx,
@@ -35,7 +36,6 @@ from .kit import (
     start,
     summary,
     total,
-    trip_in_flight,
     wait_for_outcomes,
     wait_until,
 )
@@ -48,7 +48,7 @@ ROUTED_PATHS = (
     "/api/Order/cancel",
     "/api/History/retrieveBars",
 )
-LONG_RUN = ("run", "workload.trades=400", "workload.modifies=10", "workload.rate_limit=false")
+LONG_RUN = ("run", "workload.trades=400", "workload.modifies=20", "workload.rate_limit=false")
 CANCELLED = 3
 FLUSH_INTERVAL_S = 0.2  # the recorder's default (db.recorder.flush_interval_s)
 WORKERS = 2  # round trips in flight: one per symbol of the default MNQ, MES
@@ -72,7 +72,7 @@ def test_a_killed_run_is_reported_swept_and_costs_at_most_the_unflushed_rows(
         before = broker_calls(sim)
         killed = start(tmp_path, *LONG_RUN, *overrides, env=env)
         wait_for_outcomes(url, 60, killed, timeout=90)
-        wait_until(lambda: trip_in_flight(url), 30, "a round trip with its stop working")
+        wait_until(mid_trip(sim), 30, "a round trip with its stop working")
         first_ns = rows(url, "SELECT min(ts_ns) AS t FROM outcomes")[0]["t"]
         killed.send_signal(signal.SIGKILL)
         killed_ns = time.time_ns()
