@@ -1,6 +1,6 @@
 """Drill 3, stale connections: the broker closes keep-alive connections left idle for 30 ms (as
 load balancers do, here between a bot's calls, paced around that figure so that reuse races
-the close), and resets a pooled connection just as one placement in ten is written (the request
+the close), and resets a pooled connection just as one placement in twenty is written (the request
 read, the connection aborted, nothing done).
 
 Each client is driven on its own (`production`: Rust serves every mutation; `off`: Python
@@ -45,7 +45,9 @@ def test_idle_closes_and_resets_are_never_duplicates_nor_errors(
     sim = gateway(
         rate_limit=False,
         idle_close_ms=IDLE_CLOSE_MS,
-        faults=[FaultRule(path=PLACE, kind="drop_before", probability=0.1)],
+        # 5%: a placement reset on all four of its attempts (a real, not a spurious, failure)
+        # stays a one-in-160,000 event, not a flaky drill.
+        faults=[FaultRule(path=PLACE, kind="drop_before", probability=0.05)],
         seed=5,
     )
     try:
