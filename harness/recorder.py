@@ -45,6 +45,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from harness.config import RecorderConfig
+from harness.store.db import error_line
 from harness.store.models import Outcome
 from harness.store.rollups import compact, dirty_marks, mark_dirty
 
@@ -79,6 +80,7 @@ class OutcomeRecord(NamedTuple):
     order_id: int | None
     custom_tag: str | None
     routing_key: str | None
+    reconciled: bool = False
 
 
 class ShadowRecord(NamedTuple):
@@ -146,7 +148,9 @@ class _Batch:
     @classmethod
     def from_line(cls, line: bytes) -> _Batch:
         data = orjson.loads(line)
-        outcomes = [tuple(r) for r in data["o"]]
+        # A row spilled before schema 0002 lacks its last column, `reconciled`: False.
+        short = len(_OUTCOME_COLUMNS) - 1
+        outcomes = [tuple(r) if len(r) != short else (*r, False) for r in data["o"]]
         return cls(data["b"], outcomes, [tuple(r) for r in data["s"]])
 
 
@@ -471,9 +475,9 @@ class Recorder:
                     self._shadow_insert.execute(conn, batch.shadows)
         except SQLAlchemyError as exc:
             if self._db_ok:
-                log.warning("recorder: database unavailable, buffering: %s", _first_line(exc))
+                log.warning("recorder: database unavailable, buffering: %s", error_line(exc))
             self._db_ok = False
-            self._last_error = _first_line(exc)
+            self._last_error = error_line(exc)
             return False
         if not self._db_ok:
             log.warning("recorder: database back; writing what waited")
@@ -573,11 +577,6 @@ class Recorder:
                 continue  # its recorder is alive
             except OSError as exc:
                 log.error("recorder: cannot replay %s: %s", path, exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def with_config(config: RecorderConfig, **changes: Any) -> RecorderConfig:

@@ -13,7 +13,7 @@ import pytest
 
 import harness
 import harness._native
-from harness.cli import COMMANDS, build_parser
+from harness.cli import COMMANDS, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,3 +84,19 @@ def test_no_subcommand_is_a_usage_error_without_traceback() -> None:
     done = _harness()
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "COMMAND" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "broker.api_key=key-9f1c-do-not-print'",
+        "broker.api_key=[key-9f1c-do-not-print",
+        "broker.api_key=${key-9f1c-do-not-print}",
+        "db.url=postgresql+psycopg://u:key-9f1c-do-not-print@127.0.0.1:1/x'",
+    ],
+)
+def test_an_override_too_broken_to_parse_never_prints_its_secret(override, capsys):
+    assert main(["status", override]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "***" in err
+    assert "key-9f1c-do-not-print" not in err and "9f1c" not in err

@@ -99,6 +99,7 @@ def compose(
     credentials left unset are read from the environment (see `resolve_credentials`). Raises
     `ConfigError` naming the key and value for anything invalid; nothing has run yet then.
     """
+    import yaml
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.errors import HydraException
@@ -110,7 +111,8 @@ def compose(
     overrides = [str(o) for o in overrides]
     for override in overrides:
         if not _OVERRIDE.match(override):
-            raise ConfigError("override", override, "expected key=value (or group=option)")
+            error = ConfigError("override", override, "expected key=value (or group=option)")
+            raise _without_secrets(error, overrides)
     extra_dir = config_dir or env.get("HARNESS_CONFIG_DIR") or None
     hydra_overrides = list(overrides)
     if extra_dir is not None:
@@ -133,7 +135,9 @@ def compose(
         built: dict[str, Any] = {name: OmegaConf.to_object(composed[name]) for name in sections}
         cfg = HarnessConfig(**built)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise _config_error(exc, overrides) from None
+        raise _without_secrets(_config_error(exc, overrides), overrides) from None
+    except yaml.YAMLError as exc:  # a file of HARNESS_CONFIG_DIR that is not YAML
+        raise _yaml_error(exc, overrides) from None
     resolve_credentials(cfg, env)
     validate(cfg)
     return cfg
@@ -181,7 +185,11 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         return ConfigError(key or "config", value, f"must be one of {options}")
     if (found := _CONVERT.search(chain)) is not None:
         value, kind = found.groups()
-        return ConfigError(key or "config", value, f"must be a {kind.lower()}")
+        article = "an" if kind[:1].lower() in "aeiou" else "a"
+        return ConfigError(key or "config", value, f"must be {article} {kind.lower()}")
+    if "is not a ListConfig, list or tuple" in chain:
+        full = key or "config"
+        return ConfigError(full, _value_of(full, overrides), "must be a list, e.g. [a,b]")
     if "Missing mandatory value" in chain:
         return ConfigError(key or "config", None, "missing mandatory value")
     if "override" in chain.lower() and "parse" in type(exc).__name__.lower():
@@ -189,6 +197,60 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         return ConfigError("override", bad, "not a valid override (expected key=value)")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError(key or "config", _value_of(key, overrides), first)
+
+
+_SECRET_KEYS: Final = frozenset({"broker.api_key"})
+_URL_PASSWORD = re.compile(r"://[^/?#@]*?:([^/?#@]+)@")
+
+
+def _secrets_in(overrides: Sequence[str]) -> list[str]:
+    """The secret values an override may carry: `broker.api_key=...`, and the password of a
+    `db.url=...` (found in the text itself, so an override too broken to parse is covered)."""
+    found = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            continue
+        key = key.strip().lstrip("+~")
+        if key in _SECRET_KEYS and value.strip():
+            found.append(value.strip())
+            found.append(value.strip().strip("'\"[]${}"))  # as Hydra's message may quote it
+        if key == "db.url":
+            found += [m.group(1) for m in _URL_PASSWORD.finditer(value)]
+    return sorted({f for f in found if f}, key=len, reverse=True)
+
+
+def _without_secrets(error: ConfigError, overrides: Sequence[str]) -> ConfigError:
+    """`error` with every secret of the overrides replaced by `***` in its field, value and
+    reason: an error about a broken `broker.api_key=...` or `db.url=...` override must not
+    print the key or the password it carries."""
+    secrets = _secrets_in(overrides)
+    if not secrets:
+        return error
+
+    def scrub(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+        for secret in secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    value = REDACTED if error.field in _SECRET_KEYS and error.value else scrub(error.value)
+    return ConfigError(scrub(error.field), value, scrub(error.reason))
+
+
+def _yaml_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
+    """A config file that is not YAML, named with its line and column (1-based)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    if mark is None:
+        return ConfigError("config file", None, f"not valid YAML: {problem}")
+    where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}"
+    # The group option that chose the file (`rollout=mine` for .../rollout/mine.yaml).
+    path = Path(str(mark.name))
+    key = path.parent.name
+    value = _value_of(key, overrides) or path.stem
+    return ConfigError(key, value, f"{where}: not valid YAML: {problem}")
 
 
 def _value_of(key: str | None, overrides: Sequence[str]) -> Any:

@@ -287,7 +287,10 @@ class WorkloadConfig:
     `pace_ms` is the mean pause between round trips of one worker (seeded jitter), `concurrency`
     the round trips in flight (at most one per symbol). `rate_limit` keeps the workload's
     requests under the gateway's documented limits (`harness.run.pace`); it does not apply
-    to an embedded simulator whose profile has no limits (`bench`).
+    to an embedded simulator whose profile has no limits (`bench`). `sweep_stale` lets the
+    run first clear what runs on this host that died left: cancel their open orders and close
+    their positions in the contracts they traded (otherwise such leftovers in a traded
+    contract refuse the run).
     """
 
     trades: int = 20
@@ -302,6 +305,7 @@ class WorkloadConfig:
     bars_lookback: int = 240
     timeframes: list[str] = field(default_factory=lambda: ["5m", "15m", "1h"])
     rate_limit: bool = True
+    sweep_stale: bool = False
 
 
 # ----- the whole --------------------------------------------------------------------------------

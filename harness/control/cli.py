@@ -271,4 +271,8 @@ class Status:
         )
         print(f"native module (latest run): {native_text}")
         print(f"gate: {data['verdict']}  (`harness gate` for the criteria)")
+        for criterion in data["gate"]["criteria"]:
+            if criterion["result"] == "FAIL":  # e.g. a fallback rate, with its figures
+                where = criterion["op"] or "stage"
+                print(f"  FAIL {where} {criterion['criterion']}: {criterion['detail']}")
         return 0

@@ -58,6 +58,7 @@ from harness.orders.models import (
     parse_id,
 )
 from harness.orders.reconcile import (
+    RECONCILE_CLOCK_ALLOWANCE_S,
     cancel_took_effect,
     modify_took_effect,
     reconciled_placement,
@@ -601,8 +602,15 @@ class PythonOrderClient:
             raise InvalidInputError("custom_tag", tag, check.CUSTOM_TAG)
         return await self._find_by_tag(account_id, tag)
 
-    async def _find_by_tag(self, account_id: int, tag: str) -> Order | None:
-        start = _iso_utc(time.time() - self._settings.reconcile_lookback_s)
+    async def _find_by_tag(
+        self, account_id: int, tag: str, since: float | None = None
+    ) -> Order | None:
+        """The order carrying `tag`, searched from `reconcile_lookback_s` ago, or (a placement's
+        own look-up) from `RECONCILE_CLOCK_ALLOWANCE_S` before `since` if that is later."""
+        start_s = time.time() - self._settings.reconcile_lookback_s
+        if since is not None:
+            start_s = max(start_s, since - RECONCILE_CLOCK_ALLOWANCE_S)
+        start = _iso_utc(start_s)
         data = await self._read(px.ORDER_SEARCH, {"accountId": account_id, "startTimestamp": start})
         for row in data.get("orders") or []:
             if isinstance(row, dict) and row.get("customTag") == tag:
@@ -765,6 +773,7 @@ class PythonOrderClient:
 
     async def _place(self, account_id: int, tag: str, body: bytes) -> PlacedOrder:
         path = px.ORDER_PLACE
+        began = time.time()  # the order, if it lands, is created after this
         attempts = _Attempts()
         uncertain = False
         while True:
@@ -778,7 +787,7 @@ class PythonOrderClient:
                 # An earlier attempt's outcome is unknown, and a repeat failed (most likely the
                 # duplicate-tag rejection: that attempt landed). Find the order, or say that it
                 # may stand.
-                found = await self._quiet_find(account_id, tag)
+                found = await self._quiet_find(account_id, tag, began)
                 if found is not None:
                     return self._reconciled(found, tag, attempts.n)
                 raise _maybe_sent(exc) from None
@@ -791,7 +800,7 @@ class PythonOrderClient:
                     failure = _unavailable(path, what, 200, attempts.n, True)
             uncertain = True
             log.warning("%s outcome unknown (%s): looking up customTag", path, failure)
-            found = await self._quiet_find(account_id, tag)
+            found = await self._quiet_find(account_id, tag, began)
             if found is not None:
                 return self._reconciled(found, tag, attempts.n)
             delay = self._backoff.delay_after(attempts.n)
@@ -828,9 +837,9 @@ class PythonOrderClient:
         except InvalidInputError:
             return None
 
-    async def _quiet_find(self, account_id: int, tag: str) -> Order | None:
+    async def _quiet_find(self, account_id: int, tag: str, since: float) -> Order | None:
         try:
-            return await self._find_by_tag(account_id, tag)
+            return await self._find_by_tag(account_id, tag, since)
         except BrokerError:
             return None
 

@@ -10,18 +10,34 @@ The policy (the same in `rust/src/orders/client.rs`):
   modify again. A repeat refused by the broker is checked the same way before it is raised.
 - schedule exhausted -> `BrokerUnavailableError(maybe_sent=True)` from the last attempt.
 Look-ups that fail are treated as "not found" (the next attempt, or the final error, follows).
+
+A placement's own look-ups search `Order/search` from `RECONCILE_CLOCK_ALLOWANCE_S` before the
+call began, not the whole `reconcile_lookback_s` (a day): the order, if it landed, was created
+during the call, and a bot that places thousands of orders a day must not download all of them
+at every ambiguous answer (the soak drill saw a run slow down five-fold and its memory climb).
+The allowance covers a client clock up to that far ahead of the broker's.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from harness.orders.models import Order, PlacedOrder
 from harness.projectx import OrderStatus
 
-__all__ = ["cancel_took_effect", "modify_took_effect", "reconciled_placement"]
+__all__ = [
+    "RECONCILE_CLOCK_ALLOWANCE_S",
+    "cancel_took_effect",
+    "modify_took_effect",
+    "reconciled_placement",
+]
 
 log = logging.getLogger("harness.orders")
+
+RECONCILE_CLOCK_ALLOWANCE_S: Final = 300.0
+"""How long before a placement call began its own look-ups search (seconds; the Rust client's
+`RECONCILE_CLOCK_ALLOWANCE_S` is the same)."""
 
 
 def reconciled_placement(order_id: int, tag: str, attempts: int) -> PlacedOrder:

@@ -220,9 +220,11 @@ class Router:
         attempts: int | None = None,
         order_id: int | None = None,
         custom_tag: str | None = None,
+        reconciled: bool = False,
     ) -> None:
         """Hand one outcome to the recorder; `started_ns` is the `perf_counter_ns` at the start
-        of the caller's wait (the latency recorded is up to now)."""
+        of the caller's wait (the latency recorded is up to now). `reconciled`: the outcome was
+        settled by a look-up after an attempt of unknown outcome."""
         latency_us = (perf_counter_ns() - started_ns) / 1000.0
         counts = self._counts[op]
         counts[0] += 1
@@ -260,6 +262,7 @@ class Router:
                 order_id if type(order_id) is int else None,
                 custom_tag[:MAX_TAG] if isinstance(custom_tag, str) else None,
                 None if key is None else key[:MAX_REASON],
+                reconciled,
             )
         )
 
@@ -274,9 +277,11 @@ class Router:
         attempts: int | None = None,
         order_id: int | None = None,
         custom_tag: str | None = None,
+        reconciled: bool = False,
     ) -> None:
         """`record` for the common case, kept lean: served where routed, no fallback, no error
-        (`order_id` and `custom_tag` are what the client accepted: an int and a str)."""
+        (`order_id` and `custom_tag` are what the client accepted: an int and a str;
+        `reconciled` what it said of the placement)."""
         latency_us = (perf_counter_ns() - started_ns) / 1000.0
         counts = self._counts[op]
         counts[0] += 1
@@ -305,6 +310,7 @@ class Router:
                     order_id,
                     None if custom_tag is None else custom_tag[:MAX_TAG],
                     key[:MAX_REASON],
+                    reconciled is True,
                 ),
             )
         )

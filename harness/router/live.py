@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from harness.errors import HarnessError
 from harness.operations import Operation
 from harness.router.core import Router, TripRequest
+from harness.store.db import error_line
 from harness.store.state import read_state, trip_breaker
 
 __all__ = ["LiveStatePoller"]
@@ -68,7 +69,9 @@ class LiveStatePoller:
                     state = read_state(conn, self._router.live_state)
             except (SQLAlchemyError, HarnessError) as exc:
                 if not self._failing:
-                    log.warning("live state: store unreadable, keeping the last state: %s", exc)
+                    log.warning(
+                        "live state: store unreadable, keeping the last state: %s", error_line(exc)
+                    )
                 self._failing = True
                 return False
             if self._failing:

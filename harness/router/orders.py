@@ -12,7 +12,9 @@ reconcile with the Python client first (placement: find the order by its customT
 it, place with the same tag only if none exists; modify/cancel: read the order and succeed if
 the change is already there, else repeat on Python); the broker's own answers (rejection, not
 found, rate limit, auth) and the caller's invalid input are raised as they are. Every call is
-one outcome row; a fallback says why in `fallback_reason`.
+one outcome row; a fallback says why in `fallback_reason`. A Rust failure counts toward the
+operation's circuit breaker unless the Python side then could not reach the broker either (the
+broker's outage is not Rust's failure).
 
 Reads (`accounts`, `resolve_contract`, `find_order_by_tag`, `get_order`, `open_orders`,
 `open_positions`, `retrieve_bars`) and the last resort `close_position` are not migrated
@@ -21,6 +23,7 @@ operations: the Python client serves them, unrecorded.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
@@ -45,6 +48,8 @@ from harness.router.policy import Action, order_failure_action
 
 __all__ = ["REMEMBER", "RoutedOrderClient"]
 
+log = logging.getLogger("harness.router")
+
 REMEMBER: Final = 100_000
 """How many order ids the router remembers the placing side of (the oldest placed dropped)."""
 
@@ -56,6 +61,21 @@ PYTHON: Final = Impl.PYTHON
 PLACE: Final = Operation.PLACE_ORDER
 MODIFY: Final = Operation.MODIFY_ORDER
 CANCEL: Final = Operation.CANCEL_ORDER
+
+
+_ALREADY_APPLIED: Final = "the order already shows the change"
+_REFUSED_APPLIED: Final = "python repeat refused, the order shows the change"
+_FOUND_APPLIED: Final = frozenset({_ALREADY_APPLIED, _REFUSED_APPLIED})
+"""What `_reconcile_mutation` says when a look-up settled the call (`outcomes.reconciled`)."""
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The call could not reach the broker, or the broker could not answer it (transport
+    failures, time-outs, 5xx): `BrokerUnavailableError`, except the router's own "placement
+    outcome unknown", which follows a refusal, so the broker was reached."""
+    return isinstance(exc, BrokerUnavailableError) and not isinstance(
+        exc.__cause__, OrderRejectedError
+    )
 
 
 class _Why:
@@ -250,12 +270,18 @@ class RoutedOrderClient:
                     action = order_failure_action(exc)
                     if action is Action.RAISE:
                         raise
-                    router.rust_failed(PLACE, exc)
                     served, why = PYTHON, _Why(exc, action, "placed on python")
-                    if action is Action.FALLBACK:
-                        placed = await call(self._python)
-                    else:
-                        placed, why.how = await self._reconcile_place(account_id, tag, call, exc)
+                    try:
+                        if action is Action.FALLBACK:
+                            placed = await call(self._python)
+                        else:
+                            placed, why.how = await self._reconcile_place(
+                                account_id, tag, call, exc
+                            )
+                    except BaseException as python_failure:
+                        self._rust_failed(PLACE, exc, python_failure)
+                        raise
+                    router.rust_failed(PLACE, exc)
         except BaseException as exc:
             router.record(
                 PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
@@ -264,16 +290,32 @@ class RoutedOrderClient:
             raise
         if why is None:
             router.record_ok(
-                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag
-            )
+                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag,
+                placed.reconciled,
+            )  # fmt: skip
         else:
             router.record(
                 PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=True,
                 reason=why.text(), attempts=placed.attempts, order_id=placed.order_id,
-                custom_tag=tag,
+                custom_tag=tag, reconciled=placed.reconciled,
             )  # fmt: skip
         self._remember(placed.order_id, served)
         return placed
+
+    def _rust_failed(
+        self, op: Operation, failure: BaseException, python_failure: BaseException
+    ) -> None:
+        """Count Rust's failure toward `op`'s breaker, unless the Python side then failed to
+        reach the broker too: a broker that neither client can reach (an outage, a network
+        down) is not a Rust failure, and must not open the breaker that sends all to Python."""
+        if _unreachable(failure) and _unreachable(python_failure):
+            log.warning(
+                "%s: the broker is out of reach of both clients (%s); not counted against Rust",
+                op.value,
+                self._router.error_text(python_failure),
+            )
+            return
+        self._router.rust_failed(op, failure)
 
     async def _reconcile_place(
         self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
@@ -374,12 +416,18 @@ class RoutedOrderClient:
                     action = order_failure_action(exc)
                     if action is Action.RAISE:
                         raise
-                    router.rust_failed(op, exc)
                     served, why = PYTHON, _Why(exc, action, "repeated on python")
-                    if action is Action.FALLBACK:
-                        await call(self._python)
-                    else:
-                        why.how = await self._reconcile_mutation(account_id, order_id, call, done)
+                    try:
+                        if action is Action.FALLBACK:
+                            await call(self._python)
+                        else:
+                            why.how = await self._reconcile_mutation(
+                                account_id, order_id, call, done
+                            )
+                    except BaseException as python_failure:
+                        self._rust_failed(op, exc, python_failure)
+                        raise
+                    router.rust_failed(op, exc)
         except BaseException as exc:
             router.record(
                 op, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
@@ -391,7 +439,7 @@ class RoutedOrderClient:
         else:
             router.record(
                 op, ts_ns, started, stage, routed, served, key=key, fell_back=True,
-                reason=why.text(), order_id=order_id,
+                reason=why.text(), order_id=order_id, reconciled=why.how in _FOUND_APPLIED,
             )  # fmt: skip
 
     async def _reconcile_mutation(
@@ -400,12 +448,12 @@ class RoutedOrderClient:
         """After a modify/cancel that may have landed: succeed if the order shows it, else
         repeat on Python (a refused repeat is checked the same way before it is raised)."""
         if await self._quiet_done(account_id, order_id, done):
-            return "the order already shows the change"
+            return _ALREADY_APPLIED
         try:
             await call(self._python)
         except OrderRejectedError:
             if await self._quiet_done(account_id, order_id, done):
-                return "python repeat refused, the order shows the change"
+                return _REFUSED_APPLIED
             raise
         return "not applied yet, repeated on python"
 

@@ -5,7 +5,10 @@
    one that can trade) and every symbol's contract are looked up. A key the broker cannot
    honour is a `ConfigError` naming it, before any order (exit 2).
 2. Runs on this host that died without closing are reported, with the orders they left open
-   (open orders whose customTag is in their outcome rows, or carries their `hr-` prefix).
+   (open orders whose customTag is in their outcome rows, or carries their `hr-` prefix) and
+   the positions in the contracts they traded; with `workload.sweep_stale` those orders are
+   cancelled and those positions closed first. A dead run that left nothing open (any more)
+   is marked `died` in the store, and not reported again.
 3. The account must hold no position and no working order in a traded contract: otherwise the
    session is refused (`RunRefusedError`, exit 1), since the round trips could not prove they
    left it flat.
@@ -32,7 +35,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from harness.config import ConfigError, HarnessConfig
-from harness.errors import HarnessError, InvalidInputError
+from harness.errors import (
+    BrokerError,
+    HarnessError,
+    InvalidInputError,
+    NotFoundError,
+    OrderRejectedError,
+)
 from harness.orders.models import Order, Position
 from harness.run.summary import RunFacts, build_summary
 from harness.run.workload import (
@@ -224,6 +233,7 @@ class Session:
                 settlement=settlement,
                 stale_runs=tuple(stale),
                 crashed=None if workload.crashed is None else repr(workload.crashed),
+                native_error=h.native.error,
             )
             from harness.store.db import open_store
 
@@ -279,39 +289,49 @@ class Session:
         return _Setup(account_id, markets)
 
     async def _preflight(self, h: Harness, setup: _Setup) -> list[dict[str, Any]]:
-        """Report stale runs (and the orders they left open); refuse an account that is not
-        clean in a traded contract."""
-        from harness.store.runs import placed_tags, stale_runs
+        """Report stale runs (the orders they left open, their positions), sweep them with
+        `workload.sweep_stale`, mark `died` those that left nothing open; refuse an account
+        that is not clean in a traded contract."""
+        from harness.store.runs import stale_runs
 
-        orders: list[Order] = await h.orders.open_orders(setup.account_id)
-        positions: list[Position] = await h.orders.open_positions(setup.account_id)
+        account = setup.account_id
+        orders: list[Order] = await h.orders.open_orders(account)
+        positions: list[Position] = await h.orders.open_positions(account)
         report = []
         for run in stale_runs(h.engine):
-            tags = placed_tags(h.engine, run["id"])
-            prefix = tag_prefix(run["id"])
-            left = [
-                o
-                for o in orders
-                if o.custom_tag and (o.custom_tag in tags or o.custom_tag.startswith(prefix))
-            ]
-            entry = {
+            left, held = await self._left_by(h, run["id"], orders, positions)
+            entry: dict[str, Any] = {
                 "run": run["id"],
                 "pid": run["pid"],
                 "started": _iso(run["started_ns"]),
                 "kind": run["kind"],
                 "open_orders": [order_dict(o) for o in left],
+                "open_positions": [{"contract_id": p.contract_id, "size": p.size} for p in held],
+                "swept": None,
+                "status": "running",
             }
-            report.append(entry)
             what = (
                 f"it left {len(left)} order(s) open: "
                 + ", ".join(f"{o.id} ({o.custom_tag})" for o in left)
                 if left
                 else "no open order of it found"
             )
+            if held:
+                what += "; positions in its contracts: " + ", ".join(
+                    f"{p.contract_id} x{p.size}" for p in held
+                )
             self.watcher.note(
                 f"earlier run {run['id']} ({run['kind']}, pid {run['pid']}, started "
                 f"{entry['started']}) died without closing; {what}"
             )
+            if self.cfg.workload.sweep_stale and (left or held):
+                entry["swept"] = await self._sweep_stale(h, account, left, held)
+                orders = await h.orders.open_orders(account)
+                positions = await h.orders.open_positions(account)
+                left, held = await self._left_by(h, run["id"], orders, positions)
+            if not left and not held:
+                self._close_stale(h, run["id"], entry)
+            report.append(entry)
         traded = {m.contract.id: m.symbol for m in setup.markets}
         busy = [f"order {o.id} in {o.contract_id}" for o in orders if o.contract_id in traded]
         busy += [
@@ -320,9 +340,77 @@ class Session:
             if p.contract_id in traded and p.size
         ]
         if busy:
+            hint = (
+                "; workload.sweep_stale=true first clears what a dead run of this host left"
+                if report and not self.cfg.workload.sweep_stale
+                else ""
+            )
             raise RunRefusedError(
-                f"account {setup.account_id} already has {', '.join(busy)}: the round trips "
+                f"account {account} already has {', '.join(busy)}: the round trips "
                 "could not prove they left it flat. Close them first, or trade other symbols "
-                "(workload.symbols=[...]) or another account (workload.account=ID)"
+                f"(workload.symbols=[...]) or another account (workload.account=ID){hint}"
             )
         return report
+
+    async def _left_by(
+        self, h: Harness, run_id: str, orders: list[Order], positions: list[Position]
+    ) -> tuple[list[Order], list[Position]]:
+        """What a dead run left: the open orders carrying its tags (recorded in its outcome
+        rows, or its `hr-` prefix), and the positions in the contracts it traded (its
+        `workload.symbols`, and its open orders' contracts). A run only starts on an account
+        flat in its contracts, so what is open there after it died is its own."""
+        from harness.store.runs import placed_tags, run_symbols
+
+        tags = placed_tags(h.engine, run_id)
+        prefix = tag_prefix(run_id)
+        left = [
+            o
+            for o in orders
+            if o.custom_tag and (o.custom_tag in tags or o.custom_tag.startswith(prefix))
+        ]
+        contracts = {o.contract_id for o in left}
+        for symbol in run_symbols(h.engine, run_id):
+            try:
+                contracts.add((await h.orders.resolve_contract(symbol)).id)
+            except (InvalidInputError, BrokerError):
+                continue  # a symbol the broker no longer lists: nothing can be held in it
+        held = [p for p in positions if p.contract_id in contracts and p.size]
+        return left, held
+
+    async def _sweep_stale(
+        self, h: Harness, account: int, left: list[Order], held: list[Position]
+    ) -> dict[str, Any]:
+        """Cancel a dead run's open orders and close its positions (`workload.sweep_stale`);
+        what was done, and what failed."""
+        cancelled: list[int] = []
+        closed: list[str] = []
+        failed: list[str] = []
+        for order in left:
+            try:
+                await h.orders.cancel_order(account, order.id)
+            except (OrderRejectedError, NotFoundError):
+                continue  # no longer open (filled, or cancelled by another process meanwhile)
+            except BrokerError as exc:
+                failed.append(f"cancel {order.id}: {type(exc).__name__}: {exc}")
+                continue
+            cancelled.append(order.id)
+        for position in held:
+            try:
+                await h.orders.close_position(account, position.contract_id)
+            except BrokerError as exc:
+                failed.append(f"close {position.contract_id}: {type(exc).__name__}: {exc}")
+                continue
+            closed.append(position.contract_id)
+        self.watcher.note(
+            f"swept: {len(cancelled)} order(s) cancelled, position(s) closed in "
+            f"{', '.join(closed) or 'none'}" + (f"; FAILED: {'; '.join(failed)}" if failed else "")
+        )
+        return {"cancelled": cancelled, "closed": closed, "failed": failed}
+
+    def _close_stale(self, h: Harness, run_id: str, entry: dict[str, Any]) -> None:
+        """Mark a dead run that left nothing open `died` (it is not reported again)."""
+        from harness.store.runs import close_stale_run
+
+        report = {k: entry[k] for k in ("open_orders", "open_positions", "swept")}
+        if close_stale_run(h.engine, run_id, found_by=h.run_id, report=report):
+            entry["status"] = "died"

@@ -10,16 +10,18 @@ The figures come from the store after the recorder flushed, through the same que
     concurrency, budget_wait_s, round_trips {planned, started, completed, failed, cancelled,
     stopped_out},
     ops [{op, calls, calls_made, to_rust, served_by_rust, rust_share, fallbacks, errors,
-          shadow_comparisons, shadow_mismatches,
+          reconciled, shadow_comparisons, shadow_mismatches,
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
     recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
     error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
-    open_orders}], crashed
+    open_orders, open_positions, swept {cancelled, closed, failed} or null, status}], crashed,
+    native {available, error}
 
 `calls` is what the store holds for the operation; `calls_made` what this process's router
-counted (they are equal once the recorder flushed: nothing lost); `rust`/`python` are
-`harness query latency` rows (`calls` served by that side, `count` of them successful without
-a fallback, latency of those).
+counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
+settled by a look-up after an attempt of unknown outcome (`outcomes.reconciled`);
+`rust`/`python` are `harness query latency` rows (`calls` served by that side, `count` of them
+successful without a fallback, latency of those).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class RunFacts:
     settlement: Settlement | None
     stale_runs: tuple[dict[str, Any], ...]
     crashed: str | None
+    native_error: str | None = None
+    """Why the native module could not be used (None: it was available)."""
 
 
 def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[str, Any]:
@@ -79,6 +83,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
     filters = queries.Filters(run=facts.run_id)
     latency = {(row.op, row.impl): row.to_dict() for row in queries.latency(engine, filters)}
     figures = queries.op_figures(engine, filters)
+    reconciled = queries.reconciled(engine, filters)
     (run_row,) = queries.runs(engine, filters, limit=1) or (None,)
     verdict = actions.verdict(engine, cfg)
     ops = []
@@ -103,6 +108,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
                 "rust_share": None if calls == 0 else round(served_by_rust / calls, 4),
                 "fallbacks": f.rust.fallbacks + f.python.fallbacks,
                 "errors": f.rust.errors + f.python.errors,
+                "reconciled": reconciled.get(op.value, 0),
                 "shadow_comparisons": f.shadow_comparisons,
                 "shadow_mismatches": f.shadow_mismatches,
                 "rust": sides["rust"],
@@ -131,6 +137,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         "leftovers": None if facts.settlement is None else facts.settlement.to_dict(),
         "stale_runs": list(facts.stale_runs),
         "crashed": facts.crashed,
+        "native": {"available": facts.native_error is None, "error": facts.native_error},
     }
 
 
@@ -192,6 +199,13 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         f" (dropped: {table_cell(recorder['dropped'])})",
         file=out,
     )
+    settled = [f"{o['op']} {o['reconciled']}" for o in summary["ops"] if o["reconciled"]]
+    if settled:
+        print(
+            "reconciled (an attempt's outcome was unknown; a look-up found it): "
+            + ", ".join(settled),
+            file=out,
+        )
     gate = summary["gate"]
     not_passing = [c for c in gate["criteria"] if c["result"] != "PASS"]
     detail = ""
@@ -202,12 +216,24 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         detail = f" ({shown}{', ...' if len(not_passing) > 4 else ''})"
     print(f"gate for stage {gate['stage']}: {gate['verdict']}{detail}", file=out)
     for stale in summary["stale_runs"]:
-        orders = stale["open_orders"]
+        orders, held = stale["open_orders"], stale["open_positions"]
         left = (
             f"left {len(orders)} order(s) open: " + ", ".join(str(o["id"]) for o in orders)
             if orders
             else "no open orders of it found"
         )
+        if held:
+            left += "; positions in its contracts: " + ", ".join(
+                f"{p['contract_id']} x{p['size']}" for p in held
+            )
+        swept = stale["swept"]
+        if swept is not None:
+            left += (
+                f"; swept: {len(swept['cancelled'])} order(s) cancelled, position(s) closed in "
+                f"{', '.join(swept['closed']) or 'none'}"
+                + (f", FAILED: {'; '.join(swept['failed'])}" if swept["failed"] else "")
+            )
+        left += "; marked died in the store" if stale["status"] == "died" else "; still reported"
         print(
             f"earlier run {stale['run']} (pid {stale['pid']}, started {stale['started']}) "
             f"died without closing; {left}",
@@ -229,6 +255,11 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
             print(
                 f"LEFT OPEN at the end: {_left(found)}; after the sweep: {_left(after)}", file=out
             )
+    if not summary["native"]["available"]:
+        print(
+            f"native module unavailable ({summary['native']['error']}): everything ran on Python",
+            file=out,
+        )
     if summary["crashed"]:
         print(f"the workload stopped on an unexpected error: {summary['crashed']}", file=out)
     if summary["interrupted_by"]:

@@ -19,6 +19,10 @@ off-grid price is ever sent. Each trip's randomness (side, pause, stop moves) co
 whatever the concurrency and timing. Orders carry customTags `hr-<run id>-<trip>-<step>`, which
 is how the final check (and a later run, if this one is killed) finds them.
 
+A trip whose bars read finds the broker out of reach (`BrokerUnavailableError`) makes no trade,
+and its worker waits 1 s before the next, doubling up to 8 s while the broker stays out of reach
+(`UNREACHABLE_BACKOFF_S`), so an outage does not burn the remaining trips in seconds.
+
 One round trip per symbol is in flight at a time (a position is per account and contract: two
 trips on one contract would net against each other), so at most `len(symbols)` of
 `workload.concurrency` are used. Each trip leaves its symbol flat: a stop that filled is the
@@ -42,7 +46,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from harness.config import WorkloadConfig
-from harness.errors import BrokerError, HarnessError
+from harness.errors import BrokerError, BrokerUnavailableError, HarnessError
 from harness.orders import AccountReads, OrderClient
 from harness.orders.models import Contract, HistoryBar, Order, Position
 from harness.projectx import BARS_RATE_LIMIT, RATE_LIMIT, OrderStatus, OrderType, Side
@@ -65,6 +69,10 @@ __all__ = [
 
 log = logging.getLogger("harness.run")
 
+UNREACHABLE_BACKOFF_S: Final = (1.0, 8.0)
+"""After a round trip that could not reach the broker (its bars read failed with
+`BrokerUnavailableError`), the worker's next trip waits this long, doubling up to the second
+figure while the broker stays out of reach: an outage does not burn the remaining trips."""
 BARS_WINDOW_EXTRA: Final = timedelta(days=4)
 """The bars request spans `bars_lookback` minutes plus this, and keeps the most recent
 `bars_lookback` bars: a weekend or a holiday without trading still yields a full lookback."""
@@ -254,6 +262,8 @@ class _Trip:
     rng: random.Random
     problems: list[Problem] = field(default_factory=list)
     stopped_out: bool = False
+    unreachable: bool = False
+    """The broker could not be reached at the trip's start (no trade was made)."""
 
 
 class Workload:
@@ -330,6 +340,7 @@ class Workload:
     async def _worker(self, worker: int) -> None:
         """Trips whose symbol this worker owns (symbol k belongs to worker k mod workers)."""
         n, workers = len(self.markets), self.workers
+        backoff_s = 0.0
         try:
             for number in range(self.cfg.trades):
                 if (number % n) % workers != worker:
@@ -338,8 +349,16 @@ class Workload:
                     return
                 rng = random.Random(f"{self.cfg.seed}/{number}")
                 self.tally.started += 1
-                await self._round_trip(_Trip(number, self.markets[number % n], rng))
+                trip = _Trip(number, self.markets[number % n], rng)
+                await self._round_trip(trip)
                 pause_s = self.cfg.pace_ms * rng.uniform(0.5, 1.5) / 1000.0
+                if trip.unreachable:
+                    first, most = UNREACHABLE_BACKOFF_S
+                    backoff_s = min(most, 2 * backoff_s) if backoff_s else first
+                    log.warning("the broker is out of reach: next round trip in %.1f s", backoff_s)
+                    pause_s = max(pause_s, backoff_s)
+                else:
+                    backoff_s = 0.0
                 if not await interruptible_sleep(pause_s, self.stopping):
                     return
         except asyncio.CancelledError:
@@ -441,7 +460,11 @@ class Workload:
                 market.contract.id, start=start, end=end, limit=cfg.bars_lookback
             )
         except BrokerError as exc:
-            self._problem(trip, "bars", exc, "no trade without bars")
+            if isinstance(exc, BrokerUnavailableError):
+                trip.unreachable = True
+                self._problem(trip, "bars", exc, "no trade without bars; waiting for the broker")
+            else:
+                self._problem(trip, "bars", exc, "no trade without bars")
             return None
         if not history:
             self._problem(trip, "bars", "the gateway returned no bars", "no trade without bars")

@@ -98,6 +98,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "its interval (default open; the public record does not say which the gateway uses)",
     )
     add(
+        "--idle-close-ms",
+        type=_non_negative("--idle-close-ms"),
+        help="close a keep-alive connection idle this many milliseconds, as load balancers do "
+        "(default 0: never)",
+    )
+    add(
+        "--state-file",
+        help="keep the book (orders, positions, trades, sessions) in this JSON file: loaded at "
+        "start if it exists, written when the simulator stops, so a restart keeps its state",
+    )
+    add(
         "--no-rate-limit",
         dest="rate_limit",
         action="store_false",
@@ -108,6 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 _FLAGS: tuple[str, ...] = ("host", "port", "username", "api_key", "seed", "latency_ms")
 _FLAGS += ("latency_jitter_ms", "token_ttl_s", "string_ids", "bar_timestamp", "rate_limit")
+_FLAGS += ("idle_close_ms", "state_file")
 
 
 def settings_from_args(args: argparse.Namespace) -> SimSettings:
@@ -144,7 +156,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: SimSettings) -> int:
-    app = App(settings)
+    try:
+        app = App(settings)
+    except ValueError as exc:  # an unreadable state_file
+        print(f"harness sim: error: {exc}", file=sys.stderr)
+        return 2
     try:
         server = await serve(app, settings.host, settings.port)
     except OSError as exc:

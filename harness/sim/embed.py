@@ -142,6 +142,11 @@ class Simulator:
         """Request, fault and response counters (as `GET /_sim/stats`)."""
         return self._call(self.app.stats)
 
+    def positions(self) -> list[dict[str, Any]]:
+        """Every open position, of every account (as `GET /_sim/positions`)."""
+        gateway = self.app.gateway
+        return self._call(lambda: [p.to_json() for p in gateway.positions.values()])
+
     def set_faults(self, rules: list[FaultRule] | list[dict[str, Any]], **live: Any) -> None:
         """Replace the fault plan (as `POST /_sim/faults`); `live` as that body's extra keys."""
         parsed = _rules(rules)
@@ -248,6 +253,11 @@ class SpawnedSimulator:
         """Request, fault and response counters."""
         counters: dict[str, Any] = self._http("GET", "/_sim/stats")
         return counters
+
+    def positions(self) -> list[dict[str, Any]]:
+        """Every open position, of every account."""
+        held: list[dict[str, Any]] = self._http("GET", "/_sim/positions")
+        return held
 
     def set_faults(self, rules: list[FaultRule] | list[dict[str, Any]], **live: Any) -> None:
         """Replace the fault plan."""

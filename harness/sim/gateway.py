@@ -19,7 +19,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
@@ -39,6 +39,8 @@ from harness.sim.settings import SimSettings
 
 _BAR_UNITS = frozenset(px.BarUnit)  # IntEnum members compare equal to the wire ints
 
+BOOK_VERSION = 1
+"""The version of `Gateway.book()`'s layout (a book of another version is refused)."""
 ORDER_ID_BASE = 7_000_000_000  # above 2**32: an int32 truncation shows at once
 STARTING_BALANCE = 50_000.0
 
@@ -394,6 +396,81 @@ class Gateway:
         self.sessions: dict[str, Session] = {}
         self.windows: dict[tuple[str, bool], deque[float]] = {}
         self._swept_to = int(self.clock())
+
+    # -- the book as data (kept across restarts by `server.App` when `state_file` is set) -----
+    def book(self) -> dict[str, Any]:
+        """Everything a restart must keep, as JSON-able data: accounts, orders, positions,
+        trades, sessions (and the key that signs their tokens), the id counters and the last
+        second swept. Rate-limit windows are not kept (a restarted gateway starts them afresh).
+        """
+        return {
+            "version": BOOK_VERSION,
+            "secret": self._secret.hex(),
+            "next": [self._next_order, self._next_position, self._next_trade, self._next_token],
+            "swept_to": self._swept_to,
+            "accounts": [asdict(a) for a in self.accounts.values()],
+            "orders": [
+                {s: o.contract.id if s == "contract" else getattr(o, s) for s in Order.__slots__}
+                for o in self.orders.values()
+            ],
+            "positions": [
+                {**asdict(p), "contract": p.contract.id} for p in self.positions.values()
+            ],
+            "trades": [{**asdict(t), "contract": t.contract.id} for t in self.trades],
+            "sessions": {t: [s.username, s.expires] for t, s in self.sessions.items()},
+        }
+
+    def restore(self, book: dict[str, Any]) -> None:
+        """Replace the state with a `book()` taken earlier (by this version of the simulator).
+
+        Raises `ValueError` naming what is wrong (another version, an unknown contract, a
+        missing field); the state is left as it was then.
+        """
+        if not isinstance(book, dict) or book.get("version") != BOOK_VERSION:
+            found = book.get("version") if isinstance(book, dict) else type(book).__name__
+            raise ValueError(f"book version {found!r}: this simulator reads {BOOK_VERSION}")
+        try:
+            accounts = {a["id"]: Account(**a) for a in book["accounts"]}
+            orders: dict[int, Order] = {}
+            for row in book["orders"]:
+                order = Order.__new__(Order)
+                for name in Order.__slots__:
+                    value = row[name]
+                    setattr(order, name, self.contracts[value] if name == "contract" else value)
+                orders[order.id] = order
+            positions = {}
+            for row in book["positions"]:
+                position = Position(**{**row, "contract": self.contracts[row["contract"]]})
+                positions[(position.account_id, position.contract.id)] = position
+            trades = [
+                Trade(**{**t, "contract": self.contracts[t["contract"]]}) for t in book["trades"]
+            ]
+            sessions = {t: Session(u, float(e)) for t, (u, e) in book["sessions"].items()}
+            secret = bytes.fromhex(book["secret"])
+            counters = [int(n) for n in book["next"]]
+            swept_to = int(book["swept_to"])
+        except KeyError as exc:
+            raise ValueError(f"book: missing or unknown {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"book: {exc}") from None
+        self.accounts = accounts
+        self.orders = orders
+        self.orders_by_account = {a: [] for a in accounts}
+        self.tags = {}
+        self.open_orders = {}
+        for order in orders.values():
+            self.orders_by_account.setdefault(order.account_id, []).append(order)
+            if order.custom_tag is not None:
+                self.tags[(order.account_id, order.custom_tag)] = order
+            if order.status == px.OrderStatus.OPEN:
+                self.open_orders[order.id] = order
+        self.positions = positions
+        self.trades = trades
+        self.sessions = sessions
+        self.windows = {}
+        self._secret = secret
+        self._next_order, self._next_position, self._next_trade, self._next_token = counters
+        self._swept_to = swept_to
 
     # -- sessions ----------------------------------------------------------------------------
     def issue_token(self, username: str, now: float) -> str:

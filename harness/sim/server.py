@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import random
+import sys
 from collections import Counter, deque
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -107,6 +110,9 @@ class App:
         self.initial = dataclasses.replace(settings, faults=list(settings.faults))
         self.settings = dataclasses.replace(settings, faults=list(settings.faults))
         self.gateway = Gateway(self.settings)
+        self.idle_closed = 0
+        if settings.state_file is not None:
+            self.load_state(Path(settings.state_file))
         self._fault_rng = random.Random(settings.seed)
         self._latency_rng = random.Random(settings.seed + 1)
         self.faults: list[FaultRule] = []
@@ -123,7 +129,7 @@ class App:
     def set_faults(self, rules: list[FaultRule], **live: Any) -> None:
         """Replace the fault plan; optionally change token_ttl_s, string_ids, latency, limits."""
         allowed = {"token_ttl_s", "string_ids", "latency_ms", "latency_jitter_ms", "rate_limit"}
-        allowed |= {"rate_limit_retry_after", "bar_timestamp"}
+        allowed |= {"rate_limit_retry_after", "bar_timestamp", "idle_close_ms"}
         unknown = sorted(set(live) - allowed)
         if unknown:
             raise ValueError(f"unknown setting(s) {unknown}; live settings: {sorted(allowed)}")
@@ -133,6 +139,30 @@ class App:
             for name in live:
                 setattr(self.settings, name, getattr(checked, name))
         self.faults = [dataclasses.replace(r) for r in rules]
+
+    def load_state(self, path: Path) -> bool:
+        """Take the book from `path` if it exists (True); ValueError naming the file if it
+        cannot be read."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ValueError(f"state_file {str(path)!r}: cannot read: {exc.strerror}") from None
+        try:
+            self.gateway.restore(orjson.loads(raw))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            raise ValueError(f"state_file {str(path)!r}: {exc}") from None
+        return True
+
+    def save_state(self) -> None:
+        """Write the book to `state_file` (whole or not at all: a temporary file renamed)."""
+        if self.settings.state_file is None:
+            return
+        path = Path(self.settings.state_file)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(orjson.dumps(self.gateway.book()))
+        os.replace(partial, path)
 
     def reset(self) -> None:
         """Back to the start: no orders, sessions, counters or faults; initial settings."""
@@ -146,6 +176,7 @@ class App:
         self.fault_paths.clear()
         self.responses.clear()
         self.internal_errors.clear()
+        self.idle_closed = 0
 
     def stats(self) -> dict[str, Any]:
         """Counters: requests per path, faults per kind (and per path), responses per status."""
@@ -161,6 +192,7 @@ class App:
             "trades": len(g.trades),
             "sessions": len(g.sessions),
             "connections": self.connections,
+            "idle_closed": self.idle_closed,
             "internal_errors": self.internal_errors[-20:],
         }
 
@@ -176,6 +208,7 @@ class App:
             "rate_limit": s.rate_limit,
             "rate_limit_retry_after": s.rate_limit_retry_after,
             "bar_timestamp": s.bar_timestamp,
+            "idle_close_ms": s.idle_close_ms,
         }
 
     # -- per request ---------------------------------------------------------------------------
@@ -356,6 +389,7 @@ class HttpProtocol(asyncio.Protocol):
         "_busy",
         "_chunked",
         "_header_name",
+        "_idle",
         "_pending",
         "_url",
         "app",
@@ -373,6 +407,7 @@ class HttpProtocol(asyncio.Protocol):
         self._chunked = False
         self._busy = False
         self._pending: deque[Request] = deque()
+        self._idle: asyncio.TimerHandle | None = None
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -380,15 +415,22 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.app.connections += 1
         self.app.open_connections.add(self)
+        self._arm_idle_close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget queued work."""
         self.transport = None
         self._pending.clear()
         self.app.open_connections.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser; a malformed request gets 400 and the connection closes."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -487,6 +529,24 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self._pending and not self._busy:
             self._start(self._pending.popleft())
+        elif not self._busy:
+            self._arm_idle_close()
+
+    def _arm_idle_close(self) -> None:
+        """With `idle_close_ms`, close this connection once it has been idle that long."""
+        idle_ms = self.app.settings.idle_close_ms
+        if idle_ms > 0 and self._idle is None:
+            loop = asyncio.get_running_loop()
+            self._idle = loop.call_later(idle_ms / 1000.0, self._close_idle)
+
+    def _close_idle(self) -> None:
+        """Close an idle keep-alive connection (a FIN, as a load balancer's idle time-out)."""
+        self._idle = None
+        transport = self.transport
+        if transport is None or transport.is_closing() or self._busy or self._pending:
+            return
+        self.app.idle_closed += 1
+        transport.close()
 
     def _fail(self, status: int, message: bytes) -> None:
         transport = self.transport
@@ -515,13 +575,18 @@ async def serve(app: App, host: str, port: int) -> asyncio.Server:
 
 
 async def shutdown(app: App, server: asyncio.Server) -> None:
-    """Stop listening, close every open connection, and wait (bounded) for the server to close."""
+    """Stop listening, close every open connection, wait (bounded) for the server to close,
+    and write the book to `state_file` when one is set."""
     server.close()
     for conn in list(app.open_connections):
         if conn.transport is not None:
             conn.transport.close()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.wait_closed(), timeout=5.0)
+    try:
+        app.save_state()
+    except OSError as exc:
+        print(f"harness sim: error: cannot write state_file: {exc}", file=sys.stderr)
 
 
 def url_of(server: asyncio.Server, host: str) -> str:

@@ -109,6 +109,12 @@ class SimSettings:
     rate_limit: bool = True
     rate_limit_retry_after: bool = True
     faults: list[FaultRule] = field(default_factory=list)
+    # A keep-alive connection idle this long is closed by the server, as load balancers do
+    # (0: never). A client must tell that "never sent" from a request that was processed.
+    idle_close_ms: float = 0.0
+    # The book (orders, positions, trades, sessions) is loaded from this file at start and
+    # written to it when the simulator stops cleanly, so a restart keeps the broker's state.
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.bar_timestamp not in ("open", "close"):
@@ -119,6 +125,10 @@ class SimSettings:
             raise ValueError(f"latency_ms={self.latency_ms!r}: must be >= 0")
         if not (math.isfinite(self.latency_jitter_ms) and self.latency_jitter_ms >= 0):
             raise ValueError(f"latency_jitter_ms={self.latency_jitter_ms!r}: must be >= 0")
+        if not (math.isfinite(self.idle_close_ms) and self.idle_close_ms >= 0):
+            raise ValueError(f"idle_close_ms={self.idle_close_ms!r}: must be >= 0 (0: never)")
+        if self.state_file is not None and not str(self.state_file).strip():
+            raise ValueError("state_file='': give a file path, or null for no state file")
         if not (math.isfinite(self.token_ttl_s) and self.token_ttl_s > 0):
             raise ValueError(f"token_ttl_s={self.token_ttl_s!r}: must be > 0")
         if not self.username or not self.api_key:

@@ -17,6 +17,7 @@ from harness.operations import Impl, Operation
 from harness.output import print_csv, print_json, print_table
 from harness.store import queries
 from harness.store.db import SCHEMA_REVISION, current_revision, open_engine, open_store, upgrade
+from harness.store.rollups import MINUTE_NS
 
 __all__ = ["Db", "Query"]
 
@@ -186,16 +187,22 @@ class Query:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Answer the query."""
+        since = None if args.since is None else queries.parse_instant(args.since, "since")
+        until = None if args.until is None else queries.parse_instant(args.until, "until")
+        bucket = None if args.bucket is None else queries.parse_duration(args.bucket, "bucket")
+        # Checked here too, so that the message shows what was typed, not nanoseconds.
+        if since is not None and until is not None and since >= until:
+            raise InvalidInputError("since", args.since, f"must be before --until {args.until}")
+        if bucket is not None and bucket % MINUTE_NS:
+            raise InvalidInputError("bucket", args.bucket, "must be whole minutes (1m, 5m, 1h)")
         filters = queries.Filters(
             op=None if args.op is None else Operation(args.op),
             impl=None if args.impl is None else Impl(args.impl),
             stage=args.stage,
             run=args.run,
-            since_ns=None if args.since is None else queries.parse_instant(args.since, "since"),
-            until_ns=None if args.until is None else queries.parse_instant(args.until, "until"),
-            bucket_ns=None
-            if args.bucket is None
-            else queries.parse_duration(args.bucket, "bucket"),
+            since_ns=since,
+            until_ns=until,
+            bucket_ns=bucket,
         )
         if args.bucket is not None and args.kind not in ("latency", "rates"):
             reason = "only `query latency` and `query rates` have buckets"

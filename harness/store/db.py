@@ -27,13 +27,14 @@ __all__ = [
     "StoreUnavailableError",
     "current_revision",
     "ensure_schema",
+    "error_line",
     "open_engine",
     "open_store",
     "unavailable_error",
     "upgrade",
 ]
 
-SCHEMA_REVISION: Final = "0001"
+SCHEMA_REVISION: Final = "0002"
 """The Alembic revision this code reads and writes (kept equal to the head by a test)."""
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS: Final = 2_000
@@ -137,6 +138,13 @@ def open_store(
 def describe(engine: Engine) -> str:
     """The engine's URL with the password hidden."""
     return redact_url(engine.url.render_as_string(hide_password=False))
+
+
+def error_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's first line (SQLAlchemy's wrapper, its
+    statement and its help link left out), for logs that repeat while a database is down."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def unavailable_error(engine: Engine, exc: Exception) -> StoreUnavailableError:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -78,7 +79,8 @@ class Run(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     started_ns: Mapped[int] = mapped_column(BigInteger)
     ended_ns: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16))  # running, finished, interrupted, failed
+    # running, finished, interrupted, failed; died: found dead by a later run (runs.py)
+    status: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))  # run (harness run), bot (harness.open)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
@@ -117,6 +119,9 @@ class Outcome(Base):
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     custom_tag: Mapped[str | None] = mapped_column(String(128))
     routing_key: Mapped[str | None] = mapped_column(String(255))
+    # Settled by a look-up after an attempt of unknown outcome: the placement's order found by
+    # its customTag, or the modify/cancel found applied (by the client or the router).
+    reconciled: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         Index(None, "ts_ns"),

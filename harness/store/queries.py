@@ -600,6 +600,7 @@ def _outcome_rows(
             o.http_status,
             o.order_id,
             o.custom_tag,
+            o.reconciled,
         )
         .where(
             condition,
@@ -629,6 +630,7 @@ def _outcome_rows(
             "http_status": r.http_status,
             "order_id": r.order_id,
             "custom_tag": r.custom_tag,
+            "reconciled": bool(r.reconciled),
         }
         for r in rows
     ]
@@ -637,6 +639,23 @@ def _outcome_rows(
 def _iso_precise(ns: int) -> str:
     stamp = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{(ns % 1_000_000_000) // 1000:06d}Z"
+
+
+def reconciled(engine: Engine, filters: Filters) -> dict[str, int]:
+    """Calls settled by a look-up after an attempt of unknown outcome, per operation (only
+    those that had any): a placement found by its customTag, a modify/cancel found applied."""
+    o = Outcome
+    query = (
+        select(o.op, func.count())
+        .where(
+            o.reconciled.is_(True),
+            _between(o.ts_ns, filters.since_ns, filters.until_ns),
+            *_same(o, filters),
+        )
+        .group_by(o.op)
+    )
+    with engine.connect() as conn:
+        return {str(op): int(n) for op, n in conn.execute(query)}
 
 
 def errors(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """Runs: one row per process that routes calls, opened at start and closed with its figures.
 
 A run that never closed (its process was killed) keeps `status = 'running'` with no
-`ended_ns`; `stale_runs` finds those whose process is gone, so the next run can report them.
+`ended_ns`; `stale_runs` finds those whose process is gone, so the next run can report them,
+and `close_stale_run` marks one `died` once nothing it left is open any more (so it is reported
+until then, and never after).
 """
 
 from __future__ import annotations
@@ -12,13 +14,20 @@ import socket
 import time
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from harness import __version__
 from harness.store.models import Outcome, Run
 from harness.store.state import default_who, new_id
 
-__all__ = ["end_run", "placed_tags", "stale_runs", "start_run"]
+__all__ = [
+    "close_stale_run",
+    "end_run",
+    "placed_tags",
+    "run_symbols",
+    "stale_runs",
+    "start_run",
+]
 
 
 def start_run(
@@ -110,3 +119,38 @@ def placed_tags(engine: Engine, run_id: str) -> set[str]:
             .distinct()
         ).scalars()
         return {str(tag) for tag in tags}
+
+
+def run_symbols(engine: Engine, run_id: str) -> list[str]:
+    """The symbols a `harness run` traded (`workload.symbols` of its stored config; [] for a
+    bot's run or a config without them)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(Run.kind, Run.config).where(Run.id == run_id)).first()
+    if row is None or row.kind != "run":
+        return []
+    try:
+        symbols = json.loads(row.config).get("workload", {}).get("symbols", [])
+    except (ValueError, AttributeError):
+        return []
+    return [str(s) for s in symbols] if isinstance(symbols, list) else []
+
+
+def close_stale_run(engine: Engine, run_id: str, *, found_by: str, report: dict[str, Any]) -> bool:
+    """Mark a run whose process died `died` (ended now, its stored outcome rows counted, what
+    the finder saw and did in its summary). Only a run still `running` is changed: True if it
+    was (two processes finding the same dead run close it once)."""
+    with engine.begin() as conn:
+        stored = conn.execute(
+            select(func.count()).select_from(Outcome).where(Outcome.run_id == run_id)
+        ).scalar_one()
+        done = conn.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "running")
+            .values(
+                ended_ns=time.time_ns(),
+                status="died",
+                rows_recorded=int(stored),
+                summary=json.dumps({"found_by": found_by, **report}, default=str),
+            )
+        )
+    return bool(done.rowcount)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
+from datetime import datetime
 
 import pytest
 from orderkit import ACCOUNT, MNQ, orders_tagged, requests, with_settings
 
+from harness import projectx as px
 from harness.errors import (
     AuthError,
     BrokerUnavailableError,
@@ -20,8 +23,10 @@ from harness.errors import (
     RateLimitedError,
 )
 from harness.orders import open_client
+from harness.orders.reconcile import RECONCILE_CLOCK_ALLOWANCE_S
 from harness.projectx import OrderStatus
 from harness.sim import FaultRule
+from harness.sim.gateway import ROUTES
 
 PLACE = "/api/Order/place"
 ACCOUNTS = "/api/Account/search"
@@ -80,6 +85,29 @@ async def test_ambiguous_place_is_reconciled_not_duplicated(client, clean_sim, k
     [row] = orders_tagged(clean_sim, f"amb-{kind}")
     assert row["id"] == placed.order_id
     assert requests(clean_sim, PLACE) == 1
+
+
+async def test_a_placement_looks_its_tag_up_from_just_before_the_call_not_the_whole_day(
+    client, clean_sim, monkeypatch
+):
+    # The look-up reads `Order/search` from a start time: the call's own beginning (less the
+    # clock allowance), not `reconcile_lookback_s` (a day of orders, maybe thousands) ago.
+    windows: list[float] = []
+    method, authed, handler = ROUTES[px.ORDER_SEARCH]
+
+    def recording(gateway, body, now):
+        windows.append(datetime.fromisoformat(body["startTimestamp"]).timestamp())
+        return handler(gateway, body, now)
+
+    monkeypatch.setitem(ROUTES, px.ORDER_SEARCH, (method, authed, recording))
+    clean_sim.set_faults([rule(PLACE, "error_after")])
+    began = time.time()
+    placed = await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="amb-window")
+    after = time.time()
+    assert placed.reconciled
+    (start,) = windows
+    allowance = RECONCILE_CLOCK_ALLOWANCE_S
+    assert began - allowance - 0.001 <= start <= after - allowance + 0.001
 
 
 async def test_reconciled_placement_is_logged_on_both_sides(client, clean_sim, caplog):

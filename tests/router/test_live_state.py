@@ -14,6 +14,7 @@ import pytest
 
 from harness.errors import BrokerUnavailableError
 from harness.operations import Impl, Operation
+from harness.sim import FaultRule
 from harness.store.db import open_engine
 from harness.store.state import read_state, set_kill
 
@@ -215,3 +216,27 @@ async def test_a_stage_unknown_to_this_process_sends_everything_to_python(
     assert h.recorder.flush(10)
     (row,) = outcomes(store_url)
     assert (row["stage"], row["served"]) == (stage, "python")
+
+
+async def test_a_broker_out_of_reach_of_both_sides_does_not_open_the_breaker(
+    open_harness, sqlite_url, sim
+):
+    # Every request is refused with a 503 before anything happens: Rust fails, Python fails
+    # the same way. The broker is down, not Rust: the breaker (2 failures) stays closed.
+    h = open_harness(url=sqlite_url, stage="production", rollout__breaker__failures=2)
+    sim.set_faults([FaultRule(path="*", kind="error_before")])
+    for i in range(3):
+        with pytest.raises(BrokerUnavailableError):
+            await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=f"down-{i}")
+    assert h.state.open_breakers == frozenset()
+    sim.set_faults([])
+    # A Rust failure that Python then gets through is Rust's: it counts, and opens it.
+    h.orders.use_client(
+        Impl.RUST, Flaky(h.orders._rust, {"place_market_order": broken}, after=False)
+    )
+    for i in range(2):
+        await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=f"rust-{i}")
+    assert h.state.open_breakers == frozenset({Operation.PLACE_ORDER})
+    assert h.recorder.flush(10)
+    got = [(r["routed"], r["served"], r["fell_back"], r["ok"]) for r in outcomes(sqlite_url)]
+    assert got == [("rust", "python", True, False)] * 3 + [("rust", "python", True, True)] * 2

@@ -224,6 +224,7 @@ async def test_ambiguous_place_is_reconciled_not_duplicated(open_harness, sqlite
         True,
     )
     assert "(maybe sent); found by customTag" in row["fallback_reason"]
+    assert row["reconciled"]
 
 
 async def test_ambiguous_place_that_did_not_land_is_placed_once_with_the_same_tag(
@@ -238,6 +239,7 @@ async def test_ambiguous_place_that_did_not_land_is_placed_once_with_the_same_ta
     (row,) = outcomes(sqlite_url)
     assert row["served"] == "python" and row["fell_back"]
     assert "not found by customTag, placed on python with the same tag" in row["fallback_reason"]
+    assert not row["reconciled"]  # nothing was found: it was placed
 
 
 async def test_a_python_refusal_as_duplicate_tag_is_reconciled(open_harness, sqlite_url, sim):
@@ -257,6 +259,26 @@ async def test_a_python_refusal_as_duplicate_tag_is_reconciled(open_harness, sql
     assert h.recorder.flush(10)
     (row,) = outcomes(sqlite_url)
     assert "python placement refused, then found by customTag" in row["fallback_reason"]
+    assert row["reconciled"]
+
+
+@pytest.mark.parametrize(("stage", "side"), [("production", "rust"), ("off", "python")])
+async def test_a_placement_the_client_reconciled_is_recorded_as_reconciled(
+    open_harness, sqlite_url, sim, stage, side
+):
+    # The order is created, the answer is a 500: the client itself finds it by its tag (no
+    # fallback), and the row says the call was settled by that look-up.
+    h = open_harness(stage=stage, broker__retry_delays_s=[0.01])
+    sim.set_faults([FaultRule(path=PLACE, kind="error_after", count=1)])
+    placed = await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag="settled-1")
+    assert placed.reconciled
+    await h.orders.place_market_order(ACCOUNT, MNQ, "sell", 1, custom_tag="plain-1")
+    assert [o["customTag"] for o in sim.ledger()] == ["settled-1", "plain-1"]
+    assert h.recorder.flush(10)
+    rows = {r["custom_tag"]: r for r in outcomes(sqlite_url)}
+    settled, plain = rows["settled-1"], rows["plain-1"]
+    assert (settled["served"], settled["fell_back"], settled["ok"]) == (side, False, True)
+    assert settled["reconciled"] and not plain["reconciled"]
 
 
 async def test_unknown_outcome_is_never_reported_as_not_sent(open_harness, sim):
@@ -302,6 +324,7 @@ async def test_a_maybe_sent_modify_already_applied_is_not_repeated(open_harness,
     assert h.recorder.flush(10)
     (row,) = [r for r in outcomes(sqlite_url) if r["op"] == "modify_order"]
     assert row["served"] == "python" and "already shows the change" in row["fallback_reason"]
+    assert row["reconciled"]
 
 
 async def test_a_maybe_sent_cancel_not_applied_is_repeated_on_python(open_harness, sqlite_url, sim):
@@ -316,6 +339,7 @@ async def test_a_maybe_sent_cancel_not_applied_is_repeated_on_python(open_harnes
     assert row["fallback_reason"].endswith(
         "not applied yet, repeated on python: rust panicked: deliberately, in a test"
     )
+    assert not row["reconciled"]
 
 
 async def test_the_env_kill_switch_takes_effect_on_the_next_call(

@@ -35,6 +35,7 @@ SUMMARY_KEYS = {
     "leftovers",
     "stale_runs",
     "crashed",
+    "native",
 }
 OP_KEYS = {
     "op",
@@ -45,6 +46,7 @@ OP_KEYS = {
     "rust_share",
     "fallbacks",
     "errors",
+    "reconciled",
     "shadow_comparisons",
     "shadow_mismatches",
     "rust",
@@ -119,7 +121,7 @@ def test_json_summary_has_stable_keys_and_agrees_with_harness_query(tmp_path):
         assert entry["calls"] == entry["calls_made"] == 6 * calls_per_trip()[entry["op"]]
         assert entry["to_rust"] == entry["served_by_rust"] == 0  # stage off: all Python
         assert entry["rust_share"] == 0.0
-        assert (entry["fallbacks"], entry["errors"]) == (0, 0)
+        assert (entry["fallbacks"], entry["errors"], entry["reconciled"]) == (0, 0, 0)
         for side in ("rust", "python"):
             assert set(entry[side]) == SIDE_KEYS
             row = latency.get((entry["op"], side))

@@ -281,3 +281,20 @@ def test_closing_while_the_database_is_down_spills_for_the_next_recorder(sqlite_
     assert counts(engine) == (700, 700, 700)
     assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
     engine.dispose()
+
+
+def test_a_spill_file_written_before_the_reconciled_column_is_replayed(sqlite_url, tmp_path):
+    # A spill line of schema 0001 has one outcome column fewer: it replays as not reconciled.
+    engine = open_engine(sqlite_url)
+    run_id = start_run(engine, kind="test", config={}, native_available=True)
+    old = [(f"{i:032x}", *outcome(run_id, i)[:-1]) for i in range(3)]
+    line = _Batch("b" * 32, old, []).to_line()
+    (tmp_path / f"{SPILL_PREFIX}dead-run.jsonl").write_bytes(line)
+    recorder = Recorder(engine, FAST, spill_dir=tmp_path, name="next-run")
+    assert recorder.flush(30)
+    recorder.close()
+    with engine.connect() as conn:
+        rows = conn.execute(select(Outcome.reconciled)).scalars().all()
+    assert rows == [False, False, False]
+    assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
+    engine.dispose()

@@ -60,8 +60,34 @@ def test_an_outdated_schema_is_refused_naming_the_fix(db_url):
     upgrade(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    with pytest.raises(SchemaError, match=r"revision 0000.*needs 0001.*harness db upgrade"):
+    needs = rf"revision 0000.*needs {SCHEMA_REVISION}.*harness db upgrade"
+    with pytest.raises(SchemaError, match=needs):
         ensure_schema(engine, create_if_empty=True)
+    engine.dispose()
+
+
+def test_upgrading_from_0001_keeps_the_outcomes_and_reads_them_as_not_reconciled(db_url):
+    engine = open_engine(db_url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, started_ns, status, kind, host, pid, os_user, version, "
+                "native_available, config, rows_recorded, rows_dropped) VALUES ('r1', 1, "
+                "'finished', 'bot', 'h', 1, 'u', 'v', true, '{}', 1, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO outcomes (id, ts_ns, run_id, op, stage, routed, served, fell_back, "
+                "ok, latency_us) VALUES ('o1', 1, 'r1', 'place_order', 'off', 'python', "
+                "'python', false, true, 5.0)"
+            )
+        )
+    assert upgrade(engine) == SCHEMA_REVISION
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, reconciled FROM outcomes")).all()
+    assert [(r[0], bool(r[1])) for r in rows] == [("o1", False)]
     engine.dispose()
 
 

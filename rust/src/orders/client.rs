@@ -23,6 +23,10 @@ use super::runtime::this_process;
 /// How many placed orders' contracts are remembered (for the tick grid of a later modify).
 pub const REMEMBERED_ORDERS: usize = 4096;
 
+/// How long before a placement call began its own look-ups search, in seconds: room for a
+/// client clock that far ahead of the broker's (`harness.orders.reconcile`, the same figure).
+pub const RECONCILE_CLOCK_ALLOWANCE_S: f64 = 300.0;
+
 /// How the client is set up (mirrors `harness.orders.ClientSettings`).
 #[derive(Clone)]
 pub struct Settings {
@@ -629,11 +633,25 @@ impl Client {
         account_id: i64,
         tag: &str,
     ) -> Result<Option<Order>, OrderError> {
+        self.search_tag(account_id, tag, None).await
+    }
+
+    /// The order carrying `tag`, searched from `reconcile_lookback_s` ago, or (a placement's
+    /// own look-up) from `RECONCILE_CLOCK_ALLOWANCE_S` before `since` if that is later: the
+    /// order was created during the call, and a day of orders is not downloaded for it.
+    async fn search_tag(
+        &self,
+        account_id: i64,
+        tag: &str,
+        since: Option<f64>,
+    ) -> Result<Option<Order>, OrderError> {
+        let mut start = clock::unix_now() - self.settings.reconcile_lookback_s.max(0.0);
+        if let Some(began) = since {
+            start = start.max(began - RECONCILE_CLOCK_ALLOWANCE_S);
+        }
         let body = api::OrderSearchRequest {
             account_id,
-            start_timestamp: clock::iso_utc(
-                clock::unix_now() - self.settings.reconcile_lookback_s.max(0.0),
-            ),
+            start_timestamp: clock::iso_utc(start),
         };
         let r: api::OrdersResponse = self.read(api::ORDER_SEARCH, &body).await?;
         Ok(r.orders
@@ -693,6 +711,7 @@ impl Client {
     /// Send a placement body; an unknown outcome is reconciled by `tag`.
     async fn place(&self, account_id: i64, tag: String, body: &[u8]) -> Result<Placed, OrderError> {
         let ep = api::ORDER_PLACE;
+        let began = Some(clock::unix_now()); // the order, if it lands, is created after this
         let mut attempts = 0;
         let mut uncertain = false;
         loop {
@@ -716,7 +735,7 @@ impl Client {
                     // An earlier attempt's outcome is unknown, and a repeat failed (most likely
                     // the duplicate-tag rejection: that attempt landed). Find the order, or
                     // say that it may stand.
-                    if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
+                    if let Ok(Some(order)) = self.search_tag(account_id, &tag, began).await {
                         return Ok(reconciled(order, tag, attempts));
                     }
                     return Err(settle(ep, e, attempts).maybe_sent());
@@ -724,7 +743,7 @@ impl Client {
                 Err(e) => return Err(settle(ep, e, attempts)),
             };
             uncertain = true;
-            if let Ok(Some(order)) = self.find_order_by_tag(account_id, &tag).await {
+            if let Ok(Some(order)) = self.search_tag(account_id, &tag, began).await {
                 return Ok(reconciled(order, tag, attempts));
             }
             match self.backoff.delay_after(attempts, None) {

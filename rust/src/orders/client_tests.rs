@@ -2,7 +2,8 @@
 //! re-login, and the reconciliation of placements whose outcome is unknown. No Python involved.
 
 use super::api::ModifyRequest;
-use super::client::PlaceParams;
+use super::client::{PlaceParams, RECONCILE_CLOCK_ALLOWANCE_S};
+use super::clock::{iso_utc, unix_now};
 use super::error::OrderError;
 use super::fake_broker::{login, ok, FakeBroker, Reply, Seen};
 
@@ -286,4 +287,43 @@ async fn a_refused_repeat_of_an_unknown_placement_says_it_may_have_been_sent() {
     assert_eq!(err.class_name(), "OrderRejectedError");
     let f = err.failure().unwrap();
     assert_eq!((f.error_code, f.attempts, f.maybe_sent), (Some(2), 2, true));
+}
+
+#[tokio::test]
+async fn a_placement_reconciles_from_just_before_the_call_not_the_whole_look_back() {
+    let broker = FakeBroker::start(|r, n| match r.path.as_str() {
+        "/api/Auth/loginKey" => login("tok"),
+        "/api/Contract/searchById" => ok(CONTRACT),
+        "/api/Order/place" if n == 1 => Reply::Json(500, "{}".into(), None),
+        "/api/Order/search" => ok(&format!(
+            r#""orders":[{}]"#,
+            r#"{"id":7001,"accountId":1001,"contractId":"CON.F.US.MNQ.Z26","status":2,"type":2,
+                "side":0,"size":1,"creationTimestamp":"2026-01-05T00:00:00Z",
+                "updateTimestamp":"2026-01-05T00:00:00Z","customTag":"t"}"#
+        )),
+        _ => Reply::Json(429, "{}".into(), None),
+    });
+    let began = unix_now();
+    let placed = broker
+        .client(&[0.001])
+        .place_order(market(Some("t")))
+        .await
+        .expect("reconciled");
+    assert!(placed.reconciled);
+    let seen = broker.seen.lock().expect("seen").clone();
+    let search = seen
+        .iter()
+        .find(|r| r.path == "/api/Order/search")
+        .expect("a look-up");
+    let body: serde_json::Value = serde_json::from_str(&search.body).expect("json");
+    let start = body["startTimestamp"].as_str().expect("startTimestamp");
+    let after = unix_now();
+    // ISO texts of one layout order as the instants do; a look-back of the client's whole
+    // window (3,600 s in these tests) would start far before the first bound.
+    let low = iso_utc(began - RECONCILE_CLOCK_ALLOWANCE_S);
+    let high = iso_utc(after - RECONCILE_CLOCK_ALLOWANCE_S);
+    assert!(
+        low.as_str() <= start && start <= high.as_str(),
+        "{low} <= {start} <= {high}"
+    );
 }

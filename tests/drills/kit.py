@@ -1,0 +1,233 @@
+"""Helpers of the fault drills: `harness` commands as real processes, the simulator as a process
+of its own (stopped and started again on its port), and the store and the broker's ledger read
+directly, as an outside observer would.
+
+Every command runs in the drill's own folder with an environment cleaned of anything that would
+change the outcome (a database URL, broker credentials, the kill switch, the native override).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from sqlalchemy import create_engine, text
+
+from harness.sim import SimSettings, Simulator, SpawnedSimulator
+
+T = TypeVar("T")
+
+SIM_USER = "drill-user"
+SIM_KEY = "drill-key-3c9e-do-not-print"
+CLEARED = (
+    "HARNESS_DB_URL",
+    "HARNESS_CONFIG_DIR",
+    "HARNESS_NO_NATIVE",
+    "TOPSTEPX_USE_RUST",
+    "PROJECTX_USERNAME",
+    "PROJECTX_API_KEY",
+    "PROJECTX_BASE_URL",
+    "TOPSTEPX_USERNAME",
+    "TOPSTEPX_API_KEY",
+)
+OPEN = 1
+"""`OrderStatus.OPEN` as the ledger prints it."""
+
+
+def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without the variables in CLEARED, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    env.update(extra or {})
+    return env
+
+
+def command(*args: str) -> list[str]:
+    """`harness ARGS...` run by this interpreter."""
+    return [sys.executable, "-m", "harness", *args]
+
+
+def harness(
+    folder: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run `harness ARGS...` in `folder` to the end (stdout and stderr captured)."""
+    return subprocess.run(
+        command(*args),
+        cwd=folder,
+        env=environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(
+    folder: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    program: list[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> subprocess.Popen[str]:
+    """Start `harness ARGS...` (or `program ARGS...`) in `folder`, stdout piped; stderr piped,
+    or written to `stderr` (a file: a long run's log would fill a pipe nobody reads yet)."""
+    return subprocess.Popen(
+        (program or command()) + list(args),
+        cwd=folder,
+        env=environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr is None else stderr,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Wait for `process` (killed after `timeout` s, and the drill fails); its output."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"still running after {timeout} s; stderr: {err[-3000:]}") from None
+
+
+def summary(out: str, err: str = "") -> dict[str, Any]:
+    """The JSON summary a `harness run --json` printed."""
+    try:
+        data: dict[str, Any] = json.loads(out)
+    except ValueError:
+        raise AssertionError(f"no JSON on stdout: {out[-2000:]!r}\nstderr: {err[-3000:]}") from None
+    return data
+
+
+def projectx(sim: SpawnedSimulator | Simulator) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Overrides and environment of a run against `sim` as the real gateway is reached."""
+    return ("broker=projectx", f"broker.base_url={sim.url}"), {
+        "PROJECTX_USERNAME": SIM_USER,
+        "PROJECTX_API_KEY": SIM_KEY,
+    }
+
+
+def gateway(**settings: Any) -> SpawnedSimulator:
+    """A `harness sim` process with the drills' credentials (stop it when done)."""
+    return Simulator.spawn(SimSettings(username=SIM_USER, api_key=SIM_KEY, **settings))
+
+
+def rows(url: str, sql: str, **params: Any) -> list[dict[str, Any]]:
+    """Rows of a query on the store at `url` (a separate engine, as another reader would)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def outcome_count(url: str, run_id: str | None = None) -> int:
+    """Outcome rows in the store (of one run), or -1 while it cannot be read."""
+    sql = "SELECT count(*) AS n FROM outcomes" + (" WHERE run_id = :run" if run_id else "")
+    try:
+        return int(rows(url, sql, run=run_id)[0]["n"])
+    except Exception:  # not created yet, locked, or down: the caller polls again
+        return -1
+
+
+def wait_until(condition: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.1)
+
+
+def wait_for_outcomes(
+    url: str, at_least: int, process: subprocess.Popen[str], timeout: float
+) -> int:
+    """Wait until the store holds `at_least` outcome rows (the run is well under way)."""
+
+    def enough() -> int | None:
+        if process.poll() is not None:
+            _, err = process.communicate()
+            raise AssertionError(f"ended early ({process.returncode}): {err[-3000:]}")
+        n = outcome_count(url)
+        return n if n >= at_least else None
+
+    try:
+        return wait_until(enough, timeout, f"{at_least} outcome rows")
+    except AssertionError:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.communicate()
+        raise
+
+
+def mid_trip(sim: SpawnedSimulator | Simulator) -> Callable[[], bool]:
+    """A condition for `wait_until`: by the broker's own book, a round trip is under way (a
+    position held and its stop working), so an outage or a kill now lands in its middle."""
+
+    def under_way() -> bool:
+        book = sim.stats()
+        return bool(book["positions"] > 0 and book["open_orders"] > 0)
+
+    return under_way
+
+
+def tag_prefix(run_id: str) -> str:
+    """The customTag prefix of a `harness run`'s orders."""
+    return f"hr-{run_id[:16]}-"
+
+
+def orders_of(ledger: Iterable[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The orders of the broker's ledger that carry a run's tags."""
+    prefix = tag_prefix(run_id)
+    return [o for o in ledger if (o.get("customTag") or "").startswith(prefix)]
+
+
+def duplicates(orders: Iterable[dict[str, Any]]) -> int:
+    """Orders beyond the first carrying the same customTag (each tag must be placed once)."""
+    tags = Counter(o["customTag"] for o in orders if o.get("customTag"))
+    return sum(n - 1 for n in tags.values())
+
+
+def open_positions(sim: SpawnedSimulator | Simulator, account: int) -> list[dict[str, Any]]:
+    """The broker's open positions of `account`."""
+    return [p for p in sim.positions() if p["accountId"] == account]
+
+
+def ops(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A run summary's operations by name."""
+    return {o["op"]: o for o in data["ops"]}
+
+
+def total(data: dict[str, Any], key: str) -> int:
+    """A summary figure summed over the operations (`calls`, `fallbacks`, ...)."""
+    return int(sum(o[key] for o in data["ops"]))
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident memory of a process in KiB (None once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def open_fds(pid: int) -> int | None:
+    """File descriptors a process holds open (None once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None

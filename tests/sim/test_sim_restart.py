@@ -1,0 +1,90 @@
+"""The simulator across restarts and idle connections: `state_file` keeps the book (orders,
+positions, trades, sessions) when the process stops and starts again on the same port, and
+`idle_close_ms` closes keep-alive connections left idle, as a load balancer does."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from simkit import ACCOUNT, MNQ, Api
+
+from harness.sim import SimSettings, Simulator
+
+PLACE = "/api/Order/place"
+
+
+def _stop_body(tag: str) -> dict:
+    # A sell stop far below the price: it rests Open.
+    return {"accountId": ACCOUNT, "contractId": MNQ, "type": 4, "side": 1, "size": 1,
+            "stopPrice": 1000.0, "customTag": tag}  # fmt: skip
+
+
+def test_a_restarted_simulator_keeps_orders_positions_tags_and_sessions(tmp_path: Path) -> None:
+    state = tmp_path / "book.json"
+    first = Simulator(SimSettings(rate_limit=False, state_file=str(state))).start()
+    port = int(first.url.rsplit(":", 1)[1])
+    api = Api(first)
+    try:
+        assert api.login()["success"]
+        filled = api.place(customTag="kept-entry")  # a market buy: a position of 1
+        resting = api.call(PLACE, _stop_body("kept-stop"))
+        assert filled["success"] and resting["success"]
+        before = first.ledger()
+    finally:
+        api.close()
+        first.stop()
+    assert state.exists() and not (tmp_path / "book.json.partial").exists()
+
+    again = Simulator(SimSettings(rate_limit=False, port=port, state_file=str(state))).start()
+    http = httpx.Client(base_url=again.url, timeout=10.0)
+    try:
+        assert again.ledger() == before
+        assert [(p["contractId"], p["size"]) for p in again.positions()] == [(MNQ, 1)]
+        caller = Api(again, http)
+        caller.token = api.token  # the session survived: no new login
+        opened = caller.call("/api/Order/searchOpen", {"accountId": ACCOUNT})
+        assert [o["customTag"] for o in opened["orders"]] == ["kept-stop"]
+        duplicate = caller.call(PLACE, _stop_body("kept-stop"))
+        assert (duplicate["success"], duplicate["errorCode"]) == (False, 2)  # tags remembered
+        fresh = caller.place(customTag="after-restart")
+        assert fresh["orderId"] > max(o["id"] for o in before)  # ids never reused
+    finally:
+        http.close()
+        again.stop()
+
+
+def test_an_unreadable_state_file_is_named(tmp_path: Path) -> None:
+    state = tmp_path / "book.json"
+    state.write_text('{"version": 99}')
+    with pytest.raises(ValueError, match=r"state_file .*book\.json.*version 99"):
+        Simulator(SimSettings(state_file=str(state)))
+
+
+def test_idle_keep_alive_connections_are_closed_after_idle_close_ms() -> None:
+    with Simulator(SimSettings(rate_limit=False, idle_close_ms=100)) as sim:
+        host, port = sim.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(b"GET /api/Status/ping HTTP/1.1\r\nHost: sim\r\n\r\n")
+            answer = conn.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200") and b"pong" in answer
+            began = time.monotonic()
+            assert conn.recv(4096) == b""  # the server closed the idle connection (FIN)
+            waited = time.monotonic() - began
+        assert 0.05 <= waited < 5.0
+        assert sim.stats()["idle_closed"] == 1
+
+
+def test_a_connection_in_use_is_not_closed_as_idle() -> None:
+    with (
+        Simulator(SimSettings(rate_limit=False, idle_close_ms=200)) as sim,
+        httpx.Client(base_url=sim.url, timeout=5.0) as http,
+    ):
+        for _ in range(10):  # back to back on one connection, each well within the idle time
+            assert http.get("/api/Status/ping").status_code == 200
+            time.sleep(0.02)
+        assert sim.stats()["idle_closed"] == 0
+        assert sim.stats()["connections"] == 1
