@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.store.db import SCHEMA_REVISION
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = (
     "harness/_native",
@@ -68,7 +70,7 @@ def test_the_installed_wheel_creates_and_reads_a_store_from_any_folder(tmp_path)
 
     done = run("db", "upgrade")
     assert done.returncode == 0, done.stderr
-    assert "schema revision 0001" in done.stdout
+    assert f"schema revision {SCHEMA_REVISION}" in done.stdout
     assert (elsewhere / "harness.db").exists()
     done = run("status", "--json")
     assert done.returncode == 0, done.stderr

@@ -4,14 +4,14 @@ PostgreSQL role that logs in with that password (SCRAM, a cluster of the drill's
 CLI command's output (tables, `--json`, `--csv`, `--cfg job`, errors of broken overrides and of
 a wrong password), the logs (stderr), every file the commands left in the working folder (a
 Hydra output folder, if any) and every row of every table are searched for the markers and for
-session tokens (JWT): 0 hits.
-
-TODO(lead): `harness tui` is not on main yet. When it lands, render its screens on this store
-(`make_app(...)`, `app.run_test()`, `export_screenshot()`) and add them to `outputs` below.
+session tokens (JWT): 0 hits. The dashboard's screens (overview, gate, each drill-down with its
+full-row detail, the help) are rendered by the real app on the same store, with the API key and
+the password in its config, and searched likewise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, create_engine, select, text
 
+from harness.config import compose
 from harness.sim import FaultRule, SimSettings, Simulator
+from harness.tui.app import make_app
 
 from .kit import finish, harness, start
 
@@ -65,6 +67,31 @@ def _dump(url: str) -> tuple[str, int]:
         return "\n".join(parts), count
     finally:
         engine.dispose()
+
+
+async def _tui_screens(url: str) -> dict[str, str]:
+    """Every screen of the dashboard on the store at `url`, as its SVG export, the config
+    carrying the API key and the password (the URL's); each drill-down with a row selected so
+    its detail (the full message) shows."""
+    cfg = compose([f"db.url={url}", f"broker.api_key={API_KEY}"], environ={})
+    app = make_app(cfg)
+    screens: dict[str, str] = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = asyncio.get_running_loop().time() + 30
+        while app.refreshes < 1:
+            assert asyncio.get_running_loop().time() < deadline, "the dashboard never refreshed"
+            await pilot.pause(0.05)
+        for key, name in [("1", "overview"), ("2", "gate"), ("3", "errors"), ("4", "fallbacks"),
+                          ("5", "shadow"), ("6", "events"), ("7", "runs")]:  # fmt: skip
+            await pilot.press(key)
+            await pilot.pause(0.5)
+            await pilot.press("down")  # a row selected: its detail shows
+            await pilot.pause(0.2)
+            screens[f"tui: {name}"] = app.export_screenshot()
+        await pilot.press("1", "question_mark")
+        await pilot.pause(0.3)
+        screens["tui: help"] = app.export_screenshot()
+    return screens
 
 
 @pytest.mark.drill_id(9, "secrets")
@@ -143,6 +170,7 @@ def test_no_secret_reaches_any_output_log_file_or_row(tmp_path: Path, own_pg, fi
             record(name, done)
     finally:
         sim.stop()
+    tui = asyncio.run(_tui_screens(url))
 
     files = {
         str(p.relative_to(tmp_path)): p.read_bytes().decode("utf-8", "replace")
@@ -152,6 +180,7 @@ def test_no_secret_reaches_any_output_log_file_or_row(tmp_path: Path, own_pg, fi
     rows_text, row_count = _dump(url)
     places = {f"output: {k}": v for k, v in outputs.items()}
     places |= {f"file: {k}": v for k, v in files.items()}
+    places |= tui
     places["database rows"] = rows_text
     hits = {name: [m for m in MARKERS if m in body] for name, body in places.items()}
     hits = {name: found for name, found in hits.items() if found}
@@ -163,7 +192,8 @@ def test_no_secret_reaches_any_output_log_file_or_row(tmp_path: Path, own_pg, fi
     figures.add("round trips completed (with faults and token expiries)",
                 summary["round_trips"]["completed"])  # fmt: skip
     figures.add("hits of the API key / the DB password / a session token", hits or 0)
-    figures.add("TUI screens", "TODO(lead): harness tui is not on main yet")
+    figures.add("TUI screens rendered (SVG), bytes", f"{len(tui)}, {sum(map(len, tui.values()))}")
 
     assert row_count > 50 and summary["round_trips"]["completed"] > 0
+    assert "staging_50" in tui["tui: overview"] or "production" in tui["tui: overview"]
     assert hits == {}, hits
