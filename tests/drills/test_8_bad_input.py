@@ -98,7 +98,7 @@ CASES = [
     _bars("nan.csv", HEADER + "2026-01-05T00:00:00Z,1,2,0.5,nan,10\n", "c", "NaN"),
     _bars("negative-volume.csv", HEADER + "2026-01-05T00:00:00Z,1,2,0.5,1,-1\n", "v"),
     # (the bars CLI of the h12-bars branch also names the line and the value here)
-    _bars("bad-time.csv", HEADER + "yesterday,1,2,0.5,1,10\n", "t", "ISO-8601", "index 0"),
+    _bars("bad-time.csv", HEADER + "yesterday,1,2,0.5,1,10\n", "t", "ISO-8601", "line 2"),
     _bars("text-price.csv", GOOD + "2026-01-05T00:02:00Z,1,two,0.5,1,10\n", "text-price.csv",
           "h"),
     _bars("missing-column.csv", "t,o,h,l,v\n2026-01-05T00:00:00Z,1,2,0.5,10\n", "c"),
