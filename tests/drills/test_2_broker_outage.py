@@ -103,8 +103,8 @@ def test_a_broker_outage_fails_calls_cleanly_and_the_run_resumes(tmp_path: Path,
     swept = len(found["open_orders"]) + len(found["open_positions"])
     figures.add("found by the final check, then swept", swept)
     figures.add("Rust calls that fell back (in and around the outage)", len(rust_failures))
-    figures.add("breakers tripped by the outage", trips)
-    figures.add("automatic rollbacks", rollbacks)
+    figures.add("breakers tripped by the outage", trips or "none")
+    figures.add("automatic rollbacks (to stage)", rollbacks or "none")
     figures.add("exit status", data["exit_status"])
 
     assert in_gap, "no routed call was made while the broker was down"
