@@ -133,6 +133,12 @@ def compose(
             if key not in sections and key != "hydra":
                 raise ConfigError(str(key), _value_of(str(key), overrides), "unknown key")
         built: dict[str, Any] = {name: OmegaConf.to_object(composed[name]) for name in sections}
+        for name in sections:  # `+key=...` can add a key the schema does not have: refuse it
+            unknown = _unknown_key(composed[name], built[name], name)
+            if unknown is not None:
+                full, parent = unknown
+                reason = f"unknown key (not in {parent})"
+                raise ConfigError(full, _value_of(full, overrides), reason)
         cfg = HarnessConfig(**built)
     except (HydraException, OmegaConfBaseException) as exc:
         raise _without_secrets(_config_error(exc, overrides), overrides) from None
@@ -141,6 +147,32 @@ def compose(
     resolve_credentials(cfg, env)
     validate(cfg)
     return cfg
+
+
+def _unknown_key(node: Any, built: Any, path: str) -> tuple[str, str] | None:
+    """The first key of the composed `node` that its typed counterpart `built` has no place for
+    (a dataclass without that field), with the dataclass's name; None when every key fits.
+    OmegaConf drops such keys silently when it builds the dataclass, so a misspelt appended
+    override (`+workload.trdes=3`) would otherwise be ignored."""
+    from omegaconf import DictConfig, ListConfig
+
+    if isinstance(node, DictConfig):
+        names = {f.name for f in fields(built)} if is_dataclass(built) else None
+        for key in node:
+            if names is not None and key not in names:
+                return f"{path}.{key}", type(built).__name__
+            child = getattr(built, str(key), None) if names is not None else None
+            if child is None and isinstance(built, dict):
+                child = built.get(key)
+            found = _unknown_key(node[key], child, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(node, ListConfig) and isinstance(built, list):
+        for i, (item, typed) in enumerate(zip(node, built, strict=False)):
+            found = _unknown_key(item, typed, f"{path}.{i}")
+            if found is not None:
+                return found
+    return None
 
 
 def _override_key(override: str) -> str:
@@ -200,7 +232,8 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
 
 
 _SECRET_KEYS: Final = frozenset({"broker.api_key"})
-_URL_PASSWORD = re.compile(r"://[^/?#@]*?:([^/?#@]+)@")
+_URL_PASSWORD = re.compile(r"://[^/?#@:]*:(.+)@")
+_URL_QUERY_SECRET = re.compile(r"[?&][^=&#]*pass[^=&#]*=([^&#'\"]+)", re.IGNORECASE)
 
 
 def _secrets_in(overrides: Sequence[str]) -> list[str]:
@@ -217,6 +250,7 @@ def _secrets_in(overrides: Sequence[str]) -> list[str]:
             found.append(value.strip().strip("'\"[]${}"))  # as Hydra's message may quote it
         if key == "db.url":
             found += [m.group(1) for m in _URL_PASSWORD.finditer(value)]
+            found += [m.group(1) for m in _URL_QUERY_SECRET.finditer(value)]
     return sorted({f for f in found if f}, key=len, reverse=True)
 
 
@@ -270,7 +304,8 @@ def resolve_credentials(cfg: HarnessConfig, environ: dict[str, str] | Any = None
 
     `broker.username` <- `PROJECTX_USERNAME`, else `TOPSTEPX_USERNAME`; `broker.api_key` <-
     `PROJECTX_API_KEY`, else `TOPSTEPX_API_KEY`; `broker.base_url` (projectx only) <-
-    `PROJECTX_BASE_URL`. The embedded simulator (`broker=sim`) needs none of them.
+    `PROJECTX_BASE_URL`, else the live gateway (`DEFAULT_BASE_URL`). The embedded simulator
+    (`broker=sim`) needs none of them.
     """
     env = os.environ if environ is None else environ
     broker = cfg.broker
@@ -281,7 +316,9 @@ def resolve_credentials(cfg: HarnessConfig, environ: dict[str, str] | Any = None
     if not broker.api_key:
         broker.api_key = env.get("PROJECTX_API_KEY") or env.get("TOPSTEPX_API_KEY") or None
     if not broker.base_url:
-        broker.base_url = env.get("PROJECTX_BASE_URL") or None
+        from harness.orders.settings import DEFAULT_BASE_URL
+
+        broker.base_url = env.get("PROJECTX_BASE_URL") or DEFAULT_BASE_URL
 
 
 # ----- checks a type cannot express -------------------------------------------------------------
@@ -365,6 +402,15 @@ def _validate_db(db: DbConfig) -> None:
         url = make_url(db.url)
     except ArgumentError:
         raise ConfigError("db.url", redact_url(db.url), "not a database URL") from None
+    except ValueError:  # SQLAlchemy reads a port that is not a number: its message shows it
+        reason = (
+            "not a database URL: the port is not a number, or the password holds an unescaped "
+            "'@', ':' or '/' (percent-encode them: %40, %3A, %2F)"
+        )
+        raise ConfigError("db.url", redact_url(db.url), reason) from None
+    if "@" in (url.host or ""):  # user:pa@ss@host: SQLAlchemy takes "ss@host" for the host
+        reason = "the password holds an unescaped '@' (percent-encode it: %40)"
+        raise ConfigError("db.url", redact_url(db.url), reason)
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         reason = "only sqlite:/// and postgresql+psycopg:// are supported"
         raise ConfigError("db.url", redact_url(db.url), reason)
@@ -428,17 +474,22 @@ def _validate_workload(w: WorkloadConfig) -> None:
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced by `***` (unparseable text is masked whole
-    after the scheme)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """A database URL with its password replaced by `***`: the password of the user part (all
+    of it up to the last `@`, so an unescaped `@` in it hides nothing) and the value of any
+    query parameter whose name holds `pass` (`?password=...`, as libpq accepts). Works on text
+    that is not a valid URL too; it never parses more than it must."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return REDACTED if ":" in url or "@" in url else url
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        rest = f"{user}:{REDACTED}@{rest[at + 1 :]}" if colon else rest
+    rest = _QUERY_PASSWORD.sub(lambda m: m.group(1) + REDACTED, rest)
+    return f"{scheme}://{rest}"
 
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        scheme, sep, _ = url.partition("://")
-        return f"{scheme}{sep}{REDACTED}" if sep else REDACTED
-    return parsed.render_as_string(hide_password=True)  # a password prints as ***
+
+_QUERY_PASSWORD = re.compile(r"([?&][^=&#]*pass[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def _plain(value: Any) -> Any:
