@@ -21,7 +21,9 @@ is how the final check (and a later run, if this one is killed) finds them.
 
 A trip whose bars read finds the broker out of reach (`BrokerUnavailableError`) makes no trade,
 and its worker waits 1 s before the next, doubling up to 8 s while the broker stays out of reach
-(`UNREACHABLE_BACKOFF_S`), so an outage does not burn the remaining trips in seconds.
+(`UNREACHABLE_BACKOFF_S`), so an outage does not burn the remaining trips in seconds. A trip
+refused for the rate limit (`RateLimitedError`, its retries spent) makes its worker wait the
+gateway's `Retry-After` before the next (`RATE_LIMITED_WAIT_MAX_S`).
 
 One round trip per symbol is in flight at a time (a position is per account and contract: two
 trips on one contract would net against each other), so at most `len(symbols)` of
@@ -46,7 +48,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from harness.config import WorkloadConfig
-from harness.errors import BrokerError, BrokerUnavailableError, HarnessError
+from harness.errors import BrokerError, BrokerUnavailableError, HarnessError, RateLimitedError
 from harness.orders import AccountReads, OrderClient
 from harness.orders.models import Contract, HistoryBar, Order, Position
 from harness.projectx import BARS_RATE_LIMIT, RATE_LIMIT, OrderStatus, OrderType, Side
@@ -73,6 +75,11 @@ UNREACHABLE_BACKOFF_S: Final = (1.0, 8.0)
 """After a round trip that could not reach the broker (its bars read failed with
 `BrokerUnavailableError`), the worker's next trip waits this long, doubling up to the second
 figure while the broker stays out of reach: an outage does not burn the remaining trips."""
+RATE_LIMITED_WAIT_MAX_S: Final = 60.0
+"""After a round trip refused for the rate limit (`RateLimitedError`), the worker's next trip
+waits the gateway's `Retry-After` (at most this long; the back-off's first step when it gave
+none), so a run without its own pacing (`workload.rate_limit=false`) does not burn its trips
+against a limit it was told about."""
 BARS_WINDOW_EXTRA: Final = timedelta(days=4)
 """The bars request spans `bars_lookback` minutes plus this, and keeps the most recent
 `bars_lookback` bars: a weekend or a holiday without trading still yields a full lookback."""
@@ -264,6 +271,9 @@ class _Trip:
     stopped_out: bool = False
     unreachable: bool = False
     """The broker could not be reached at the trip's start (no trade was made)."""
+    rate_limited_s: float | None = None
+    """A call of the trip was refused for the rate limit (`RateLimitedError`, retries spent):
+    the gateway's advice in seconds (`Retry-After`), else the back-off's first step."""
 
 
 class Workload:
@@ -359,6 +369,10 @@ class Workload:
                     pause_s = max(pause_s, backoff_s)
                 else:
                     backoff_s = 0.0
+                if trip.rate_limited_s is not None:  # the gateway asked us to slow down
+                    wait_s = min(trip.rate_limited_s, RATE_LIMITED_WAIT_MAX_S)
+                    log.warning("rate limited by the broker: next round trip in %.1f s", wait_s)
+                    pause_s = max(pause_s, wait_s)
                 if not await interruptible_sleep(pause_s, self.stopping):
                     return
         except asyncio.CancelledError:
@@ -371,6 +385,10 @@ class Workload:
 
     def _problem(self, trip: _Trip, step: str, error: BaseException | str, action: str) -> None:
         text = error if isinstance(error, str) else _text(error)
+        if isinstance(error, RateLimitedError):
+            advice = error.retry_after if error.retry_after and error.retry_after > 0 else None
+            wait_s = advice or UNREACHABLE_BACKOFF_S[0]
+            trip.rate_limited_s = max(trip.rate_limited_s or 0.0, wait_s)
         problem = Problem(trip.number, trip.market.symbol, step, text, action)
         trip.problems.append(problem)
         self.problems.append(problem)

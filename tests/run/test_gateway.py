@@ -111,3 +111,23 @@ def test_a_killed_run_is_reported_by_the_next_one_with_the_orders_it_left(
     assert stale["run"] == dead["id"] and stale["kind"] == "run"
     assert {o["id"] for o in stale["open_orders"]} == left
     assert all(o["custom_tag"].startswith(_prefix(dead["id"])) for o in stale["open_orders"])
+
+
+def test_a_run_without_pacing_waits_the_gateways_retry_after_between_rate_limited_trips(tmp_path):
+    """`workload.rate_limit=false` against a gateway refusing every bars read with 429 and
+    `Retry-After: 0.4`: each trip fails, and its worker waits the advice before the next
+    instead of burning the remaining trips at once."""
+    from harness.sim import FaultRule
+
+    rule = FaultRule(path="/api/History/retrieveBars", kind="rate_limit", retry_after=0.4)
+    for spawned in _gateway(faults=[rule]):
+        overrides, env = _projectx(spawned)
+        done = harness(
+            tmp_path, "run", "--json", "workload.trades=4", "workload.symbols=[MNQ]",
+            "workload.rate_limit=false", "broker.retry_delays_s=[0.01]",
+            "broker.max_retry_after_s=0.01", *overrides, env=env,
+        )  # fmt: skip
+        data = summary(done)
+        assert data["round_trips"]["failed"] == 4, data["round_trips"]
+        assert done.stderr.count("rate limited by the broker: next round trip in 0.4 s") == 4
+        assert data["elapsed_s"] >= 3 * 0.4
