@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -112,7 +113,27 @@ def _split(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse the command line, compose the config, run the chosen subcommand; the exit status."""
+    """Parse the command line, compose the config, run the chosen subcommand; the exit status.
+
+    Ctrl-C at any moment (even while modules load) is one line and 130; a reader that goes
+    away (`harness status | head -3`) ends the command quietly, as `cat` does."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Tasks a run had started may be collected later with their errors unclaimed: after an
+        # interrupt they are expected, not news (asyncio would log each with its traceback).
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        sys.stderr.write("harness: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # Python's advice (signal docs, "Note on SIGPIPE"): point stdout at devnull so that
+        # the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser([command] if command else [])
@@ -149,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(name, exc)
         return _exit_for(exc)
     except KeyboardInterrupt:
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # as in main()
         error(name, "interrupted")
         return 130
 

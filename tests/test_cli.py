@@ -100,3 +100,68 @@ def test_an_override_too_broken_to_parse_never_prints_its_secret(override, capsy
     err = capsys.readouterr().err
     assert "error:" in err and "***" in err
     assert "key-9f1c-do-not-print" not in err and "9f1c" not in err
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("after_s", [0.2, 0.5, 0.8])
+def test_ctrl_c_while_a_run_starts_is_one_line_and_130(tmp_path, after_s):
+    """SIGINT while modules load, while the store opens or the simulator starts: no traceback,
+    no asyncio complaint about tasks left behind, exit status 130."""
+    import signal
+    import time
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "workload.trades=50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(after_s)
+    run.send_signal(signal.SIGINT)
+    _out, err = run.communicate(timeout=90)
+    assert run.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "never retrieved" not in err, err[-2000:]
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`harness status | true`: the reader is gone before the table is written; no
+    BrokenPipeError traceback, no "Exception ignored" at exit."""
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "harness", "db", "upgrade"], cwd=tmp_path, capture_output=True
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m harness status | true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_the_environments_kill_switch_is_shown_by_status(tmp_path):
+    """`TOPSTEPX_USE_RUST=OFF harness status`: the stage says where Rust would get calls, so the
+    status must say that a process started from this environment sends them all to Python."""
+    import json
+    import os
+
+    subprocess.run([sys.executable, "-m", "harness", "db", "upgrade"], cwd=tmp_path, check=True)
+    env = {**os.environ, "TOPSTEPX_USE_RUST": "OFF"}
+    cmd = [sys.executable, "-m", "harness", "status"]
+    text = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+    assert "KILL SWITCH IN THIS ENVIRONMENT: TOPSTEPX_USE_RUST='OFF'" in text.stdout
+    data = json.loads(
+        subprocess.run(
+            [*cmd, "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=30
+        ).stdout
+    )
+    assert data["env_kill"] is True
+    env["TOPSTEPX_USE_RUST"] = "true"
+    data = json.loads(
+        subprocess.run(
+            [*cmd, "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=30
+        ).stdout
+    )
+    assert data["env_kill"] is False

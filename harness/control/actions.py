@@ -30,6 +30,7 @@ from harness.gate import Verdict, judge
 from harness.gate.figures import WindowFigures
 from harness.gate.verdict import Outcome
 from harness.operations import Operation
+from harness.router.policy import env_allows_rust
 from harness.store.models import Breaker, Run
 from harness.store.queries import window_figures
 from harness.store.state import (
@@ -391,7 +392,9 @@ def overview(engine: Engine, cfg: HarnessConfig, now_ns: int | None = None) -> O
 
 def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
     """The rollout at a glance (JSON-able, stable keys): stage and its percentages, the kill
-    flag, breakers, the native module as the latest run saw it, and the gate's verdict."""
+    flag, `env_kill` (`TOPSTEPX_USE_RUST` is false in this process's environment: any process
+    started with it sends everything to Python whatever the stage), breakers, the native module
+    as the latest run saw it, and the gate's verdict."""
     view = overview(engine, cfg)
     state, stage = view.state, view.stage
     ladder = [s.name for s in view.ladder]
@@ -405,6 +408,7 @@ def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
         "shadow_sample_rate": stage.shadow_sample_rate,
         "kill": state.kill,
         "kill_reason": state.kill_reason,
+        "env_kill": not env_allows_rust(),
         "breakers": {
             b.op: {"open": b.is_open, "reason": b.reason, "failures": b.failures}
             for b in view.breakers.values()

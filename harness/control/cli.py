@@ -9,6 +9,7 @@ unusable database, 3 `gate` INCONCLUSIVE.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from harness.gate import Verdict
 from harness.gate.verdict import Outcome
 from harness.operations import Operation
 from harness.output import print_json, print_table
+from harness.router.policy import RUST_ENV
 from harness.store.db import open_store
 from harness.store.state import default_who
 
@@ -253,6 +255,11 @@ class Status:
         if data["kill"]:
             why = data["kill_reason"] or "no reason given"
             print(f"KILL SWITCH SET: everything goes to Python ({why})")
+        if data["env_kill"]:
+            print(
+                f"KILL SWITCH IN THIS ENVIRONMENT: {RUST_ENV}={os.environ.get(RUST_ENV, '')!r}: "
+                "a bot or `harness run` started from here sends everything to Python"
+            )
         rows = [
             {
                 "op": op,

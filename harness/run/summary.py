@@ -15,7 +15,7 @@ The figures come from the store after the recorder flushed, through the same que
     recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
     error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
     open_orders, open_positions, swept {cancelled, closed, failed} or null, status}], crashed,
-    native {available, error}
+    native {available, error}, env_kill (TOPSTEPX_USE_RUST was false: all to Python)
 
 `calls` is what the store holds for the operation; `calls_made` what this process's router
 counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
@@ -36,6 +36,7 @@ from harness.control import actions
 from harness.operations import Impl, Operation
 from harness.output import print_table, table_cell
 from harness.router.core import CallStats
+from harness.router.policy import RUST_ENV, env_allows_rust
 from harness.run.workload import Problem, Settlement, Tally
 from harness.store import queries
 
@@ -138,6 +139,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         "stale_runs": list(facts.stale_runs),
         "crashed": facts.crashed,
         "native": {"available": facts.native_error is None, "error": facts.native_error},
+        "env_kill": not env_allows_rust(),
     }
 
 
@@ -255,6 +257,11 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
             print(
                 f"LEFT OPEN at the end: {_left(found)}; after the sweep: {_left(after)}", file=out
             )
+    if summary.get("env_kill"):
+        print(
+            f"kill switch: {RUST_ENV} is false in the environment: everything went to Python",
+            file=out,
+        )
     if not summary["native"]["available"]:
         print(
             f"native module unavailable ({summary['native']['error']}): everything ran on Python",

@@ -36,6 +36,7 @@ SUMMARY_KEYS = {
     "stale_runs",
     "crashed",
     "native",
+    "env_kill",
 }
 OP_KEYS = {
     "op",
@@ -185,7 +186,7 @@ def test_the_environment_kill_switch_sends_nothing_to_rust(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     data = summary(done)
-    assert data["stage"] == "staging_50"
+    assert data["stage"] == "staging_50" and data["env_kill"] is True
     for entry in data["ops"]:
         assert entry["calls"] > 0
         assert entry["to_rust"] == entry["served_by_rust"] == entry["rust"]["calls"] == 0
