@@ -158,13 +158,14 @@ def _unknown_key(node: Any, built: Any, path: str) -> tuple[str, str] | None:
 
     if isinstance(node, DictConfig):
         names = {f.name for f in fields(built)} if is_dataclass(built) else None
-        for key in node:
+        for raw in node:
+            key = str(raw)
             if names is not None and key not in names:
                 return f"{path}.{key}", type(built).__name__
-            child = getattr(built, str(key), None) if names is not None else None
+            child = getattr(built, key, None) if names is not None else None
             if child is None and isinstance(built, dict):
-                child = built.get(key)
-            found = _unknown_key(node[key], child, f"{path}.{key}")
+                child = built.get(raw)
+            found = _unknown_key(node[raw], child, f"{path}.{key}")
             if found is not None:
                 return found
     elif isinstance(node, ListConfig) and isinstance(built, list):
