@@ -16,7 +16,14 @@ from harness.errors import InvalidInputError
 from harness.operations import Impl, Operation
 from harness.output import print_csv, print_json, print_table
 from harness.store import queries
-from harness.store.db import SCHEMA_REVISION, current_revision, open_engine, open_store, upgrade
+from harness.store.db import (
+    SCHEMA_REVISION,
+    current_revision,
+    open_engine,
+    open_store,
+    require_existing,
+    upgrade,
+)
 from harness.store.rollups import MINUTE_NS
 
 __all__ = ["Db", "Query"]
@@ -52,6 +59,7 @@ class Db:
             print(f"{where}: schema revision {after} ({change})")
             return 0
         if args.action == "current":
+            require_existing(cfg.db.url)  # a read: never leave an empty file behind
             engine = open_engine(cfg.db.url)
             try:
                 revision = current_revision(engine)

@@ -97,11 +97,20 @@ def test_secrets_never_reach_the_screen(tmp_path):
 
 
 def test_reading_a_database_that_is_not_there_creates_nothing(tmp_path):
-    for args in (("status",), ("gate",), ("query", "runs")):
+    reads = (
+        ("status",),
+        ("gate",),
+        ("query", "runs"),
+        ("db", "current"),
+        ("breaker", "show"),
+        ("tui",),
+    )
+    for args in reads:
         done = harness(*args, cwd=tmp_path)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert "no database at harness.db" in done.stderr
-    assert not (tmp_path / "harness.db").exists()
+        assert "no database at harness.db" in done.stderr, args
+        assert "`harness db upgrade`" in done.stderr and "Traceback" not in done.stderr
+        assert list(tmp_path.iterdir()) == [], args
     assert harness("db", "upgrade", cwd=tmp_path).returncode == 0
     current = harness("db", "current", cwd=tmp_path)
     assert current.returncode == 0 and "(current)" in current.stdout
