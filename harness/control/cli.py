@@ -204,7 +204,7 @@ class Breaker:
         try:
             if args.action == "reset":
                 if args.op is None:
-                    raise actions.ActionError("breaker reset needs --op OPERATION")
+                    raise actions.ActionInputError("breaker reset needs --op OPERATION")
                 result = actions.reset_breaker(
                     engine, cfg, Operation(args.op), who=args.who, reason=args.reason
                 )

@@ -45,7 +45,7 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["to_stage"] == "shadow"
     forced = harness("promote", "--force", db, cwd=tmp_path)
-    assert forced.returncode == 1 and "needs a reason" in forced.stderr
+    assert forced.returncode == 2 and "needs a reason" in forced.stderr
     forced = harness("promote", "--force", "--reason", "drill: a=b", db, cwd=tmp_path)
     assert forced.returncode == 0 and "FORCED" in forced.stdout
     assert harness("kill", "--reason", "halt", db, cwd=tmp_path).returncode == 0
@@ -135,3 +135,31 @@ def test_bad_input_is_one_line_naming_the_field_exit_2(db, tmp_path, args, field
     assert "Traceback" not in done.stderr and done.stderr.startswith("harness ")
     if field is not None:
         assert field in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("rollback", "--to", "nope"), "--to 'nope' is not on this ladder (off, shadow"),
+        (("promote", "--force"), "a forced promotion needs a reason (--reason TEXT)"),
+        (("promote", "--force", "--reason", "  "), "needs a reason"),
+        (("breaker", "reset"), "breaker reset needs --op"),
+    ],
+)
+def test_an_action_asked_wrongly_is_a_usage_error_exit_2_nothing_written(db, tmp_path, args, said):
+    done = harness(*args, db, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert said in done.stderr and "Traceback" not in done.stderr
+    events = json.loads(harness("query", "events", "--json", db, cwd=tmp_path).stdout)
+    assert {e["kind"] for e in events} <= {"start"}  # the state may be created, nothing else
+
+
+def test_a_refusal_by_the_state_or_the_gate_stays_exit_1(db, tmp_path):
+    first = harness("rollback", db, cwd=tmp_path)  # off is the first stage
+    assert first.returncode == 1 and "nothing to roll back to" in first.stderr
+    not_below = harness("rollback", "--to", "canary", db, cwd=tmp_path)
+    assert not_below.returncode == 1 and "not below" in not_below.stderr
+    refused = harness("promote", db, cwd=tmp_path)  # a fresh stage: INCONCLUSIVE
+    assert refused.returncode == 1 and "not promoted" in refused.stderr
+    closed = harness("breaker", "reset", "--op", "place_order", db, cwd=tmp_path)
+    assert closed.returncode == 1 and "is not open" in closed.stderr
