@@ -163,3 +163,16 @@ def test_a_refusal_by_the_state_or_the_gate_stays_exit_1(db, tmp_path):
     assert refused.returncode == 1 and "not promoted" in refused.stderr
     closed = harness("breaker", "reset", "--op", "place_order", db, cwd=tmp_path)
     assert closed.returncode == 1 and "is not open" in closed.stderr
+
+
+def test_an_unknown_option_of_every_config_group_names_the_group_and_its_options(tmp_path):
+    conf = Path(__file__).resolve().parents[2] / "harness" / "conf"
+    groups = sorted(p.name for p in conf.iterdir() if p.is_dir())
+    assert {"broker", "db", "gate", "rollout", "workload"} <= set(groups)
+    for group in groups:
+        options = ", ".join(sorted(p.stem for p in (conf / group).glob("*.yaml")))
+        done = harness("gate", f"{group}=nope", cwd=tmp_path)
+        assert done.returncode == 2, (group, done.stderr)
+        assert done.stderr == (
+            f"harness gate: error: invalid {group}='nope': unknown option; available: {options}\n"
+        )
