@@ -70,15 +70,18 @@ _MAX_NS: Final = 100 * 365 * _UNIT_NS["d"]  # a century: anything longer is a ty
 # ----- parsing a user's filters -----------------------------------------------------------------
 
 
-def parse_duration(text: str, field: str = "duration") -> int:
+def parse_duration(
+    text: str, field: str = "duration", examples: str = "30s, 15m, 1h, 2h30m, 7d"
+) -> int:
     """Nanoseconds of a duration like `90s`, `15m`, `1h`, `2h30m`, `7d`, `1w` (at most a century).
 
-    Raises `InvalidInputError(field, text, ...)` for anything else.
+    Raises `InvalidInputError(field, text, ...)` for anything else, its reason showing
+    `examples` (valid values for `field`: a caller that takes only whole minutes names those).
     """
     value = text.strip().lower() if isinstance(text, str) else ""
     parts = _DURATION.findall(value)
     if not value or not parts or "".join(n + u for n, u in parts) != value:
-        raise InvalidInputError(field, text, "expected a duration such as 30s, 15m, 1h, 2h30m, 7d")
+        raise InvalidInputError(field, text, f"expected a duration such as {examples}")
     total = sum(int(n) * _UNIT_NS[u] for n, u in parts)
     if total <= 0:
         raise InvalidInputError(field, text, "must be longer than zero")

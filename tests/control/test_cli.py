@@ -176,3 +176,15 @@ def test_an_unknown_option_of_every_config_group_names_the_group_and_its_options
         assert done.stderr == (
             f"harness gate: error: invalid {group}='nope': unknown option; available: {options}\n"
         )
+
+
+@pytest.mark.parametrize("typed", ["7x", "1s", "90s"])
+def test_a_bad_bucket_suggests_only_buckets_that_are_accepted(tmp_path, typed):
+    assert harness("db", "upgrade", cwd=tmp_path).returncode == 0
+    refused = harness("query", "latency", "--bucket", typed, cwd=tmp_path)
+    assert refused.returncode == 2 and f"invalid bucket={typed!r}" in refused.stderr
+    examples = refused.stderr.rstrip().rsplit("such as ", 1)[1].split(", ")
+    assert len(examples) >= 3, refused.stderr
+    for example in examples:
+        done = harness("query", "latency", "--bucket", example, cwd=tmp_path)
+        assert done.returncode == 0, (example, done.stderr)
