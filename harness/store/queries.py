@@ -456,6 +456,16 @@ def _iso(ns: int) -> str:
     )
 
 
+def _percentile_ms(sketch: LatencySketch, q: float, peak_us: float | None) -> float | None:
+    """The sketch's `q` quantile in ms, capped at the exact maximum `peak_us`: the sketch is
+    within 1% of the true value, so it may land above the maximum, which no percentile can.
+    Only what is shown is capped; the gate judges from the sketch itself."""
+    value = sketch.quantile(q)
+    if value is not None and peak_us is not None:
+        value = min(value, peak_us)
+    return _ms(value)
+
+
 def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
     """Latency per (bucket,) op and serving side over the filters, ordered by bucket, op, side."""
     with engine.connect() as conn:
@@ -477,7 +487,7 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
         for g in parts:
             sketch.merge(g.sketch())
         total = sum(g.latency_sum_us for g in parts)
-        peak = max((g.latency_max_us for g in parts), default=None)
+        peak = max((g.latency_max_us for g in parts), default=None) if count else None
         rows.append(
             LatencyRow(
                 bucket=None if bucket is None else _iso(bucket),
@@ -486,10 +496,10 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
                 calls=calls[key],
                 count=count,
                 mean_ms=_ms(total / count) if count else None,
-                p50_ms=_ms(sketch.quantile(0.50)),
-                p95_ms=_ms(sketch.quantile(0.95)),
-                p99_ms=_ms(sketch.quantile(0.99)),
-                max_ms=_ms(peak) if count else None,
+                p50_ms=_percentile_ms(sketch, 0.50, peak),
+                p95_ms=_percentile_ms(sketch, 0.95, peak),
+                p99_ms=_percentile_ms(sketch, 0.99, peak),
+                max_ms=_ms(peak),
             )
         )
     return rows
