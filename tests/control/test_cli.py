@@ -188,3 +188,33 @@ def test_a_bad_bucket_suggests_only_buckets_that_are_accepted(tmp_path, typed):
     for example in examples:
         done = harness("query", "latency", "--bucket", example, cwd=tmp_path)
         assert done.returncode == 0, (example, done.stderr)
+
+
+def test_identifiers_print_as_plain_numbers_and_counts_keep_separators(tmp_path):
+    from sqlalchemy import update
+
+    from harness.config import RecorderConfig
+    from harness.recorder import OutcomeRecord, Recorder
+    from harness.store.db import open_engine, upgrade
+    from harness.store.models import Run
+    from harness.store.runs import start_run
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'harness.db'}")
+    upgrade(engine)
+    run = start_run(engine, kind="run", config={}, native_available=True)
+    with engine.begin() as conn:
+        conn.execute(update(Run).values(pid=5905, rows_recorded=1_234_567))
+    recorder = Recorder(engine, RecorderConfig(flush_interval_s=0.05), spill_dir=tmp_path, name="t")
+    fields = ("place_order", "off", "python", "python", False, None, False)
+    failure = ("OrderRejectedError", "rejected", 900.0, 1, 200, 7_000_000_046, "hr-x-1-entry", None)
+    recorder.record(OutcomeRecord(1_700_000_000_000_000_000, run, *fields, *failure))
+    assert recorder.flush(30)
+    recorder.close()
+    engine.dispose()
+    errors = harness("query", "errors", "--since", "2023-01-01", cwd=tmp_path)
+    assert errors.returncode == 0, errors.stderr
+    assert "7000000046" in errors.stdout and "7,000,000,046" not in errors.stdout
+    runs = harness("query", "runs", cwd=tmp_path)
+    assert runs.returncode == 0, runs.stderr
+    assert " 5905 " in runs.stdout and "5,905" not in runs.stdout
+    assert "1,234,567" in runs.stdout  # a count keeps its separators
