@@ -218,3 +218,14 @@ def test_identifiers_print_as_plain_numbers_and_counts_keep_separators(tmp_path)
     assert runs.returncode == 0, runs.stderr
     assert " 5905 " in runs.stdout and "5,905" not in runs.stdout
     assert "1,234,567" in runs.stdout  # a count keeps its separators
+
+
+def test_breaker_show_with_op_shows_only_that_operation(db, tmp_path):
+    every = harness("breaker", "show", "--json", db, cwd=tmp_path)
+    assert every.returncode == 0, every.stderr
+    assert len(json.loads(every.stdout)) == 4
+    one = harness("breaker", "show", "--op", "cancel_order", "--json", db, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert [row["op"] for row in json.loads(one.stdout)] == ["cancel_order"]
+    table = harness("breaker", "--op", "modify_order", db, cwd=tmp_path).stdout
+    assert "modify_order" in table and "place_order" not in table
