@@ -171,10 +171,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _timeframes(text: str) -> list[str]:
-    """The comma-separated timeframes, each checked, at least one."""
-    timeframes = [tf.strip() for tf in str(text).split(",") if tf.strip()]
+    """The comma-separated timeframes, each checked, at least one, none empty."""
+    items = [tf.strip() for tf in str(text).split(",")]
+    timeframes = [tf for tf in items if tf]
     if not timeframes:
         raise InvalidInputError("timeframe", text, R_NO_TIMEFRAME)
+    if len(timeframes) < len(items):  # "5m,,1h" or "5m,": a typo, not a shorthand
+        empty = items.index("") + 1
+        raise InputFileError(
+            f"--timeframe {text!r}: item {empty} is empty; give timeframes separated by single "
+            "commas, e.g. 5m,15m,1h"
+        )
     for timeframe in timeframes:
         parse_timeframe(timeframe)
     return timeframes
