@@ -6,7 +6,8 @@ the resolved configuration with secrets redacted and exits. The configuration is
 here, and handed to the command as a typed `HarnessConfig`.
 
 Exit status: 0 done; 1 refused or failed (a gate not passing, an action refused, orders left in
-an unknown state); 2 bad input (a config key, a filter, a file) or an unusable database; 3
+an unknown state); 2 bad input (a config key, a filter, a file, an action asked wrongly) or
+an unusable database; 3
 `harness gate` INCONCLUSIVE. Errors are one line on stderr, never a traceback.
 """
 
@@ -176,10 +177,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _exit_for(exc: Exception) -> int:
-    """1 for a refused or failed action, 2 for an unusable database or bad input."""
+    """1 for a refused or failed action, 2 for an unusable database or an action asked wrongly."""
+    from harness.control.actions import ActionInputError
     from harness.store.db import SchemaError, StoreUnavailableError
 
-    return 2 if isinstance(exc, SchemaError | StoreUnavailableError) else 1
+    return 2 if isinstance(exc, SchemaError | StoreUnavailableError | ActionInputError) else 1
 
 
 if __name__ == "__main__":

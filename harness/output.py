@@ -14,7 +14,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-__all__ = ["PIPE_WIDTH", "error", "print_csv", "print_json", "print_table", "table_cell"]
+__all__ = [
+    "PIPE_WIDTH",
+    "error",
+    "is_identifier",
+    "print_csv",
+    "print_json",
+    "print_table",
+    "table_cell",
+]
 
 PIPE_WIDTH = 240
 """Widest line a table is laid out to when stdout is not a terminal."""
@@ -43,12 +51,21 @@ def print_csv(
     (stream or sys.stdout).write(buffer.getvalue())
 
 
-def table_cell(value: Any) -> str:
-    """A value as a table shows it: None as '-', floats with up to 4 significant decimals."""
+def is_identifier(column: str) -> bool:
+    """Whether a column holds identifiers (`id`, `pid`, `order_id`, `account_id`, ...): numbers
+    a person copies or searches for, shown as plain digits, never `7,000,000,046`."""
+    return column in ("id", "pid") or column.endswith("_id")
+
+
+def table_cell(value: Any, *, identifier: bool = False) -> str:
+    """A value as a table shows it: None as '-', floats with up to 4 significant decimals,
+    counts with thousands separators, identifiers (`identifier`) as plain digits."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if identifier:
+        return str(value)
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, int):
@@ -65,7 +82,8 @@ def print_table(
     right: Sequence[str] = (),
     min_width: int | None = None,
 ) -> None:
-    """A table of `rows` under `columns` (numeric columns named in `right` align right).
+    """A table of `rows` under `columns` (numeric columns named in `right` align right;
+    identifier columns, see `is_identifier`, print their numbers without separators).
 
     On a terminal the table fits its width (long cells fold; `min_width` widens it); into a
     pipe or a file it is laid out on lines as long as the content needs (up to `PIPE_WIDTH`),
@@ -83,6 +101,8 @@ def print_table(
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right" if name in right else "left", overflow="fold")
+    plain = [is_identifier(name) for name in columns]
     for row in rows:
-        table.add_row(*(table_cell(row.get(name)) for name in columns))
+        cells = (table_cell(row.get(n), identifier=p) for n, p in zip(columns, plain, strict=True))
+        table.add_row(*cells)
     console.print(table)

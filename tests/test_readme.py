@@ -69,3 +69,25 @@ def test_the_order_example_trades_on_the_simulator_unless_told_otherwise(
     settings = names["settings"]
     assert isinstance(settings, ClientSettings)
     assert settings.base_url == "http://127.0.0.1:8787"  # what `harness sim --port 8787` serves
+
+
+def test_every_history_query_is_documented_with_its_columns() -> None:
+    from harness.store.cli import COLUMNS, KINDS
+
+    text = (ROOT / "README.md").read_text()
+    listed = re.search(r"`harness query ((?:\w+\|)+\w+)`", text)
+    assert listed is not None, "no `harness query a|b|...` list in the README"
+    assert set(listed.group(1).split("|")) == set(KINDS)
+    for kind in ("latency", "rates"):  # the aggregates: every column explained
+        described = text.split(f"`harness query {kind}` gives", 1)[1][:900]
+        for column in COLUMNS[kind]:
+            assert f"`{column}`" in described, (kind, column)
+
+
+def test_the_order_tags_are_documented_as_the_workload_writes_them() -> None:
+    from harness.run.workload import tag_prefix
+
+    run_id = "3f2a9c0e5b7d4e1a" + "0" * 16
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert f"`{tag_prefix(run_id)}12-stop`" in text
+    assert "`hr-<first 16 hex digits of the run id>-<trip number>-entry|stop|exit`" in text

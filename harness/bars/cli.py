@@ -5,7 +5,8 @@ numbers read by the rules of `harness.bars.timestamps`), one CSV per timeframe o
 (`DIR/5m.csv`, same columns, t as ISO-8601 UTC); Parquet in and out. Files are read by
 pyarrow's multi-threaded CSV and Parquet readers. Bad input is one line on stderr naming the
 file and its line (1-based, header = line 1, as an editor counts) and exit status 2; the
-outputs are written all or nothing.
+outputs are written all or nothing, also when the command is stopped: SIGINT exits 130 and
+SIGTERM 143, each with one line on stderr and no new file or temporary left behind.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import contextlib
 import csv
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import numpy as np
@@ -43,8 +47,40 @@ _ISO_TIME = re.compile(
 )
 
 
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process ended by SIGTERM
+
+
 class InputFileError(Exception):
     """Bad input file or options: the one line `run` prints before exiting with status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised where the command stands, like KeyboardInterrupt for SIGINT, so
+    that the same clean-up runs (`write_all` removes its temporaries)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises `Terminated` in the main thread while the block runs (the default action
+    would end the process at once, leaving the temporaries of an unfinished write); a second
+    SIGTERM is ignored so that it cannot cut the clean-up short. The previous handler is put
+    back afterwards. Outside the main thread (no signal handlers there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    raised = False
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal raised
+        if not raised:
+            raised = True
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +124,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read, aggregate in one pass, write one file per timeframe; 0 on success, 2 on bad input."""
+    """Read, aggregate in one pass, write one file per timeframe; 0 on success, 2 on bad input,
+    143 stopped by SIGTERM (SIGINT: KeyboardInterrupt, 130 from `harness.cli`)."""
+    try:
+        with _sigterm_raises():
+            return _run(args)
+    except Terminated:
+        print("harness bars: error: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+
+
+def _run(args: argparse.Namespace) -> int:
     progress = Progress(None)
     try:
         timeframes = _timeframes(args.timeframe)
@@ -125,10 +171,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _timeframes(text: str) -> list[str]:
-    """The comma-separated timeframes, each checked, at least one."""
-    timeframes = [tf.strip() for tf in str(text).split(",") if tf.strip()]
+    """The comma-separated timeframes, each checked, at least one, none empty."""
+    items = [tf.strip() for tf in str(text).split(",")]
+    timeframes = [tf for tf in items if tf]
     if not timeframes:
         raise InvalidInputError("timeframe", text, R_NO_TIMEFRAME)
+    if len(timeframes) < len(items):  # "5m,,1h" or "5m,": a typo, not a shorthand
+        empty = items.index("") + 1
+        raise InputFileError(
+            f"--timeframe {text!r}: item {empty} is empty; give timeframes separated by single "
+            "commas, e.g. 5m,15m,1h"
+        )
     for timeframe in timeframes:
         parse_timeframe(timeframe)
     return timeframes

@@ -202,7 +202,8 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
     chain = f"{text}\n{cause}" if cause is not None else text
     if (found := _MISSING_OPTION.search(chain)) is not None:
         group, option = found.groups()
-        available = re.search(r"Available options in '[^']+':\s*\n?((?:\s+\S+\n?)*)", chain)
+        # The options are the indented lines under the heading (up to "Config search path:").
+        available = re.search(r"Available options in '[^']+':\n((?:[ \t]+\S+\n?)*)", chain)
         names = ", ".join(available.group(1).split()) if available else ""
         reason = "unknown option" + (f"; available: {names}" if names else "")
         return ConfigError(group, option, reason)

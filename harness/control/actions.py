@@ -13,7 +13,8 @@ and the automatic rollback.
   nothing written (what the dashboard's confirmation shows).
 
 Every action raises `ActionError` with a sentence a person can act on when it is refused
-(gate not passing, no stage above, unknown stage, a reason missing); nothing is written then.
+(gate not passing, no stage above or below), `ActionInputError` (a subclass) when it was asked
+wrongly (a stage not on the ladder, a reason missing); nothing is written then.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from harness.store.state import (
 
 __all__ = [
     "ActionError",
+    "ActionInputError",
     "ActionPlan",
     "ActionResult",
     "BreakerState",
@@ -68,6 +70,12 @@ __all__ = [
 
 class ActionError(HarnessError):
     """An action was refused; nothing was written."""
+
+
+class ActionInputError(ActionError):
+    """An action was asked wrongly (a stage not on the ladder, a reason or an operation
+    missing): a usage error, exit status 2 from the CLI, where a refusal by the state or the
+    gate is 1. Nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +214,8 @@ def plan_rollback(
     engine: Engine, cfg: HarnessConfig, *, to: str | None = None, now_ns: int | None = None
 ) -> ActionPlan:
     """The rollback `rollback` would make now (one stage down, or to the stage `to`);
-    ActionError when there is no stage below or `to` is not below the current stage."""
+    ActionError when there is no stage below or `to` is not below the current stage,
+    ActionInputError when `to` is not on the ladder."""
     state = current_state(engine, cfg)
     i = _index(cfg, state.stage)
     if to is None:
@@ -214,6 +223,9 @@ def plan_rollback(
             raise ActionError(f"{state.stage!r} is the first stage: nothing to roll back to")
         target = cfg.rollout.stages[i - 1]
     else:
+        if to not in {s.name for s in cfg.rollout.stages}:
+            names = ", ".join(s.name for s in cfg.rollout.stages)
+            raise ActionInputError(f"--to {to!r} is not on this ladder ({names})")
         target = stage_config(cfg, to)
         if _index(cfg, to) >= i:
             raise ActionError(f"--to {to!r} is not below the current stage {state.stage!r}")
@@ -224,7 +236,7 @@ def plan_rollback(
 def _reason(reason: str | None, action: str, *, required: bool) -> str | None:
     text = (reason or "").strip()
     if required and not text:
-        raise ActionError(f"{action} needs a reason (--reason TEXT)")
+        raise ActionInputError(f"{action} needs a reason (--reason TEXT)")
     return text or None
 
 

@@ -194,7 +194,7 @@ class Breaker:
             "--op",
             choices=[op.value for op in Operation],
             default=None,
-            help="the operation whose breaker to reset",
+            help="reset: the operation whose breaker to close; show: only that operation's",
         )
         _who_reason(parser, reason_help="why, for the event")
         _json_flag(parser)
@@ -206,7 +206,7 @@ class Breaker:
         try:
             if args.action == "reset":
                 if args.op is None:
-                    raise actions.ActionError("breaker reset needs --op OPERATION")
+                    raise actions.ActionInputError("breaker reset needs --op OPERATION")
                 result = actions.reset_breaker(
                     engine, cfg, Operation(args.op), who=args.who, reason=args.reason
                 )
@@ -221,6 +221,7 @@ class Breaker:
                 **breakers.get(op.value, {"open": False, "reason": None, "failures": 0}),
             }
             for op in Operation
+            if args.op is None or op.value == args.op
         ]
         if args.json:
             print_json(rows)

@@ -141,7 +141,9 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM; exit status 0 on a clean stop, 2 on bad settings."""
+    """Serve until SIGINT/SIGTERM; exit status 0 on a clean stop, 1 if the book could not be
+    written to the state file at the stop, 2 on bad settings (a state file whose folder is
+    missing or not writable among them)."""
     try:
         settings = settings_from_args(args)
     except ValueError as exc:
@@ -158,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: SimSettings) -> int:
     try:
         app = App(settings)
-    except ValueError as exc:  # an unreadable state_file
+    except ValueError as exc:  # a state_file that cannot be read, or written at the end
         print(f"harness sim: error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -167,11 +169,11 @@ async def _serve(settings: SimSettings) -> int:
         print(f"harness sim: error: cannot listen on {settings.host}:{settings.port}: {exc}",
               file=sys.stderr)  # fmt: skip
         return 1
-    print(url_of(server, settings.host), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # The URL only once a signal stops cleanly: a caller may signal as soon as it reads it.
+    print(url_of(server, settings.host), flush=True)
     await stop.wait()
-    await shutdown(app, server)
-    return 0
+    return 0 if await shutdown(app, server) else 1

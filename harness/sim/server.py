@@ -103,6 +103,22 @@ def _json(obj: Any, status: int = 200) -> Outcome:
     return Outcome(status, orjson.dumps(obj))
 
 
+def check_state_file(path: Path) -> None:
+    """Refuse at start a state file the book could not be written to when the simulator stops
+    (ValueError naming `--state-file` and the path): its folder missing, not a folder, or not
+    writable, or the path itself a folder. Caught then, not after a session of trading."""
+    shown = f"state file {str(path)!r} (--state-file)"
+    folder = path.parent
+    if path.is_dir():
+        raise ValueError(f"{shown}: is a folder; give a file path")
+    if not folder.exists():
+        raise ValueError(f"{shown}: the folder {str(folder)!r} does not exist")
+    if not folder.is_dir():
+        raise ValueError(f"{shown}: {str(folder)!r} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{shown}: the folder {str(folder)!r} is not writable")
+
+
 class App:
     """Routing, faults, latency, counters and inspection around one `Gateway`."""
 
@@ -112,6 +128,7 @@ class App:
         self.gateway = Gateway(self.settings)
         self.idle_closed = 0
         if settings.state_file is not None:
+            check_state_file(Path(settings.state_file))
             self.load_state(Path(settings.state_file))
         self._fault_rng = random.Random(settings.seed)
         self._latency_rng = random.Random(settings.seed + 1)
@@ -161,8 +178,13 @@ class App:
             return
         path = Path(self.settings.state_file)
         partial = path.with_name(path.name + ".partial")
-        partial.write_bytes(orjson.dumps(self.gateway.book()))
-        os.replace(partial, path)
+        try:
+            partial.write_bytes(orjson.dumps(self.gateway.book()))
+            os.replace(partial, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            raise
 
     def reset(self) -> None:
         """Back to the start: no orders, sessions, counters or faults; initial settings."""
@@ -574,9 +596,10 @@ async def serve(app: App, host: str, port: int) -> asyncio.Server:
     )
 
 
-async def shutdown(app: App, server: asyncio.Server) -> None:
+async def shutdown(app: App, server: asyncio.Server) -> bool:
     """Stop listening, close every open connection, wait (bounded) for the server to close,
-    and write the book to `state_file` when one is set."""
+    and write the book to `state_file` when one is set; False if that write failed (said on
+    stderr), so that the CLI exits non-zero instead of losing the book quietly."""
     server.close()
     for conn in list(app.open_connections):
         if conn.transport is not None:
@@ -586,7 +609,14 @@ async def shutdown(app: App, server: asyncio.Server) -> None:
     try:
         app.save_state()
     except OSError as exc:
-        print(f"harness sim: error: cannot write state_file: {exc}", file=sys.stderr)
+        where = app.settings.state_file
+        print(
+            f"harness sim: error: cannot write the book to state_file {where!r} "
+            f"(--state-file): {exc.strerror or exc}; the book is lost",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def url_of(server: asyncio.Server, host: str) -> str:

@@ -16,7 +16,14 @@ from harness.errors import InvalidInputError
 from harness.operations import Impl, Operation
 from harness.output import print_csv, print_json, print_table
 from harness.store import queries
-from harness.store.db import SCHEMA_REVISION, current_revision, open_engine, open_store, upgrade
+from harness.store.db import (
+    SCHEMA_REVISION,
+    current_revision,
+    open_engine,
+    open_store,
+    require_existing,
+    upgrade,
+)
 from harness.store.rollups import MINUTE_NS
 
 __all__ = ["Db", "Query"]
@@ -52,6 +59,7 @@ class Db:
             print(f"{where}: schema revision {after} ({change})")
             return 0
         if args.action == "current":
+            require_existing(cfg.db.url)  # a read: never leave an empty file behind
             engine = open_engine(cfg.db.url)
             try:
                 revision = current_revision(engine)
@@ -75,6 +83,7 @@ class Db:
         return 0
 
 
+BUCKET_EXAMPLES = "1m, 5m, 15m, 1h, 1d"  # every one valid: buckets are whole minutes
 KINDS = ("latency", "rates", "errors", "fallbacks", "shadow", "events", "runs")
 COLUMNS: dict[str, list[str]] = {
     "latency": ["op", "impl", "calls", "count", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
@@ -189,12 +198,17 @@ class Query:
         """Answer the query."""
         since = None if args.since is None else queries.parse_instant(args.since, "since")
         until = None if args.until is None else queries.parse_instant(args.until, "until")
-        bucket = None if args.bucket is None else queries.parse_duration(args.bucket, "bucket")
+        bucket = (
+            None
+            if args.bucket is None
+            else queries.parse_duration(args.bucket, "bucket", BUCKET_EXAMPLES)
+        )
         # Checked here too, so that the message shows what was typed, not nanoseconds.
         if since is not None and until is not None and since >= until:
             raise InvalidInputError("since", args.since, f"must be before --until {args.until}")
         if bucket is not None and bucket % MINUTE_NS:
-            raise InvalidInputError("bucket", args.bucket, "must be whole minutes (1m, 5m, 1h)")
+            reason = f"must be whole minutes, such as {BUCKET_EXAMPLES}"
+            raise InvalidInputError("bucket", args.bucket, reason)
         filters = queries.Filters(
             op=None if args.op is None else Operation(args.op),
             impl=None if args.impl is None else Impl(args.impl),

@@ -30,6 +30,7 @@ __all__ = [
     "error_line",
     "open_engine",
     "open_store",
+    "require_existing",
     "unavailable_error",
     "upgrade",
 ]
@@ -108,6 +109,20 @@ def open_engine(url: str, *, pool_size: int = 5, read_timeout_s: float | None = 
     )
 
 
+def require_existing(url: str) -> None:
+    """Refuse a SQLite file that does not exist (`StoreUnavailableError` naming the command
+    that creates it), so that a read-only command never creates one: SQLite would create an
+    empty file on the first connection. A PostgreSQL URL passes (nothing is created there)."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        path = Path(parsed.database)
+        if not path.exists():
+            raise StoreUnavailableError(
+                f"no database at {path}: `harness run` creates it, or `harness db upgrade` "
+                "(or point db.url / HARNESS_DB_URL at yours)"
+            )
+
+
 def open_store(
     url: str, *, create_if_empty: bool = False, read_timeout_s: float | None = None
 ) -> Engine:
@@ -118,14 +133,8 @@ def open_store(
     case the schema is created too. `read_timeout_s`: see `open_engine`. Raises
     `StoreUnavailableError` or `SchemaError` with the fix named.
     """
-    parsed = _parse(url)
-    if parsed.get_backend_name() == "sqlite" and not create_if_empty:
-        path = Path(parsed.database or "")
-        if parsed.database and not path.exists():
-            raise StoreUnavailableError(
-                f"no database at {path}: `harness run` creates it, or `harness db upgrade` "
-                "(or point db.url / HARNESS_DB_URL at yours)"
-            )
+    if not create_if_empty:
+        require_existing(url)
     engine = open_engine(url, read_timeout_s=read_timeout_s)
     try:
         ensure_schema(engine, create_if_empty=create_if_empty)

@@ -70,15 +70,18 @@ _MAX_NS: Final = 100 * 365 * _UNIT_NS["d"]  # a century: anything longer is a ty
 # ----- parsing a user's filters -----------------------------------------------------------------
 
 
-def parse_duration(text: str, field: str = "duration") -> int:
+def parse_duration(
+    text: str, field: str = "duration", examples: str = "30s, 15m, 1h, 2h30m, 7d"
+) -> int:
     """Nanoseconds of a duration like `90s`, `15m`, `1h`, `2h30m`, `7d`, `1w` (at most a century).
 
-    Raises `InvalidInputError(field, text, ...)` for anything else.
+    Raises `InvalidInputError(field, text, ...)` for anything else, its reason showing
+    `examples` (valid values for `field`: a caller that takes only whole minutes names those).
     """
     value = text.strip().lower() if isinstance(text, str) else ""
     parts = _DURATION.findall(value)
     if not value or not parts or "".join(n + u for n, u in parts) != value:
-        raise InvalidInputError(field, text, "expected a duration such as 30s, 15m, 1h, 2h30m, 7d")
+        raise InvalidInputError(field, text, f"expected a duration such as {examples}")
     total = sum(int(n) * _UNIT_NS[u] for n, u in parts)
     if total <= 0:
         raise InvalidInputError(field, text, "must be longer than zero")
@@ -453,6 +456,16 @@ def _iso(ns: int) -> str:
     )
 
 
+def _percentile_ms(sketch: LatencySketch, q: float, peak_us: float | None) -> float | None:
+    """The sketch's `q` quantile in ms, capped at the exact maximum `peak_us`: the sketch is
+    within 1% of the true value, so it may land above the maximum, which no percentile can.
+    Only what is shown is capped; the gate judges from the sketch itself."""
+    value = sketch.quantile(q)
+    if value is not None and peak_us is not None:
+        value = min(value, peak_us)
+    return _ms(value)
+
+
 def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
     """Latency per (bucket,) op and serving side over the filters, ordered by bucket, op, side."""
     with engine.connect() as conn:
@@ -474,7 +487,7 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
         for g in parts:
             sketch.merge(g.sketch())
         total = sum(g.latency_sum_us for g in parts)
-        peak = max((g.latency_max_us for g in parts), default=None)
+        peak = max((g.latency_max_us for g in parts), default=None) if count else None
         rows.append(
             LatencyRow(
                 bucket=None if bucket is None else _iso(bucket),
@@ -483,10 +496,10 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
                 calls=calls[key],
                 count=count,
                 mean_ms=_ms(total / count) if count else None,
-                p50_ms=_ms(sketch.quantile(0.50)),
-                p95_ms=_ms(sketch.quantile(0.95)),
-                p99_ms=_ms(sketch.quantile(0.99)),
-                max_ms=_ms(peak) if count else None,
+                p50_ms=_percentile_ms(sketch, 0.50, peak),
+                p95_ms=_percentile_ms(sketch, 0.95, peak),
+                p99_ms=_percentile_ms(sketch, 0.99, peak),
+                max_ms=_ms(peak),
             )
         )
     return rows

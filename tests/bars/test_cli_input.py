@@ -251,3 +251,18 @@ def test_whole_volumes_written_as_floats_are_read_and_fractions_named(tmp_path, 
     set_cell(lines, 17, "v", "3.5")
     assert run_bars(tmp_path, lines, impl=impl) == 2
     assert "in.csv: line 17: v='3.5': volume is not an integer" in error_line(capsys)
+
+
+@pytest.mark.parametrize(("timeframe", "item"), [("5m,,1h", 2), ("5m,", 2), (",5m", 1)])
+def test_an_empty_item_in_the_timeframes_is_an_error_naming_the_option(
+    tmp_path, capsys, impl, timeframe, item
+):
+    path = tmp_path / "in.csv"
+    path.write_text("\n".join(csv_lines(minute_bars())) + "\n")
+    argv = ["bars", "--input", str(path), "--timeframe", timeframe, "--output", str(tmp_path)]
+    assert main([*argv, "--impl", impl]) == 2
+    assert error_line(capsys) == (
+        f"harness bars: error: --timeframe {timeframe!r}: item {item} is empty; give timeframes "
+        "separated by single commas, e.g. 5m,15m,1h"
+    )
+    assert list(tmp_path.iterdir()) == [path]

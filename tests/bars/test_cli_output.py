@@ -1,13 +1,21 @@
 """`harness bars` writes its outputs all or nothing: a failure while writing one timeframe, or
 while moving the files into place, leaves no new output, no temporary file, and every file
-that was there before exactly as it was."""
+that was there before exactly as it was; so does SIGINT or SIGTERM while a real `harness bars`
+process is writing."""
 
 from __future__ import annotations
 
 import errno
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pytest
 
 from harness.bars import cli
@@ -105,3 +113,62 @@ def test_a_failure_removes_the_output_directories_it_created(tmp_path, monkeypat
     out = tmp_path / "new" / "out"
     assert main(["bars", "--input", str(source), "--timeframe", "5m", "--output", str(out)]) == 2
     assert not (tmp_path / "new").exists()
+
+
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """600,000 1-minute bars (about 45 MB of CSV): long enough to write that a signal can be
+    sent while the outputs are being written."""
+    n = 600_000
+    rng = np.random.default_rng(7)
+    close = np.round(100 + np.cumsum(rng.normal(0, 0.1, n)), 2)
+    t = (1_704_067_200 + 60 * np.arange(n)).astype("datetime64[s]")
+    table = pa.table(
+        {
+            "t": pa.array(t).cast(pa.timestamp("s", "UTC")),
+            "o": close,
+            "h": close + 0.25,
+            "l": close - 0.25,
+            "c": close,
+            "v": rng.integers(1, 100, n),
+        }
+    )
+    path = tmp_path_factory.mktemp("big") / "big.csv"
+    pa_csv.write_csv(table, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "said"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_while_writing_leaves_no_new_file_and_no_temporary(
+    tmp_path, big_csv, signum, status, said
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, text in OLD.items():
+        (out / name).write_text(text)
+    # 1m is written first and is as large as the input: the window to signal in.
+    argv = ["--input", str(big_csv), "--timeframe", "1m,2m,5m,1h", "--output", str(out)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "bars", *argv, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    seen: list[str] = []
+    while process.poll() is None and time.monotonic() < deadline:
+        seen = [name for name in os.listdir(out) if name.endswith(".tmp")]
+        if seen:
+            break
+        time.sleep(0.002)
+    assert seen, "the command ended before it wrote a temporary file: no signal was sent"
+    time.sleep(0.05)  # into the write
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, (stdout, stderr)
+    assert stderr == f"harness bars: error: {said}" + (" (SIGTERM)" if status == 143 else "") + "\n"
+    assert stdout == ""
+    assert_untouched(out)

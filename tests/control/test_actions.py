@@ -64,7 +64,7 @@ def test_promote_on_pass_moves_one_stage_with_the_gate_in_its_event(engine):
 def test_a_forced_promotion_needs_a_reason_and_is_marked_forced(engine):
     cfg = compose([])
     ensure_state(engine, "off")
-    with pytest.raises(actions.ActionError, match="needs a reason"):
+    with pytest.raises(actions.ActionInputError, match="needs a reason"):
         actions.promote(engine, cfg, force=True)
     result = actions.promote(engine, cfg, force=True, reason="drill", who="ops")
     assert result.forced and result.after.stage == "shadow"
@@ -89,7 +89,7 @@ def test_rollback_goes_one_stage_down_or_to_a_named_lower_stage(engine):
     assert actions.rollback(engine, cfg, who="ops").after.stage == "staging"
     with pytest.raises(actions.ActionError, match="not below"):
         actions.rollback(engine, cfg, to="production")
-    with pytest.raises(actions.ActionError, match="not on this ladder"):
+    with pytest.raises(actions.ActionInputError, match="not on this ladder"):
         actions.rollback(engine, cfg, to="nope")
     assert actions.rollback(engine, cfg, to="off", reason="bad fills").after.stage == "off"
     kinds = [(e.kind, e.from_stage, e.to_stage) for e in events(engine)]

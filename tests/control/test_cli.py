@@ -45,7 +45,7 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["to_stage"] == "shadow"
     forced = harness("promote", "--force", db, cwd=tmp_path)
-    assert forced.returncode == 1 and "needs a reason" in forced.stderr
+    assert forced.returncode == 2 and "needs a reason" in forced.stderr
     forced = harness("promote", "--force", "--reason", "drill: a=b", db, cwd=tmp_path)
     assert forced.returncode == 0 and "FORCED" in forced.stdout
     assert harness("kill", "--reason", "halt", db, cwd=tmp_path).returncode == 0
@@ -97,11 +97,20 @@ def test_secrets_never_reach_the_screen(tmp_path):
 
 
 def test_reading_a_database_that_is_not_there_creates_nothing(tmp_path):
-    for args in (("status",), ("gate",), ("query", "runs")):
+    reads = (
+        ("status",),
+        ("gate",),
+        ("query", "runs"),
+        ("db", "current"),
+        ("breaker", "show"),
+        ("tui",),
+    )
+    for args in reads:
         done = harness(*args, cwd=tmp_path)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
-        assert "no database at harness.db" in done.stderr
-    assert not (tmp_path / "harness.db").exists()
+        assert "no database at harness.db" in done.stderr, args
+        assert "`harness db upgrade`" in done.stderr and "Traceback" not in done.stderr
+        assert list(tmp_path.iterdir()) == [], args
     assert harness("db", "upgrade", cwd=tmp_path).returncode == 0
     current = harness("db", "current", cwd=tmp_path)
     assert current.returncode == 0 and "(current)" in current.stdout
@@ -126,3 +135,97 @@ def test_bad_input_is_one_line_naming_the_field_exit_2(db, tmp_path, args, field
     assert "Traceback" not in done.stderr and done.stderr.startswith("harness ")
     if field is not None:
         assert field in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("rollback", "--to", "nope"), "--to 'nope' is not on this ladder (off, shadow"),
+        (("promote", "--force"), "a forced promotion needs a reason (--reason TEXT)"),
+        (("promote", "--force", "--reason", "  "), "needs a reason"),
+        (("breaker", "reset"), "breaker reset needs --op"),
+    ],
+)
+def test_an_action_asked_wrongly_is_a_usage_error_exit_2_nothing_written(db, tmp_path, args, said):
+    done = harness(*args, db, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert said in done.stderr and "Traceback" not in done.stderr
+    events = json.loads(harness("query", "events", "--json", db, cwd=tmp_path).stdout)
+    assert {e["kind"] for e in events} <= {"start"}  # the state may be created, nothing else
+
+
+def test_a_refusal_by_the_state_or_the_gate_stays_exit_1(db, tmp_path):
+    first = harness("rollback", db, cwd=tmp_path)  # off is the first stage
+    assert first.returncode == 1 and "nothing to roll back to" in first.stderr
+    not_below = harness("rollback", "--to", "canary", db, cwd=tmp_path)
+    assert not_below.returncode == 1 and "not below" in not_below.stderr
+    refused = harness("promote", db, cwd=tmp_path)  # a fresh stage: INCONCLUSIVE
+    assert refused.returncode == 1 and "not promoted" in refused.stderr
+    closed = harness("breaker", "reset", "--op", "place_order", db, cwd=tmp_path)
+    assert closed.returncode == 1 and "is not open" in closed.stderr
+
+
+def test_an_unknown_option_of_every_config_group_names_the_group_and_its_options(tmp_path):
+    conf = Path(__file__).resolve().parents[2] / "harness" / "conf"
+    groups = sorted(p.name for p in conf.iterdir() if p.is_dir())
+    assert {"broker", "db", "gate", "rollout", "workload"} <= set(groups)
+    for group in groups:
+        options = ", ".join(sorted(p.stem for p in (conf / group).glob("*.yaml")))
+        done = harness("gate", f"{group}=nope", cwd=tmp_path)
+        assert done.returncode == 2, (group, done.stderr)
+        assert done.stderr == (
+            f"harness gate: error: invalid {group}='nope': unknown option; available: {options}\n"
+        )
+
+
+@pytest.mark.parametrize("typed", ["7x", "1s", "90s"])
+def test_a_bad_bucket_suggests_only_buckets_that_are_accepted(tmp_path, typed):
+    assert harness("db", "upgrade", cwd=tmp_path).returncode == 0
+    refused = harness("query", "latency", "--bucket", typed, cwd=tmp_path)
+    assert refused.returncode == 2 and f"invalid bucket={typed!r}" in refused.stderr
+    examples = refused.stderr.rstrip().rsplit("such as ", 1)[1].split(", ")
+    assert len(examples) >= 3, refused.stderr
+    for example in examples:
+        done = harness("query", "latency", "--bucket", example, cwd=tmp_path)
+        assert done.returncode == 0, (example, done.stderr)
+
+
+def test_identifiers_print_as_plain_numbers_and_counts_keep_separators(tmp_path):
+    from sqlalchemy import update
+
+    from harness.config import RecorderConfig
+    from harness.recorder import OutcomeRecord, Recorder
+    from harness.store.db import open_engine, upgrade
+    from harness.store.models import Run
+    from harness.store.runs import start_run
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'harness.db'}")
+    upgrade(engine)
+    run = start_run(engine, kind="run", config={}, native_available=True)
+    with engine.begin() as conn:
+        conn.execute(update(Run).values(pid=5905, rows_recorded=1_234_567))
+    recorder = Recorder(engine, RecorderConfig(flush_interval_s=0.05), spill_dir=tmp_path, name="t")
+    fields = ("place_order", "off", "python", "python", False, None, False)
+    failure = ("OrderRejectedError", "rejected", 900.0, 1, 200, 7_000_000_046, "hr-x-1-entry", None)
+    recorder.record(OutcomeRecord(1_700_000_000_000_000_000, run, *fields, *failure))
+    assert recorder.flush(30)
+    recorder.close()
+    engine.dispose()
+    errors = harness("query", "errors", "--since", "2023-01-01", cwd=tmp_path)
+    assert errors.returncode == 0, errors.stderr
+    assert "7000000046" in errors.stdout and "7,000,000,046" not in errors.stdout
+    runs = harness("query", "runs", cwd=tmp_path)
+    assert runs.returncode == 0, runs.stderr
+    assert " 5905 " in runs.stdout and "5,905" not in runs.stdout
+    assert "1,234,567" in runs.stdout  # a count keeps its separators
+
+
+def test_breaker_show_with_op_shows_only_that_operation(db, tmp_path):
+    every = harness("breaker", "show", "--json", db, cwd=tmp_path)
+    assert every.returncode == 0, every.stderr
+    assert len(json.loads(every.stdout)) == 4
+    one = harness("breaker", "show", "--op", "cancel_order", "--json", db, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert [row["op"] for row in json.loads(one.stdout)] == ["cancel_order"]
+    table = harness("breaker", "--op", "modify_order", db, cwd=tmp_path).stdout
+    assert "modify_order" in table and "place_order" not in table

@@ -270,3 +270,42 @@ def test_price_of_an_unknown_contract_names_it_embedded_and_spawned() -> None:
         # An id that needs quoting in a URL reaches the spawned child intact.
         with pytest.raises(InvalidInputError, match="'A&B C'"):
             spawned.price("A&B C")
+
+
+@pytest.mark.parametrize("where", ["missing folder", "file as folder", "a folder itself"])
+def test_a_state_file_that_could_not_be_written_is_refused_at_start(
+    tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "plain").write_text("not a folder")
+    (tmp_path / "dir").mkdir()
+    path = {
+        "missing folder": tmp_path / "nonexistent" / "state.json",
+        "file as folder": tmp_path / "plain" / "state.json",
+        "a folder itself": tmp_path / "dir",
+    }[where]
+    said = _refused("--port", "0", "--state-file", str(path))
+    assert "--state-file" in said and str(path) in said, said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "plain"]
+
+
+def test_a_book_that_cannot_be_written_at_the_stop_exits_non_zero(tmp_path: Path) -> None:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    state = folder / "state.json"
+    proc, url = _start("--port", "0", "--state-file", str(state))
+    assert url.startswith("http://"), proc.stderr.read() if proc.stderr else ""
+    folder.rmdir()  # gone while the simulator serves
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 1
+    assert proc.stderr is not None
+    said = proc.stderr.read()
+    assert "cannot write the book to state_file" in said and str(state) in said, said
+    assert "Traceback" not in said
+
+
+def test_a_state_file_in_a_writable_folder_is_written_at_the_stop(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    proc, url = _start("--port", "0", "--state-file", str(state))
+    assert url.startswith("http://")
+    _stop(proc)
+    assert state.exists() and not (tmp_path / "state.json.partial").exists()
