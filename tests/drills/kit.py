@@ -12,14 +12,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from sqlalchemy import create_engine, text
+# The run suite's clean environment and command line, and the router suite's reader of a store
+# (tests/ is on sys.path, as pytest puts it for a folder of test packages).
+from router.kit import rows
+from run.kit import command, environment
 
 from harness.sim import SimSettings, Simulator, SpawnedSimulator
 
@@ -27,31 +29,8 @@ T = TypeVar("T")
 
 SIM_USER = "drill-user"
 SIM_KEY = "drill-key-3c9e-do-not-print"
-CLEARED = (
-    "HARNESS_DB_URL",
-    "HARNESS_CONFIG_DIR",
-    "HARNESS_NO_NATIVE",
-    "TOPSTEPX_USE_RUST",
-    "PROJECTX_USERNAME",
-    "PROJECTX_API_KEY",
-    "PROJECTX_BASE_URL",
-    "TOPSTEPX_USERNAME",
-    "TOPSTEPX_API_KEY",
-)
 OPEN = 1
 """`OrderStatus.OPEN` as the ledger prints it."""
-
-
-def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """os.environ without the variables in CLEARED, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    env.update(extra or {})
-    return env
-
-
-def command(*args: str) -> list[str]:
-    """`harness ARGS...` run by this interpreter."""
-    return [sys.executable, "-m", "harness", *args]
 
 
 def harness(
@@ -117,16 +96,6 @@ def projectx(sim: SpawnedSimulator | Simulator) -> tuple[tuple[str, ...], dict[s
 def gateway(**settings: Any) -> SpawnedSimulator:
     """A `harness sim` process with the drills' credentials (stop it when done)."""
     return Simulator.spawn(SimSettings(username=SIM_USER, api_key=SIM_KEY, **settings))
-
-
-def rows(url: str, sql: str, **params: Any) -> list[dict[str, Any]]:
-    """Rows of a query on the store at `url` (a separate engine, as another reader would)."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
-    finally:
-        engine.dispose()
 
 
 def outcome_count(url: str, run_id: str | None = None) -> int:
