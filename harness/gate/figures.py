@@ -26,13 +26,16 @@ class SideFigures:
 
     `calls`: outcomes routed to this side. `errors`: of those, failed for the caller (ok =
     False). `fallbacks`: of those, served by the other side (Rust only; 0 for Python).
-    `latency`: latency_us of the outcomes served by this side, ok, not fallen back.
+    `latency`: latency_us of the outcomes served by this side, ok, not fallen back;
+    `latency_max_us`: the exact largest of them (None: none, or not known), for display only
+    (a percentile shown is capped at it; the gate judges the sketch).
     """
 
     calls: int = 0
     errors: int = 0
     fallbacks: int = 0
     latency: LatencySketch = field(default_factory=LatencySketch)
+    latency_max_us: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("calls", "errors", "fallbacks"):

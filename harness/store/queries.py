@@ -49,6 +49,7 @@ __all__ = [
     "op_figures",
     "parse_duration",
     "parse_instant",
+    "percentile_ms",
     "rates",
     "runs",
     "shadow",
@@ -364,6 +365,7 @@ def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation,
         for side in Impl:
             calls = errors = fallbacks = 0
             latency = LatencySketch()
+            peak: float | None = None
             for (_, g_op, routed, served, fell_back, ok), group in groups.items():
                 if g_op != op.value:
                     continue
@@ -373,9 +375,12 @@ def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation,
                     fallbacks += group.n if fell_back else 0
                 if served == side.value and ok and not fell_back:
                     latency.merge(group.sketch())
+                    top = group.latency_max_us
+                    peak = top if peak is None or (top is not None and top > peak) else peak
             sides[side.value] = SideFigures(
-                calls=calls, errors=errors, fallbacks=fallbacks, latency=latency
-            )
+                calls=calls, errors=errors, fallbacks=fallbacks, latency=latency,
+                latency_max_us=peak if latency.n else None,
+            )  # fmt: skip
         comparisons, mismatches = shadows.get(op.value, [0, 0])
         ops[op] = OpFigures(
             op=op,
@@ -456,7 +461,7 @@ def _iso(ns: int) -> str:
     )
 
 
-def _percentile_ms(sketch: LatencySketch, q: float, peak_us: float | None) -> float | None:
+def percentile_ms(sketch: LatencySketch, q: float, peak_us: float | None) -> float | None:
     """The sketch's `q` quantile in ms, capped at the exact maximum `peak_us`: the sketch is
     within 1% of the true value, so it may land above the maximum, which no percentile can.
     Only what is shown is capped; the gate judges from the sketch itself."""
@@ -496,9 +501,9 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
                 calls=calls[key],
                 count=count,
                 mean_ms=_ms(total / count) if count else None,
-                p50_ms=_percentile_ms(sketch, 0.50, peak),
-                p95_ms=_percentile_ms(sketch, 0.95, peak),
-                p99_ms=_percentile_ms(sketch, 0.99, peak),
+                p50_ms=percentile_ms(sketch, 0.50, peak),
+                p95_ms=percentile_ms(sketch, 0.95, peak),
+                p99_ms=percentile_ms(sketch, 0.99, peak),
                 max_ms=_ms(peak),
             )
         )

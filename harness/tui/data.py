@@ -31,7 +31,7 @@ from harness.control import actions
 from harness.errors import HarnessError
 from harness.operations import Impl, Operation
 from harness.store.db import open_store, unavailable_error
-from harness.store.queries import Filters, LatencyRow, RateRow, latency, rates
+from harness.store.queries import Filters, LatencyRow, RateRow, latency, percentile_ms, rates
 from harness.store.rollups import MINUTE_NS
 
 __all__ = [
@@ -49,11 +49,6 @@ CHART_WINDOW_NS: Final = 30 * MINUTE_NS
 """How far back the charts reach."""
 CHART_BUCKET_NS: Final = MINUTE_NS
 """One point of a chart: a minute (the rollups' own grain, so a point is one rollup read)."""
-
-
-def _ms(us: float | None) -> float | None:
-    """Microseconds as `harness query latency` prints milliseconds (rounded to 0.1 us)."""
-    return None if us is None else round(us / 1000.0, 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +118,10 @@ class Snapshot:
                     fallback_rate=rust.fallback_rate,
                     error_rate_rust=rust.error_rate,
                     error_rate_python=python.error_rate,
-                    p50_rust_ms=_ms(rust.latency.quantile(0.50)),
-                    p50_python_ms=_ms(python.latency.quantile(0.50)),
-                    p99_rust_ms=_ms(rust.latency.quantile(0.99)),
-                    p99_python_ms=_ms(python.latency.quantile(0.99)),
+                    p50_rust_ms=percentile_ms(rust.latency, 0.50, rust.latency_max_us),
+                    p50_python_ms=percentile_ms(python.latency, 0.50, python.latency_max_us),
+                    p99_rust_ms=percentile_ms(rust.latency, 0.99, rust.latency_max_us),
+                    p99_python_ms=percentile_ms(python.latency, 0.99, python.latency_max_us),
                     shadow_comparisons=figures.shadow_comparisons,
                     shadow_mismatches=figures.shadow_mismatches,
                     breaker_open=breaker is not None and breaker.is_open,
