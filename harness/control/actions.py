@@ -20,6 +20,7 @@ wrongly (a stage not on the ladder, a reason missing); nothing is written then.
 from __future__ import annotations
 
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,9 +235,17 @@ def plan_rollback(
 
 
 def _reason(reason: str | None, action: str, *, required: bool) -> str | None:
+    """The reason as stored (stripped), None if empty. Raises `ActionInputError` when one is
+    required and missing, or when it holds a control character: a terminal escape in a reason
+    would be replayed on every screen that shows the event log."""
     text = (reason or "").strip()
     if required and not text:
         raise ActionInputError(f"{action} needs a reason (--reason TEXT)")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ActionInputError(
+            f"{action}: --reason holds a control character (a terminal escape, a tab or a line "
+            f"break): {text!r}"
+        )
     return text or None
 
 

@@ -144,6 +144,8 @@ def test_bad_input_is_one_line_naming_the_field_exit_2(db, tmp_path, args, field
         (("promote", "--force"), "a forced promotion needs a reason (--reason TEXT)"),
         (("promote", "--force", "--reason", "  "), "needs a reason"),
         (("breaker", "reset"), "breaker reset needs --op"),
+        (("kill", "--reason", "\x1b[2J\x1b[31mall clear"), "--reason holds a control character"),
+        (("promote", "--force", "--reason", "ok\nforged line"), "holds a control character"),
     ],
 )
 def test_an_action_asked_wrongly_is_a_usage_error_exit_2_nothing_written(db, tmp_path, args, said):
