@@ -6,7 +6,7 @@ plain read of the same bytes (the memory limit), for one timeframe and for 5m+15
     python benches/bars.py --smoke         # CI: runs end to end on small sizes, judges nothing
 
 Prints milliseconds, input bars per second and ratios to Rust, checks the targets of the issue
-(exit status 1 when one fails), and writes benches/reports/bars.md (quoted in the README). A
+(exit status 1 when one fails), and writes benches/reports/bars.md (quoted in docs/bars.md). A
 smoke run only proves that every method runs and agrees with Rust: its figures are printed, no
 target is judged (a loaded CI machine must not fail on timing) and no report is written.
 

@@ -15,7 +15,7 @@ command costs at most 2x pandas' read and parse; judged against both pandas figu
 
 Part 2 times `aggregate(frame, "5m")` on the same bars with `t` as int64 ns, naive
 datetime64[ns], pandas `datetime64[us, UTC]` (what `read_csv(parse_dates=...)` gives) and epoch
-seconds. Writes benches/reports/bars_cli.md, quoted in the README.
+seconds. Writes benches/reports/bars_cli.md, quoted in docs/bars.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Python's times 1.0 (A/A), 1.2 (20% slower) or 0.8 (20% faster); the gate looks a
 Rust samples up to 20,000, with equal traffic or a 5% canary, judging the shipped place_order
 criteria at alpha 0.05 (`harness.gate.simulation`). Errors are Bernoulli at fixed rates, looked
 at on the same schedule; the one-look Wilson and Newcombe intervals the gate used before are
-applied to the same runs for contrast. Prints the tables and writes the report the README
+applied to the same runs for contrast. Prints the tables and writes the report docs/gate.md
 quotes, naming the machine.
 """
 

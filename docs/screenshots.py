@@ -1,4 +1,4 @@
-"""The README's screenshots of the dashboard, made from the real app on a seeded store.
+"""The dashboard's screenshots in docs/dashboard.md, made from the real app on a seeded store.
 
     python docs/screenshots.py      # writes docs/dashboard-*.svg
 

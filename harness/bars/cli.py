@@ -101,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--unit",
         choices=UNITS,
         default=None,
-        help="unit of epoch-number timestamps (default: told apart by size, see README)",
+        help="unit of epoch-number timestamps (default: told apart by size, see docs/bars.md)",
     )
     parser.add_argument(
         "--output", type=Path, default=Path("."), help="directory for the outputs (default .)"

@@ -16,7 +16,7 @@ error_excess at every look with `harness.gate.verdict.rate_evidence`, all runs a
 array. fallback_rate is the same computation as error_rate on another count.
 
 Used by the tests (false FAILs at most alpha; real regressions and improvements decided the right
-way) and by `benches/gate_sim.py`, which prints and writes the figures the README quotes.
+way) and by `benches/gate_sim.py`, which prints and writes the figures docs/gate.md quotes.
 """
 
 from __future__ import annotations

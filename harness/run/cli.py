@@ -91,7 +91,7 @@ class Run:
         parser.add_argument(
             "--json",
             action="store_true",
-            help="print the summary as one JSON object (stable keys, see the README)",
+            help="print the summary as one JSON object (stable keys, see docs/run.md)",
         )
 
     @staticmethod

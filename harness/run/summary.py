@@ -4,7 +4,7 @@ The figures come from the store after the recorder flushed, through the same que
 `harness query` (`queries.latency` and `queries.op_figures` with `Filters(run=...)`) and
 `harness gate` (`actions.verdict`), so the table and `--json` agree with them to the digit.
 
-`--json` prints one object; its keys are stable (documented in the README):
+`--json` prints one object; its keys are stable (documented in docs/run.md):
 
     run, status, exit_status, interrupted_by, stage, elapsed_s, account_id, symbols,
     concurrency, budget_wait_s, round_trips {planned, started, completed, failed, cancelled,

@@ -3,8 +3,8 @@
 One `Gateway` holds all state and answers each API path with the JSON payload the real gateway
 would send (`success`/`errorCode`/`errorMessage` plus one field). It knows nothing of sockets,
 faults or latency (`server.py` does); it is driven from a single event-loop thread, so it has no
-locks. Simulator choices where the public record is silent are marked `CHOICE:` and listed in the
-README.
+locks. Simulator choices where the public record is silent are marked `CHOICE:` and listed in
+docs/simulator.md.
 """
 
 from __future__ import annotations

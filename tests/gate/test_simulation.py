@@ -7,7 +7,7 @@ Rust 20% slower must FAIL, 20% faster must PASS, never the other way first.
 Rates, the same looks: a Rust whose true error rate is at or under the bound (or whose excess
 over Python's is) EVER FAILs in at most alpha of the runs; a Rust erring at 0.001 PASSes and at
 0.02 FAILs, never the other way first. `benches/gate_sim.py` runs the same with more runs and
-writes the figures the README quotes.
+writes the figures docs/gate.md quotes.
 """
 
 from __future__ import annotations
