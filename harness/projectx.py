@@ -1,8 +1,9 @@
 """Facts of the ProjectX Gateway API (the API behind TopStepX), shared by the simulator and the
 Python client. The Rust client mirrors them in `rust/src/orders/api.rs`.
 
-Source: `shared/projectx-api.md`. Error codes mean different things per endpoint, so they are
-kept per endpoint here rather than as one global enum.
+Sources: the gateway's documentation (https://gateway.docs.projectx.com/docs/intro) and its
+Swagger description, summed up in `docs/projectx-api.md`. Error codes mean different things per
+endpoint, so they are kept per endpoint here rather than as one global enum.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ PostgreSQL.
 
 PostgreSQL comes from `HARNESS_TEST_PG_URL` (a URL whose user may create databases; `.ci/run`
 starts a throwaway cluster and sets it) or, when unset, from a throwaway cluster this session
-starts on loopback and stops itself (`tests/pgcluster.py`, the recipe of shared/TOOLCHAIN.md). A
-PostgreSQL test whose server cannot be started or reached fails: it never skips.
+starts on loopback and stops itself (`tests/pgcluster.py`). A PostgreSQL test whose server
+cannot be started or reached fails: it never skips.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 `.ci/run` starts one with `python tests/pgcluster.py start DIR` and exports
 `HARNESS_TEST_PG_URL`; a test session without that variable starts its own the same way and
-stops it at the end. The recipe is the one of shared/TOOLCHAIN.md: `initdb` with trust auth on
-a fresh folder, `pg_ctl start` listening on 127.0.0.1 only; as root, the server runs as the
-`postgres` user (it refuses root). A cluster that cannot be started is an error, never a skip.
+stops it at the end. The recipe: `initdb` with trust auth on a fresh folder, `pg_ctl start`
+listening on 127.0.0.1 only; as root, the server runs as the `postgres` user (it refuses root).
+A cluster that cannot be started is an error, never a skip.
 
     python tests/pgcluster.py start DIR [PORT]   # prints the URL; DIR is created
     python tests/pgcluster.py stop DIR

@@ -169,12 +169,32 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert broken_links(page) == []
 
 
-def test_every_docs_page_the_code_names_exists() -> None:
-    named = set()
-    for folder in ("harness", "tests", "benches", ".ci", "rust/src"):
+SOURCES = ("harness", "tests", "benches", ".ci", "rust/src", "docs")
+DOCS_PAGE = r"\bdocs/[\w-]+\.md\b"
+
+
+def repository_texts() -> dict[str, str]:
+    """Every text file of the product, by path from the root: code, tests, CI, docs."""
+    texts = {name: (ROOT / name).read_text() for name in ("README.md", "pyproject.toml")}
+    for folder in SOURCES:
         for source in (ROOT / folder).rglob("*"):
-            if source.is_file() and source.suffix in {".py", ".rs", ".yaml", ".toml", ""}:
-                text = source.read_text(errors="replace")
-                named |= set(re.findall(r"\bdocs/[\w-]+\.md\b", text))
+            if source.is_file() and source.suffix in {".py", ".rs", ".yaml", ".toml", ".md", ""}:
+                texts[str(source.relative_to(ROOT))] = source.read_text(errors="replace")
+    return texts
+
+
+def test_every_docs_page_the_code_names_exists() -> None:
+    named = {p for text in repository_texts().values() for p in re.findall(DOCS_PAGE, text)}
     assert "docs/gate.md" in named  # the gate's config points there
     assert sorted(p for p in named if not (ROOT / p).exists()) == []
+
+
+def test_nothing_cites_files_outside_the_repository() -> None:
+    # The product refers only to what it contains: notes kept beside the repository while it
+    # was written (a shared/ folder) are not shipped, so citing them leaves a reader nowhere.
+    cites = [
+        f"{path}: {hit}"
+        for path, text in repository_texts().items()
+        for hit in re.findall(r"\bshared/[\w./-]+", text)
+    ]
+    assert cites == []

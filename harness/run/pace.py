@@ -2,7 +2,7 @@
 workload under the gateway's documented rate limits.
 
 The real gateway allows 200 requests per 60 s (50 per 30 s for `History/retrieveBars`) and
-answers HTTP 429 past that (`shared/projectx-api.md`, `harness.projectx.RATE_LIMIT`). A careful
+answers HTTP 429 past that (`docs/projectx-api.md`, `harness.projectx.RATE_LIMIT`). A careful
 bot stays under the limits rather than leaning on retries: a 429 retried after `Retry-After`
 would show up as latency of the routed call and distort exactly the figures the gate judges. So
 the workload takes a request from a sliding-window `RequestBudget` before each call it makes,

@@ -1,8 +1,8 @@
 //! Facts of the ProjectX Gateway API on the wire: paths, per-endpoint error codes, request and
 //! response bodies, and how an answer's envelope is read.
 //!
-//! Mirrors `harness/projectx.py` (the Python side's source of the same facts) and
-//! `shared/projectx-api.md`.
+//! Mirrors `harness/projectx.py` (the Python side's source of the same facts); the API itself
+//! is summed up in `docs/projectx-api.md`.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
