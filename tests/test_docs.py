@@ -6,9 +6,12 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,6 +73,46 @@ def test_the_order_example_trades_on_the_simulator_unless_told_otherwise(
     settings = names["settings"]
     assert isinstance(settings, ClientSettings)
     assert settings.base_url == "http://127.0.0.1:8787"  # what `harness sim --port 8787` serves
+
+
+ROUTER_EXAMPLE = doc_example("router.md")
+
+
+def test_the_router_example_trades_through_the_router_and_leaves_the_account_flat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As written: the embedded simulator, ./harness.db in the working folder. The harness it
+    # opens is kept so that its simulator's book can be read once the example has closed it.
+    import harness
+
+    monkeypatch.chdir(tmp_path)
+    opened: list[harness.Harness] = []
+    real_open = harness.open
+
+    def open_and_keep(*args: Any, **kwargs: Any) -> harness.Harness:
+        opened.append(real_open(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(harness, "open", open_and_keep)
+    exec(compile(ROUTER_EXAMPLE, "docs/router.md", "exec"), {"__name__": "__main__"})
+    (h,) = opened
+    assert h.simulator is not None
+    # A market entry, a stop moved once then cancelled, a market exit: the account is flat.
+    ledger = h.simulator.ledger()
+    assert [(o["type"], o["side"], o["status"]) for o in ledger] == [
+        (2, 0, 2),  # market buy, filled
+        (4, 1, 3),  # stop sell, cancelled
+        (2, 1, 2),  # market sell, filled
+    ]
+    assert h.simulator.positions() == []
+    assert not [o for o in ledger if o["status"] == 1]  # nothing left working
+    stage, five_minute_bars, *_ = capsys.readouterr().out.split()
+    assert stage == "canary" and int(five_minute_bars) >= 120  # 600 minutes of real bars
+    # Every routed call is one outcome row: three placements, a modify, a cancel, and the batch
+    # aggregation plus the live aggregator's push_many.
+    with closing(sqlite3.connect(tmp_path / "harness.db")) as db:
+        counts = dict(db.execute("SELECT op, count(*) FROM outcomes GROUP BY op").fetchall())
+    assert counts == {"place_order": 3, "modify_order": 1, "cancel_order": 1, "aggregate_bars": 2}
 
 
 def test_every_history_query_is_documented_with_its_columns() -> None:
