@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, delete, update
 
 from harness.config import HarnessConfig, RecorderConfig, compose
 from harness.operations import Operation
@@ -256,3 +256,37 @@ def seed_rollout(
     )
     record(engine, tmp_path / "spill", rows, compared, now_ns=now_ns)
     return Seeded(url, engine, run_id, now_ns, stage)
+
+
+def seed_history(
+    url: str,
+    tmp_path: Path,
+    now_ns: int,
+    history: Sequence[tuple[str, str, int]],
+    traffic: Sequence[Traffic] = TRAFFIC,
+    *,
+    quiet_last: bool = False,
+) -> Seeded:
+    """A rollout that went through `history`, `(event kind, stage, minutes before now_ns)` in
+    order (`start` first, then `promote` or `rollback` events written as the actions write
+    them, from the stage before), with `traffic` recorded in each stage's window (the last
+    one up to 5 s before `now_ns`; none there with `quiet_last`, as just after a rollback).
+    The state is at the last stage, entered at its time."""
+    engine = open_store(url)
+    times = [now_ns - minutes * MINUTE_NS for _, _, minutes in history]
+    set_stage(engine, history[-1][1], times[-1])
+    with engine.begin() as conn:  # the `start` event `ensure_state` wrote at the wall clock
+        conn.execute(delete(RolloutEvent))
+    run_id = new_run(engine, times[0] - 5 * MINUTE_NS)
+    rows: list[OutcomeRecord] = []
+    previous: str | None = None
+    for i, ((kind, stage, _), since) in enumerate(zip(history, times, strict=True)):
+        event(engine, kind, since, from_stage=previous, to_stage=stage, reason=f"seeded {kind}")
+        last = i + 1 == len(times)
+        until = now_ns - 5 * SECOND_NS if last else times[i + 1]
+        if not (last and quiet_last):
+            rows += outcomes(run_id, stage, since, until, traffic, seed=3 + i)
+        previous = stage
+    rows.sort(key=lambda r: r.ts_ns)
+    record(engine, tmp_path / "spill", rows, now_ns=now_ns)
+    return Seeded(url, engine, run_id, now_ns, history[-1][1])

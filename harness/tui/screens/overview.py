@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 
 from harness.operations import Operation
+from harness.store.rollups import MINUTE_NS
 from harness.tui.data import CHART_WINDOW_NS, Snapshot
 from harness.tui.screens.base import DashboardScreen
 from harness.tui.widgets.operation_table import OperationTable
@@ -17,7 +18,7 @@ from harness.tui.widgets.trend_chart import TrendChart
 
 __all__ = ["OverviewScreen"]
 
-_WINDOW_MIN = CHART_WINDOW_NS / 60e9
+_WINDOW_MIN = CHART_WINDOW_NS // MINUTE_NS
 
 
 class OverviewScreen(DashboardScreen):
@@ -41,8 +42,11 @@ class OverviewScreen(DashboardScreen):
 
     def _chart(self, snapshot: Snapshot) -> None:
         points = snapshot.series(snapshot.chart_op)
+        state = snapshot.overview.state
         for chart in self.query(TrendChart):
             chart.op = snapshot.chart_op
+            chart.stage = state.stage
+            chart.stage_minute = (state.stage_since_ns - snapshot.taken_ns) / MINUTE_NS
             chart.points = points
 
     def action_next_chart_op(self) -> None:
