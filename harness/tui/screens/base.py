@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
+from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -18,7 +19,10 @@ from harness.tui.widgets.store_banner import StoreBanner
 if TYPE_CHECKING:
     from harness.tui.app import HarnessApp
 
-__all__ = ["DashboardScreen"]
+__all__ = ["COMPACT_FOOTER_BELOW", "DashboardScreen"]
+
+COMPACT_FOOTER_BELOW = 100
+"""Narrower than this many columns, the footer drops the spaces around its keys."""
 
 
 class DashboardScreen(Screen[None]):
@@ -41,6 +45,10 @@ class DashboardScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets."""
         yield from ()
+
+    def on_resize(self, event: Resize) -> None:
+        """Below 100 columns the keys' footer packs tighter, so the keys still fit."""
+        self.query_one(Footer).compact = event.size.width < COMPACT_FOOTER_BELOW
 
     def on_mount(self) -> None:
         """Follow the app's snapshot and the database's health."""

@@ -174,7 +174,7 @@ class HistoryScreen(DashboardScreen):
         if "side" in self.FILTERS:
             parts.append(f"side {self.side_filter.value if self.side_filter else 'both'} (i)")
         parts.extend(self.extra_filters())
-        parts.append(f"{len(self.rows)} rows")
+        parts.append(f"{len(self.rows)} row{'' if len(self.rows) == 1 else 's'}")
         self.query_one("#filter-line", Static).update(Content("  |  ".join(parts)))
 
     def extra_filters(self) -> list[str]:

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from harness.tui import format as fmt
 from harness.tui.data import Snapshot
 
-__all__ = ["StatusBar"]
+__all__ = ["StatusBar", "short_where"]
 
 
 class StatusBar(Static):
@@ -27,20 +27,39 @@ class StatusBar(Static):
     where: reactive[str] = reactive("")
 
     def render(self) -> Content:
-        """The line, from the latest snapshot."""
+        """The line, from the latest snapshot; on a narrow line the shorter forms (the database
+        by its place, then the stage's age without the time it began)."""
+        width = self.content_size.width
+        lines = [head + Content(f" | db {where}") for head, where in self._forms()]
+        return next((line for line in lines if len(line) <= width), lines[-1])
+
+    def _forms(self) -> list[tuple[Content, str]]:
         snap = self.snapshot
+        short = short_where(self.where)
         if snap is None:
             head = Content("reading the store...")
-        else:
-            state = snap.overview.state
-            head = Content.from_markup(
-                "[b]$stage[/] since $since ($age) | as of $now | ",
-                stage=state.stage,
-                since=fmt.clock(state.stage_since_ns),
-                age=fmt.age(snap.taken_ns, state.stage_since_ns),
-                now=fmt.clock(snap.taken_ns),
-            ) + _native(snap.overview.native_available)
-        return head + Content(f" | db {self.where}")
+            return [(head, self.where), (head, short)]
+        state = snap.overview.state
+        values = {
+            "stage": state.stage,
+            "since": fmt.clock(state.stage_since_ns),
+            "age": fmt.age(snap.taken_ns, state.stage_since_ns),
+            "now": fmt.clock(snap.taken_ns),
+        }
+        native = _native(snap.overview.native_available)
+        wide = Content.from_markup("[b]$stage[/] since $since ($age) | as of $now | ", **values)
+        narrow = Content.from_markup("[b]$stage[/] for $age | as of $now | ", **values)
+        return [(wide + native, self.where), (wide + native, short), (narrow + native, short)]
+
+
+def short_where(where: str) -> str:
+    """A (password-hidden) database URL without its driver, user and query: the file of a
+    SQLite URL (`harness.db`), `host:port/name` of a server's; the narrow status line's."""
+    scheme, sep, rest = where.partition("://")
+    if not sep:
+        return where
+    rest = rest[rest.rfind("@") + 1 :].split("?", 1)[0]
+    return rest[1:] if scheme.startswith("sqlite") and rest.startswith("/") else rest
 
 
 def _native(available: bool | None) -> Content:
