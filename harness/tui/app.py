@@ -111,6 +111,9 @@ class HarnessApp(App[None]):
     """Why the figures on screen are stale (None: they are fresh)."""
     chart_op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
     """The operation the overview charts (its series is read with every refresh)."""
+    show_left: reactive[bool] = reactive(False)
+    """The overview's table shows the stage left last instead of the current one (`w`); its
+    figures are read with every refresh while it does."""
 
     def __init__(
         self,
@@ -151,7 +154,13 @@ class HarnessApp(App[None]):
     def _load(self) -> None:
         now = self.clock()
         try:
-            snapshot = load_snapshot(self.store.engine(), self.cfg, now, chart_op=self.chart_op)
+            snapshot = load_snapshot(
+                self.store.engine(),
+                self.cfg,
+                now,
+                chart_op=self.chart_op,
+                with_left=self.show_left,
+            )
         except Exception as exc:  # every failure is shown in the banner
             text = self.store.failure_text(exc)
             self.store.reset()

@@ -13,6 +13,12 @@ The per-operation figures cover the current stage's window, `[stage entered, now
 window the gate judges, so the table and the verdict always agree. The charts cover the last
 `CHART_WINDOW_NS` in one-minute buckets, across stage changes, for the one operation charted
 (reading every operation's series each second would cost more than the rest of the refresh).
+
+The stage the rollout left last (`StageLeft`: which, from when to when, by which event) comes
+from the event log with every refresh (two indexed rows); its figures, over the window it had
+(what the gate judged when it was left), are read only while the person asks to see them
+(`w` on the overview): after a rollback the new stage's window is empty, and the figures that
+led to it are the ones to look at.
 """
 
 from __future__ import annotations
@@ -23,16 +29,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from harness.config import HarnessConfig, redact_url
 from harness.control import actions
 from harness.errors import HarnessError
+from harness.gate.figures import WindowFigures
 from harness.operations import Impl, Operation
 from harness.store.db import open_store, unavailable_error
-from harness.store.queries import Filters, LatencyRow, RateRow, latency, percentile_ms, rates
+from harness.store.models import RolloutEvent
+from harness.store.queries import (
+    Filters,
+    LatencyRow,
+    RateRow,
+    latency,
+    percentile_ms,
+    rates,
+    window_figures,
+)
 from harness.store.rollups import MINUTE_NS
+from harness.store.state import EventKind, LiveState
 
 __all__ = [
     "CHART_BUCKET_NS",
@@ -40,9 +57,11 @@ __all__ = [
     "OpRow",
     "Point",
     "Snapshot",
+    "StageLeft",
     "Store",
     "failure_text",
     "load_snapshot",
+    "stage_left",
 ]
 
 CHART_WINDOW_NS: Final = 30 * MINUTE_NS
@@ -56,11 +75,13 @@ class OpRow:
     """One operation's line of the overview: its figures over the current stage's window.
 
     Rates are fractions (None without calls); latencies are milliseconds of the successful
-    calls each side served without a fallback, nearest-rank within the sketch's 1%.
+    calls each side served without a fallback, nearest-rank within the sketch's 1%. `percent`
+    is the stage's configured percentage to Rust (None: a stage left that is no longer on the
+    configured ladder).
     """
 
     op: Operation
-    percent: float
+    percent: float | None
     calls: int
     rust_share: float | None
     fallback_rate: float | None
@@ -87,11 +108,66 @@ class Point:
     fallback_rate: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StageLeft:
+    """The stage the rollout was at before the current one, as the event log records it.
+
+    Its window is `[since_ns, until_ns)`: from the event that entered it (None when the log
+    does not hold it: its figures then cover every outcome recorded at that stage before
+    `until_ns`) to the event that left it, `left_by` (`promote`, `rollback` or
+    `auto_rollback`), which entered the current stage. ns since the epoch.
+    """
+
+    stage: str
+    since_ns: int | None
+    until_ns: int
+    left_by: str
+
+
+_STAGE_EVENTS: Final = (
+    EventKind.START,
+    EventKind.PROMOTE,
+    EventKind.ROLLBACK,
+    EventKind.AUTO_ROLLBACK,
+)
+
+
+def stage_left(engine: Engine, state: LiveState) -> StageLeft | None:
+    """The stage left when the current one was entered (None: the rollout started at the
+    current stage, or the log holds no event that entered it). Two rows of the event log,
+    read by its (kind, ts_ns) index."""
+    e = RolloutEvent
+    query = (
+        select(e.kind, e.ts_ns, e.from_stage, e.to_stage)
+        .where(e.kind.in_(_STAGE_EVENTS), e.ts_ns <= state.stage_since_ns)
+        .order_by(e.ts_ns.desc())
+        .limit(2)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        return None
+    entered = rows[0]
+    if entered.kind == EventKind.START or entered.to_stage != state.stage:
+        return None
+    if entered.from_stage is None:
+        return None
+    before = rows[1] if len(rows) > 1 and rows[1].to_stage == entered.from_stage else None
+    return StageLeft(
+        stage=entered.from_stage,
+        since_ns=None if before is None else int(before.ts_ns),
+        until_ns=int(entered.ts_ns),
+        left_by=entered.kind,
+    )
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One refresh: the rollout now, and the chart window's series (see the module docstring).
 
     `taken_ns` is the moment the window ends (the dashboard's clock), ns since the epoch.
+    `left` is the stage left last; `left_figures` its window's figures, when they were asked
+    for (`load_snapshot(..., with_left=True)`).
     """
 
     taken_ns: int
@@ -100,19 +176,31 @@ class Snapshot:
     latency: list[LatencyRow] = field(default_factory=list)
     rates: list[RateRow] = field(default_factory=list)
     chart_since_ns: int = 0
+    left: StageLeft | None = None
+    left_figures: WindowFigures | None = None
 
     def ops(self) -> list[OpRow]:
-        """The per-operation lines, in `Operation` order."""
+        """The per-operation lines of the current stage's window, in `Operation` order."""
+        return self._rows(self.overview.figures, self.overview.stage.name)
+
+    def left_ops(self) -> list[OpRow] | None:
+        """The per-operation lines of the stage left last, over its window (None: not read)."""
+        if self.left_figures is None:
+            return None
+        return self._rows(self.left_figures, self.left_figures.stage)
+
+    def _rows(self, window: WindowFigures, stage_name: str) -> list[OpRow]:
         view = self.overview
+        stage = next((s for s in view.ladder if s.name == stage_name), None)
         rows = []
         for op in Operation:
-            figures = view.figures.of(op)
+            figures = window.of(op)
             rust, python = figures.rust, figures.python
             breaker = view.breakers.get(op.value)
             rows.append(
                 OpRow(
                     op=op,
-                    percent=view.stage.percent.of(op),
+                    percent=None if stage is None else stage.percent.of(op),
                     calls=figures.calls,
                     rust_share=figures.rust_share,
                     fallback_rate=rust.fallback_rate,
@@ -162,9 +250,10 @@ def load_snapshot(
     *,
     chart_op: Operation = Operation.PLACE_ORDER,
     chart_window_ns: int = CHART_WINDOW_NS,
+    with_left: bool = False,
 ) -> Snapshot:
     """Everything one refresh shows, as of `now_ns`, with `chart_op`'s series for the charts
-    (see the module docstring).
+    and, with `with_left`, the figures of the stage left last (see the module docstring).
 
     Raises what the store raises (`SQLAlchemyError`, `StoreUnavailableError`, `SchemaError`)
     and `ActionError` when the store's stage is not on the configured ladder.
@@ -173,6 +262,11 @@ def load_snapshot(
     since = now_ns - chart_window_ns
     since -= since % CHART_BUCKET_NS
     window = Filters(op=chart_op, since_ns=since, until_ns=now_ns, bucket_ns=CHART_BUCKET_NS)
+    left = stage_left(engine, view.state)
+    left_figures = None
+    if with_left and left is not None:
+        # The window the gate judged when the stage was left (the same `window_figures`).
+        left_figures = window_figures(engine, left.stage, left.since_ns or 0, left.until_ns)
     return Snapshot(
         taken_ns=now_ns,
         overview=view,
@@ -180,6 +274,8 @@ def load_snapshot(
         latency=latency(engine, window),
         rates=rates(engine, window),
         chart_since_ns=since,
+        left=left,
+        left_figures=left_figures,
     )
 
 

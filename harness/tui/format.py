@@ -31,9 +31,9 @@ def rate(value: float | None) -> str:
     return f"{pct:.2g}%"
 
 
-def percent(value: float) -> str:
-    """A configured percentage (`5%`, `12.5%`)."""
-    return f"{value:g}%"
+def percent(value: float | None) -> str:
+    """A configured percentage (`5%`, `12.5%`; `-` for none)."""
+    return NONE if value is None else f"{value:g}%"
 
 
 def ms(value: float | None) -> str:

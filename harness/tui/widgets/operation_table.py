@@ -1,4 +1,5 @@
-"""The per-operation figures of the current stage's window, one column per operation.
+"""The per-operation figures of a stage's window (the current stage's, or the stage left last's),
+one column per operation.
 
 Operations are columns (four of them fit 80 terminal columns; eleven figures would not), the
 figures are rows: the stage's percentage to Rust, calls, the share Rust served, the fallback
@@ -47,6 +48,9 @@ class OperationTable(DataTable[Text]):
     """The table; `figures` holds one `OpRow` per operation (set it to redraw)."""
 
     figures: reactive[list[OpRow]] = reactive(list, always_update=True)
+    window: reactive[str] = reactive("current stage")
+    """Whose figures these are (the first column's heading): `current stage` or `previous
+    stage`."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", cell_padding=0, zebra_stripes=True)
@@ -59,13 +63,18 @@ class OperationTable(DataTable[Text]):
     def _build(self, op_width: int) -> None:
         self._op_width = op_width
         self.clear(columns=True)
-        self.add_column(Text(" stage window"), width=LABEL_WIDTH, key="figure")
+        self.add_column(Text(f" {self.window}"), width=LABEL_WIDTH, key="figure")
         for op in Operation:
             self.add_column(Text(op.value, justify="right"), width=op_width, key=op.value)
         for label, _ in ROWS:
             blank = (Text("-", justify="right") for _ in Operation)
             self.add_row(Text(f" {label}"), *blank, key=label)
         self.watch_figures(self.figures)
+
+    def watch_window(self) -> None:
+        """Another window: its heading (the figures follow)."""
+        if self.is_mounted and self.columns:
+            self._build(self._op_width)
 
     def on_resize(self, event: Resize) -> None:
         """Share a wider terminal between the operations' columns."""
