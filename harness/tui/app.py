@@ -11,13 +11,19 @@ promote` (or rollback, kill, unkill, breaker reset) writes it. Every database ca
 thread worker, so the interface never waits on SQL: a slow or unreachable database leaves
 the last figures on screen with a banner saying how old they are, and the next good refresh
 removes it.
+
+Textual's Screenshot command saves to `~/Downloads`, which a server often lacks (the save then
+fails with a bare "Failed to save screenshot"); here it saves to `screenshot_dir` (the folder
+`harness tui` was started in, or `--screenshots DIR`) and the notification names the file.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import ClassVar, Final
 
 from textual import work
@@ -123,6 +129,7 @@ class HarnessApp(App[None]):
         clock: Callable[[], int] = time.time_ns,
         refresh_s: float = 1.0,
         stale_after_s: float = STALE_AFTER_S,
+        screenshot_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self.cfg = cfg
@@ -130,6 +137,8 @@ class HarnessApp(App[None]):
         self.clock = clock
         self.refresh_s = refresh_s
         self.stale_after_s = stale_after_s
+        self.screenshot_dir = (screenshot_dir or Path.cwd()).resolve()
+        """Where the Screenshot command saves (`save_screen`)."""
         self.refreshes = 0
         self._in_flight_since: float | None = None
         self._failure: str | None = None
@@ -343,11 +352,53 @@ class HarnessApp(App[None]):
         self.theme = LIGHT if self.theme == DARK else DARK
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        """Textual's own palette commands, but the help is ours."""
+        """Textual's own palette commands, but the help and the screenshot are ours."""
         for command in super().get_system_commands(screen):
-            if command.title.lower() not in ("keys", "show keys and help panel"):
+            if command.title.lower() not in ("keys", "show keys and help panel", "screenshot"):
                 yield command
         yield SystemCommand("Help", "every key of the dashboard", self.action_help)
+        yield SystemCommand(
+            "Screenshot",
+            f"save this screen as SVG in {self.screenshot_dir}",
+            # After the palette has closed, so the picture is of the screen, not of the palette.
+            lambda: self.set_timer(0.1, self.action_screenshot),
+        )
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Save the screen as SVG (`save_screen`) and say where, or why not."""
+        folder = self.screenshot_dir if path is None else Path(path)
+        try:
+            saved = self.save_screen(folder, filename)
+        except OSError as exc:
+            self.notify(
+                f"{folder}: {exc.strerror or exc}",
+                title="screenshot not saved",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+            return
+        self.notify(str(saved), title="screenshot saved", timeout=15, markup=False)
+
+    def save_screen(self, folder: Path, filename: str | None = None) -> Path:
+        """Write the screen as SVG into `folder`, as `filename` or, by default,
+        `harness-<screen>-<YYYYmmddTHHMMSSZ>.svg` at the dashboard's clock (`-2`, `-3` ... added
+        rather than overwriting a file). Returns the file's absolute path; raises `OSError` when
+        the folder cannot be written (the Screenshot command shows it)."""
+        if filename is None:
+            stamp = datetime.fromtimestamp(self.clock() / 1e9, UTC).strftime("%Y%m%dT%H%M%SZ")
+            base = f"harness-{self.current_mode}-{stamp}"
+            target = folder / f"{base}.svg"
+            n = 1
+            while target.exists():
+                n += 1
+                target = folder / f"{base}-{n}.svg"
+        else:
+            target = folder / filename
+        svg = self.export_screenshot()
+        with target.open("x" if filename is None else "w", encoding="utf-8") as out:
+            out.write(svg)
+        return target.resolve()
 
 
 def make_app(
@@ -357,9 +408,18 @@ def make_app(
     clock: Callable[[], int] = time.time_ns,
     refresh_s: float = 1.0,
     stale_after_s: float = STALE_AFTER_S,
+    screenshot_dir: Path | None = None,
 ) -> HarnessApp:
     """The dashboard on `cfg`'s database (`cfg.db.url`, or `store` when given); `clock` (ns
-    since the epoch) ends every window, so tests can pin it."""
+    since the epoch) ends every window, so tests can pin it; screenshots go to
+    `screenshot_dir` (default: the current folder)."""
     if store is None:
         store = Store(cfg.db.url, partial(open_store, read_timeout_s=READ_TIMEOUT_S))
-    return HarnessApp(cfg, store, clock=clock, refresh_s=refresh_s, stale_after_s=stale_after_s)
+    return HarnessApp(
+        cfg,
+        store,
+        clock=clock,
+        refresh_s=refresh_s,
+        stale_after_s=stale_after_s,
+        screenshot_dir=screenshot_dir,
+    )

@@ -8,6 +8,8 @@ once it runs, a database that goes away shows as a banner over the last figures.
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from harness.config import HarnessConfig
 from harness.store.db import open_store
@@ -33,6 +35,12 @@ class Tui:
         parser.add_argument(
             "--light", action="store_true", help="start in the light theme (t toggles)"
         )
+        parser.add_argument(
+            "--screenshots",
+            metavar="DIR",
+            help="folder the palette's Screenshot command saves to (default: the current "
+            "folder; it must exist and be writable)",
+        )
 
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
@@ -41,10 +49,17 @@ class Tui:
 
         if not args.refresh >= 0.2:
             raise InvalidInputError("refresh", args.refresh, "must be at least 0.2 seconds")
+        shots = None if args.screenshots is None else Path(args.screenshots)
+        # A folder asked for is checked now; the default (here) only when a shot is taken,
+        # so a dashboard started in a read-only folder still starts.
+        if shots is not None and not shots.is_dir():
+            raise InvalidInputError("--screenshots", args.screenshots, "is not a folder")
+        if shots is not None and not os.access(shots, os.W_OK | os.X_OK):
+            raise InvalidInputError("--screenshots", args.screenshots, "is not writable")
         open_store(cfg.db.url).dispose()  # fail fast, with the CLI's own error, before the screen
         from harness.tui.app import LIGHT, make_app
 
-        app = make_app(cfg, refresh_s=args.refresh)
+        app = make_app(cfg, refresh_s=args.refresh, screenshot_dir=shots)
         if args.light:
             app.theme = LIGHT
         app.run()
