@@ -25,7 +25,8 @@ from harness.compare import describe_error
 from harness.config import RolloutConfig
 from harness.errors import BrokerError
 from harness.operations import Impl, Operation
-from harness.recorder import OutcomeRecord, Recorder, ShadowRecord
+from harness.recorder import OutcomeRecord, Recorder, ShadowRecord, fit_outcome, fit_shadow
+from harness.recorder.rows import OUTCOME_FIT, OUTCOME_WIDTH, fit_text, fits_text
 from harness.router.breaker import FailureWindows
 from harness.router.decide import BUCKETS, op_seed
 from harness.router.policy import env_allows_rust
@@ -38,10 +39,15 @@ log = logging.getLogger("harness.router")
 
 MAX_ERROR_TEXT: Final = 1000
 """Recorded error messages are cut to this many characters."""
-MAX_REASON: Final = 255
-"""`outcomes.fallback_reason` and `routing_key` are at most this long (their column width)."""
-MAX_TAG: Final = 128
-"""`outcomes.custom_tag` is at most this long (its column width)."""
+MAX_KEY: Final = OUTCOME_WIDTH["routing_key"]
+"""`outcomes.routing_key` is at most this long (its column width, 255)."""
+MAX_TAG: Final = OUTCOME_WIDTH["custom_tag"]
+"""`outcomes.custom_tag` is at most this long (its column width, 128)."""
+_I64_MIN: Final = -(2**63)
+_I64_MAX: Final = 2**63 - 1
+_I16_MAX: Final = 2**15 - 1
+_FIT_ORDER_ID: Final = OUTCOME_FIT["order_id"]
+_FIT_ATTEMPTS: Final = OUTCOME_FIT["attempts"]
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
 # Plain-str names (an enum's `.value` is a descriptor: slow on the hot path).
@@ -242,27 +248,32 @@ class Router:
                 http_status = error.http_status
                 attempts = error.attempts if attempts is None else attempts
         if reason is not None:
-            reason = self.scrub(reason)[:MAX_REASON]
+            reason = self.scrub(reason)
+        # The slow path (errors, fallbacks): every column made to fit what the store holds
+        # (harness.recorder.rows), so that no value a caller or a broker sent can get the row
+        # refused: an order id of 2**64, a tag with a NUL byte, an error text with a surrogate.
         self.recorder.record(
-            OutcomeRecord(
-                ts_ns,
-                self.run_id,
-                _OP_NAME[op],
-                stage,
-                _SIDE_NAME[routed],
-                _SIDE_NAME[served],
-                fell_back,
-                reason,
-                error is None,
-                error_class,
-                error_message,
-                latency_us,
-                attempts,
-                http_status,
-                order_id if type(order_id) is int else None,
-                custom_tag[:MAX_TAG] if isinstance(custom_tag, str) else None,
-                None if key is None else key[:MAX_REASON],
-                reconciled,
+            fit_outcome(
+                OutcomeRecord(
+                    ts_ns,
+                    self.run_id,
+                    _OP_NAME[op],
+                    stage,
+                    _SIDE_NAME[routed],
+                    _SIDE_NAME[served],
+                    fell_back,
+                    reason,
+                    error is None,
+                    error_class,
+                    error_message,
+                    latency_us,
+                    attempts,
+                    http_status,
+                    order_id,
+                    custom_tag if isinstance(custom_tag, str) else None,  # the client refused it
+                    key,
+                    reconciled,
+                )
             )
         )
 
@@ -289,6 +300,21 @@ class Router:
             counts[1] += 1
             counts[2] += 1
         name = _SIDE_NAME[side]
+        # What the caller or the broker controls is checked against the store's columns (a
+        # length, `str.isprintable`, two int comparisons: tens of ns); what fails is made to
+        # fit on the slow path. The rest the router made itself.
+        if type(key) is not str or not fits_text(key, MAX_KEY):
+            key = fit_text(key, MAX_KEY)
+        if custom_tag is not None and (
+            type(custom_tag) is not str or not fits_text(custom_tag, MAX_TAG)
+        ):
+            custom_tag = fit_text(custom_tag, MAX_TAG)
+        if order_id is not None and not (
+            type(order_id) is int and _I64_MIN <= order_id <= _I64_MAX
+        ):
+            order_id = _FIT_ORDER_ID(order_id)
+        if attempts is not None and not (type(attempts) is int and 0 <= attempts <= _I16_MAX):
+            attempts = _FIT_ATTEMPTS(attempts)
         self.recorder.record(
             _new_tuple(
                 OutcomeRecord,
@@ -308,16 +334,17 @@ class Router:
                     attempts,
                     None,
                     order_id,
-                    None if custom_tag is None else custom_tag[:MAX_TAG],
-                    key[:MAX_REASON],
+                    custom_tag,
+                    key,
                     reconciled is True,
                 ),
             )
         )
 
     def record_shadow(self, row: ShadowRecord) -> None:
-        """Hand one shadow comparison to the recorder (from any thread)."""
-        self.recorder.record_shadow(row)
+        """Hand one shadow comparison to the recorder (from any thread), every column made to
+        fit what the store holds (a shadow is off the caller's path)."""
+        self.recorder.record_shadow(fit_shadow(row))
 
     def call_stats(self) -> dict[Operation, CallStats]:
         """Routed calls per operation since the harness opened."""

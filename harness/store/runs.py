@@ -1,4 +1,5 @@
-"""Runs: one row per process that routes calls, opened at start and closed with its figures.
+"""Runs: one row per process that routes calls, opened at start, its row counts kept current by
+its recorder (`progress`), and closed with its figures.
 
 A run that never closed (its process was killed) keeps `status = 'running'` with no
 `ended_ns`; `stale_runs` finds those whose process is gone, so the next run can report them,
@@ -14,7 +15,7 @@ import socket
 import time
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, Update, bindparam, func, insert, select, update
 
 from harness import __version__
 from harness.store.models import Outcome, Run
@@ -24,6 +25,7 @@ __all__ = [
     "close_stale_run",
     "end_run",
     "placed_tags",
+    "progress",
     "run_symbols",
     "stale_runs",
     "start_run",
@@ -85,6 +87,18 @@ def end_run(
                 summary=None if summary is None else json.dumps(summary, default=str),
             )
         )
+
+
+def progress(run_id: str) -> Update:
+    """The statement that keeps a running run's `rows_recorded` and `rows_dropped` current
+    (parameters `rows`, `dropped`), which the recorder runs in each transaction that writes the
+    run's rows: `harness query runs` and the dashboard show the live count. A run no longer
+    `running` is left as `end_run` or `close_stale_run` closed it."""
+    return (
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running")
+        .values(rows_recorded=bindparam("rows"), rows_dropped=bindparam("dropped"))
+    )
 
 
 def _alive(pid: int) -> bool:

@@ -15,6 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import orjson
 import pgcluster
 import pytest
 from sqlalchemy import func, select
@@ -22,64 +23,18 @@ from sqlalchemy import func, select
 from harness.config import RecorderConfig
 from harness.recorder import (
     SPILL_PREFIX,
-    OutcomeRecord,
     Recorder,
-    RecorderStats,
     ShadowRecord,
-    _Batch,
 )
+from harness.recorder.writer import _Batch, _Status
 from harness.store.db import open_engine, sqlite_path, upgrade
 from harness.store.models import Outcome, OutcomeRollup, ShadowComparison
 from harness.store.rollups import HOUR_NS, MINUTE_NS, compact
 from harness.store.runs import start_run
 
+from .kit import counts, outcome, wait_for
+
 FAST = RecorderConfig(batch_size=2_000, flush_interval_s=0.05, retry_s=0.1)
-
-
-def outcome(run_id: str, i: int, *, ok: bool = True, op: str = "place_order") -> OutcomeRecord:
-    return OutcomeRecord(
-        ts_ns=1_700_000_000_000_000_000 + i * 7_000_000,
-        run_id=run_id,
-        op=op,
-        stage="canary",
-        routed="rust" if i % 3 else "python",
-        served="rust" if i % 3 else "python",
-        fell_back=False,
-        fallback_reason=None,
-        ok=ok,
-        error_class=None if ok else "BrokerUnavailableError",
-        error_message=None if ok else "connection lost",
-        latency_us=100.0 + i % 1000,
-        attempts=1,
-        http_status=200,
-        order_id=7_000_000_000 + i,
-        custom_tag=f"hx-{i:024x}",
-        routing_key=None,
-    )
-
-
-def counts(engine) -> tuple[int, int, int]:
-    """(rows, distinct ids, sum of the minute rollups' counts) of `outcomes`."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(func.count()).select_from(Outcome)).scalar_one()
-        ids = conn.execute(select(func.count(func.distinct(Outcome.id)))).scalar_one()
-        rolled = conn.execute(
-            select(func.coalesce(func.sum(OutcomeRollup.n), 0)).where(
-                OutcomeRollup.period_ns == MINUTE_NS
-            )
-        ).scalar_one()
-    return int(rows), int(ids), int(rolled)
-
-
-def wait_for(recorder: Recorder, condition, timeout: float = 20.0) -> RecorderStats:
-    """The recorder's stats once `condition(stats)` holds (fails after `timeout` s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = recorder.stats()
-        if condition(stats):
-            return stats
-        assert time.monotonic() < deadline, f"condition never held: {stats}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -139,10 +94,11 @@ def test_a_replayed_batch_whose_commit_was_lost_inserts_nothing_twice(store, tmp
         None,
         3000,
     )
-    batch = _Batch("b" * 32, rows, [("s" * 32, *shadow)])
-    assert recorder._write(batch)
+    batch = _Batch(rows, [("s" * 32, *shadow)])
+    assert recorder._write(batch, own=True) is _Status.WRITTEN
     compact(engine)
-    assert recorder._write(batch)  # the commit happened, but the writer did not learn it
+    # The commit happened, but the writer did not learn it: written again, nothing doubles.
+    assert recorder._write(batch, own=True) is _Status.WRITTEN
     recorder.close()
     assert counts(engine) == (500, 500, 500)
     with engine.connect() as conn:
@@ -288,7 +244,7 @@ def test_a_spill_file_written_before_the_reconciled_column_is_replayed(sqlite_ur
     engine = open_engine(sqlite_url)
     run_id = start_run(engine, kind="test", config={}, native_available=True)
     old = [(f"{i:032x}", *outcome(run_id, i)[:-1]) for i in range(3)]
-    line = _Batch("b" * 32, old, []).to_line()
+    line = orjson.dumps({"b": "b" * 32, "o": old, "s": []}) + b"\n"  # a batch a line, then
     (tmp_path / f"{SPILL_PREFIX}dead-run.jsonl").write_bytes(line)
     recorder = Recorder(engine, FAST, spill_dir=tmp_path, name="next-run")
     assert recorder.flush(30)

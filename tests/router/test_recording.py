@@ -1,0 +1,83 @@
+"""What a routed call carries never stops the recording: a value the store's columns cannot hold
+(an order id past 64 bits, a tag with a NUL byte or a terminal escape, a tag longer than its
+column) is made to fit before the row is queued, on both sides (stage `off`: Python,
+`production`: Rust) and on both databases; every call is one row, and closing works."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import InvalidInputError
+from harness.store.models import Outcome
+
+from .kit import ACCOUNT, MNQ, rows
+
+pytestmark = pytest.mark.timeout(120)
+
+SIDES = {"off": "python", "production": "rust"}
+
+
+def _calls(h) -> int:
+    return sum(c.calls for c in h.stats().calls.values())
+
+
+@pytest.mark.parametrize("stage", list(SIDES))
+async def test_a_refused_call_with_an_order_id_past_64_bits_stops_no_recording(
+    open_harness, store_url, stage
+):
+    h = open_harness(url=store_url, stage=stage)
+    with pytest.raises(InvalidInputError):
+        await h.orders.cancel_order(ACCOUNT, 2**64)
+    with pytest.raises(InvalidInputError):
+        await h.orders.modify_order(ACCOUNT, -(2**63) - 1, size=1)
+    for i in range(20):
+        await h.orders.place_market_order(ACCOUNT, MNQ, "buy" if i % 2 else "sell", 1)
+    assert h.recorder.flush(30), h.recorder.stats()
+    calls = _calls(h)
+    stats = h.stats().recorder
+    assert (calls, stats.written, stats.dropped) == (22, 22, 0)
+    stored = rows(
+        store_url,
+        "SELECT op, served, ok, error_class, order_id, routing_key FROM outcomes "
+        "WHERE ok = :no ORDER BY ts_ns",
+        no=False,
+    )
+    assert [(r["op"], r["served"], r["error_class"], r["order_id"]) for r in stored] == [
+        ("cancel_order", SIDES[stage], "InvalidInputError", None),
+        ("modify_order", SIDES[stage], "InvalidInputError", None),
+    ]  # the id no column can hold is NULL; the routing key keeps it as text
+    assert [r["routing_key"] for r in stored] == [str(2**64), str(-(2**63) - 1)]
+    run_id = h.run_id
+    await h.aclose()  # never raises
+    (run,) = rows(
+        store_url, "SELECT status, rows_recorded, rows_dropped FROM runs WHERE id = :id", id=run_id
+    )
+    assert (run["status"], run["rows_recorded"], run["rows_dropped"]) == ("finished", 22, 0)
+
+
+@pytest.mark.parametrize("stage", list(SIDES))
+async def test_tags_the_columns_cannot_hold_as_sent_are_recorded_escaped_and_cut(
+    open_harness, store_url, sim, stage
+):
+    h = open_harness(url=store_url, stage=stage)
+    tags = ["nul-\x00-tag", "esc-\x1b[31m-tag", "long-" + "x" * 300]
+    for tag in tags:
+        placed = await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=tag)
+        assert placed.custom_tag == tag  # the broker got the tag as given
+    assert h.recorder.flush(30), h.recorder.stats()
+    got = rows(store_url, "SELECT served, ok, custom_tag, routing_key FROM outcomes ORDER BY ts_ns")
+    columns = Outcome.__table__.c
+    width, key_width = columns.custom_tag.type.length, columns.routing_key.type.length
+    assert [(r["served"], r["ok"]) for r in got] == [(SIDES[stage], True)] * 3
+    assert [r["custom_tag"] for r in got] == [
+        "nul-\\x00-tag",
+        "esc-\\x1b[31m-tag",
+        tags[2][:width],
+    ]
+    assert [r["routing_key"] for r in got] == [
+        "nul-\\x00-tag",
+        "esc-\\x1b[31m-tag",
+        tags[2][:key_width],
+    ]
+    assert h.stats().recorder.dropped == 0
+    await h.aclose()
