@@ -13,9 +13,11 @@ run row (config redacted), the recorder, the live-state poller, the automatic ro
 (`harness.control.monitor`, when `gate.auto_rollback`), and the embedded simulator when
 `broker.kind` is `sim`; the order clients connect on first use. Closing (`await h.aclose()`,
 leaving the `async with`, or `h.close()` without an event loop) waits for shadows, closes the
-clients, stops the poller, flushes the recorder and ends the run row with the rows recorded and
-dropped. SIGTERM while open flushes the recorder first and then does what the previous handler
-did (by default: exit); at interpreter exit an open harness is closed as `interrupted`.
+clients, stops the poller, flushes the recorder (waiting up to `db.recorder.close_wait_s` for
+an unavailable database) and ends the run row with the rows recorded and dropped; rows lost
+are logged at ERROR and stay in `h.stats().recorder` after closing, since the run row may not
+be writable then. SIGTERM while open flushes the recorder first and then does what the previous
+handler did (by default: exit); at interpreter exit an open harness is closed as `interrupted`.
 """
 
 from __future__ import annotations
@@ -166,6 +168,29 @@ def _spill_dir(cfg: HarnessConfig, engine: Engine) -> Path:
     return path.parent if path is not None else Path.cwd()
 
 
+def _log_losses(run_id: str, stats: RecorderStats) -> None:
+    """Rows lost, at ERROR, with the figures this process counted (the run's row may not say
+    it: a read-only or full database could not be updated)."""
+    if stats.dropped:
+        log.error(
+            "run %s: the recorder DROPPED %d of %d rows (%d refused by the database, the rest "
+            "neither writable nor spillable); %d written",
+            run_id,
+            stats.dropped,
+            stats.enqueued,
+            stats.refused,
+            stats.written,
+        )
+    if stats.earlier_lost:
+        log.error(
+            "run %s: %d rows of spill files left by earlier processes could not be replayed "
+            "(damaged files kept: %s)",
+            run_id,
+            stats.earlier_lost,
+            ", ".join(stats.damaged_files) or "none",
+        )
+
+
 class Harness:
     """An open harness: `orders`, `bars`, the live `state`, actions and figures.
 
@@ -217,7 +242,11 @@ class Harness:
         start_stage = cfg.rollout.start_stage or cfg.rollout.stages[0].name
         live = ensure_state(engine, start_stage, run_id=self.run_id)
         self.recorder = Recorder(
-            engine, cfg.db.recorder, spill_dir=_spill_dir(cfg, engine), name=self.run_id
+            engine,
+            cfg.db.recorder,
+            spill_dir=_spill_dir(cfg, engine),
+            name=self.run_id,
+            run_id=self.run_id,
         )
         self._cleanup.callback(self.recorder.close)
         if cfg.broker.kind is BrokerKind.sim:
@@ -363,13 +392,12 @@ class Harness:
             self._monitor.stop()
         with contextlib.suppress(Exception):
             self._poller.stop()
-        stats = self.recorder.close()
+        stats = self.recorder.close(timeout=self.config.db.recorder.close_wait_s)
         self._end_run_quietly(status, stats)
         if self.simulator is not None:
             self.simulator.stop()
         self.engine.dispose()
-        if stats.dropped:
-            log.error("recorder dropped %d rows (see the run's row)", stats.dropped)
+        _log_losses(self.run_id, stats)
 
     def _end_run_quietly(self, status: str, stats: RecorderStats | None = None) -> None:
         recorder = getattr(self, "recorder", None)

@@ -422,6 +422,7 @@ def _validate_db(db: DbConfig) -> None:
             raise ConfigError(f"db.recorder.{name}", getattr(rec, name), "must be >= 1")
     _positive("db.recorder.flush_interval_s", rec.flush_interval_s)
     _positive("db.recorder.retry_s", rec.retry_s)
+    _positive("db.recorder.close_wait_s", rec.close_wait_s, zero_ok=True)
 
 
 def _validate_gate(gate: GateConfig) -> None:

@@ -175,7 +175,8 @@ class RecorderConfig:
     inserts batches of up to `batch_size` rows every `flush_interval_s`. While the database is
     unreachable at most `buffer_rows` rows wait in memory; beyond, they are spilled to a file in
     `spill_dir` (default: beside the SQLite file, or the working folder) and replayed in order
-    when the database returns.
+    when the database returns. Closing waits up to `close_wait_s` for an unavailable database,
+    then spills what is left for the next process.
     """
 
     queue_bound: int = 100_000
@@ -184,6 +185,7 @@ class RecorderConfig:
     buffer_rows: int = 50_000
     spill_dir: str | None = None
     retry_s: float = 1.0
+    close_wait_s: float = 30.0
 
 
 @dataclass

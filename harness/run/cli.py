@@ -13,8 +13,10 @@ Exit status: 0 every round trip ended and nothing was left open; 1 an order left
 state or a position left open (found by the final check, then swept), the account not clean in
 a traded contract before the start, or the workload stopped on an unexpected error; 2 bad input
 (a key the broker cannot honour: `workload.symbols`, `workload.account`, `workload.timeframes`,
-missing credentials), before any order; 130 stopped by SIGINT, 143 stopped by SIGTERM (after
-the round trips in flight finished, the recorder flushed and the summary printed).
+missing credentials), before any order; 4 rows were lost (the recorder dropped rows of this
+run, or could not replay rows an earlier run spilled), unless 1 applies; 130 stopped by SIGINT,
+143 stopped by SIGTERM (after the round trips in flight finished, the recorder flushed and the
+summary printed), unless 1 or 4 applies.
 """
 
 from __future__ import annotations

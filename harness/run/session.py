@@ -14,7 +14,8 @@
    left it flat.
 4. The round trips (`harness.run.workload`), then the final check and sweep (`settle`).
 5. The harness is closed (the recorder flushed, the run row ended), and the summary is read back
-   from the store (`harness.run.summary`).
+   from the store (`harness.run.summary`), with the recorder's own figures: a run that lost
+   rows exits 4 (`EXIT_ROWS_LOST`).
 
 SIGINT or SIGTERM while the round trips run: no new trip starts, the ones in flight finish,
 then steps 4 and 5 as usual, and the exit status is 130 (SIGINT) or 143 (SIGTERM). A second
@@ -56,6 +57,7 @@ from harness.run.workload import (
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_LEFT_OPEN",
+    "EXIT_ROWS_LOST",
     "RunRefusedError",
     "Session",
     "Watcher",
@@ -63,12 +65,19 @@ __all__ = [
 
 if TYPE_CHECKING:
     from harness.api import Harness
+    from harness.recorder import RecorderStats
 
 log = logging.getLogger("harness.run")
 
 EXIT_LEFT_OPEN: Final = 1
 """Exit status when an order was left in an unknown state or a position left open (or the
 workload stopped on an unexpected error)."""
+EXIT_ROWS_LOST: Final = 4
+"""Exit status when rows were lost: the recorder dropped rows of this run, or rows of a spill
+file an earlier run left could not be replayed. No harness command uses 4 for anything else
+(`harness gate` says INCONCLUSIVE with 3). It outranks a signal's status (a supervisor must not
+take a stop that lost evidence for a clean one); an order or position left open (1) outranks
+it."""
 EXIT_INTERRUPTED: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
 """Exit status after a graceful stop on a signal (128 + the signal's number)."""
 
@@ -216,7 +225,8 @@ class Session:
                 if status == "failed":
                     remove_signals()
         try:
-            exit_status = self._exit_status(workload, settlement)
+            recorder = h.stats().recorder  # this process's count, whatever the store took
+            exit_status = self._exit_status(workload, settlement, recorder)
             facts = RunFacts(
                 run_id=h.run_id,
                 status=status,
@@ -233,6 +243,7 @@ class Session:
                 settlement=settlement,
                 stale_runs=tuple(stale),
                 crashed=None if workload.crashed is None else repr(workload.crashed),
+                recorder=recorder,
                 native_error=h.native.error,
             )
             from harness.store.db import open_store
@@ -246,9 +257,13 @@ class Session:
             remove_signals()
         return summary, exit_status
 
-    def _exit_status(self, workload: Workload, settlement: Settlement) -> int:
+    def _exit_status(
+        self, workload: Workload, settlement: Settlement, recorder: RecorderStats
+    ) -> int:
         if workload.crashed is not None or not settlement.found.clean:
             return EXIT_LEFT_OPEN
+        if recorder.dropped or recorder.earlier_lost:
+            return EXIT_ROWS_LOST
         if self.interrupted_by is not None:
             return EXIT_INTERRUPTED[self.interrupted_by]
         return 0

@@ -12,16 +12,22 @@ The figures come from the store after the recorder flushed, through the same que
     ops [{op, calls, calls_made, to_rust, served_by_rust, rust_share, fallbacks, errors,
           reconciled, shadow_comparisons, shadow_mismatches,
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
-    recorder {rows, dropped}, gate (as `harness gate --json`), problems [{trade, symbol, step,
-    error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
-    open_orders, open_positions, swept {cancelled, closed, failed} or null, status}], crashed,
-    native {available, error}, env_kill (TOPSTEPX_USE_RUST was false: all to Python)
+    recorder {rows, dropped, in_spill, spill_file, earlier_lost, damaged_files}, gate (as
+    `harness gate --json`), problems [{trade, symbol, step, error, action}], leftovers {found,
+    after_sweep}, stale_runs [{run, pid, started, kind, open_orders, open_positions, swept
+    {cancelled, closed, failed} or null, status}], crashed, native {available, error}, env_kill
+    (TOPSTEPX_USE_RUST was false: all to Python)
 
 `calls` is what the store holds for the operation; `calls_made` what this process's router
 counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
 settled by a look-up after an attempt of unknown outcome (`outcomes.reconciled`);
 `rust`/`python` are `harness query latency` rows (`calls` served by that side, `count` of them
-successful without a fallback, latency of those).
+successful without a fallback, latency of those). `recorder` holds what this process's recorder
+counted, not what its run row says (a full or read-only database may not have taken the last
+update): `rows` written, `dropped` lost (refused by the database, or neither writable nor
+spillable), `in_spill` left in `spill_file` for the next run on the folder, and, of spill files
+left by earlier runs, `earlier_lost` rows that could not be replayed and the `damaged_files`
+kept aside.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from harness.config import HarnessConfig
 from harness.control import actions
 from harness.operations import Impl, Operation
 from harness.output import print_table, table_cell
+from harness.recorder import RecorderStats
 from harness.router.core import CallStats
 from harness.router.policy import RUST_ENV, env_allows_rust
 from harness.run.workload import Problem, Settlement, Tally
@@ -75,6 +82,8 @@ class RunFacts:
     settlement: Settlement | None
     stale_runs: tuple[dict[str, Any], ...]
     crashed: str | None
+    recorder: RecorderStats
+    """The recorder's figures at close."""
     native_error: str | None = None
     """Why the native module could not be used (None: it was available)."""
 
@@ -85,8 +94,8 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
     latency = {(row.op, row.impl): row.to_dict() for row in queries.latency(engine, filters)}
     figures = queries.op_figures(engine, filters)
     reconciled = queries.reconciled(engine, filters)
-    (run_row,) = queries.runs(engine, filters, limit=1) or (None,)
     verdict = actions.verdict(engine, cfg)
+    rec = facts.recorder
     ops = []
     for op in Operation:
         f = figures[op]
@@ -118,7 +127,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         )
     return {
         "run": facts.run_id,
-        "status": facts.status if run_row is None else run_row["status"],
+        "status": facts.status,
         "exit_status": facts.exit_status,
         "interrupted_by": facts.interrupted_by,
         "stage": verdict.stage,
@@ -130,8 +139,12 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         "round_trips": facts.tally.to_dict(),
         "ops": ops,
         "recorder": {
-            "rows": None if run_row is None else run_row["rows_recorded"],
-            "dropped": None if run_row is None else run_row["rows_dropped"],
+            "rows": rec.written,
+            "dropped": rec.dropped,
+            "in_spill": rec.in_spill,
+            "spill_file": rec.spill_file,
+            "earlier_lost": rec.earlier_lost,
+            "damaged_files": list(rec.damaged_files),
         },
         "gate": verdict.to_dict(),
         "problems": [p.to_dict() for p in facts.problems],
@@ -201,6 +214,25 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         f" (dropped: {table_cell(recorder['dropped'])})",
         file=out,
     )
+    if recorder["dropped"]:
+        print(
+            f"ROWS LOST: the recorder could not record {table_cell(recorder['dropped'])} rows "
+            "(refused by the database, or neither writable nor spillable; the log says which)",
+            file=out,
+        )
+    if recorder["in_spill"]:
+        print(
+            f"{table_cell(recorder['in_spill'])} rows the database did not take wait in "
+            f"{recorder['spill_file']}: the next run on this folder writes them",
+            file=out,
+        )
+    if recorder["earlier_lost"]:
+        kept = ", ".join(recorder["damaged_files"]) or "none"
+        print(
+            f"ROWS LOST by an earlier run: {table_cell(recorder['earlier_lost'])} rows of its "
+            f"spill file could not be replayed (damaged file kept: {kept})",
+            file=out,
+        )
     settled = [f"{o['op']} {o['reconciled']}" for o in summary["ops"] if o["reconciled"]]
     if settled:
         print(

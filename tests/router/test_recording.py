@@ -5,6 +5,11 @@ column) is made to fit before the row is queued, on both sides (stage `off`: Pyt
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from harness.errors import InvalidInputError
@@ -81,3 +86,44 @@ async def test_tags_the_columns_cannot_hold_as_sent_are_recorded_escaped_and_cut
     ]
     assert h.stats().recorder.dropped == 0
     await h.aclose()
+
+
+LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys
+    con = sqlite3.connect(sys.argv[1], isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+async def test_a_bots_close_that_lost_rows_says_so_at_error_and_in_its_stats(
+    open_harness, sqlite_url, tmp_path, caplog
+):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("where the spill folder should be: nothing can be spilled")
+    h = open_harness(
+        url=sqlite_url, db__recorder__spill_dir=str(blocked), db__recorder__close_wait_s=0.5
+    )
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
+    assert h.recorder.flush(30)
+    path = sqlite_url.removeprefix("sqlite:///")
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        for _ in range(3):
+            await h.orders.place_market_order(ACCOUNT, MNQ, "sell", 1)
+        with caplog.at_level(logging.ERROR, logger="harness"):
+            await h.aclose()
+    finally:
+        locker.kill()
+        locker.wait()
+    stats = h.stats().recorder  # still there after closing
+    assert (stats.enqueued, stats.written, stats.dropped, stats.in_spill) == (4, 1, 3, 0)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(f"run {h.run_id}: the recorder DROPPED 3 of 4 rows" in line for line in lines)
