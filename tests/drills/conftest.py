@@ -4,8 +4,9 @@ Every drill records its figures with the `figures` fixture; they are printed at 
 session and, when `HARNESS_DRILL_RESULTS` names a file, appended to it as one JSON line per
 drill (`benches/drills.py` runs the drills that way and writes `benches/reports/drills.md`).
 
-Drills that stop PostgreSQL, or need a role with a password, start a cluster of their own on a
-fixed port (`own_pg`): never the one `.ci/run` shares with the other tests.
+Drills that stop PostgreSQL, need a role with a password, or change the server itself (made
+read-only, a tablespace on a small disk), start a cluster of their own on a fixed port
+(`own_pg`): never the one `.ci/run` shares with the other tests.
 """
 
 from __future__ import annotations

@@ -8,13 +8,15 @@ change the outcome (a database URL, broker credentials, the kill switch, the nat
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -200,3 +202,54 @@ def open_fds(pid: int) -> int | None:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size_kib: int, *, owner: str | None = None) -> Iterator[Path]:
+    """A tmpfs of `size_kib` KiB mounted at `folder` (a real file system that fills up: ENOSPC,
+    EROFS once remounted read-only), owned by `owner` when given; unmounted after. Mounting
+    needs root, as the drills run (in CI too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size_kib}k,mode=0755"
+    if owner is not None:
+        import pwd
+
+        user = pwd.getpwnam(owner)
+        options += f",uid={user.pw_uid},gid={user.pw_gid}"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"mounting a tmpfs at {folder} failed: {done.stderr}"
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def read_only(folder: Path) -> None:
+    """Remount the `small_disk` at `folder` read-only (nothing may hold a file open for writing)."""
+    done = subprocess.run(
+        ["mount", "-o", "remount,ro", str(folder)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"remounting {folder} read-only failed: {done.stderr}"
+
+
+def fill(folder: Path, name: str = "filler") -> int:
+    """Write `folder/name` until its file system is full (ENOSPC at a single byte); the bytes
+    written. Delete the file to free the space."""
+    written = 0
+    fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = 1 << 20
+        while size:
+            try:
+                written += os.write(fd, b"\0" * size)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                size //= 2
+        return written
+    finally:
+        os.close(fd)
