@@ -7,9 +7,9 @@ BigInteger 64), a string column's width (characters), whether it may be NULL.
 
 A value the database would refuse must never reach the writer, since a refused row would
 otherwise fail its whole batch: `fit_outcome` / `fit_shadow` make every column of a row fit
-(about 4 us a row: the router's slow paths, the shadows, and the writer when a batch was
-refused), `fits_text` is the check the router's hot path makes on the strings its caller
-controls (one `str.isprintable` and one `len`: tens of ns). The rules:
+(a few us a row: the router's slow paths, the shadows, and the writer when a batch was
+refused); the router's hot path checks only the strings its caller controls (`str.isprintable`
+and a length: tens of ns) and the ints the broker sent, and fits what fails. The rules:
 
 - integer column: an int in the column's range (numpy integers too; a bool or a float is no
   int here); anything else is NULL in a nullable column (an order id of 2**64 is no order id:
@@ -47,7 +47,6 @@ __all__ = [
     "fit_shadow",
     "fit_shadow_values",
     "fit_text",
-    "fits_text",
 ]
 
 
@@ -107,13 +106,6 @@ Fit = Callable[[Any], Any]
 
 def _escape(match: re.Match[str]) -> str:
     return f"\\x{ord(match.group()):02x}"
-
-
-def fits_text(value: str, width: int) -> bool:
-    """Whether `value` goes into a one-line string column of `width` characters as it is: no
-    control character, no surrogate, no other non-printable character (a few printable
-    exotics are sent to `fit_text` too, which keeps them), not too long. The hot-path check."""
-    return len(value) <= width and value.isprintable()
 
 
 def fit_text(value: Any, width: int | None, *, lines: bool = False) -> str:
@@ -234,15 +226,21 @@ OUTCOME_WIDTH: Final[dict[str, int]] = {
 """Width in characters of each bounded string column of `outcomes` (`custom_tag`: 128)."""
 
 
+def _fitted(fits: tuple[Fit, ...], values: Sequence[Any]) -> tuple[Any, ...]:
+    if len(values) != len(fits):
+        raise ValueError(f"a row of {len(values)} values where {len(fits)} columns are")
+    return tuple(map(operator.call, fits, values))  # the loop in C: no generator frame
+
+
 def fit_outcome_values(values: Sequence[Any]) -> tuple[Any, ...]:
     """The `OutcomeRecord` fields `values` (in order, all of them) made to fit; ValueError
     when there are not as many as the record has."""
-    return tuple(fit(v) for fit, v in zip(_OUTCOME_FITS, values, strict=True))
+    return _fitted(_OUTCOME_FITS, values)
 
 
 def fit_shadow_values(values: Sequence[Any]) -> tuple[Any, ...]:
     """The `ShadowRecord` fields `values` made to fit (as `fit_outcome_values`)."""
-    return tuple(fit(v) for fit, v in zip(_SHADOW_FITS, values, strict=True))
+    return _fitted(_SHADOW_FITS, values)
 
 
 def fit_outcome(row: OutcomeRecord) -> OutcomeRecord:

@@ -26,7 +26,7 @@ from harness.config import RolloutConfig
 from harness.errors import BrokerError
 from harness.operations import Impl, Operation
 from harness.recorder import OutcomeRecord, Recorder, ShadowRecord, fit_outcome, fit_shadow
-from harness.recorder.rows import OUTCOME_FIT, OUTCOME_WIDTH, fit_text, fits_text
+from harness.recorder.rows import OUTCOME_FIT, OUTCOME_WIDTH, fit_text
 from harness.router.breaker import FailureWindows
 from harness.router.decide import BUCKETS, op_seed
 from harness.router.policy import env_allows_rust
@@ -303,12 +303,19 @@ class Router:
         # What the caller or the broker controls is checked against the store's columns (a
         # length, `str.isprintable`, two int comparisons: tens of ns); what fails is made to
         # fit on the slow path. The rest the router made itself.
-        if type(key) is not str or not fits_text(key, MAX_KEY):
-            key = fit_text(key, MAX_KEY)
-        if custom_tag is not None and (
-            type(custom_tag) is not str or not fits_text(custom_tag, MAX_TAG)
-        ):
-            custom_tag = fit_text(custom_tag, MAX_TAG)
+        # (Written out, not a helper: a function call would double the cost.)
+        if key is custom_tag:  # a placement: its tag is its routing key, one check for both
+            if type(key) is not str or len(key) > MAX_TAG or not key.isprintable():
+                key, custom_tag = fit_text(key, MAX_KEY), fit_text(key, MAX_TAG)
+        else:
+            if type(key) is not str or len(key) > MAX_KEY or not key.isprintable():
+                key = fit_text(key, MAX_KEY)
+            if custom_tag is not None and (
+                type(custom_tag) is not str
+                or len(custom_tag) > MAX_TAG
+                or not custom_tag.isprintable()
+            ):
+                custom_tag = fit_text(custom_tag, MAX_TAG)
         if order_id is not None and not (
             type(order_id) is int and _I64_MIN <= order_id <= _I64_MAX
         ):
