@@ -695,12 +695,14 @@ class Recorder:
                 if lines:
                     self._spill.append(b"".join(lines))
             except OSError as exc:
-                if not self._spill_failing:
+                if not self._spill_failing:  # once per spell, not at every retry
                     log.error(
                         "recorder: the spill file %s cannot be written: %s", self._spill.path, exc
                     )
+                    self._notice(
+                        f"the spill file {self._spill.path} could not be written: {exc}", None
+                    )
                 self._spill_failing = True
-                self._notice(f"the spill file {self._spill.path} could not be written: {exc}", None)
                 return False
             self._spill_failing = False
             self._spill_rows += count

@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,6 +30,23 @@ from run.kit import command, environment
 from harness.sim import SimSettings, Simulator, SpawnedSimulator
 
 T = TypeVar("T")
+
+SHORT_RUN = (
+    "run", "--json", "workload.trades=12", "workload.pace_ms=300", "broker.sim.profile=bench",
+    "rollout.start_stage=off", "db.recorder.close_wait_s=2", "db.recorder.retry_s=0.2",
+)  # fmt: skip
+"""A `harness run` of a few seconds at stage `off` (no shadows: its rows are its calls) that
+waits 2 s at close for an unavailable database: the recorder drills' run."""
+_SQLITE_LOCKER = textwrap.dedent(
+    """
+    import sqlite3, sys
+    con = sqlite3.connect(sys.argv[1], isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    con.execute("COMMIT")
+    """
+)
 
 SIM_USER = "drill-user"
 SIM_KEY = "drill-key-3c9e-do-not-print"
@@ -253,3 +272,48 @@ def fill(folder: Path, name: str = "filler") -> int:
         return written
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def sqlite_locked(db: Path) -> Iterator[None]:
+    """Another process holds the SQLite file `db` locked (`BEGIN EXCLUSIVE`: every write of
+    others fails with "database is locked" after its busy time-out) until the block ends."""
+    locker = subprocess.Popen(
+        [sys.executable, "-c", _SQLITE_LOCKER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        yield
+        assert locker.stdin is not None
+        locker.stdin.write("\n")
+        locker.stdin.flush()
+        assert locker.wait(30) == 0
+    finally:
+        if locker.poll() is None:
+            locker.kill()
+            locker.wait()
+
+
+def recorder_figures(
+    figures: Any, label: str, url: str, data: dict[str, Any], code: int, err: str
+) -> dict[str, int]:
+    """Add a recorder drill's figures (calls made, rows recorded, dropped, left in the spill
+    file; exit status, tracebacks) and check what always holds: this process's count is the
+    store's, and recorded + dropped + spilled = calls made. Returns `made` and `stored`."""
+    stored = int(
+        rows(url, "SELECT count(*) AS n FROM outcomes WHERE run_id = :run", run=data["run"])[0]["n"]
+    )
+    recorder = data["recorder"]
+    made = total(data, "calls_made")
+    figures.add(f"{label}: calls made / rows recorded / dropped / left in the spill file", (
+        made, stored, recorder["dropped"], recorder["in_spill"]
+    ))  # fmt: skip
+    figures.add(f"{label}: exit status / tracebacks", (code, err.count("Traceback")))
+    assert "Traceback" not in err, err[-3000:]
+    assert data["exit_status"] == code
+    assert recorder["rows"] == stored
+    assert stored + recorder["dropped"] + recorder["in_spill"] == made
+    return {"made": made, "stored": stored}

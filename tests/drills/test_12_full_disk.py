@@ -18,48 +18,30 @@ In every case `recorded + dropped + left in the spill file = calls made`.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from .kit import fill, finish, harness, rows, small_disk, start, summary, total, wait_for_outcomes
+from .kit import (
+    SHORT_RUN,
+    fill,
+    finish,
+    harness,
+    recorder_figures,
+    rows,
+    small_disk,
+    sqlite_locked,
+    start,
+    summary,
+    wait_for_outcomes,
+)
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 
-RUN = (
-    "run", "--json", "workload.trades=12", "workload.pace_ms=300", "broker.sim.profile=bench",
-    "rollout.start_stage=off", "db.recorder.close_wait_s=2", "db.recorder.retry_s=0.2",
-)  # fmt: skip
-LOCKER = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    con = sqlite3.connect(sys.argv[1], isolation_level=None)
-    con.execute("BEGIN EXCLUSIVE")
-    print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
-    """
-)
-
-
-def _figures(figures, label: str, url: str, data: dict, code: int, err: str) -> dict[str, int]:
-    stored = rows(url, "SELECT count(*) AS n FROM outcomes WHERE run_id = :run", run=data["run"])
-    recorder = data["recorder"]
-    made = total(data, "calls_made")
-    figures.add(f"{label}: calls made / rows recorded / dropped / left in the spill file", (
-        made, stored[0]["n"], recorder["dropped"], recorder["in_spill"]
-    ))  # fmt: skip
-    figures.add(f"{label}: exit status / tracebacks", (code, err.count("Traceback")))
-    assert "Traceback" not in err, err[-3000:]
-    assert data["exit_status"] == code
-    assert recorder["rows"] == stored[0]["n"]  # this process's count is the store's
-    assert stored[0]["n"] + recorder["dropped"] + recorder["in_spill"] == made
-    return {"made": made, "stored": stored[0]["n"]}
+RUN = SHORT_RUN
 
 
 @pytest.mark.drill_id(12, "full disk")
@@ -71,7 +53,7 @@ def test_a_full_sqlite_database_disk_loses_rows_counted_and_exits_4(tmp_path: Pa
         fill(disk)
         out, err = finish(run, timeout=150)
         data = summary(out, err)
-        got = _figures(figures, "sqlite database disk", url, data, run.returncode, err)
+        got = recorder_figures(figures, "sqlite database disk", url, data, run.returncode, err)
         assert run.returncode == 4, err[-3000:]
         assert data["recorder"]["dropped"] > 0 and data["recorder"]["in_spill"] == 0
         assert got["stored"] >= 20
@@ -89,17 +71,10 @@ def test_a_full_spill_disk_while_the_database_is_locked_exits_4(tmp_path: Path, 
             "db.recorder.buffer_rows=20",
         )  # fmt: skip
         wait_for_outcomes(url, 20, run, timeout=90)
-        locker = subprocess.Popen(
-            [sys.executable, "-c", LOCKER, str(db), "600"], stdout=subprocess.PIPE, text=True
-        )
-        try:
-            assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+        with sqlite_locked(db):  # held to the end of the run: its close cannot write either
             out, err = finish(run, timeout=200)
-            data = summary(out, err)
-        finally:
-            locker.kill()
-            locker.wait()
-        _figures(figures, "spill disk", url, data, run.returncode, err)
+        data = summary(out, err)
+        recorder_figures(figures, "spill disk", url, data, run.returncode, err)
         assert run.returncode == 4, err[-3000:]
         assert data["recorder"]["dropped"] > 0 and data["recorder"]["in_spill"] == 0
         assert not [p for p in spill.iterdir() if p.name != "filler"]
@@ -129,7 +104,7 @@ def test_a_full_postgresql_disk_drops_nothing_and_the_next_run_writes_it(
             fill(disk)
             out, err = finish(run, timeout=150)
             data = summary(out, err)
-            got = _figures(figures, "postgresql disk", url, data, run.returncode, err)
+            got = recorder_figures(figures, "postgresql disk", url, data, run.returncode, err)
             assert run.returncode == 0, err[-3000:]
             assert data["recorder"]["dropped"] == 0 and data["recorder"]["in_spill"] > 0
             assert "No space left on device" in err or "could not extend" in err

@@ -21,23 +21,21 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from .kit import (
+    SHORT_RUN,
     finish,
     harness,
     read_only,
+    recorder_figures,
     rows,
     small_disk,
     start,
     summary,
-    total,
     wait_for_outcomes,
 )
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 
-RUN = (
-    "run", "--json", "workload.trades=12", "workload.pace_ms=300", "broker.sim.profile=bench",
-    "rollout.start_stage=off", "db.recorder.close_wait_s=2", "db.recorder.retry_s=0.2",
-)  # fmt: skip
+RUN = SHORT_RUN
 
 
 def _set_read_only(url: str, on: bool) -> None:
@@ -63,26 +61,17 @@ def _run_made_read_only(own_pg, folder: Path, *extra: str) -> tuple[dict, int, s
 
 
 def _judge(figures, label: str, url: str, data: dict, code: int, err: str) -> dict[str, int]:
-    stored = rows(url, "SELECT count(*) AS n FROM outcomes WHERE run_id = :run", run=data["run"])
+    got = recorder_figures(figures, label, url, data, code, err)
     (run_row,) = rows(
         url, "SELECT status, rows_recorded, rows_dropped FROM runs WHERE id = :run", run=data["run"]
     )
-    recorder, made = data["recorder"], total(data, "calls_made")
-    figures.add(f"{label}: calls made / rows recorded / dropped / left in the spill file", (
-        made, stored[0]["n"], recorder["dropped"], recorder["in_spill"]
-    ))  # fmt: skip
-    figures.add(f"{label}: exit status / tracebacks", (code, err.count("Traceback")))
     figures.add(f"{label}: its run row (status, rows_recorded, rows_dropped)", (
         run_row["status"], run_row["rows_recorded"], run_row["rows_dropped"]
     ))  # fmt: skip
-    assert "Traceback" not in err, err[-3000:]
-    assert data["exit_status"] == code
     assert "read-only transaction" in err  # the server's own refusal, logged once
-    assert recorder["rows"] == stored[0]["n"]
-    assert stored[0]["n"] + recorder["dropped"] + recorder["in_spill"] == made
     # The run row kept the count it had when the server turned read-only; the summary did not.
-    assert run_row["status"] == "running" and run_row["rows_recorded"] == stored[0]["n"]
-    return {"made": made, "stored": stored[0]["n"]}
+    assert run_row["status"] == "running" and run_row["rows_recorded"] == got["stored"]
+    return got
 
 
 @pytest.mark.drill_id(13, "read-only database")

@@ -12,31 +12,15 @@ line included, reaches the store; the damaged file is kept aside as it was found
 from __future__ import annotations
 
 import stat
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from .kit import finish, rows, start, summary, total, wait_for_outcomes
+from .kit import SHORT_RUN, finish, rows, sqlite_locked, start, summary, total, wait_for_outcomes
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 
-RUN = (
-    "run", "--json", "workload.trades=12", "workload.pace_ms=300", "broker.sim.profile=bench",
-    "rollout.start_stage=off", "db.recorder.close_wait_s=1", "db.recorder.retry_s=0.2",
-)  # fmt: skip
-LOCKER = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    con = sqlite3.connect(sys.argv[1], isolation_level=None)
-    con.execute("BEGIN EXCLUSIVE")
-    print("locked", flush=True)
-    sys.stdin.readline()
-    con.execute("COMMIT")
-    """
-)
+RUN = SHORT_RUN
 
 
 @pytest.mark.drill_id(14, "damaged spill file")
@@ -47,22 +31,8 @@ def test_a_damaged_spill_file_is_counted_kept_and_its_readable_rows_written(
     url = f"sqlite:///{db}"
     first = start(tmp_path, *RUN)
     wait_for_outcomes(url, 20, first, timeout=90)
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(db)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    with sqlite_locked(db):  # held past the run's end: what is left goes to its spill file
         out, err = finish(first, timeout=200)
-        assert locker.stdin is not None
-        locker.stdin.write("\n")
-        locker.stdin.flush()
-        assert locker.wait(30) == 0
-    finally:
-        if locker.poll() is None:
-            locker.kill()
     left = summary(out, err)
     assert first.returncode == 0, err[-3000:]
     spill = Path(left["recorder"]["spill_file"])

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from harness.recorder import OutcomeRecord, Recorder, RecorderStats
+from harness.recorder import OutcomeRecord, Recorder, RecorderStats, ShadowRecord
 from harness.store.models import Outcome, OutcomeRollup
 from harness.store.rollups import MINUTE_NS
 
 
 def outcome(run_id: str, i: int, *, ok: bool = True, op: str = "place_order") -> OutcomeRecord:
+    """Outcome number `i` of a run: 7 ms apart, a third on Python, with an order id and a tag."""
     return OutcomeRecord(
         ts_ns=1_700_000_000_000_000_000 + i * 7_000_000,
         run_id=run_id,
@@ -59,3 +60,27 @@ def wait_for(
             return stats
         assert time.monotonic() < deadline, f"condition never held: {stats}"
         time.sleep(0.05)
+
+
+def shadow(run_id: str, i: int, **changes: Any) -> ShadowRecord:
+    """An aggregation shadow comparison that matched, with `changes`."""
+    row = ShadowRecord(
+        1_700_000_000_000_000_000 + i,
+        run_id,
+        "aggregate_bars",
+        "canary",
+        f"MNQ|5m|{i}",
+        "python",
+        "rust",
+        True,
+        None,
+        None,
+        None,
+        None,
+        None,
+        10.0,
+        2.0,
+        None,
+        240,
+    )
+    return row._replace(**changes)

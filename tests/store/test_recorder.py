@@ -24,7 +24,6 @@ from harness.config import RecorderConfig
 from harness.recorder import (
     SPILL_PREFIX,
     Recorder,
-    ShadowRecord,
 )
 from harness.recorder.writer import _Batch, _Status
 from harness.store.db import open_engine, sqlite_path, upgrade
@@ -32,18 +31,9 @@ from harness.store.models import Outcome, OutcomeRollup, ShadowComparison
 from harness.store.rollups import HOUR_NS, MINUTE_NS, compact
 from harness.store.runs import start_run
 
-from .kit import counts, outcome, wait_for
+from .kit import counts, outcome, shadow, wait_for
 
 FAST = RecorderConfig(batch_size=2_000, flush_interval_s=0.05, retry_s=0.1)
-
-
-@pytest.fixture
-def store(db_url):
-    engine = open_engine(db_url)
-    upgrade(engine)
-    run_id = start_run(engine, kind="test", config={}, native_available=True)
-    yield engine, run_id
-    engine.dispose()
 
 
 def test_100000_rows_from_8_concurrent_tasks_arrive_exactly_once(store, tmp_path):
@@ -75,26 +65,8 @@ def test_a_replayed_batch_whose_commit_was_lost_inserts_nothing_twice(store, tmp
     engine, run_id = store
     recorder = Recorder(engine, FAST, spill_dir=tmp_path, name=run_id)
     rows = [(f"{i:032x}", *outcome(run_id, i)) for i in range(500)]
-    shadow = ShadowRecord(
-        0,
-        run_id,
-        "aggregate_bars",
-        "shadow",
-        "MNQ|5m",
-        "python",
-        "rust",
-        True,
-        None,
-        None,
-        None,
-        None,
-        None,
-        10.0,
-        2.0,
-        None,
-        3000,
-    )
-    batch = _Batch(rows, [("s" * 32, *shadow)])
+    compared = shadow(run_id, 0, stage="shadow", routing_key="MNQ|5m", bars_in=3000)
+    batch = _Batch(rows, [("s" * 32, *compared)])
     assert recorder._write(batch, own=True) is _Status.WRITTEN
     compact(engine)
     # The commit happened, but the writer did not learn it: written again, nothing doubles.

@@ -19,25 +19,16 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from harness.config import RecorderConfig
-from harness.recorder import SPILL_PREFIX, Recorder, ShadowRecord
-from harness.store.db import open_engine, upgrade
+from harness.recorder import SPILL_PREFIX, Recorder
+from harness.store.db import open_engine
 from harness.store.models import Outcome, RolloutEvent, ShadowComparison
 from harness.store.runs import start_run
 
-from .kit import counts, outcome, wait_for
+from .kit import counts, outcome, shadow, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
 FAST = RecorderConfig(batch_size=200, flush_interval_s=0.05, retry_s=0.1)
-
-
-@pytest.fixture
-def store(db_url):
-    engine = open_engine(db_url)
-    upgrade(engine)
-    run_id = start_run(engine, kind="test", config={}, native_available=True)
-    yield engine, run_id
-    engine.dispose()
 
 
 class Outage:
@@ -63,29 +54,6 @@ class Outage:
                 cursor.execute(f"PRAGMA max_page_count = {pages if self.on else 1 << 30}")
         finally:
             cursor.close()
-
-
-def shadow(run_id: str, i: int, **changes: Any) -> ShadowRecord:
-    row = ShadowRecord(
-        1_700_000_000_000_000_000 + i,
-        run_id,
-        "aggregate_bars",
-        "canary",
-        f"MNQ|5m|{i}",
-        "python",
-        "rust",
-        True,
-        None,
-        None,
-        None,
-        None,
-        None,
-        10.0,
-        2.0,
-        None,
-        240,
-    )
-    return row._replace(**changes)
 
 
 def events(engine: Engine) -> list[Any]:
