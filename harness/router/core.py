@@ -43,11 +43,7 @@ MAX_KEY: Final = OUTCOME_WIDTH["routing_key"]
 """`outcomes.routing_key` is at most this long (its column width, 255)."""
 MAX_TAG: Final = OUTCOME_WIDTH["custom_tag"]
 """`outcomes.custom_tag` is at most this long (its column width, 128)."""
-_I64_MIN: Final = -(2**63)
-_I64_MAX: Final = 2**63 - 1
-_I16_MAX: Final = 2**15 - 1
 _FIT_ORDER_ID: Final = OUTCOME_FIT["order_id"]
-_FIT_ATTEMPTS: Final = OUTCOME_FIT["attempts"]
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
 # Plain-str names (an enum's `.value` is a descriptor: slow on the hot path).
@@ -301,27 +297,24 @@ class Router:
             counts[2] += 1
         name = _SIDE_NAME[side]
         # What the caller or the broker controls is checked against the store's columns (a
-        # length, `str.isprintable`, two int comparisons: tens of ns); what fails is made to
-        # fit on the slow path. The rest the router made itself.
-        # (Written out, not a helper: a function call would double the cost.)
+        # length and `str.isprintable` for the key and the tag, two comparisons for the order
+        # id the broker sent: tens of ns); what fails is made to fit on the slow path. The rest
+        # the router or its clients made (attempts: the client's own count). Written out, not
+        # in a helper: a function call would double the cost.
         if key is custom_tag:  # a placement: its tag is its routing key, one check for both
-            if type(key) is not str or len(key) > MAX_TAG or not key.isprintable():
+            if len(key) > MAX_TAG or not key.isprintable():
                 key, custom_tag = fit_text(key, MAX_KEY), fit_text(key, MAX_TAG)
         else:
-            if type(key) is not str or len(key) > MAX_KEY or not key.isprintable():
+            if len(key) > MAX_KEY or not key.isprintable():
                 key = fit_text(key, MAX_KEY)
             if custom_tag is not None and (
-                type(custom_tag) is not str
-                or len(custom_tag) > MAX_TAG
-                or not custom_tag.isprintable()
+                len(custom_tag) > MAX_TAG or not custom_tag.isprintable()
             ):
                 custom_tag = fit_text(custom_tag, MAX_TAG)
         if order_id is not None and not (
-            type(order_id) is int and _I64_MIN <= order_id <= _I64_MAX
+            type(order_id) is int and -9223372036854775808 <= order_id <= 9223372036854775807
         ):
-            order_id = _FIT_ORDER_ID(order_id)
-        if attempts is not None and not (type(attempts) is int and 0 <= attempts <= _I16_MAX):
-            attempts = _FIT_ATTEMPTS(attempts)
+            order_id = _FIT_ORDER_ID(order_id)  # not an int64: NULL
         self.recorder.record(
             _new_tuple(
                 OutcomeRecord,
