@@ -33,7 +33,7 @@ kept aside.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy import Engine
 
@@ -41,11 +41,13 @@ from harness.config import HarnessConfig
 from harness.control import actions
 from harness.operations import Impl, Operation
 from harness.output import print_table, table_cell
-from harness.recorder import RecorderStats
 from harness.router.core import CallStats
 from harness.router.policy import RUST_ENV, env_allows_rust
 from harness.run.workload import Problem, Settlement, Tally
 from harness.store import queries
+
+if TYPE_CHECKING:
+    from harness.recorder import RecorderStats
 
 __all__ = ["RunFacts", "build_summary", "print_summary"]
 
