@@ -16,8 +16,11 @@ leaving the `async with`, or `h.close()` without an event loop) waits for shadow
 clients, stops the poller, flushes the recorder (waiting up to `db.recorder.close_wait_s` for
 an unavailable database) and ends the run row with the rows recorded and dropped; rows lost
 are logged at ERROR and stay in `h.stats().recorder` after closing, since the run row may not
-be writable then. SIGTERM while open flushes the recorder first and then does what the previous
-handler did (by default: exit); at interpreter exit an open harness is closed as `interrupted`.
+be writable then. SIGTERM while open, whichever thread opened it, flushes the recorder first and
+then does what the previous handler did (by default: the harness is closed as `interrupted` and
+the process dies of SIGTERM); see `harness.shutdown`. A bot that installs its own SIGTERM
+handler after opening (it replaces the harness's) calls `h.flush()` or `h.close("interrupted")`
+in it. At interpreter exit an open harness is closed as `interrupted`.
 """
 
 from __future__ import annotations
@@ -27,18 +30,17 @@ import atexit
 import contextlib
 import dataclasses
 import logging
-import os
 import secrets
-import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any, Final, Self
+from types import TracebackType
+from typing import Final, Self
 
 from sqlalchemy import Engine
 
+from harness import shutdown
 from harness.config import (
     BrokerKind,
     ConfigError,
@@ -58,6 +60,7 @@ from harness.router.live import LiveStatePoller
 from harness.router.orders import RoutedOrderClient
 from harness.router.shadow import ShadowRunner, ShadowStats
 from harness.router.snapshot import Snapshot
+from harness.shutdown import SHUTDOWN_FLUSH_S
 from harness.sim import Simulator
 from harness.store import db
 from harness.store.runs import end_run, start_run
@@ -75,8 +78,6 @@ __all__ = ["Harness", "HarnessStats", "open"]
 log = logging.getLogger("harness.router")
 
 SIM_USERNAME: Final = "sim-user"
-SHUTDOWN_FLUSH_S: Final = 5.0
-"""How long SIGTERM waits for the recorder to flush before the previous handler runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,11 @@ def open(
     `kind` is written to the run row (`bot` for a bot, `run` for `harness run`). Raises
     `ConfigError` for a bad config or missing broker credentials (nothing is opened then),
     `SchemaError` / `StoreUnavailableError` when the database is not usable.
+
+    Any thread may open a harness: SIGTERM flushes its rows all the same (`harness.shutdown`:
+    a Python handler when opened on the main thread, faulthandler's C-level one otherwise). If
+    the bot installs its own SIGTERM handler after opening, that handler replaces the
+    harness's: call `h.flush()` (or `h.close(status="interrupted")`) from it.
     """
     if config is not None and overrides:
         raise ConfigError("overrides", list(overrides), "give overrides or config=, not both")
@@ -200,7 +206,8 @@ class Harness:
     def __init__(self, config: HarnessConfig, *, kind: str = "bot") -> None:
         self.config = config
         self._closed = False
-        self._close_lock = threading.Lock()
+        # Re-entrant: a signal handler that closes may interrupt this thread inside close().
+        self._close_lock = threading.RLock()
         self._cleanup = contextlib.ExitStack()
         self.simulator: Simulator | None = None
         """The embedded simulator (`broker.kind == sim`), else None."""
@@ -284,7 +291,7 @@ class Harness:
         self.bars = RoutedBars(self.router, self._shadows)
         """Routed `aggregate` and `Aggregator` (as `harness.bars`, minus `impl`, plus
         `contract=`)."""
-        self._install_signal_handler()
+        shutdown.watch(self)
         atexit.register(self._at_exit)
 
     # ----- the live state and actions ------------------------------------------------------------
@@ -370,12 +377,22 @@ class Harness:
         """Close everything (see the module docstring); idempotent."""
         if self._closed:
             return
-        if threading.current_thread() is threading.main_thread():
-            self._restore_signal_handler()  # close() runs on a worker thread, which cannot
         try:
             await self.orders.aclose()
         finally:
             await asyncio.get_running_loop().run_in_executor(None, self.close, status)
+            # close() ran on a worker thread, which cannot put a signal handler back: here.
+            shutdown.unwatch(self)
+
+    def flush(self, timeout_s: float | None = SHUTDOWN_FLUSH_S) -> bool:
+        """Wait until every row recorded so far is in the store (seconds; None waits as long as
+        it takes); False on time-out (the database is down: the rows wait, or are spilled).
+
+        Safe from any thread and from a signal handler: it takes no lock the callers of the
+        hot path hold. What a bot's own SIGTERM handler calls (module docstring)."""
+        if self._closed:
+            return True
+        return self.recorder.flush(timeout_s)
 
     def close(self, status: str = "finished") -> None:
         """Close without an event loop (order clients are left to their loop); idempotent."""
@@ -384,19 +401,21 @@ class Harness:
                 return
             self._closed = True
         atexit.unregister(self._at_exit)
-        self._restore_signal_handler()
         self._cleanup.pop_all()  # the steps below replace the open-time callbacks, in order
-        with contextlib.suppress(Exception):
-            self._shadows.close()
-        with contextlib.suppress(Exception):
-            self._monitor.stop()
-        with contextlib.suppress(Exception):
-            self._poller.stop()
-        stats = self.recorder.close(timeout=self.config.db.recorder.close_wait_s)
-        self._end_run_quietly(status, stats)
-        if self.simulator is not None:
-            self.simulator.stop()
-        self.engine.dispose()
+        try:
+            with contextlib.suppress(Exception):
+                self._shadows.close()
+            with contextlib.suppress(Exception):
+                self._monitor.stop()
+            with contextlib.suppress(Exception):
+                self._poller.stop()
+            stats = self.recorder.close(timeout=self.config.db.recorder.close_wait_s)
+            self._end_run_quietly(status, stats)
+            if self.simulator is not None:
+                self.simulator.stop()
+            self.engine.dispose()
+        finally:
+            shutdown.unwatch(self)
         _log_losses(self.run_id, stats)
 
     def _end_run_quietly(self, status: str, stats: RecorderStats | None = None) -> None:
@@ -417,36 +436,3 @@ class Harness:
 
     def _at_exit(self) -> None:
         self.close(status="interrupted")
-
-    # ----- SIGTERM -------------------------------------------------------------------------------
-
-    def _install_signal_handler(self) -> None:
-        self._previous_sigterm: Any = None
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
-        self._previous_sigterm = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-
-    def _restore_signal_handler(self) -> None:
-        """Put the previous SIGTERM handler back if ours is still the installed one. If
-        another handler was installed over ours since (a second harness), it chains to us:
-        we keep chaining to our own previous one, without flushing a closed recorder."""
-        if self._previous_sigterm is None:
-            return
-        with contextlib.suppress(ValueError, TypeError):
-            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                signal.signal(signal.SIGTERM, self._previous_sigterm)
-                self._previous_sigterm = None
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        previous = self._previous_sigterm
-        if not self._closed:
-            self.recorder.flush(SHUTDOWN_FLUSH_S)
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_IGN:
-            return
-        else:  # SIG_DFL (or unknown): close as interrupted, then die of the signal as before
-            self.close(status="interrupted")
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)

@@ -7,19 +7,30 @@ here, and handed to the command as a typed `HarnessConfig`.
 
 Exit status: 0 done; 1 refused or failed (a gate not passing, an action refused, orders left in
 an unknown state); 2 bad input (a config key, a filter, a file, an action asked wrongly) or
-an unusable database; 3
-`harness gate` INCONCLUSIVE. Errors are one line on stderr, never a traceback.
+an unusable database; 3 `harness gate` INCONCLUSIVE; 130 interrupted (SIGINT). Errors are one
+line on stderr, never a traceback.
+
+Ctrl-C (SIGINT) at any moment from the first line of `main` on is at most one line on stderr
+and exit status 130 (or death by SIGINT, which a shell reports as 130 too). While the command
+starts (arguments parsed, the config composed, its modules imported: nothing written yet) it
+ends the process at once; once the command acts, it is a `KeyboardInterrupt` the command may
+clean up after (`harness run` and `harness sim` stop gracefully instead). Before `main` runs,
+the interpreter's own start-up answers a signal its own way: this module and `harness/__init__`
+import little, so that this window stays a few milliseconds.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
 import os
+import signal
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# Nothing else at module level: until `main` has taken SIGINT over, a Ctrl-C is Python's
+# KeyboardInterrupt with its traceback. argparse, logging and the rest are imported in `main`.
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterable, Sequence
 
 # Subcommand -> ("module" with `add_arguments(parser)` and `run(args)`, or "module:Object" whose
 # `add_arguments(parser)` and `run(args, cfg)` receive the composed config), and its help line.
@@ -45,6 +56,8 @@ OVERRIDES_HELP = "Hydra overrides, e.g. db=postgres rollout.start_stage=canary (
 
 def _target(name: str) -> Any:
     """The module or object registered for command `name`."""
+    import importlib
+
     path = COMMANDS[name][0]
     module_name, _, attr = path.partition(":")
     module = importlib.import_module(module_name)
@@ -60,6 +73,8 @@ def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
 
     Only the chosen subcommand's module is imported on a normal run; tests pass every name.
     """
+    import argparse
+
     from harness import __version__
 
     parser = argparse.ArgumentParser(
@@ -116,13 +131,17 @@ def _split(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str],
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, compose the config, run the chosen subcommand; the exit status.
 
-    Ctrl-C at any moment (even while modules load) is one line and 130; a reader that goes
-    away (`harness status | head -3`) ends the command quietly, as `cat` does."""
+    Ctrl-C at any moment is one line and 130 (module docstring); a reader that goes away
+    (`harness status | head -3`) ends the command quietly, as `cat` does."""
+    starting: _StartUp | None = None
     try:
-        return _main(argv)
+        starting = _StartUp()
+        return _main(argv, starting)
     except KeyboardInterrupt:
         # Tasks a run had started may be collected later with their errors unclaimed: after an
         # interrupt they are expected, not news (asyncio would log each with its traceback).
+        import logging
+
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         sys.stderr.write("harness: interrupted\n")
         return 130
@@ -132,9 +151,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    finally:
+        if starting is not None:
+            starting.end()
 
 
-def _main(argv: Sequence[str] | None) -> int:
+class _StartUp:
+    """SIGINT while the command starts: one line and exit status 130 at once.
+
+    A KeyboardInterrupt raised inside an import can surface as another error (seen: a
+    `TypeError` out of `import ssl`), and one raised inside code that `dataclasses` or
+    `namedtuple` build with `exec` makes CPython die of SIGINT at exit even once caught. Before
+    the command acts nothing is written, so there is nothing to clean up: `os._exit` is exact.
+    Taken over on creation (from the main thread only: Python refuses elsewhere), given back by
+    `end()`."""
+
+    def __init__(self) -> None:
+        self._previous: Any
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._quit)
+        except ValueError:  # not the main thread: signals are not ours to take
+            self._previous = None
+
+    @staticmethod
+    def _quit(signum: int, frame: object) -> None:
+        os.write(2, b"harness: interrupted\n")
+        os._exit(130)
+
+    def end(self) -> None:
+        """The command acts from now on: SIGINT is the handler it was before (by default a
+        KeyboardInterrupt). Idempotent."""
+        if self._previous is not None:
+            previous, self._previous = self._previous, None
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: Sequence[str] | None, starting: _StartUp) -> int:
+    import argparse
+    import logging
+
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser([command] if command else [])
@@ -153,17 +208,20 @@ def _main(argv: Sequence[str] | None) -> int:
     from harness.output import error
 
     try:
-        if args.cfg is None and not _takes_config(name) and not args.overrides:
-            return int(_target(name).run(args))
-        from harness.config import compose, to_yaml
+        cfg = None
+        if args.cfg is not None or _takes_config(name) or args.overrides:
+            from harness.config import compose, to_yaml
 
-        cfg = compose(args.overrides)
-        if args.cfg == "job":
-            sys.stdout.write(to_yaml(cfg))
-            return 0
-        if not _takes_config(name):
-            return int(_target(name).run(args))
-        return int(_target(name).run(args, cfg))
+            cfg = compose(args.overrides)
+            if args.cfg == "job":
+                text = to_yaml(cfg)
+                starting.end()
+                sys.stdout.write(text)
+                return 0
+        target = _target(name)
+        # The command acts from here (it may write): SIGINT is a KeyboardInterrupt again.
+        starting.end()
+        return int(target.run(args, cfg) if _takes_config(name) else target.run(args))
     except (ConfigError, InvalidInputError) as exc:
         error(name, exc)
         return 2

@@ -12,10 +12,11 @@ import io
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 __all__ = [
     "PIPE_WIDTH",
+    "WholeWrites",
     "error",
     "is_identifier",
     "print_csv",
@@ -106,3 +107,41 @@ def print_table(
         cells = (table_cell(row.get(n), identifier=p) for n, p in zip(columns, plain, strict=True))
         table.add_row(*cells)
     console.print(table)
+
+
+class WholeWrites:
+    """A text stream (stdout) whose every `write` reaches the file whole, signals or not.
+
+    CPython's text layer drops the rest of a write that a signal interrupted part-way (the
+    binary layer returns the short count; `TextIOWrapper` ignores it: cpython gh-85393): a
+    summary being written into a full pipe lost its tail to a Ctrl-C whose handler returned.
+    Here the text is encoded and handed to the binary layer until every byte is taken. Other
+    attributes (`isatty`, `fileno`, `encoding`) are the stream's, so rich lays out as before.
+    POSIX newlines: the text is written as given."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    @classmethod
+    def wrap(cls, stream: TextIO) -> TextIO:
+        """`stream` wrapped, typed as the text stream it stands in for."""
+        return cast(TextIO, cls(stream))
+
+    def write(self, text: str) -> int:
+        """Write all of `text`; its length."""
+        stream = self._stream
+        binary = getattr(stream, "buffer", None)
+        if binary is None:  # a StringIO, a test's capture: no binary layer to go around
+            return stream.write(text)
+        stream.flush()  # what the text layer already holds goes first
+        data = memoryview(text.encode(stream.encoding, stream.errors or "strict"))
+        while data:
+            data = data[binary.write(data) :]
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

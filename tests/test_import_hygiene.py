@@ -96,7 +96,8 @@ def test_the_dashboard_driven_through_every_screen_never_imports_the_native_modu
                     await pilot.pause(0.05)
                 for key in ("2", "3", "4", "5", "6", "7", "1", "c", "question_mark", "escape", "P"):
                     await pilot.press(key)
-                    await pilot.pause(0.3)
+                    await pilot.pause()  # the key handled, its screen mounted
+                    await app.workers.wait_for_complete()  # and every read it started done
                 assert app.store_problem is None, app.store_problem
             return app.refreshes
 

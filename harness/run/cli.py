@@ -16,7 +16,8 @@ a traded contract before the start, or the workload stopped on an unexpected err
 missing credentials), before any order; 4 rows were lost (the recorder dropped rows of this
 run, or could not replay rows an earlier run spilled), unless 1 applies; 130 stopped by SIGINT,
 143 stopped by SIGTERM (after the round trips in flight finished, the recorder flushed and the
-summary printed), unless 1 or 4 applies.
+summary printed), unless 1 or 4 applies. Once the round trips are over, signals are noted and
+change nothing: the summary is always printed.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ import asyncio
 import sys
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
 from harness.config import HarnessConfig
-from harness.output import print_json
+from harness.output import WholeWrites, print_json
 from harness.run.session import Session, Watcher
 from harness.run.summary import print_summary
 from harness.run.workload import Tally
@@ -39,15 +43,8 @@ class _ProgressWatcher(Watcher):
     """A rich progress bar and notes on stderr (the bar only when stderr is a terminal)."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
+        # rich is imported with this module, while the command starts (`harness.cli`): a
+        # Ctrl-C then ends the process at once, never a KeyboardInterrupt inside an import.
         self.console = Console(stderr=True, highlight=False)
         self.progress = Progress(
             TextColumn("{task.description}"),
@@ -74,8 +71,8 @@ class _ProgressWatcher(Watcher):
             self.progress.update(self._task, completed=tally.finished, status=status)
 
     def note(self, text: str) -> None:
-        """Print a note above the bar."""
-        self.console.print(text, markup=False)
+        """Print a note above the bar, on one line (a reader of a log sees one line a note)."""
+        self.console.print(text, markup=False, soft_wrap=True)
 
     def finished(self) -> None:
         """Remove the bar."""
@@ -100,13 +97,18 @@ class Run:
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Play the session, print the summary; the exit status (module docstring)."""
         watcher = _ProgressWatcher()
-        try:
-            summary, exit_status = asyncio.run(Session(cfg, watcher).run())
-        finally:
-            watcher.finished()
-        if args.json:
-            print_json(summary)
-        else:
-            print_summary(summary)
-        sys.stdout.flush()
+        session = Session(cfg, watcher)
+        # Signals are the session's until the summary is out: a second Ctrl-C, or a SIGTERM,
+        # while it is built or written is noted, and the summary still printed whole.
+        with session.signals():
+            try:
+                summary, exit_status = asyncio.run(session.run())
+            finally:
+                watcher.finished()
+            out = WholeWrites.wrap(sys.stdout)  # a signal landing mid-write costs no byte
+            if args.json:
+                print_json(summary, out)
+            else:
+                print_summary(summary, out)
+            out.flush()
         return exit_status

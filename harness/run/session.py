@@ -17,10 +17,12 @@
    from the store (`harness.run.summary`), with the recorder's own figures: a run that lost
    rows exits 4 (`EXIT_ROWS_LOST`).
 
-SIGINT or SIGTERM while the round trips run: no new trip starts, the ones in flight finish,
-then steps 4 and 5 as usual, and the exit status is 130 (SIGINT) or 143 (SIGTERM). A second
-signal cancels the trips in flight; whatever they left is found and swept by the final check.
-Later signals are noted and ignored until the summary is out.
+SIGINT or SIGTERM before or while the round trips run: no new trip starts, the ones in flight
+finish, then steps 4 and 5 as usual, and the exit status is 130 (SIGINT) or 143 (SIGTERM). A
+second signal cancels the trips in flight; whatever they left is found and swept by the final
+check. Any other signal, and any signal once the round trips are over, is noted and changes
+nothing: the final check, the flush and the summary go on (`Session.signals()` holds SIGINT and
+SIGTERM from before the session starts until the caller has printed the summary).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
 from harness.config import ConfigError, HarnessConfig
@@ -80,6 +84,7 @@ take a stop that lost evidence for a clean one); an order or position left open 
 it."""
 EXIT_INTERRUPTED: Final = {signal.SIGINT: 130, signal.SIGTERM: 143}
 """Exit status after a graceful stop on a signal (128 + the signal's number)."""
+_STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunRefusedError(HarnessError):
@@ -134,14 +139,23 @@ class Session:
         self.stopping = asyncio.Event()
         self.interrupted_by: signal.Signals | None = None
         self._signals = 0
+        self._trips_over = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._workload: Workload | None = None
 
     # ----- signals -----------------------------------------------------------------------------
 
     def on_signal(self, signum: signal.Signals) -> None:
-        """First signal: stop starting trips; second: cancel the trips in flight; later: note."""
+        """First signal: stop starting trips; second: cancel the trips in flight; later, or
+        once the trips are over: note it. Call it on the session's event loop (or with none
+        running); `handle_signal` is the signal handler."""
         self._signals += 1
-        if self._signals == 1:
+        if self._trips_over:
+            self.watcher.note(
+                f"{signum.name}: the round trips are over; finishing the final check, the "
+                "flush and the summary"
+            )
+        elif self._signals == 1:
             self.interrupted_by = signum
             self.stopping.set()
             self.watcher.note(
@@ -158,21 +172,35 @@ class Session:
         else:
             self.watcher.note(f"{signum.name}: already stopping (the recorder is being flushed)")
 
-    def _install(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
-        installed = []
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(signum, self.on_signal, signum)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-                continue
-            installed.append(signum)
+    def handle_signal(self, signum: int, frame: FrameType | None = None) -> None:
+        """A `signal.signal` handler: `on_signal`, on the session's loop while it runs (the
+        handler may have interrupted the loop itself; `call_soon_threadsafe` also wakes it)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.on_signal, signal.Signals(signum))
+        else:
+            self.on_signal(signal.Signals(signum))
 
-        def remove() -> None:
-            for signum in installed:
-                with contextlib.suppress(Exception):
-                    loop.remove_signal_handler(signum)
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM go to `handle_signal` inside the block; the previous handlers
+        are put back after it. Wrap the whole of `asyncio.run(session.run())` and the printing
+        of the summary in it: a signal then never raises, whatever it lands on (a module being
+        imported, the database being opened, the summary being written).
 
-        return remove
+        Not the loop's `add_signal_handler`: the loop's handlers exist only while it runs, and
+        swapping handlers would leave a moment with the default ones, which a SIGTERM does not
+        survive. From a thread other than the main one (where Python refuses handlers) the
+        block runs without them."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_signal) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     # ----- the session -------------------------------------------------------------------------
 
@@ -185,9 +213,9 @@ class Session:
         import harness
 
         cfg = self.cfg
+        self._loop = asyncio.get_running_loop()
         _check_timeframes(cfg.workload.timeframes)
         h = harness.open(config=cfg, kind="run")
-        remove_signals = self._install(asyncio.get_running_loop())
         status = "failed"
         try:
             setup = await self._setup(h)
@@ -212,49 +240,46 @@ class Session:
                 workload.workers,
             )
             began = time.perf_counter()
-            await workload.play()
+            try:
+                await workload.play()
+            finally:
+                self._trips_over = True
             elapsed = time.perf_counter() - began
             self.watcher.finished()
             settlement = await workload.settle()
             calls_made = h.stats().calls
             status = "interrupted" if self.interrupted_by is not None else "finished"
         finally:
-            try:
-                await h.aclose(status=status)
-            finally:
-                if status == "failed":
-                    remove_signals()
-        try:
-            recorder = h.stats().recorder  # this process's count, whatever the store took
-            exit_status = self._exit_status(workload, settlement, recorder)
-            facts = RunFacts(
-                run_id=h.run_id,
-                status=status,
-                exit_status=exit_status,
-                interrupted_by=None if self.interrupted_by is None else self.interrupted_by.name,
-                elapsed_s=elapsed,
-                account_id=setup.account_id,
-                symbols=tuple(m.symbol for m in setup.markets),
-                concurrency=workload.workers,
-                budget_wait_s=workload.budget.waited_s + workload.bars_budget.waited_s,
-                tally=workload.tally,
-                calls_made=calls_made,
-                problems=tuple(workload.problems),
-                settlement=settlement,
-                stale_runs=tuple(stale),
-                crashed=None if workload.crashed is None else repr(workload.crashed),
-                recorder=recorder,
-                native_error=h.native.error,
-            )
-            from harness.store.db import open_store
+            self._trips_over = True
+            await h.aclose(status=status)
+        recorder = h.stats().recorder  # this process's count, whatever the store took
+        exit_status = self._exit_status(workload, settlement, recorder)
+        facts = RunFacts(
+            run_id=h.run_id,
+            status=status,
+            exit_status=exit_status,
+            interrupted_by=None if self.interrupted_by is None else self.interrupted_by.name,
+            elapsed_s=elapsed,
+            account_id=setup.account_id,
+            symbols=tuple(m.symbol for m in setup.markets),
+            concurrency=workload.workers,
+            budget_wait_s=workload.budget.waited_s + workload.bars_budget.waited_s,
+            tally=workload.tally,
+            calls_made=calls_made,
+            problems=tuple(workload.problems),
+            settlement=settlement,
+            stale_runs=tuple(stale),
+            crashed=None if workload.crashed is None else repr(workload.crashed),
+            recorder=recorder,
+            native_error=h.native.error,
+        )
+        from harness.store.db import open_store
 
-            engine = open_store(cfg.db.url)
-            try:
-                summary = build_summary(engine, cfg, facts)
-            finally:
-                engine.dispose()
+        engine = open_store(cfg.db.url)
+        try:
+            summary = build_summary(engine, cfg, facts)
         finally:
-            remove_signals()
+            engine.dispose()
         return summary, exit_status
 
     def _exit_status(

@@ -138,6 +138,18 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _writing_into_a_temporary(folder: Path) -> bool:
+    """Whether a temporary output file in `folder` already holds bytes."""
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".tmp"):
+            try:
+                if entry.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:  # renamed into place meanwhile
+                continue
+    return False
+
+
 @pytest.mark.parametrize(
     ("signum", "status", "said"),
     [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
@@ -157,15 +169,15 @@ def test_a_signal_while_writing_leaves_no_new_file_and_no_temporary(
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Into the write: a temporary file holding bytes (it is renamed once whole).
     deadline = time.monotonic() + 60
-    seen: list[str] = []
+    writing = False
     while process.poll() is None and time.monotonic() < deadline:
-        seen = [name for name in os.listdir(out) if name.endswith(".tmp")]
-        if seen:
+        writing = _writing_into_a_temporary(out)
+        if writing:
             break
         time.sleep(0.002)
-    assert seen, "the command ended before it wrote a temporary file: no signal was sent"
-    time.sleep(0.05)  # into the write
+    assert writing, "the command ended before it wrote into a temporary file: no signal sent"
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == status, (stdout, stderr)

@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from waitkit import wait_until
 
 from harness.config import compose
 from harness.control import actions
@@ -159,8 +160,9 @@ def seed_rust_errors(engine, stage: str, tmp_path, *, n: int = 300, errors: int 
 
 def test_a_critical_fail_rolls_the_stage_back_once_however_many_processes_judge(engine, tmp_path):
     cfg = compose(["gate.check_interval_s=3600"])
-    ensure_state(engine, "canary")
-    time.sleep(0.01)
+    since = ensure_state(engine, "canary").stage_since_ns
+    # The rows seeded next must fall inside the stage's window, which opens at its start.
+    wait_until(lambda: time.time_ns() > since, what="the clock past the stage's start")
     seed_rust_errors(engine, "canary", tmp_path)
     verdict = actions.verdict(engine, cfg)
     assert [c.criterion.value for c in verdict.critical_failures()] == ["error_rate"]

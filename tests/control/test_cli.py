@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# Each test starts up to a dozen `harness` processes (2 to 5 s each on a loaded 2-core machine,
+# Hydra and SQLAlchemy imported every time): the suite's 60 s per test is a hang detector, not
+# a budget such a test can be held to.
+pytestmark = pytest.mark.timeout(300)
+
 MARK_KEY = "key-MARKER-5f1c2e"
 MARK_PW = "pw-MARKER-9d3a7b"
 

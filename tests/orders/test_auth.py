@@ -4,16 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Iterator
 
 import pytest
 from orderkit import ACCOUNT, SECRET_KEY, requests, with_settings
 
 from harness.errors import AuthError, BrokerError
 from harness.orders import open_client
-from harness.sim import FaultRule
+from harness.sim import FaultRule, Simulator
 
 LOGIN = "/api/Auth/loginKey"
 VALIDATE = "/api/Auth/validate"
+
+
+class SimClock:
+    """The simulator's clock, standing still at `now` (Unix seconds) until a test moves it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def sim_clock(clean_sim: Simulator) -> Iterator[SimClock]:
+    """Stops the simulator's clock for the test: a token it issued expires when the test moves
+    the clock, not when the machine happens to be slow (the client keeps its own clock)."""
+    gateway = clean_sim.app.gateway
+    real = gateway.clock
+    clock = SimClock(time.time())
+    clean_sim._call(lambda: setattr(gateway, "clock", clock))
+    yield clock
+    clean_sim._call(lambda: setattr(gateway, "clock", real))
 
 
 async def test_one_login_serves_many_calls(client, clean_sim):
@@ -58,27 +82,36 @@ async def test_key_and_token_never_appear_in_reprs_errors_or_logs(
             assert token not in text and token.split(".")[2] not in text
 
 
-async def test_validate_refreshes_the_token_before_it_expires(client, clean_sim):
-    # A 1 s token is due for refresh after 0.9 s; calls every 50 ms land in that last 100 ms.
+async def test_validate_refreshes_the_token_before_it_expires(client, clean_sim, sim_clock):
+    # A 1 s token is due for refresh after 0.9 s of the client's clock; the simulator's clock
+    # stands still, so the token is still valid when the client refreshes it, however long a
+    # loaded machine takes to get there (calls every 50 ms until the refresh shows).
     clean_sim.set_faults([], token_ttl_s=1.0)
     await client.accounts()
-    for _ in range(60):  # bounded: at most ~3 s
+
+    deadline = time.monotonic() + 60
+    while not requests(clean_sim, VALIDATE):
+        assert time.monotonic() < deadline, f"no Auth/validate within 60 s: {clean_sim.stats()}"
         await asyncio.sleep(0.05)
         await client.accounts()
-        if requests(clean_sim, VALIDATE):
-            break
     assert requests(clean_sim, VALIDATE) == 1, clean_sim.stats()
     assert requests(clean_sim, LOGIN) == 1
     assert clean_sim.stats()["responses"].get("401", 0) == 0
 
 
-async def test_expired_token_mid_run_is_replaced_and_calls_keep_working(client, clean_sim):
+async def test_expired_token_mid_run_is_replaced_and_calls_keep_working(
+    client, clean_sim, sim_clock
+):
     clean_sim.set_faults([], token_ttl_s=0.2)
-    await client.accounts()
-    await asyncio.sleep(0.3)  # past expiry: validate gets 401, so the client logs in again
+    await client.accounts()  # the simulator's clock stands still: the token is valid here
+    sim_clock.now += 1.0  # the simulator: the token has expired
+    # The client's own clock must pass 90% of the lifetime (0.18 s) for it to refresh first:
+    # its timer is the behaviour under test; a slower machine only waits longer.
+    await asyncio.sleep(0.2)
     placed = await client.place_market_order(ACCOUNT, "MNQ", "buy", 1)
-    assert placed.attempts == 1
+    assert placed.attempts == 1  # validate got 401, so the client logged in again first
     assert requests(clean_sim, LOGIN) == 2
+    assert requests(clean_sim, VALIDATE) == 1
 
 
 async def test_401_mid_run_logs_in_once_and_repeats_the_call(client, clean_sim):

@@ -32,6 +32,12 @@ PLACE = "/api/Order/place"
 ACCOUNTS = "/api/Account/search"
 
 
+# A time-out a normal answer never comes near, even on a loaded machine, and a slow answer
+# that never beats it: the call times out because of the fault, never because of the load.
+TIME_OUT_S = 1.0
+SLOW_MS = 15_000
+
+
 def rule(path: str, kind: str, count: int | None = 1, **extra) -> FaultRule:
     return FaultRule(path=path, kind=kind, count=count, **extra)
 
@@ -56,8 +62,8 @@ async def test_endless_5xx_on_a_read_exhausts_the_schedule(client, clean_sim):
 
 
 async def test_timed_out_read_is_retried(impl, settings, clean_sim):
-    clean_sim.set_faults([rule(ACCOUNTS, "slow", delay_ms=1500)])
-    async with open_client(with_settings(settings, timeout_s=0.3), impl) as client:
+    clean_sim.set_faults([rule(ACCOUNTS, "slow", delay_ms=SLOW_MS)])
+    async with open_client(with_settings(settings, timeout_s=TIME_OUT_S), impl) as client:
         assert len(await client.accounts()) == 2
     assert requests(clean_sim, ACCOUNTS) == 2
 
@@ -147,8 +153,8 @@ async def test_endless_5xx_on_place_ends_unavailable_maybe_sent(client, clean_si
 
 
 async def test_timed_out_place_is_reconciled(impl, settings, clean_sim):
-    clean_sim.set_faults([rule(PLACE, "slow", delay_ms=1500)])
-    async with open_client(with_settings(settings, timeout_s=0.3), impl) as client:
+    clean_sim.set_faults([rule(PLACE, "slow", delay_ms=SLOW_MS)])
+    async with open_client(with_settings(settings, timeout_s=TIME_OUT_S), impl) as client:
         placed = await client.place_market_order(ACCOUNT, "MNQ", "buy", 1, custom_tag="slow")
     assert (placed.reconciled, placed.attempts) == (True, 1)
     assert len(orders_tagged(clean_sim, "slow")) == 1

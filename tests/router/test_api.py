@@ -78,27 +78,50 @@ async def test_closing_flushes_every_row_and_is_idempotent(open_harness, sqlite_
 
 BOT = textwrap.dedent(
     """
-    import signal, sys, time
+    import os, signal, sys, threading
     import numpy as np
     import harness
     from harness.config import compose
-    if sys.argv[3] == "own-handler":   # the bot's own SIGTERM handler, installed first
+    url, calls, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if mode in ("own-handler", "thread-own-handler"):  # the bot's own handler, installed first
         def stop(signum, frame):
             print("bot handler ran", flush=True)
             sys.exit(3)
         signal.signal(signal.SIGTERM, stop)
-    cfg = compose(["db.url=" + sys.argv[1], "broker.sim.profile=bench",
-                   "db.recorder.flush_interval_s=30"])   # nothing flushed before the end
-    h = harness.open(config=cfg)
-    n = 30
-    t = (29_000_000 + np.arange(n, dtype=np.int64)) * 60_000_000_000
-    o = np.full(n, 4000.0)
-    bars = {"t": t, "o": o, "h": o + 1, "l": o - 1, "c": o, "v": np.ones(n, np.int64)}
-    for _ in range(int(sys.argv[2])):
-        h.bars.aggregate(bars, "5m")
-    print("ready", flush=True)
-    if sys.argv[3] != "exit":
-        time.sleep(60)
+
+    def bot():
+        cfg = compose(["db.url=" + url, "broker.sim.profile=bench",
+                       "db.recorder.flush_interval_s=30"])   # nothing flushed before the end
+        h = harness.open(config=cfg)
+        if mode == "own-handler-after":  # installed after opening: it replaces the harness's
+            def stop(signum, frame):
+                flushed = h.flush()
+                print(f"bot handler flushed: {flushed}", flush=True)
+                os._exit(3)  # no atexit, no close: only the flush saved the rows
+            signal.signal(signal.SIGTERM, stop)
+        n = 30
+        t = (29_000_000 + np.arange(n, dtype=np.int64)) * 60_000_000_000
+        o = np.full(n, 4000.0)
+        bars = {"t": t, "o": o, "h": o + 1, "l": o - 1, "c": o, "v": np.ones(n, np.int64)}
+        for _ in range(calls):
+            h.bars.aggregate(bars, "5m")
+        if mode == "thread-fork":  # a child made by fork() gets SIGTERM: not the parent's
+            child = os.fork()
+            if child == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+                os._exit(0)  # (not reached: SIGTERM's default ends the child)
+            _, status = os.waitpid(child, 0)
+            print(f"child ended by signal {os.WTERMSIG(status)}", flush=True)
+        print("ready", flush=True)
+        if mode != "exit":
+            threading.Event().wait()  # until the signal ends the process
+
+    if mode.startswith("thread"):  # opened, used and left open on a worker thread
+        worker = threading.Thread(target=bot, daemon=True)
+        worker.start()
+        worker.join()
+    else:
+        bot()
     """
 )
 
@@ -133,6 +156,57 @@ def test_sigterm_flushes_then_chains_to_the_bots_own_handler(sqlite_url):
     assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 15
     (run,) = rows(sqlite_url, "SELECT status FROM runs")
     assert run["status"] == "interrupted"  # sys.exit -> atexit closed the harness
+
+
+def test_sigterm_flushes_a_harness_opened_on_a_worker_thread_then_exits(store_url):
+    """Python installs signal handlers from the main thread only: a harness opened on another
+    thread is flushed by faulthandler's C-level handler and a watcher thread instead."""
+    calls = 40
+    bot = run_bot(store_url, calls, "thread-wait")
+    assert bot.stdout is not None and bot.stdout.readline().strip() == "ready"
+    bot.send_signal(signal.SIGTERM)
+    _, err = bot.communicate(timeout=60)
+    assert bot.returncode == -signal.SIGTERM, err  # it still dies of the signal, as before
+    assert "Traceback" not in err, err
+    assert len(rows(store_url, "SELECT id FROM outcomes")) == calls
+    (run,) = rows(store_url, "SELECT status, rows_recorded FROM runs")
+    assert run["status"] == "interrupted" and run["rows_recorded"] == calls
+
+
+def test_a_forked_childs_sigterm_is_not_the_parents(sqlite_url):
+    """The child shares the watcher's pipe: its SIGTERM must not end the parent's harness."""
+    bot = run_bot(sqlite_url, 10, "thread-fork")
+    assert bot.stdout is not None
+    assert bot.stdout.readline().strip() == f"child ended by signal {int(signal.SIGTERM)}"
+    assert bot.stdout.readline().strip() == "ready"  # the parent lives on, its harness open
+    assert [r["status"] for r in rows(sqlite_url, "SELECT status FROM runs")] == ["running"]
+    bot.send_signal(signal.SIGTERM)
+    _, err = bot.communicate(timeout=60)
+    assert bot.returncode == -signal.SIGTERM, err
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 10
+    assert [r["status"] for r in rows(sqlite_url, "SELECT status FROM runs")] == ["interrupted"]
+
+
+def test_sigterm_on_a_worker_threads_harness_chains_to_the_bots_own_handler(sqlite_url):
+    bot = run_bot(sqlite_url, 15, "thread-own-handler")
+    assert bot.stdout is not None and bot.stdout.readline().strip() == "ready"
+    bot.send_signal(signal.SIGTERM)
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 3, err  # the bot's handler ran, on the main thread, and exited
+    assert out.strip() == "bot handler ran"
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 15
+    (run,) = rows(sqlite_url, "SELECT status FROM runs")
+    assert run["status"] == "interrupted"
+
+
+def test_a_bots_handler_installed_after_opening_flushes_with_h_flush(sqlite_url):
+    bot = run_bot(sqlite_url, 20, "own-handler-after")
+    assert bot.stdout is not None and bot.stdout.readline().strip() == "ready"
+    bot.send_signal(signal.SIGTERM)
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 3, err
+    assert out.strip() == "bot handler flushed: True"
+    assert len(rows(sqlite_url, "SELECT id FROM outcomes")) == 20
 
 
 def test_an_unclosed_harness_is_flushed_at_exit(sqlite_url):

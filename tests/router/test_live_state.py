@@ -4,13 +4,12 @@ recorded. Each runs on SQLite and on PostgreSQL (`store_url`)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
+from waitkit import wait_until
 
 from harness.errors import BrokerUnavailableError
 from harness.operations import Impl, Operation
@@ -48,45 +47,43 @@ async def test_a_kill_set_elsewhere_reaches_this_process_without_a_restart(open_
         set_kill(other, True, who="bob", reason="from another connection")
     finally:
         other.dispose()
-    deadline = time.monotonic() + 5
-    while not h.state.kill and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert h.state.kill and h.state.kill_reason == "from another connection"
+    wait_until(lambda: h.state.kill, what="the kill set by another connection")
+    assert h.state.kill_reason == "from another connection"
     assert h.router.decide(Operation.PLACE_ORDER, "any") is Impl.PYTHON
 
 
 CHANGER = textwrap.dedent(
     """
-    import json, sys, time
+    import sys
     from harness.store.db import open_engine
     from harness.store.state import set_stage
     engine = open_engine(sys.argv[1])
     set_stage(engine, "off", kind="rollback", who="other-process", reason="test")
-    print(json.dumps({"committed": time.time()}), flush=True)
+    print("committed", flush=True)
     engine.dispose()
     """
 )
 
 
-async def test_a_stage_change_by_another_process_is_followed_within_a_second(
+async def test_a_stage_change_by_another_process_is_followed_by_the_next_refresh(
     open_harness, store_url
 ):
+    """Within about `refresh_s` of the commit, counted in the poller's refreshes rather than in
+    seconds (a loaded machine delays a refresh, never the rule): the one under way at the commit
+    may have read before it, the next one reads it."""
     h = open_harness(url=store_url, stage="production", rollout__refresh_s=0.5)
     assert h.state.stage == "production"
     child = subprocess.Popen(
         [sys.executable, "-c", CHANGER, store_url], stdout=subprocess.PIPE, text=True
     )
-    seen = None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if h.state.stage == "off":
-            seen = time.time()
-            break
-        time.sleep(0.01)
-    out, _ = child.communicate(timeout=30)
-    assert child.returncode == 0 and seen is not None
-    lag = seen - json.loads(out)["committed"]
-    assert lag < 1.0, f"followed {lag:.2f} s after the commit (refresh_s=0.5)"
+    assert child.stdout is not None and child.stdout.readline().strip() == "committed"
+    polls_at_commit = h._poller.polls
+    polls_when_seen = wait_until(
+        lambda: h._poller.polls if h.state.stage == "off" else None,
+        what="the stage set by another process",
+    )
+    assert polls_when_seen - polls_at_commit <= 2
+    assert child.wait(timeout=60) == 0
     assert h.router.decide(Operation.PLACE_ORDER, "any") is Impl.PYTHON
 
 
@@ -101,16 +98,18 @@ async def test_the_breaker_trips_after_repeated_rust_failures_and_a_reset_closes
         await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
     assert h.state.open_breakers == frozenset({Operation.PLACE_ORDER})
     h.refresh()  # the trip is written by the poller: wait for it to be in the store
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def stored_trip():
         engine = open_engine(store_url)
-        with engine.connect() as conn:
-            state = read_state(conn)
-        engine.dispose()
-        if state is not None and "place_order" in state.open_breakers:
-            break
-        time.sleep(0.05)
-    assert state is not None and state.open_breakers == frozenset({"place_order"})
+        try:
+            with engine.connect() as conn:
+                state = read_state(conn)
+        finally:
+            engine.dispose()
+        return state if state is not None and "place_order" in state.open_breakers else None
+
+    state = wait_until(stored_trip, what="the breaker trip in the store")
+    assert state.open_breakers == frozenset({"place_order"})
     # Other operations are untouched.
     assert h.router.decide(Operation.CANCEL_ORDER, "1") is Impl.RUST
 

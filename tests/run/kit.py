@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import sqlite3
 import subprocess
@@ -112,3 +113,29 @@ def wait_for_outcomes(
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
     raise AssertionError(f"only {count} outcome rows after {timeout} s")
+
+
+def read_stderr_until(
+    process: subprocess.Popen[str], text: str, count: int = 1, timeout: float = 60.0
+) -> str:
+    """Read the process's stderr until `text` has appeared `count` times in all; what was read.
+
+    Reads the pipe itself (never the text wrapper's buffer), so that a later `communicate()`
+    returns exactly the rest: the caller puts the two together."""
+    assert process.stderr is not None
+    fd = process.stderr.fileno()
+    deadline = time.monotonic() + timeout
+    seen = b""
+    while seen.decode(errors="replace").count(text) < count:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        chunk = os.read(fd, 65536) if ready else b""
+        if not chunk:
+            process.send_signal(signal.SIGKILL)
+            process.communicate()
+            raise AssertionError(
+                f"{text!r} x{count} not on stderr ({'ended' if ready else 'time-out'}): "
+                f"{seen.decode(errors='replace')[-3000:]}"
+            )
+        seen += chunk
+    return seen.decode(errors="replace")

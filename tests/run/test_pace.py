@@ -12,7 +12,7 @@ import pytest
 from harness.run.pace import RequestBudget, interruptible_sleep
 from harness.run.workload import stop_distances
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(90)
 
 
 async def test_the_budget_never_lets_more_than_its_limit_into_any_window():
@@ -49,9 +49,8 @@ async def test_no_budget_never_waits_and_counting_fills_the_window():
 async def test_a_pause_ends_early_when_stopping():
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(0.05, stop.set)
-    began = time.monotonic()
-    assert await interruptible_sleep(10.0, stop) is False
-    assert time.monotonic() - began < 5
+    # An hour's pause that ends at all within the minute ended on the stop (no timing judged).
+    assert await asyncio.wait_for(interruptible_sleep(3600.0, stop), 60) is False
     assert await interruptible_sleep(0.01, asyncio.Event()) is True
 
 

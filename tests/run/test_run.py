@@ -3,15 +3,16 @@ read back directly and through `harness query`."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import select
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from .kit import FAST, harness, rows, start, summary, wait_for_outcomes
+from .kit import FAST, harness, read_stderr_until, rows, start, summary, wait_for_outcomes
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -222,9 +223,11 @@ def test_a_second_sigint_cancels_the_trips_in_flight_and_still_flushes_and_sweep
     db = tmp_path / "harness.db"
     wait_for_outcomes(db, 10, run, timeout=90)
     run.send_signal(signal.SIGINT)
-    time.sleep(0.2)  # two signals sent at once may be delivered as one
+    # Two signals pending at once are delivered as one: the second goes once the first is seen.
+    seen = read_stderr_until(run, "SIGINT: no new round trips")
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=120)
+    err = seen + err
     assert "SIGINT again: cancelling the round trips in flight" in err
     data = json.loads(out)
     trips = data["round_trips"]
@@ -239,3 +242,35 @@ def test_a_second_sigint_cancels_the_trips_in_flight_and_still_flushes_and_sweep
     assert row["status"] == "interrupted"
     stored = rows(db, "SELECT count(*) AS n FROM outcomes WHERE run_id = ?", row["id"])[0]["n"]
     assert stored == sum(o["calls_made"] for o in data["ops"]) == row["rows_recorded"]
+
+
+def test_signals_while_the_summary_is_written_are_noted_and_it_comes_out_whole(tmp_path):
+    """The first Ctrl-C stops the run; a second one, a SIGTERM and a third Ctrl-C arrive while
+    the summary is being written: each is noted on stderr, the summary comes out whole, the
+    exit status is the first signal's."""
+    run = start(tmp_path, "run", "--json", "workload.trades=40")
+    assert run.stdout is not None
+    # A pipe of one page: the JSON summary (about 8 KB) cannot go in one write, so the process
+    # stays inside that write until the test reads. Output on stdout = inside the summary.
+    fcntl.fcntl(run.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+    wait_for_outcomes(tmp_path / "harness.db", 10, run, timeout=90)
+    run.send_signal(signal.SIGINT)
+    ready, _, _ = select.select([run.stdout.fileno()], [], [], 120)
+    assert ready, "no summary on stdout within 120 s"
+    seen = ""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+        run.send_signal(signum)  # the next once this one is noted (two pending merge into one)
+        seen += read_stderr_until(run, f"{signum.name}: the round trips are over")
+    out, err = run.communicate(timeout=60)
+    err = seen + err
+    assert run.returncode == 130, err
+    assert len(out) > 4096  # the signals did land while the summary was being written
+    data = json.loads(out)
+    assert (data["interrupted_by"], data["exit_status"], data["status"]) == (
+        "SIGINT",
+        130,
+        "interrupted",
+    )
+    assert "Traceback" not in err
+    notes = [line for line in err.splitlines() if "the round trips are over" in line]
+    assert [n.split(":")[0] for n in notes] == ["SIGINT", "SIGTERM", "SIGINT"], err

@@ -79,16 +79,25 @@ def test_logout_with_an_empty_body_ends_the_session(api: Api) -> None:
 
 
 def test_a_short_lived_token_expires_into_401(api: Api) -> None:
-    api.sim.set_faults([], token_ttl_s=0.3)
-    api.login()
-    claims = _claims(api.token or "")
-    assert abs(claims["exp"] - claims["iat"] - 0.3) < 1e-6
-    assert api.raw("/api/Order/searchOpen", {"accountId": ACCOUNT}).status_code == 200
-    time.sleep(0.45)
-    assert api.raw("/api/Order/searchOpen", {"accountId": ACCOUNT}).status_code == 401
-    assert api.raw("/api/Auth/validate").status_code == 401  # validate refuses expired tokens too
-    api.login()
-    assert api.raw("/api/Order/searchOpen", {"accountId": ACCOUNT}).status_code == 200
+    # The simulator's clock stands still, then jumps past the expiry: the token is live, then
+    # expired, whatever the machine's load between two calls.
+    gateway = api.sim.app.gateway
+    real = gateway.clock
+    now = [time.time()]
+    api.sim._call(lambda: setattr(gateway, "clock", lambda: now[0]))
+    try:
+        api.sim.set_faults([], token_ttl_s=0.3)
+        api.login()
+        claims = _claims(api.token or "")
+        assert abs(claims["exp"] - claims["iat"] - 0.3) < 1e-6
+        assert api.raw("/api/Order/searchOpen", {"accountId": ACCOUNT}).status_code == 200
+        now[0] += 1.0  # past the expiry
+        assert api.raw("/api/Order/searchOpen", {"accountId": ACCOUNT}).status_code == 401
+        assert api.raw("/api/Auth/validate").status_code == 401  # validate refuses it too
+        api.login()
+        assert api.raw("/api/Order/searchOpen", {"accountId": ACCOUNT}).status_code == 200
+    finally:
+        api.sim._call(lambda: setattr(gateway, "clock", real))
 
 
 def test_ping_is_a_get_answering_the_json_string_pong(api: Api) -> None:

@@ -113,14 +113,32 @@ def test_overflowing_the_queue_spills_instead_of_refusing(store, tmp_path):
 
 LOCKER = textwrap.dedent(
     """
-    import sqlite3, sys, time
+    import sqlite3, sys
     con = sqlite3.connect(sys.argv[1], isolation_level=None)
     con.execute("BEGIN EXCLUSIVE")
     print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()  # held until the test lets go (`unlock`), however long that takes
     con.execute("COMMIT")
     """
 )
+
+
+def lock(path: Path) -> subprocess.Popen[str]:
+    """Another process holding an exclusive lock on the SQLite file at `path` until `unlock`."""
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    return locker
+
+
+def unlock(locker: subprocess.Popen[str]) -> None:
+    """Let the lock go; the locker must end cleanly."""
+    locker.communicate("\n", timeout=60)
+    assert locker.returncode == 0
 
 
 @pytest.mark.timeout(90)
@@ -134,18 +152,14 @@ def test_sqlite_locked_by_another_process_loses_and_doubles_nothing(sqlite_url, 
     for i in range(1_000):
         recorder.record(outcome(run_id, i))
     assert recorder.flush(30)
-    path = sqlite_path(engine)
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(path), "8"], stdout=subprocess.PIPE, text=True
-    )
-    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    locker = lock(sqlite_path(engine))
     for i in range(1_000, 6_000):
         recorder.record(outcome(run_id, i))
         if i % 250 == 0:
             time.sleep(0.05)
     during = wait_for(recorder, lambda s: not s.db_ok and s.spilled > 0)
     assert during.written == 1_000  # nothing got through the lock; past 500 rows: spilled
-    assert locker.wait(30) == 0
+    unlock(locker)
     assert recorder.flush(60)
     stats = recorder.close()
     assert (stats.written, stats.dropped) == (6_000, 0)
@@ -191,18 +205,14 @@ def test_closing_while_the_database_is_down_spills_for_the_next_recorder(sqlite_
     engine = open_engine(sqlite_url)
     upgrade(engine)
     run_id = start_run(engine, kind="test", config={}, native_available=True)
-    path = sqlite_path(engine)
-    locker = subprocess.Popen(
-        [sys.executable, "-c", LOCKER, str(path), "8"], stdout=subprocess.PIPE, text=True
-    )
-    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    locker = lock(sqlite_path(engine))
     recorder = Recorder(engine, FAST, spill_dir=tmp_path, name=run_id)
     for i in range(700):
         recorder.record(outcome(run_id, i))
     stats = recorder.close(timeout=1.0)
     assert stats.spilled == 700 and stats.dropped == 0
     assert len(list(tmp_path.glob(f"{SPILL_PREFIX}*"))) == 1
-    assert locker.wait(30) == 0
+    unlock(locker)
     later = Recorder(engine, FAST, spill_dir=tmp_path, name="next-run")
     assert later.flush(30)
     later.close()

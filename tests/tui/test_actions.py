@@ -10,6 +10,8 @@ import pytest
 import storekit
 from sqlalchemy import select
 from storekit import MINUTE_NS, Seeded, seed_rollout
+from textual.command import CommandList
+from textual.css.query import NoMatches
 
 from harness.cli import main
 from harness.operations import Operation
@@ -20,6 +22,17 @@ from harness.tui.screens.confirm import ActionDialog
 from harness.tui.widgets.alert_banner import AlertBanner
 
 from .conftest import app_on, loaded, until
+
+
+def offered(app, title: str) -> bool:
+    """Whether the command palette, open, lists the command `title` (its search runs apart)."""
+    try:
+        options = app.screen.query_one(CommandList)
+    except NoMatches:
+        return False
+    prompts = (options.get_option_at_index(i).prompt for i in range(options.option_count))
+    return any(title in str(prompt) for prompt in prompts)
+
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -195,7 +208,7 @@ async def test_an_open_breaker_is_shown_and_reset_from_the_command_palette(seede
         )
         await pilot.press("ctrl+p")
         await pilot.press(*"reset breaker")
-        await pilot.pause(0.5)
+        await until(pilot, lambda: offered(app, "reset breaker place_order"), what="the command")
         await pilot.press("enter")
         await until(pilot, lambda: dialog(app), what="the confirmation")
         assert dialog(app).title_text == "Reset the place_order breaker"
