@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -57,9 +58,11 @@ class _ProgressWatcher(Watcher):
             disable=not self.console.is_terminal,
         )
         self._task: Any = None
+        self._live = False
 
     def started(self, planned: int, symbols: list[str], account_id: int, workers: int) -> None:
         """Start the bar."""
+        self._live = True
         self.progress.start()
         description = f"round trips on {account_id} ({', '.join(symbols)}; {workers} at a time)"
         self._task = self.progress.add_task(description, total=planned, status="")
@@ -71,11 +74,28 @@ class _ProgressWatcher(Watcher):
             self.progress.update(self._task, completed=tally.finished, status=status)
 
     def note(self, text: str) -> None:
-        """Print a note above the bar, on one line (a reader of a log sees one line a note)."""
-        self.console.print(text, markup=False, soft_wrap=True)
+        """Print a note on one line (a reader of a log sees one line a note): above the bar
+        while it runs, else in one `write(2)` of its own.
+
+        A note is printed by a signal handler when the event loop is not running (before the
+        round trips, or while the summary is written), and such a handler may interrupt
+        another note: rich's console buffer is not re-entrant (the outer print wrote the
+        inner note's text a second time, seen under load), and neither is Python's buffered
+        stderr. One unbuffered write of the whole line is."""
+        if self._live:  # notes then come from loop callbacks, one at a time
+            self.console.print(text, markup=False, soft_wrap=True)
+            return
+        data = (" ".join(text.splitlines()) + "\n").encode(errors="replace")
+        try:
+            fd = sys.stderr.fileno()
+            while data:
+                data = data[os.write(fd, data) :]
+        except (OSError, ValueError, AttributeError):  # no stderr to write to: nothing to say
+            return
 
     def finished(self) -> None:
         """Remove the bar."""
+        self._live = False
         self.progress.stop()
 
 
