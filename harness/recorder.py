@@ -28,6 +28,7 @@ import atexit
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import threading
 import time
@@ -45,6 +46,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from harness.config import RecorderConfig
+from harness.errors import InvalidInputError
+from harness.sketch import FINITE
 from harness.store.db import error_line
 from harness.store.models import Outcome
 from harness.store.rollups import compact, dirty_marks, mark_dirty
@@ -52,6 +55,7 @@ from harness.store.rollups import compact, dirty_marks, mark_dirty
 __all__ = ["OutcomeRecord", "Recorder", "RecorderStats", "ShadowRecord"]
 
 log = logging.getLogger("harness.recorder")
+_isfinite = math.isfinite  # bound once: `record` is on the caller's path
 
 SPILL_PREFIX: Final = "harness-spill-"
 COMPACT_EVERY_S: Final = 5.0
@@ -276,7 +280,11 @@ class Recorder:
     # ----- the caller's side (hot path) ----------------------------------------------------------
 
     def record(self, row: OutcomeRecord) -> None:
-        """Queue one outcome; never blocks on the database, never refuses a row."""
+        """Queue one outcome; never blocks on the database, never refuses a row, but one whose
+        `latency_us` is not a finite number: `InvalidInputError` naming it, nothing queued (it
+        could not be folded into its minute's latency sketch; the router's rows always are)."""
+        if not _isfinite(row.latency_us):
+            raise InvalidInputError("latency_us", row.latency_us, FINITE)
         queue = self._queue
         queue.append(row)
         depth = len(queue)
@@ -284,7 +292,12 @@ class Recorder:
             self._on_depth(depth)
 
     def record_shadow(self, row: ShadowRecord) -> None:
-        """Queue one shadow comparison (same guarantees as `record`)."""
+        """Queue one shadow comparison (same guarantees as `record`; each latency None or a
+        finite number)."""
+        for name in ("primary_latency_us", "shadow_latency_us"):
+            value = getattr(row, name)
+            if value is not None and not _isfinite(value):
+                raise InvalidInputError(name, value, FINITE)
         self._shadow_queue.append(row)
         self._wake.set()
 
