@@ -4,13 +4,9 @@ never be shown however it is written (in the user part, unescaped, or as `?passw
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
+from run.kit import harness
 
 from harness.cli import main
 from harness.config import ConfigError, compose, redact_url, redacted
@@ -127,31 +123,23 @@ def test_quoting_that_already_works_is_kept_and_null_stays_null(monkeypatch):
         compose(["rollout.salt=null"], environ={})
 
 
-def _harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DB_URL"}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True, text=True, timeout=120, cwd=cwd, env=env,
-    )  # fmt: skip
-
-
 def test_the_real_cli_takes_a_url_with_query_parameters_and_non_ascii(tmp_path, pg_url):
     folder = tmp_path / "données d'essai"
     folder.mkdir()
     sqlite = f"sqlite:///{folder}/h.db?timeout=5"
-    done = _harness("db", "upgrade", f"db.url={sqlite}", cwd=tmp_path)
+    done = harness(tmp_path, "db", "upgrade", f"db.url={sqlite}")
     assert done.returncode == 0, done.stderr
     assert (folder / "h.db").is_file()
     pg = f"{pg_url}?sslmode=disable&application_name=bot é"
     for args in (("db", "upgrade"), ("status", "--json")):
-        done = _harness(*args, f"db.url={pg}", cwd=tmp_path)
+        done = harness(tmp_path, *args, f"db.url={pg}")
         assert done.returncode == 0, done.stderr
-    shown = _harness("status", "--cfg", "job", f"db.url={pg}", cwd=tmp_path)
+    shown = harness(tmp_path, "status", "--cfg", "job", f"db.url={pg}")
     assert yaml.safe_load(shown.stdout)["db"]["url"] == pg  # (no password in this URL)
 
 
 def test_a_value_hydra_cannot_read_says_how_to_quote_it(tmp_path):
-    done = _harness("status", "workload.symbols=[MNQ,MÉS]", cwd=tmp_path)
+    done = harness(tmp_path, "status", "workload.symbols=[MNQ,MÉS]")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     [line] = done.stderr.splitlines()
     assert "invalid override='workload.symbols=[MNQ,MÉS]'" in line
@@ -228,7 +216,7 @@ def test_every_key_refuses_null_and_a_wrong_type_in_one_line_naming_it(key, valu
     ],
 )
 def test_the_real_cli_says_what_a_key_expects_exit_2(tmp_path, override, said):
-    done = _harness("status", override, cwd=tmp_path)
+    done = harness(tmp_path, "status", override)
     assert done.returncode == 2 and done.stdout == ""
     [line] = done.stderr.splitlines()
     assert line.startswith(f"harness status: error: {said}"), line

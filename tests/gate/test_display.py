@@ -4,14 +4,11 @@ number that looks like evidence (not_slower read 1.000 when Rust had no latency 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from run.kit import harness
 
 from harness.config import Criterion, RecorderConfig
 from harness.gate import OpFigures, Outcome, SideFigures, WindowFigures, judge
@@ -62,21 +59,10 @@ def test_with_latency_on_both_sides_not_slower_has_its_figure():
     assert found is not None and found.figure is not None and 0.0 <= found.figure <= 1.0
 
 
-def _harness(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HARNESS_DB_URL": url}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env=env,
-    )
-
-
 def test_harness_gate_shows_a_dash_and_null_where_rust_has_no_latency(store_url, tmp_path):
     """Through the real CLI: a canary stage where only Python has served calls yet."""
-    first = _harness("gate", "--json", "rollout.start_stage=canary", url=store_url, cwd=tmp_path)
+    env = {"HARNESS_DB_URL": store_url}
+    first = harness(tmp_path, "gate", "--json", "rollout.start_stage=canary", env=env)
     assert first.returncode == 3, first.stderr  # the stage begins now: INCONCLUSIVE
     engine = open_engine(store_url)
     run = start_run(engine, kind="test", config={}, native_available=True)
@@ -89,14 +75,14 @@ def test_harness_gate_shows_a_dash_and_null_where_rust_has_no_latency(store_url,
     recorder.close()
     engine.dispose()
     args = ("gate", "rollout.start_stage=canary")
-    done = _harness(*args, "--json", url=store_url, cwd=tmp_path)
+    done = harness(tmp_path, *args, "--json", env=env)
     assert done.returncode == 3, done.stderr
     judged = {
         c["criterion"]: c for c in json.loads(done.stdout)["criteria"] if c["op"] == "place_order"
     }
     for criterion in LATENCY_FIGURES:
         assert judged[criterion.value]["figure"] is None, judged[criterion.value]
-    table = _harness(*args, url=store_url, cwd=tmp_path)
+    table = harness(tmp_path, *args, env=env)
     [line] = [
         ln
         for ln in table.stdout.splitlines()
