@@ -75,18 +75,9 @@ def edges(keys: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.array([edge(int(key)) for key in k.ravel()], dtype=np.float64).reshape(k.shape)
 
 
-def _key(value: float) -> int:
-    """The bin of one value > MIN_VALUE: the float estimate, checked against the edge table."""
-    key = math.ceil(math.log(value) / _LOG_GAMMA)
-    if value > _EDGE_LIST[key - _K_LOW]:
-        return key + 1
-    if value <= _EDGE_LIST[key - 1 - _K_LOW]:
-        return key - 1
-    return key
-
-
 def _keys(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """`_key` of every value of an array (all > MIN_VALUE and finite)."""
+    """The bin of every value of an array (all > MIN_VALUE and finite): the float estimate,
+    moved by one where it put a value beside an edge into the neighbouring bin."""
     keys = np.ceil(np.log(values) / _LOG_GAMMA).astype(np.int64)
     index = keys - _K_LOW
     keys += values > _EDGES[index]
@@ -116,12 +107,18 @@ class LatencySketch:
     def add(self, value: float) -> None:
         """Count one value (us). `InvalidInputError` (field `latency_us`, a `ValueError`) for
         NaN or an infinity: a latency is always a finite number."""
-        if not math.isfinite(value):
+        if not -math.inf < value < math.inf:  # False for NaN too
             raise _not_finite("latency_us", value)
         if value <= MIN_VALUE:
             self.zeros += 1
             return
-        key = _key(value)
+        # `_key`, inlined: this is the per-value path.
+        key = math.ceil(math.log(value) / _LOG_GAMMA)
+        index = key - _K_LOW
+        if value > _EDGE_LIST[index]:
+            key += 1
+        elif value <= _EDGE_LIST[index - 1]:
+            key -= 1
         self._bins[key] = self._bins.get(key, 0) + 1
 
     def add_many(self, values: npt.ArrayLike) -> None:

