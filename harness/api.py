@@ -61,7 +61,7 @@ from harness.router.orders import RoutedOrderClient
 from harness.router.shadow import ShadowRunner, ShadowStats
 from harness.router.snapshot import Snapshot
 from harness.shutdown import SHUTDOWN_FLUSH_S
-from harness.sim import Simulator
+from harness.sim import SimSettings, Simulator
 from harness.store import db
 from harness.store.runs import end_run, start_run
 from harness.store.state import (
@@ -149,22 +149,24 @@ def _gateway_credentials(cfg: HarnessConfig) -> tuple[str, str, str]:
     return broker.base_url or DEFAULT_BASE_URL, broker.username, broker.api_key
 
 
-def _start_simulator(cfg: HarnessConfig) -> Simulator:
+def _simulator_settings(cfg: HarnessConfig) -> SimSettings:
+    """The embedded simulator's settings: `broker.sim.profile` with the config's seed and port
+    and a fresh API key; a profile that cannot be used (its host not loopback among them) is a
+    `ConfigError` raised before anything is opened or written."""
     from harness.sim import load_profile
 
     sim = cfg.broker.sim
     try:
         settings = load_profile(sim.profile)
+        return dataclasses.replace(
+            settings,
+            seed=sim.seed,
+            port=sim.port,
+            username=SIM_USERNAME,
+            api_key="sim-" + secrets.token_hex(12),
+        )
     except ValueError as exc:
         raise ConfigError("broker.sim.profile", sim.profile, str(exc)) from None
-    settings = dataclasses.replace(
-        settings,
-        seed=sim.seed,
-        port=sim.port,
-        username=SIM_USERNAME,
-        api_key="sim-" + secrets.token_hex(12),
-    )
-    return Simulator(settings).start()
 
 
 def _spill_dir(cfg: HarnessConfig, engine: Engine) -> Path:
@@ -219,8 +221,11 @@ class Harness:
 
     def _open(self, kind: str) -> None:
         cfg = self.config
+        sim_settings = None
         if cfg.broker.kind is BrokerKind.projectx:
             base_url, username, api_key = _gateway_credentials(cfg)  # before touching anything
+        else:
+            sim_settings = _simulator_settings(cfg)  # likewise
         self.native: NativeStatus = load_native()
         if not self.native.available:
             reason = self.native.error
@@ -256,8 +261,8 @@ class Harness:
             run_id=self.run_id,
         )
         self._cleanup.callback(self.recorder.close)
-        if cfg.broker.kind is BrokerKind.sim:
-            self.simulator = _start_simulator(cfg)
+        if sim_settings is not None:
+            self.simulator = Simulator(sim_settings).start()
             self._cleanup.callback(self.simulator.stop)
             settings = self.simulator.settings
             base_url, username, api_key = self.simulator.url, settings.username, settings.api_key

@@ -7,7 +7,10 @@ logarithmic mapping (Masson, Rim and Lee, "DDSketch: A Fast and Fully-Mergeable 
 with Relative-Error Guarantees", VLDB 2019, arXiv 1908.10693), without its bin-count cap:
 
 - a value x > 0 lands in bin k = ceil(log(x) / log(gamma)), gamma = (1 + alpha) / (1 - alpha),
-  so every value of bin k lies in (gamma**(k-1), gamma**k];
+  so every value of bin k lies in (gamma**(k-1), gamma**k]. The edges are one table of floats
+  (`edges`), and the bin is chosen exactly against it: the float estimate of k is checked
+  against the two edges and moved by one where rounding put a value next to an edge into the
+  neighbouring bin (a value one ulp above an edge would otherwise land below it);
 - a bin is represented by 2 * gamma**k / (gamma + 1), within `alpha` (relative) of every value
   of the bin;
 - so `quantile(q)` is within `alpha` (relative) of the sample's nearest-rank q-quantile, the
@@ -16,7 +19,8 @@ with Relative-Error Guarantees", VLDB 2019, arXiv 1908.10693), without its bin-c
 
 Values are microseconds in this project (any positive unit works); values <= `MIN_VALUE` (and
 zero) are counted in a separate zero bin, represented by 0. Counts are exact: a merged sketch of
-two windows equals the sketch of their union.
+two windows equals the sketch of their union. A value that is not a finite number (NaN, +-inf)
+is refused with `InvalidInputError` naming it, the one rule of every API taking measurements.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-__all__ = ["ALPHA", "GAMMA", "MIN_VALUE", "LatencySketch"]
+from harness.errors import InvalidInputError
+
+__all__ = ["ALPHA", "FINITE", "GAMMA", "MIN_VALUE", "LatencySketch", "edge", "edges"]
 
 ALPHA: Final = 0.01
 """Relative accuracy of every quantile (1%)."""
@@ -37,6 +43,50 @@ GAMMA: Final = (1 + ALPHA) / (1 - ALPHA)
 _LOG_GAMMA: Final = math.log(GAMMA)
 MIN_VALUE: Final = 1e-3
 """Values at or below this (1 ns, in microseconds) count as zero."""
+FINITE: Final = "must be a finite number"
+"""The reason every API taking measurements gives for NaN or an infinity."""
+
+# The edge table: _EDGES[k - _K_LOW] is the upper edge of bin k, for every k a positive finite
+# value can fall in (and one more on each side, for the check of the estimate). Built once with
+# numpy (~1 ms); a value's bin, `bounds`, `count_at_most` and the gate's grids all read this one
+# table, so they agree to the last bit whichever `pow` computed it.
+_K_LOW: Final = math.floor(math.log(MIN_VALUE) / _LOG_GAMMA) - 2
+_K_HIGH: Final = math.ceil(math.log(np.finfo(np.float64).max) / _LOG_GAMMA) + 2
+with np.errstate(over="ignore"):  # the last edges are beyond the largest float: +inf
+    _EDGES: Final = np.power(GAMMA, np.arange(_K_LOW, _K_HIGH + 1, dtype=np.float64))
+_EDGES.flags.writeable = False
+_EDGE_LIST: Final = _EDGES.tolist()
+
+
+def edge(key: int) -> float:
+    """The upper edge of bin `key`: every value of the bin is in (edge(key - 1), edge(key)]."""
+    if _K_LOW <= key <= _K_HIGH:
+        return float(_EDGE_LIST[key - _K_LOW])
+    return float(GAMMA**key)  # a key no value can reach (a sketch read from elsewhere)
+
+
+def edges(keys: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The upper edges of bins `keys` (int array), as `edge` gives them one by one."""
+    k = np.asarray(keys, dtype=np.int64)
+    inside = (k >= _K_LOW) & (k <= _K_HIGH)
+    if inside.all():
+        out: npt.NDArray[np.float64] = _EDGES[k - _K_LOW]
+        return out
+    return np.array([edge(int(key)) for key in k.ravel()], dtype=np.float64).reshape(k.shape)
+
+
+def _keys(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """The bin of every value of an array (all > MIN_VALUE and finite): the float estimate,
+    moved by one where it put a value beside an edge into the neighbouring bin."""
+    keys = np.ceil(np.log(values) / _LOG_GAMMA).astype(np.int64)
+    index = keys - _K_LOW
+    keys += values > _EDGES[index]
+    keys -= values <= _EDGES[index - 1]
+    return keys
+
+
+def _not_finite(field: str, value: float) -> InvalidInputError:
+    return InvalidInputError(field, value, FINITE)
 
 
 class LatencySketch:
@@ -55,27 +105,36 @@ class LatencySketch:
     # ----- building ------------------------------------------------------------------------------
 
     def add(self, value: float) -> None:
-        """Count one value (NaN is refused with ValueError: a latency is always a number)."""
-        if value != value:
-            raise ValueError("latency is NaN")
+        """Count one value (us). `InvalidInputError` (field `latency_us`, a `ValueError`) for
+        NaN or an infinity: a latency is always a finite number."""
+        if not -math.inf < value < math.inf:  # False for NaN too
+            raise _not_finite("latency_us", value)
         if value <= MIN_VALUE:
             self.zeros += 1
             return
+        # `_key`, inlined: this is the per-value path.
         key = math.ceil(math.log(value) / _LOG_GAMMA)
+        index = key - _K_LOW
+        if value > _EDGE_LIST[index]:
+            key += 1
+        elif value <= _EDGE_LIST[index - 1]:
+            key -= 1
         self._bins[key] = self._bins.get(key, 0) + 1
 
     def add_many(self, values: npt.ArrayLike) -> None:
-        """Count every value of an array (vectorised; NaN refused with ValueError)."""
+        """Count every value of an array (us; vectorised). `InvalidInputError` naming the first
+        value that is NaN or an infinity and its index (`latency_us[3]`); nothing is counted."""
         array = np.asarray(values, dtype=np.float64).ravel()
         if array.size == 0:
             return
-        if np.isnan(array).any():
-            raise ValueError("latency is NaN")
+        finite = np.isfinite(array)
+        if not finite.all():
+            index = int(np.argmin(finite))
+            raise _not_finite(f"latency_us[{index}]", float(array[index]))
         positive = array[array > MIN_VALUE]
         self.zeros += int(array.size - positive.size)
         if positive.size:
-            keys = np.ceil(np.log(positive) / _LOG_GAMMA).astype(np.int64)
-            self._add_bins(*np.unique(keys, return_counts=True))
+            self._add_bins(*np.unique(_keys(positive), return_counts=True))
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         """Add `other`'s counts to this sketch; returns self."""
@@ -153,12 +212,12 @@ class LatencySketch:
         key = self._bin_of_rank(rank)
         if key is None:
             return (0.0, MIN_VALUE)
-        return (GAMMA ** (key - 1), GAMMA**key)
+        return (edge(key - 1), edge(key))
 
     def bins(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(keys, counts) of the non-empty bins as arrays, keys ascending.
 
-        Bin `k` holds the values in (GAMMA**(k-1), GAMMA**k]; the zero bin is not included (its
+        Bin `k` holds the values in (edge(k-1), edge(k)]; the zero bin is not included (its
         count is `zeros`). What vectorised readers (the gate's confidence bands) start from.
         """
         keys, counts = self._sorted()
@@ -175,11 +234,11 @@ class LatencySketch:
         certain = self.zeros if value >= MIN_VALUE else 0
         possible = self.zeros
         for key, count in self._bins.items():
-            high = GAMMA**key
+            high = edge(key)
             if high <= value:
                 certain += count
                 possible += count
-            elif GAMMA ** (key - 1) < value:
+            elif edge(key - 1) < value:
                 possible += count
         return (certain, possible)
 

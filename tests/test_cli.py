@@ -92,8 +92,10 @@ def test_no_subcommand_is_a_usage_error_without_traceback() -> None:
 @pytest.mark.parametrize(
     "override",
     [
-        "broker.api_key=key-9f1c-do-not-print'",
-        "broker.api_key=[key-9f1c-do-not-print",
+        # A text value is quoted for Hydra and taken as typed (`key'` and `[key` are keys);
+        # these are what Hydra still cannot read: an unbalanced quote, a broken interpolation.
+        "broker.api_key='key-9f1c-do-not-print",
+        'broker.api_key="key-9f1c-do-not-print',
         "broker.api_key=${key-9f1c-do-not-print}",
         "db.url=postgresql+psycopg://u:key-9f1c-do-not-print@127.0.0.1:1/x'",
     ],

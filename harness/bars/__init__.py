@@ -60,6 +60,7 @@ _OFFSET = re.compile(r"([+-]?)((?:[0-9]+[dhms])+|0)")
 _OFFSET_PART = re.compile(r"([0-9]+)([dhms])")
 _I64 = np.dtype(np.int64)
 _INT64_MIN = -(1 << 63)
+_TWO_63 = float(1 << 63)  # the first float volume beyond int64 (floats at +-2**63 are exact)
 _F64 = np.dtype(np.float64)
 _NS_SIZE = 10**17  # epoch numbers at least this large are ns (see harness.bars.timestamps)
 _NS_MAX = _python.T_LIMIT
@@ -223,10 +224,20 @@ def _price(value: Any, field: str, index: int) -> float:
 
 def _volume(value: Any, index: int) -> int:
     if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return int(value)
+        return _int64_volume(int(value), index, value)
     if isinstance(value, float | np.floating) and float(value).is_integer():
-        return int(value)
+        return _int64_volume(int(value), index, value)
     raise BarDataError("v", index, "volume is not an integer", value)
+
+
+def _int64_volume(volume: int, index: int, given: Any) -> int:
+    """`volume` if an int64 holds it; else the overflow named (field v, the row, the value as
+    given): values beyond int64 cannot reach either engine, so they are refused here for both,
+    never wrapped around (a numpy cast makes 2**63 the most negative int64)."""
+    if _INT64_MIN <= volume <= _python.INT64_MAX:
+        return volume
+    reason = _python.R_VOLUME_OVERFLOW if volume > 0 else _python.R_NEGATIVE_VOLUME
+    raise BarDataError("v", index, reason, given)
 
 
 def _column(values: Any, field: str) -> np.ndarray:
@@ -244,9 +255,17 @@ def _column(values: Any, field: str) -> np.ndarray:
         if not whole.all():
             bad = int(np.argmin(whole))
             raise BarDataError("v", bad, "volume is not an integer", float(array[bad]))
+        beyond = (array >= _TWO_63) | (array < -_TWO_63)
+        if beyond.any():
+            bad = int(np.argmax(beyond))
+            _int64_volume(int(array[bad]), bad, float(array[bad]))
     elif field == "v" and kind == "u" and array.size and int(array.max()) > _python.INT64_MAX:
         bad = int(np.argmax(array > _python.INT64_MAX))
-        raise BarDataError("v", bad, "total volume overflows int64", int(array[bad]))
+        _int64_volume(int(array[bad]), bad, int(array[bad]))
+    elif field == "v" and kind == "O":  # Python ints too large for any numpy integer
+        for i, item in enumerate(array):
+            _volume(item, i)
+        return np.ascontiguousarray(array.astype(np.int64))
     elif kind not in "iuf" and not (field == "v" and kind == "b"):
         reason = f"column of dtype {array.dtype} is not numeric"
         raise BarDataError(field, -1, reason, str(array.dtype))
@@ -455,11 +474,7 @@ class Aggregator:
         else:
             t_ns, seen = time_value(t, "t", index, self.unit, self._seen)
         prices = [_price(x, k, index) for k, x in zip("ohlc", (o, h, l, c), strict=True)]
-        volume = v if type(v) is int else _volume(v, index)
-        # Values beyond int64 cannot reach either engine: refuse them here, for both alike.
-        if not _INT64_MIN <= volume <= _python.INT64_MAX:
-            reason = _python.R_VOLUME_OVERFLOW if volume > 0 else _python.R_NEGATIVE_VOLUME
-            raise BarDataError("v", index, reason, volume)
+        volume = _int64_volume(v, index, v) if type(v) is int else _volume(v, index)
         done = self._engine.push(t_ns, *prices, volume)
         if seen is not None:
             self._seen = seen

@@ -33,6 +33,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from harness.bars import COLUMNS, R_NO_TIMEFRAME, Bars, aggregate, parse_offset, parse_timeframe
+from harness.bars.python import INT64_MAX, R_VOLUME_OVERFLOW
 from harness.bars.timestamps import UNITS
 from harness.errors import BarDataError, HarnessError, InvalidInputError
 
@@ -240,8 +241,8 @@ class InputTable:
     ) -> None:
         self.path = path
         self.columns = columns
-        # (row index, column key) -> ("line 7", the cell's text) for a CSV, ("row 7", None)
-        # for Parquet.
+        # (row index, column key) -> ("line 7", the cell's text) for a CSV, ("row 7", the
+        # cell's value) for Parquet.
         self.where = where
 
     def locate(self, error: BarDataError) -> str:
@@ -444,6 +445,10 @@ def _number_column(array: pa.Array[Any], key: str) -> np.ndarray:
     if pa.types.is_null(array.type):
         raise _BadCell(0, "empty")
     _first_null(array)
+    if pa.types.is_unsigned_integer(array.type) and key == "v":
+        beyond = pc.greater(array, pa.scalar(INT64_MAX, array.type))
+        if pc.any(beyond).as_py():  # a uint64 volume beyond int64: the overflow, named
+            raise _BadCell(int(pc.index(beyond, True).as_py()), R_VOLUME_OVERFLOW)
     if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
         whole = key == "v" and pa.types.is_integer(array.type)
         return _to_numpy(array, pa.int64() if whole else pa.float64())
@@ -503,14 +508,20 @@ def read_parquet(path: Path) -> InputTable:
             f"{path}: missing column(s) {', '.join(missing)} (it has {', '.join(schema.names)})"
         )
     table = pq.read_table(path, columns=list(COLUMNS))
+
+    def where(index: int, key: str) -> tuple[str, Any]:
+        """("row N", the cell's value) of data row `index` (0-based) in column `key`."""
+        return f"row {index + 1}", table.column(key)[index].as_py()
+
     columns: dict[str, Any] = {}
     for key in COLUMNS:
         array = table.column(key).combine_chunks()
         try:
             columns[key] = _time_column(array) if key == "t" else _number_column(array, key)
         except _BadCell as bad:
-            raise InputFileError(f"{path}: row {bad.row + 1}: {key}: {bad}") from None
-    return InputTable(path, columns, lambda index, key: (f"row {index + 1}", None))
+            place, cell = where(bad.row, key)
+            raise InputFileError(f"{path}: {place}: {key}={cell!r}: {bad}") from None
+    return InputTable(path, columns, where)
 
 
 # --- output ------------------------------------------------------------------------------

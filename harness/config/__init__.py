@@ -11,6 +11,7 @@ from an unknown group option to a percentage of 140, is a `ConfigError` naming t
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -114,7 +115,7 @@ def compose(
             error = ConfigError("override", override, "expected key=value (or group=option)")
             raise _without_secrets(error, overrides)
     extra_dir = config_dir or env.get("HARNESS_CONFIG_DIR") or None
-    hydra_overrides = list(overrides)
+    hydra_overrides = [_literal_text(o) for o in overrides]
     if extra_dir is not None:
         folder = Path(extra_dir).expanduser().resolve()
         if not folder.is_dir():
@@ -123,6 +124,11 @@ def compose(
     db_url = env.get("HARNESS_DB_URL")
     if db_url and not any(_override_key(o) == "db.url" for o in overrides):
         hydra_overrides.append(f"db.url={_quote(db_url)}")
+    for override in overrides:  # `rollout=null`: Hydra raises a bare ValueError for it
+        group, _, value = override.partition("=")
+        if group in _GROUPS and value.strip() == "null":
+            reason = f"must name an option of the group: {_options(group)}"
+            raise ConfigError(group, "null", reason)
     try:
         with initialize_config_dir(
             config_dir=str(CONF_DIR), version_base="1.3", job_name="harness"
@@ -140,13 +146,42 @@ def compose(
                 reason = f"unknown key (not in {parent})"
                 raise ConfigError(full, _value_of(full, overrides), reason)
         cfg = HarnessConfig(**built)
+    except ConfigError:
+        raise
     except (HydraException, OmegaConfBaseException) as exc:
         raise _without_secrets(_config_error(exc, overrides), overrides) from None
+    except (ValueError, TypeError) as exc:  # OmegaConf.update on a path it cannot walk
+        raise _without_secrets(_unwalkable(exc, overrides), overrides) from None
     except yaml.YAMLError as exc:  # a file of HARNESS_CONFIG_DIR that is not YAML
         raise _yaml_error(exc, overrides) from None
     resolve_credentials(cfg, env)
     validate(cfg)
     return cfg
+
+
+_GROUPS: Final = ("rollout", "broker", "db", "gate", "workload")
+"""The config groups: a folder of options each, under `harness/conf/`."""
+
+
+def _options(group: str) -> str:
+    """The packaged options of a config group, comma-separated (`default, postgres`)."""
+    return ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+
+
+def _unwalkable(exc: Exception, overrides: Sequence[str]) -> ConfigError:
+    """The override whose key the schema has no place for, for an error Hydra lets through
+    bare (`rollout.stages.name=x`: a list needs an index, `rollout.stages.0.name=x`)."""
+    for override in overrides:
+        found = _ASSIGNMENT.match(override)
+        if found is None or found.group(2).startswith("hydra."):
+            continue
+        key = found.group(2)
+        if "." in key and _schema_type(key) is None:
+            reason = "not a key of the schema (an item of a list is named by its index: "
+            reason += "rollout.stages.0.name)"
+            return ConfigError(key, found.group(3), reason)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigError("override", overrides[0] if overrides else None, first)
 
 
 def _unknown_key(node: Any, built: Any, path: str) -> tuple[str, str] | None:
@@ -182,8 +217,36 @@ def _override_key(override: str) -> str:
 
 
 def _quote(value: str) -> str:
-    """A value as a Hydra override string (quoted, so `:`, `@` and `/` stay literal)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A value as a Hydra override string, quoted so that every character stays literal (`:`,
+    `@`, `/`, `?`, `&`, spaces, non-ASCII). Hydra's rule for quoted values: a quote is escaped
+    with a backslash, and backslashes are doubled only where they precede a quote or end the
+    value; any other backslash is kept as it is."""
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+    return f"'{escaped}'"
+
+
+_ASSIGNMENT = re.compile(r"^([+]{0,2})([\w.@/-]+)=(.*)$", re.DOTALL)
+
+
+def _literal_text(override: str) -> str:
+    """`key=value` with the value quoted for Hydra when `key` is a text setting of the schema
+    (`db.url`, `broker.base_url`, `rollout.salt`, ...): Hydra's unquoted grammar refuses `?`,
+    spaces, non-ASCII and more, which a URL or a path may well hold
+    (`db.url=postgresql+psycopg://u@h/db?sslmode=require`). A value already quoted, `null`,
+    and the overrides of other keys are passed unchanged. An interpolation (`${oc.env:VAR}`)
+    still resolves inside quotes."""
+    found = _ASSIGNMENT.match(override)
+    if found is None:
+        return override
+    prefix, key, value = found.groups()
+    kind = _schema_type(key)
+    text = value.strip()
+    if kind is None or _base_type(kind) is not str or text[:1] in ("'", '"'):
+        return override
+    if text == "null":  # null itself, for Hydra to take (or refuse where not optional)
+        return override
+    return f"{prefix}{key}={_quote(text)}"
 
 
 _OVERRIDE = re.compile(r"^(~[\w.@/-]+(=.*)?|[+]{0,2}[\w.@/-]+=.*)$", re.DOTALL)
@@ -192,6 +255,8 @@ _MISSING_OPTION = re.compile(r"Could not find '([^']+)/([^']+)'")
 _NOT_IN = re.compile(r"Key '([^']+)' not in '([^']+)'")
 _CONVERT = re.compile(r"Value '(.*?)' (?:of type '[^']+' )?could not be converted to (\w+)")
 _ENUM = re.compile(r"Invalid value '(.*?)', expected one of \[([^\]]*)\]")
+_NOT_VALID = re.compile(r"Value '(.*?)' is not a valid \w+")
+_APPEND = re.compile(r"Could not append to config\. An item is already at '([^']+)'")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
@@ -213,24 +278,111 @@ def _config_error(exc: Exception, overrides: Sequence[str]) -> ConfigError:
         name, parent = found.groups()
         full = key or name
         return ConfigError(full, _value_of(full, overrides), f"unknown key (not in {parent})")
+    if key is not None and ("is not Optional" in chain or "Incompatible value 'None'" in chain):
+        return ConfigError(key, "null", f"must be {_expected(key)}, not null")
     if (found := _ENUM.search(chain)) is not None:
         value, choices = found.groups()
         options = ", ".join(c.strip() for c in choices.split(","))
         return ConfigError(key or "config", value, f"must be one of {options}")
+    if key is not None and (found := _NOT_VALID.search(chain)) is not None:
+        return ConfigError(key, found.group(1), f"must be {_expected(key)}")
+    if (found := _APPEND.search(chain)) is not None:
+        full = found.group(1)
+        return ConfigError(full, _value_of(full, overrides), "is already set: drop the leading +")
     if (found := _CONVERT.search(chain)) is not None:
         value, kind = found.groups()
         article = "an" if kind[:1].lower() in "aeiou" else "a"
-        return ConfigError(key or "config", value, f"must be {article} {kind.lower()}")
-    if "is not a ListConfig, list or tuple" in chain:
-        full = key or "config"
-        return ConfigError(full, _value_of(full, overrides), "must be a list, e.g. [a,b]")
+        expected = _expected(key) if key is not None else f"{article} {kind.lower()}"
+        return ConfigError(key or "config", value, f"must be {expected}")
+    if key is not None and (
+        "is not a ListConfig, list or tuple" in chain
+        or "Cannot convert" in chain
+        or "Cannot merge" in chain
+        or "Invalid type assigned" in chain
+        or "Cannot assign" in chain
+    ):
+        return ConfigError(key, _value_of(key, overrides), f"must be {_expected(key)}")
     if "Missing mandatory value" in chain:
         return ConfigError(key or "config", None, "missing mandatory value")
     if "override" in chain.lower() and "parse" in type(exc).__name__.lower():
         bad = next((o for o in overrides if o in chain), overrides[0] if overrides else "")
-        return ConfigError("override", bad, "not a valid override (expected key=value)")
+        return ConfigError("override", bad, _UNPARSED)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError(key or "config", _value_of(key, overrides), first)
+
+
+_UNPARSED: Final = (
+    "Hydra's override grammar cannot read this value: quote it, key='value' (in a list, "
+    "[a,'b c']), when it holds characters such as ? & = spaces, quotes or non-ASCII letters"
+)
+
+
+# ----- what each key of the schema takes --------------------------------------------------------
+
+
+def _schema_type(key: str) -> Any:
+    """The declared type of the setting at dotted `key` (`rollout.stages.0.name` -> str), or
+    None for a key the schema does not have."""
+    import typing
+
+    kind: Any = HarnessConfig
+    for part in key.split("."):
+        kind = _base_type(kind)
+        if typing.get_origin(kind) is list:
+            if not part.isdigit():
+                return None
+            kind = typing.get_args(kind)[0]
+        elif is_dataclass(kind):
+            hints = typing.get_type_hints(kind)
+            if part not in hints:
+                return None
+            kind = hints[part]
+        else:
+            return None
+    return kind
+
+
+def _optional(kind: Any) -> bool:
+    import typing
+
+    return type(None) in typing.get_args(kind)
+
+
+def _base_type(kind: Any) -> Any:
+    """`X` of `X | None`; any other type as it is."""
+    import typing
+
+    if _optional(kind):
+        return next(a for a in typing.get_args(kind) if a is not type(None))
+    return kind
+
+
+def _expected(key: str) -> str:
+    """What the setting at `key` takes, in words: `an integer`, `a number or null`, `one of
+    sim, projectx`, `a list, e.g. [a,b]`, `a section (profile, seed, port)`."""
+    import typing
+
+    kind = _schema_type(key)
+    if kind is None:
+        return "a value of the right type"
+    base = _base_type(kind)
+    words: dict[Any, str] = {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+    }
+    if base in words:
+        text = words[base]
+    elif isinstance(base, type) and issubclass(base, Enum):
+        text = "one of " + ", ".join(str(m.value) for m in base)
+    elif typing.get_origin(base) is list:
+        text = "a list, e.g. [a,b]"
+    elif is_dataclass(base):
+        text = "a section (" + ", ".join(f.name for f in fields(base)) + ")"
+    else:
+        text = "a value of the right type"
+    return f"{text} or null" if _optional(kind) else text
 
 
 _SECRET_KEYS: Final = frozenset({"broker.api_key"})
@@ -332,8 +484,11 @@ def _fraction(key: str, value: float) -> None:
 
 
 def _positive(key: str, value: float, *, zero_ok: bool = False) -> None:
-    if value < 0 or (value == 0 and not zero_ok) or value != value:
-        raise ConfigError(key, value, "must be >= 0" if zero_ok else "must be > 0")
+    """A finite number > 0 (>= 0 with `zero_ok`): NaN and inf are refused (a time-out or an
+    interval of inf would wait for ever, or overflow the sleep that takes it)."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        reason = "must be a finite number " + (">= 0" if zero_ok else "> 0")
+        raise ConfigError(key, value, reason)
 
 
 def validate(cfg: HarnessConfig) -> None:

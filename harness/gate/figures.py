@@ -2,17 +2,32 @@
 
 The store builds these from its rollups (counts and merged latency sketches, never raw rows), so
 judging a window of millions of outcomes costs the same as judging a hundred. Everything here is
-a plain frozen value: the gate's logic can be used and tested without a database.
+a plain frozen value: the gate's logic can be used and tested without a database. Values are
+checked when made: counts are integers >= 0, `latency_max_us` a finite number (or None), the
+window's ends integers; anything else is an `InvalidInputError` (a `ValueError`) naming it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
+from harness.errors import InvalidInputError
 from harness.operations import Operation
 from harness.sketch import LatencySketch
 
 __all__ = ["OpFigures", "SideFigures", "WindowFigures", "share"]
+
+
+def _count(name: str, value: object) -> None:
+    """A count of calls or comparisons: an integer >= 0 (bool, floats, NaN refused)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise InvalidInputError(name, value, "must be a count: an integer >= 0")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def share(part: int, whole: int) -> float | None:
@@ -39,13 +54,14 @@ class SideFigures:
 
     def __post_init__(self) -> None:
         for name in ("calls", "errors", "fallbacks"):
-            value = getattr(self, name)
-            if value < 0:
-                raise ValueError(f"{name}={value!r}: a count is never negative")
+            _count(name, getattr(self, name))
         if self.errors > self.calls:
-            raise ValueError(f"errors={self.errors!r}: more than calls={self.calls!r}")
+            raise InvalidInputError("errors", self.errors, f"more than calls={self.calls!r}")
         if self.fallbacks > self.calls:
-            raise ValueError(f"fallbacks={self.fallbacks!r}: more than calls={self.calls!r}")
+            raise InvalidInputError("fallbacks", self.fallbacks, f"more than calls={self.calls!r}")
+        peak = self.latency_max_us
+        if peak is not None and not (_is_number(peak) and math.isfinite(peak) and peak >= 0):
+            raise InvalidInputError("latency_max_us", peak, "must be a finite number >= 0 or None")
 
     @property
     def error_rate(self) -> float | None:
@@ -69,13 +85,11 @@ class OpFigures:
     shadow_mismatches: int = 0
 
     def __post_init__(self) -> None:
-        if self.shadow_comparisons < 0:
-            raise ValueError(f"shadow_comparisons={self.shadow_comparisons!r}: negative")
-        if not 0 <= self.shadow_mismatches <= self.shadow_comparisons:
-            raise ValueError(
-                f"shadow_mismatches={self.shadow_mismatches!r}: must be within "
-                f"0..shadow_comparisons={self.shadow_comparisons!r}"
-            )
+        _count("shadow_comparisons", self.shadow_comparisons)
+        _count("shadow_mismatches", self.shadow_mismatches)
+        if self.shadow_mismatches > self.shadow_comparisons:
+            reason = f"must be within 0..shadow_comparisons={self.shadow_comparisons!r}"
+            raise InvalidInputError("shadow_mismatches", self.shadow_mismatches, reason)
 
     @property
     def calls(self) -> int:
@@ -105,8 +119,13 @@ class WindowFigures:
     ops: dict[Operation, OpFigures] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("since_ns", "until_ns"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral):
+                raise InvalidInputError(name, value, "must be an integer (ns since the epoch)")
         if self.until_ns < self.since_ns:
-            raise ValueError(f"until_ns={self.until_ns!r}: before since_ns={self.since_ns!r}")
+            reason = f"before since_ns={self.since_ns!r}"
+            raise InvalidInputError("until_ns", self.until_ns, reason)
         for op, figures in self.ops.items():
             if figures.op is not op:
                 raise ValueError(f"ops[{op.value!r}] holds the figures of {figures.op.value!r}")

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from harness.config.schema import Criterion, OpCriteria
 from harness.gate.verdict import LATENCY_CRITERIA, latency_evidence, rate_evidence
-from harness.sketch import GAMMA, MIN_VALUE
+from harness.sketch import GAMMA, MIN_VALUE, edges
 
 __all__ = [
     "RateCounts",
@@ -108,9 +108,9 @@ def _grid(scenario: Scenario) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.flo
 def _bin_probabilities(keys: npt.NDArray[np.int64], median_us: float, sigma: float) -> list[float]:
     """P(value in bin k) = P(GAMMA**(k-1) < X <= GAMMA**k) for X lognormal; tails folded in."""
     normal = NormalDist(math.log(median_us), sigma)
-    edges = [normal.cdf(float(k) * _LOG_GAMMA) for k in keys]
-    probabilities = [edges[0]] + [b - a for a, b in pairwise(edges)]
-    probabilities[-1] += 1.0 - edges[-1]
+    below = [normal.cdf(float(k) * _LOG_GAMMA) for k in keys]  # P(X <= upper edge of bin k)
+    probabilities = [below[0]] + [b - a for a, b in pairwise(below)]
+    probabilities[-1] += 1.0 - below[-1]
     return [max(p, 0.0) for p in probabilities]
 
 
@@ -156,8 +156,8 @@ def simulate(
     )
     share = alpha / len(judged)
     keys, _ = _grid(scenario)
-    low = np.concatenate(([0.0], GAMMA ** (keys - 1.0)))
-    high = np.concatenate(([MIN_VALUE], GAMMA ** keys.astype(np.float64)))
+    low = np.concatenate(([0.0], edges(keys - 1)))
+    high = np.concatenate(([MIN_VALUE], edges(keys)))
     python_p = _bin_probabilities(keys, scenario.median_us, scenario.sigma)
     rust_p = _bin_probabilities(keys, scenario.median_us * scenario.rust_scale, scenario.sigma)
     rng = np.random.default_rng(seed)

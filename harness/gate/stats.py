@@ -62,7 +62,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from harness.sketch import GAMMA, MIN_VALUE, LatencySketch
+from harness.sketch import MIN_VALUE, LatencySketch, edges
 
 __all__ = [
     "LIL_A",
@@ -415,8 +415,8 @@ class SketchGrid:
     def __init__(self, *sketches: LatencySketch) -> None:
         bins = [sketch.bins() for sketch in sketches]
         keys = np.unique(np.concatenate([k for k, _ in bins])) if bins else np.empty(0, np.int64)
-        self.low: Floats = np.concatenate(([0.0], GAMMA ** (keys - 1.0)))
-        self.high: Floats = np.concatenate(([MIN_VALUE], GAMMA ** keys.astype(np.float64)))
+        self.low: Floats = np.concatenate(([0.0], edges(keys - 1)))
+        self.high: Floats = np.concatenate(([MIN_VALUE], edges(keys)))
         self.at_most: list[Counts] = []
         for sketch, (own_keys, counts) in zip(sketches, bins, strict=True):
             cumulative = np.concatenate(([0], np.cumsum(counts)))

@@ -93,10 +93,12 @@ def _finite(value: float | None) -> float | None:
 class CriterionResult:
     """One criterion of one operation (`op` None for the stage-wide `soak`).
 
-    `figure` is the point estimate (a rate, a ratio, a count, seconds), `bound` the configured
-    limit it is held to, `interval` the confidence interval the decision was made from (None
-    where the criterion is exact), `detail` one line for a person, `critical` whether a FAIL
-    rolls the running stage back.
+    `figure` is the point estimate (a rate, a ratio, a count, seconds), None where there is
+    nothing to estimate it from (a rate without calls, a latency ratio or not_slower without
+    latency on a side: shown `-`, JSON null), `bound` the configured limit it is held to,
+    `interval` the confidence interval the decision was made from (None where the criterion is
+    exact), `detail` one line for a person, `critical` whether a FAIL rolls the running stage
+    back.
     """
 
     op: Operation | None
@@ -480,6 +482,16 @@ class _OpJudge:
         self, gap: stats.CdfGap, result: Outcome, alpha: float, interval: tuple[float, float]
     ) -> None:
         margin = self.c.not_slower_margin
+        rust_n, python_n = self.f.rust.latency.n, self.f.python.latency.n
+        if not (rust_n and python_n):
+            # No latency on a side: no CDF to compare. The gap of an empty CDF against a full
+            # one reads 1.000 (Python finishes all its calls, Rust none) though nothing is
+            # known: the figure is absent (`-`, null), and the bands say nothing yet.
+            detail = (
+                f"no latency to compare yet (rust n={rust_n}, python n={python_n}): not decided yet"
+            )
+            self.add(Criterion.not_slower, result, None, margin, detail, interval)
+            return
         estimate, radius = float(gap.estimate), float(gap.radius)
         band = "no band yet" if math.isinf(radius) else f"bands +-{radius:.3f}"
         if result is Outcome.FAIL:

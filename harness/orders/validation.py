@@ -13,6 +13,10 @@ and the conformance suite (`tests/orders/test_validation.py`) compares the two t
 | type         | OrderType / int 1..7 (bool refused)     | must be an OrderType                 |
 | *_price      | None, or finite int/float (bool refused)| must be a finite number              |
 | custom_tag   | None, or a non-empty str                | must be a non-empty string           |
+| custom_tag   | at most 128 characters (code points)    | must be at most 128 characters,      |
+|              |                                         |   not {N}         (one line)         |
+| custom_tag   | no control character (U+0000..U+001F,   | must not hold control characters or  |
+|              |   U+007F..U+009F), no lone surrogate    |   lone surrogates (one line)         |
 | brackets     | None, or {stop_loss?, take_profit?:     | must map stop_loss/take_profit to    |
 |              |   {ticks: int, type: int}}              |   {ticks, type}   (one line)         |
 | order_id     | int in 1..2**63-1 (bool refused)        | must be a positive integer           |
@@ -25,8 +29,17 @@ and the conformance suite (`tests/orders/test_validation.py`) compares the two t
 | *_price      | value: float(price); off the tick grid  | not on the tick grid of {tick}       |
 
 The value is the caller's own object (so `str(err)` reads `invalid size=0: must be a positive
-integer`), except the last two rows. `{tick}` prints as both languages print a float (0.25);
-`{TYPE}` is the `OrderType` name (LIMIT).
+integer`), except the last two rows, and a tag too long, whose value is its first 20 characters
+and `...` (a megabyte of tag is not repeated in the message). `{tick}` prints as both languages
+print a float (0.25); `{TYPE}` is the `OrderType` name (LIMIT).
+
+The customTag limits: the API documents none, so the tag is held to what the harness can keep
+and the gateway can take. 128 characters is the width of `outcomes.custom_tag` (String(128)), the
+column the fallback reconciles by: a longer tag would be sent whole but recorded cut, and never
+found again. Control characters and lone surrogates are refused because a lone surrogate cannot
+be encoded as the UTF-8 the JSON body is sent in, and control characters are what no order
+entry form lets a trader type (and what would replay as terminal escapes on every screen that
+lists tags). The simulator refuses the same tags (code 2, OrderRejected).
 
 Which price each order type takes (`TYPE_PRICES`; the API reads `limitPrice`, `stopPrice` and
 `trailPrice` "as the type needs"): LIMIT limit_price; STOP stop_price; TRAILING_STOP trail_price;
@@ -56,6 +69,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal
@@ -68,6 +82,9 @@ __all__ = [
     "BRACKETS",
     "CONTRACT_KEY",
     "CUSTOM_TAG",
+    "CUSTOM_TAG_LENGTH",
+    "CUSTOM_TAG_TEXT",
+    "MAX_CUSTOM_TAG",
     "MODIFY_NOTHING",
     "ORDER_TYPE",
     "POSITIVE_INT",
@@ -100,6 +117,12 @@ SIDE: Final = "must be Side, 0/1 or 'buy'/'sell'"
 ORDER_TYPE: Final = "must be an OrderType"
 PRICE: Final = "must be a finite number"
 CUSTOM_TAG: Final = "must be a non-empty string"
+MAX_CUSTOM_TAG: Final = 128
+"""Longest customTag in characters: the width of the `outcomes.custom_tag` column."""
+CUSTOM_TAG_LENGTH: Final = "must be at most 128 characters, not {length}"
+CUSTOM_TAG_TEXT: Final = "must not hold control characters or lone surrogates"
+_TAG_SHOWN: Final = 20
+_TAG_FORBIDDEN: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 BRACKETS: Final = "must map stop_loss/take_profit to {ticks, type}"
 MODIFY_NOTHING: Final = "give at least one of size, limit_price, stop_price, trail_price"
 UNKNOWN_CONTRACT: Final = "unknown contract"
@@ -179,12 +202,22 @@ def price(field: str, value: Any) -> float | None:
 
 
 def custom_tag(value: Any) -> str | None:
-    """None, or a non-empty string."""
+    """None, or a customTag the gateway and the store can take: a non-empty string of at most
+    `MAX_CUSTOM_TAG` (128) characters, none of them a control character (U+0000..U+001F,
+    U+007F..U+009F) or a lone surrogate. `InvalidInputError` (field `custom_tag`) otherwise; for
+    a tag too long its value is the tag's first 20 characters and `...`, its reason the length.
+    """
     if value is None:
         return None
-    if isinstance(value, str) and value:
-        return value
-    raise InvalidInputError("custom_tag", value, CUSTOM_TAG)
+    if not (isinstance(value, str) and value):
+        raise InvalidInputError("custom_tag", value, CUSTOM_TAG)
+    if len(value) > MAX_CUSTOM_TAG:
+        shown = value[:_TAG_SHOWN] + "..."
+        raise InvalidInputError("custom_tag", shown, CUSTOM_TAG_LENGTH.format(length=len(value)))
+    # Printable ASCII (every generated tag) is accepted without the search: 60 ns, not 300.
+    if not (value.isascii() and value.isprintable()) and _TAG_FORBIDDEN.search(value):
+        raise InvalidInputError("custom_tag", value, CUSTOM_TAG_TEXT)
+    return value
 
 
 def brackets(value: Any) -> tuple[dict[str, int] | None, dict[str, int] | None]:

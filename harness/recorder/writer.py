@@ -36,6 +36,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import math
 import threading
 import time
 import uuid
@@ -50,6 +51,7 @@ from typing import Any, Final
 from sqlalchemy import Engine
 
 from harness.config import RecorderConfig
+from harness.errors import InvalidInputError
 from harness.recorder.rows import (
     OutcomeRecord,
     ShadowRecord,
@@ -59,6 +61,7 @@ from harness.recorder.rows import (
 )
 from harness.recorder.spill import OUTCOME, SHADOW, SPILL_PREFIX, SpillFile, encode
 from harness.recorder.sql import BulkInsert, Failure, classify
+from harness.sketch import FINITE
 from harness.store.db import error_line
 from harness.store.models import Outcome
 from harness.store.rollups import compact, dirty_marks, mark_dirty
@@ -68,6 +71,7 @@ from harness.store.state import EventKind, write_event
 __all__ = ["Recorder", "RecorderStats", "with_config"]
 
 log = logging.getLogger("harness.recorder")
+_isfinite = math.isfinite  # bound once: `record` is on the caller's path
 
 COMPACT_EVERY_S: Final = 5.0
 """How often the writer recomputes the rollups of minutes that have ended (rollups.py)."""
@@ -265,7 +269,11 @@ class Recorder:
     # ----- the caller's side (hot path) ----------------------------------------------------------
 
     def record(self, row: OutcomeRecord) -> None:
-        """Queue one outcome; never blocks on the database, never refuses a row."""
+        """Queue one outcome; never blocks on the database, never refuses a row, but one whose
+        `latency_us` is not a finite number: `InvalidInputError` naming it, nothing queued (it
+        could not be folded into its minute's latency sketch; the router's rows always are)."""
+        if not _isfinite(row.latency_us):
+            raise InvalidInputError("latency_us", row.latency_us, FINITE)
         queue = self._queue
         queue.append(row)
         depth = len(queue)
@@ -273,7 +281,12 @@ class Recorder:
             self._on_depth(depth)
 
     def record_shadow(self, row: ShadowRecord) -> None:
-        """Queue one shadow comparison (same guarantees as `record`)."""
+        """Queue one shadow comparison (same guarantees as `record`; each latency None or a
+        finite number)."""
+        for name in ("primary_latency_us", "shadow_latency_us"):
+            value = getattr(row, name)
+            if value is not None and not _isfinite(value):
+                raise InvalidInputError(name, value, FINITE)
         self._shadow_queue.append(row)
         self._wake.set()
 

@@ -159,8 +159,9 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
 
 
 def _ms(side: dict[str, Any], key: str) -> str:
-    value = side.get(key)
-    return "-" if value is None else f"{value:.2f}"
+    # Significant digits as every table shows a float (0.001234, 90.12): two decimals showed a
+    # 4 us aggregation as 0.00.
+    return table_cell(side.get(key))
 
 
 def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None:

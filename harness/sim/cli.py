@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
-import json
 import signal
 import sys
 from typing import Any
 
+from harness.errors import InvalidInputError
 from harness.sim.server import App, new_event_loop, serve, shutdown, url_of
-from harness.sim.settings import SimSettings, load_profile, merge_settings
+from harness.sim.settings import (
+    SimSettings,
+    load_profile,
+    loopback_host,
+    merge_settings,
+    parse_profile,
+)
 
 
 def _loopback(value: str) -> str:
-    host = value.strip()
-    if host == "localhost":
-        return "127.0.0.1"
     try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--host {value!r}: not an IP address") from None
-    if not ip.is_loopback:
-        raise argparse.ArgumentTypeError(f"--host {value!r}: the simulator binds loopback only")
-    return host
+        return loopback_host(value, "--host")
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(f"--host {value!r}: {exc.reason}") from None
 
 
 def _port(value: str) -> int:
@@ -59,7 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add = parser.add_argument
-    add("--host", type=_loopback, help="loopback address to bind (default 127.0.0.1)")
+    add(
+        "--host",
+        type=_loopback,
+        help="loopback address to bind (default 127.0.0.1); the simulator never binds another: "
+        "its /_sim/ paths have no authentication",
+    )
     add("--port", type=_port, help="TCP port, 0 = any free one (default 0)")
     add("--username", help="the one accepted userName (default sim-user)")
     add("--api-key", help="the one accepted apiKey (default sim-key)")
@@ -127,11 +131,9 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
     settings = SimSettings()
     profile = getattr(args, "profile", None)
     if profile == "-":
-        try:
-            data = json.loads(sys.stdin.read() or "{}")
-        except ValueError as exc:
-            raise ValueError(f"--profile -: stdin is not JSON ({exc})") from None
-        settings = merge_settings(data, source="--profile -")
+        text = sys.stdin.read()
+        source = "--profile -"
+        settings = merge_settings(parse_profile(text, source), source=source, text=text)
     elif profile:
         settings = load_profile(profile)
     overrides = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}

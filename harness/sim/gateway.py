@@ -27,6 +27,7 @@ import numpy as np
 
 from harness import projectx as px
 from harness.errors import InvalidInputError
+from harness.orders.validation import custom_tag
 from harness.sim.market import (
     Contract,
     PricePath,
@@ -120,6 +121,20 @@ def req_int(body: dict[str, Any], name: str, required: bool = True) -> int | Non
     if not (-(2**63) <= value < 2**63):
         raise BadRequest(name, f"The JSON value of {name} is out of range.")
     return value
+
+
+def _tag_problem(tag: str) -> str | None:
+    """Why the gateway refuses a customTag (None: it takes it). The clients' own rule
+    (`harness.orders.validation.custom_tag`: at most 128 characters, no control character), so
+    a tag the clients refuse before sending is one the simulated broker refuses too. An empty
+    tag is left to the duplicate rule, as before (no client sends one)."""
+    if not tag:
+        return None
+    try:
+        custom_tag(tag)
+    except InvalidInputError as exc:
+        return exc.reason
+    return None
 
 
 @overload
@@ -718,6 +733,8 @@ class Gateway:
             problem = f"Invalid order size {size}: must be within 1..{_INT32_MAX}."
         elif body.get("stopLossBracket") is not None or body.get("takeProfitBracket") is not None:
             problem = "Brackets require the account to be in Auto OCO bracket mode."
+        elif tag is not None and (tag_problem := _tag_problem(tag)) is not None:
+            problem = f"Invalid custom tag: {tag_problem}."
         elif tag is not None and (account.id, tag) in self.tags:
             problem = f"An order with custom tag '{tag}' already exists on this account."
         if problem is not None:

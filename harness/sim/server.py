@@ -35,7 +35,7 @@ from harness.sim.gateway import (
     RateLimited,
     Unauthorized,
 )
-from harness.sim.settings import BEFORE_KINDS, FaultRule, SimSettings
+from harness.sim.settings import BEFORE_KINDS, FaultRule, SimSettings, loopback_host
 
 MAX_BODY = 1 << 20
 
@@ -589,7 +589,10 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 async def serve(app: App, host: str, port: int) -> asyncio.Server:
-    """Start listening; returns the server (its first socket holds the bound port)."""
+    """Start listening on `host` (loopback only: `InvalidInputError` naming `host` otherwise,
+    since the `/_sim/` paths answer without authentication); returns the server (its first
+    socket holds the bound port)."""
+    host = loopback_host(host)
     loop = asyncio.get_running_loop()
     return await loop.create_server(
         lambda: HttpProtocol(app), host, port, reuse_address=True, backlog=1024

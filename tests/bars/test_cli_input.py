@@ -266,3 +266,46 @@ def test_an_empty_item_in_the_timeframes_is_an_error_naming_the_option(
         "separated by single commas, e.g. 5m,15m,1h"
     )
     assert list(tmp_path.iterdir()) == [path]
+
+
+# ----- a volume beyond int64 is an overflow, named, never a wrapped "negative volume" ----------
+
+OVERFLOW = "total volume overflows int64"
+BEYOND_INT64 = [
+    ("9223372036854775808", OVERFLOW),  # 2**63: one past the largest int64
+    ("18446744073709551616", OVERFLOW),  # 2**64: beyond uint64 too
+    ("1e30", OVERFLOW),
+    ("9.3e18", OVERFLOW),
+    ("-1e30", "negative volume"),
+]
+
+
+@pytest.mark.parametrize(("cell", "reason"), BEYOND_INT64)
+def test_a_csv_volume_beyond_int64_is_named_with_its_line_and_value(
+    tmp_path, capsys, impl, cell, reason
+):
+    lines = csv_lines(minute_bars())
+    set_cell(lines, 17, "v", cell)
+    assert run_bars(tmp_path, lines, impl=impl) == 2
+    assert error_line(capsys).endswith(f"in.csv: line 17: v={cell!r}: {reason}")  # no warning
+    assert not (tmp_path / "5m.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("volumes", "shown"),
+    [
+        (pa.array([1] * 15 + [2**64 - 1] + [1] * 184, pa.uint64()), "18446744073709551615"),
+        (pa.array([1.0] * 15 + [1e30] + [1.0] * 184, pa.float64()), "1e+30"),
+    ],
+)
+def test_a_parquet_volume_beyond_int64_is_named_with_its_row_and_value(
+    tmp_path, capsys, impl, volumes, shown
+):
+    bars = minute_bars()
+    t = pa.array(bars["t"]).cast(pa.timestamp("ns", tz="UTC"))
+    table = pa.table({"t": t, **{k: pa.array(bars[k]) for k in "ohlc"}, "v": volumes})
+    pq.write_table(table, tmp_path / "in.parquet")
+    argv = ["bars", "--input", str(tmp_path / "in.parquet"), "--timeframe", "5m"]
+    assert main([*argv, "--output", str(tmp_path), "--impl", impl]) == 2
+    assert error_line(capsys).endswith(f"in.parquet: row 16: v={shown}: {OVERFLOW}")
+    assert not (tmp_path / "5m.parquet").exists()

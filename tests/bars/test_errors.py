@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 
 import numpy as np
@@ -235,3 +236,40 @@ def test_an_empty_timeframe_list_is_invalid_input(impl, empty):
     assert str(caught.value) == f"invalid timeframe={empty!r}: at least one timeframe is required"
     with pytest.raises(InvalidInputError, match="at least one timeframe is required"):
         Aggregator(empty, impl=impl)
+
+
+@pytest.mark.parametrize(
+    ("volume", "reason"),
+    [
+        (2**63, "total volume overflows int64"),
+        (2**64, "total volume overflows int64"),
+        (1e30, "total volume overflows int64"),
+        (float(2**63), "total volume overflows int64"),
+        (-1e30, "negative volume"),
+        (-(2**63) - 1, "negative volume"),
+    ],
+)
+def test_a_volume_beyond_int64_is_a_bar_error_in_every_input_form(impl, volume, reason):
+    """Records, columns (a list, a float array) and pushes alike: the overflow named at the
+    caller's row with the value given, never an OverflowError or a volume wrapped negative."""
+    bars = base(4)
+    records = [{k: bars[k][i].item() for k in "tohlcv"} for i in range(4)]
+    records[2]["v"] = volume
+    column = [int(v) for v in bars["v"]]
+    column[2] = volume  # type: ignore[call-overload]
+    floats = bars["v"].astype(np.float64)
+    floats[2] = float(volume)
+    forms = [records, {**bars, "v": column}]
+    if isinstance(volume, float):
+        forms.append({**bars, "v": floats})
+    for form in forms:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no numpy cast warning on the way
+            with pytest.raises(BarDataError) as refused:
+                aggregate(form, "5m", impl=impl)
+        assert (refused.value.field, refused.value.index, refused.value.reason) == ("v", 2, reason)
+        assert refused.value.value == volume
+    live = Aggregator("5m", impl=impl)
+    with pytest.raises(BarDataError, match=reason):
+        live.push(int(bars["t"][0]), 1.0, 1.0, 1.0, 1.0, volume)
+    assert live.count == 0

@@ -7,6 +7,7 @@
 //! - `auth`: the shared token cache and JWT `exp` reading.
 //! - `clock`: ISO-8601 timestamps without a date crate.
 //! - `prices`: which price each order type takes, the tick grid and the exact grid value.
+//! - `tag`: the customTag rule (length, characters), shared with the Python side.
 //! - `client`: the async client core (plain Rust, tokio + reqwest).
 //! - `runtime`: the tokio runtime, one per process (rebuilt in a forked child).
 //! - `bridge`: the crossing from tokio to asyncio (GIL-free on the tokio side).
@@ -24,6 +25,7 @@ pub mod prices;
 pub mod py;
 pub mod retry;
 pub mod runtime;
+pub mod tag;
 
 #[cfg(test)]
 mod client_tests;

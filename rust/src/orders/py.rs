@@ -16,6 +16,7 @@ use super::client::{Client, PlaceParams, Placed, Settings};
 use super::error::{InputValue, OrderError};
 use super::prices::{price_rule, PriceRule};
 use super::runtime::runtime;
+use super::tag;
 use crate::errors::harness_error;
 
 /// Build the `harness.errors` exception for an `OrderError`.
@@ -160,31 +161,36 @@ fn prices_for_type(
     Err(invalid(py, rule.field(), value, &rule.reason(order_type)))
 }
 
-/// `None` or a non-empty string.
+/// `None` or a customTag by the rule of `tag` (as `harness.orders.validation.custom_tag`): a
+/// non-empty string of at most 128 characters, no control character, no lone surrogate.
 fn custom_tag(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
     let Some(value) = value.filter(|v| !v.is_none()) else {
         return Ok(None);
     };
-    match value.cast::<PyString>() {
-        Ok(s) => {
-            let text = s.to_cow()?;
-            if text.is_empty() {
-                Err(invalid(
-                    value.py(),
-                    "custom_tag",
-                    value,
-                    "must be a non-empty string",
-                ))
-            } else {
-                Ok(Some(text.into_owned()))
-            }
-        }
-        Err(_) => Err(invalid(
-            value.py(),
-            "custom_tag",
-            value,
-            "must be a non-empty string",
-        )),
+    let py = value.py();
+    let Ok(s) = value.cast::<PyString>() else {
+        return Err(invalid(py, "custom_tag", value, tag::NOT_A_TAG));
+    };
+    // Python's len (code points) before any encoding: a tag too long is named by its length
+    // even if it also holds a lone surrogate, as the Python side does.
+    let chars = s.len()?;
+    if chars == 0 {
+        return Err(invalid(py, "custom_tag", value, tag::NOT_A_TAG));
+    }
+    if chars > tag::MAX_CHARS {
+        let head = s.get_item(pyo3::types::PySlice::new(
+            py,
+            0,
+            tag::SHOWN_CHARS as isize,
+            1,
+        ))?;
+        let shown = head.add("...")?;
+        return Err(invalid(py, "custom_tag", &shown, &tag::too_long(chars)));
+    }
+    match s.to_cow() {
+        Ok(text) if !tag::has_control(&text) => Ok(Some(text.into_owned())),
+        // A lone surrogate cannot be encoded as UTF-8: to_cow fails.
+        _ => Err(invalid(py, "custom_tag", value, tag::NOT_TEXT)),
     }
 }
 
@@ -559,7 +565,7 @@ impl OrderClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let account_id = positive_int("account_id", account_id)?;
         let tag = self::custom_tag(Some(tag))?
-            .ok_or_else(|| invalid(py, "custom_tag", tag, "must be a non-empty string"))?;
+            .ok_or_else(|| invalid(py, "custom_tag", tag, tag::NOT_A_TAG))?;
         let client = self.inner.clone();
         self.bridge.spawn(py, async move {
             client.find_order_by_tag(account_id, &tag).await
