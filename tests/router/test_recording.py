@@ -1,6 +1,6 @@
 """What a routed call carries never stops the recording: a value the store's columns cannot hold
-(an order id past 64 bits, a tag with a NUL byte or a terminal escape, a tag longer than its
-column) is made to fit before the row is queued, on both sides (stage `off`: Python,
+(an order id past 64 bits, a refused tag with a NUL byte or a terminal escape, or longer than
+its column) is made to fit before the row is queued, on both sides (stage `off`: Python,
 `production`: Rust) and on both databases; every call is one row, and closing works."""
 
 from __future__ import annotations
@@ -61,19 +61,26 @@ async def test_a_refused_call_with_an_order_id_past_64_bits_stops_no_recording(
 
 
 @pytest.mark.parametrize("stage", list(SIDES))
-async def test_tags_the_columns_cannot_hold_as_sent_are_recorded_escaped_and_cut(
+async def test_tags_the_broker_would_refuse_are_refused_and_recorded_escaped_and_cut(
     open_harness, store_url, sim, stage
 ):
+    # A customTag with a control character or past 128 characters is refused by both clients
+    # before anything is sent; the refused call is still one row, its tag made to fit.
     h = open_harness(url=store_url, stage=stage)
     tags = ["nul-\x00-tag", "esc-\x1b[31m-tag", "long-" + "x" * 300]
     for tag in tags:
-        placed = await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=tag)
-        assert placed.custom_tag == tag  # the broker got the tag as given
+        with pytest.raises(InvalidInputError, match="custom_tag"):
+            await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=tag)
     assert h.recorder.flush(30), h.recorder.stats()
-    got = rows(store_url, "SELECT served, ok, custom_tag, routing_key FROM outcomes ORDER BY ts_ns")
+    got = rows(
+        store_url,
+        "SELECT served, ok, error_class, custom_tag, routing_key FROM outcomes ORDER BY ts_ns",
+    )
     columns = Outcome.__table__.c
     width, key_width = columns.custom_tag.type.length, columns.routing_key.type.length
-    assert [(r["served"], r["ok"]) for r in got] == [(SIDES[stage], True)] * 3
+    assert [(r["served"], r["ok"], r["error_class"]) for r in got] == [
+        (SIDES[stage], False, "InvalidInputError")
+    ] * 3
     assert [r["custom_tag"] for r in got] == [
         "nul-\\x00-tag",
         "esc-\\x1b[31m-tag",
@@ -85,6 +92,7 @@ async def test_tags_the_columns_cannot_hold_as_sent_are_recorded_escaped_and_cut
         tags[2][:key_width],
     ]
     assert h.stats().recorder.dropped == 0
+    assert sim.ledger() == []  # nothing reached the broker
     await h.aclose()
 
 
