@@ -23,7 +23,8 @@ def _summary(rust: dict[str, Any], python: dict[str, Any]) -> dict[str, Any]:
         "ops": [op], "gate": {"stage": "canary", "verdict": "PASS", "criteria": []},
         "stale_runs": [], "problems": [], "leftovers": None, "env_kill": False,
         "native": {"available": True, "error": None},
-        "recorder": {"rows": 21, "dropped": 0},
+        "recorder": {"rows": 21, "dropped": 0, "in_spill": 0, "spill_file": None,
+                     "earlier_lost": 0, "damaged_files": []},
     }  # fmt: skip
 
 
