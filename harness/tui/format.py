@@ -3,6 +3,7 @@ tests comparing the screen with `harness query`) shows a figure the same way."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from harness.config import Criterion
@@ -37,16 +38,18 @@ def percent(value: float | None) -> str:
 
 
 def ms(value: float | None) -> str:
-    """Milliseconds: `0.041`, `2.42`, `90.1`, `1,204` (about three significant digits)."""
+    """Milliseconds to three significant digits, never fixed decimals and never an exponent:
+    `0.00142`, `0.041`, `2.42`, `90.1`, `1,204` (a 1.4 us call is not `0.001`: the figures
+    shown keep the sketch's 1% as `harness query latency` does)."""
     if value is None:
         return NONE
-    if value >= 100:
+    if value <= 0:
+        return "0"
+    rounded = float(f"{value:.3g}")  # first to three digits: 99.96 is 100, not 100.0
+    if rounded >= 100:
         return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    if value >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
+    decimals = 2 - math.floor(math.log10(rounded))
+    return f"{rounded:.{decimals}f}"
 
 
 def duration(seconds: float) -> str:

@@ -1,8 +1,9 @@
 """Drill 11, poisoned row: a bot process (`poisoning_bot.py`) whose calls carry values no column
 of the store can hold: a cancel of order 2**64 and a modify of order -(2**63)-1 (refused by the
 client and recorded as errors), a placement tagged with a NUL byte and a terminal escape, one
-with a 300-character tag, then 100 ordinary placements; on Rust and on Python (the environment's
-kill switch), on SQLite and on PostgreSQL.
+with a 300-character tag (both refused by the customTag rule and recorded as errors, the tag
+escaped and cut to the column), then 98 ordinary placements; on Rust and on Python (the
+environment's kill switch), on SQLite and on PostgreSQL.
 
 Every call is one row (nothing dropped, nothing blocked behind the odd ones), closing returns
 and raises nothing, the run row ends `finished` with its count, and the log holds no traceback.
@@ -61,7 +62,7 @@ def test_calls_no_column_can_hold_are_recorded_and_block_nothing(
         figures.add(f"{label}: run row status, rows_recorded", (
             run_row["status"], run_row["rows_recorded"]
         ))  # fmt: skip
-        assert got["refused_by_client"] == 2
+        assert got["refused_by_client"] == 4
         assert got["calls_made"] == PLACEMENTS + 2 == stored["n"] == stored["on_side"]
         assert got["written"] == stored["n"] and got["dropped"] == 0
         assert (run_row["status"], run_row["rows_recorded"], run_row["rows_dropped"]) == (
