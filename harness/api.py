@@ -263,7 +263,10 @@ class Harness:
                     run_id=self.run_id,
                 )
         start_stage = cfg.rollout.start_stage or cfg.rollout.stages[0].name
-        live = ensure_state(engine, start_stage, run_id=self.run_id, gate=stage_gate(cfg.gate))
+        stage_gate_now = stage_gate(cfg.gate)  # what judges the start stage, if this creates it
+        live = ensure_state(
+            engine, start_stage, run_id=self.run_id, gate=stage_gate_now, wait_s=cfg.db.write_wait_s
+        )
         self.recorder = Recorder(
             engine,
             cfg.db.recorder,
