@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from harness.errors import HarnessError
-from harness.store.db import StoreUnavailableError, describe, unavailable_error
+from harness.store.db import SQLITE_BUSY_MS, StoreUnavailableError, describe, unavailable_error
 from harness.store.models import Breaker, RolloutEvent, RolloutState
 
 __all__ = [
@@ -66,8 +66,8 @@ WRITE_WAIT_S: Final = 10.0
 database's write lock (`db.write_wait_s`): long enough for any writer of the harness to finish
 a batch, short enough that a person is told instead of left waiting."""
 _ATTEMPT_S: Final = 2.0
-"""The longest one attempt waits on a lock (SQLite's busy timeout is 2 s too, see
-`harness.store.db.SQLITE_BUSY_MS`), so the bound is kept within about that much."""
+"""The longest one attempt waits on a lock (SQLite's usual busy timeout, `SQLITE_BUSY_MS`), and
+never longer than what is left of the action's wait."""
 _CAS_ROUNDS: Final = 20
 """Compare-and-set attempts within one transaction before giving up on a state that keeps
 changing for reasons the action does not care about (a breaker flapping under a kill)."""
@@ -324,12 +324,18 @@ def write_transaction(
         remaining = deadline - time.monotonic()
         try:
             with engine.begin() as conn:
+                # Wait on a lock at most this long: within what is left of `wait_s`, and on
+                # PostgreSQL at all (by default it waits for ever on a row a stuck transaction
+                # holds).
+                ms = max(50, round(min(_ATTEMPT_S, max(remaining, 0.0)) * 1000))
                 if conn.dialect.name == "postgresql":
-                    # Wait on a lock at most this long, instead of for ever: a row held by a
-                    # stuck transaction then ends in StoreBusyError, not in a hung command.
-                    ms = max(50, round(min(_ATTEMPT_S, max(remaining, 0.0)) * 1000))
                     conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
-                return work(conn)
+                    return work(conn)
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+                try:
+                    return work(conn)
+                finally:  # the connection goes back to the pool with its usual timeout
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
         except (OperationalError, InterfaceError) as exc:
             if not _busy(exc):  # the server went away, a read-only file, a full disk...
                 raise unavailable_error(engine, exc) from None
