@@ -6,10 +6,6 @@ settings judged, and warn in one line when theirs differ."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -23,6 +19,7 @@ from harness.store.models import RolloutEvent, RolloutState
 from harness.store.state import ensure_state
 
 from .test_actions import seed_rust_errors
+from .test_cli import harness
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -122,18 +119,6 @@ def test_the_automatic_rollback_judges_with_the_stored_settings(engine, store_ur
         )
     assert GateMonitor(engine, lax).check_once() is True  # whatever the monitor's own say
     assert actions.current_state(engine, lax).stage == "shadow"
-
-
-def harness(*args: str, cwd: Path):
-    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DB_URL"}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env=env,
-    )
 
 
 def bounds(verdict: dict) -> list[tuple]:
