@@ -49,6 +49,8 @@ from harness.config import (
     redacted,
     validate,
 )
+from harness.control.actions import REASON_MAX_CHARS, WHO_MAX_CHARS, person_text
+from harness.control.gates import stage_gate
 from harness.control.monitor import GateMonitor
 from harness.native import NativeStatus, load_native
 from harness.operations import Operation
@@ -199,6 +201,15 @@ def _log_losses(run_id: str, stats: RecorderStats) -> None:
         )
 
 
+def _typed(reason: str | None, who: str | None) -> tuple[str | None, str | None]:
+    """`reason` and `who` held to the rule of every typed text shown later
+    (`harness.control.actions.person_text`: no control character, a length limit)."""
+    return (
+        person_text("reason", reason, limit=REASON_MAX_CHARS),
+        person_text("who", who, limit=WHO_MAX_CHARS),
+    )
+
+
 class Harness:
     """An open harness: `orders`, `bars`, the live `state`, actions and figures.
 
@@ -252,7 +263,10 @@ class Harness:
                     run_id=self.run_id,
                 )
         start_stage = cfg.rollout.start_stage or cfg.rollout.stages[0].name
-        live = ensure_state(engine, start_stage, run_id=self.run_id)
+        stage_gate_now = stage_gate(cfg.gate)  # what judges the start stage, if this creates it
+        live = ensure_state(
+            engine, start_stage, run_id=self.run_id, gate=stage_gate_now, wait_s=cfg.db.write_wait_s
+        )
         self.recorder = Recorder(
             engine,
             cfg.db.recorder,
@@ -313,14 +327,18 @@ class Harness:
 
     def kill(self, reason: str, who: str | None = None) -> Snapshot:
         """Set the store's kill switch (every process sends everything to Python); this
-        process follows at once, others within `rollout.refresh_s`."""
-        live = set_kill(self.engine, True, who=who or default_who(), reason=reason)
+        process follows at once, others within `rollout.refresh_s`. `reason` and `who` follow
+        the rule of `harness kill --reason/--who` (`ActionInputError` otherwise); a kill
+        always lands, and writes nothing when the switch is already set."""
+        said, who = _typed(reason, who)
+        live = set_kill(self.engine, True, who=who or default_who(), reason=said)
         self.router.apply_state(live)
         return self.router.snapshot
 
     def unkill(self, reason: str | None = None, who: str | None = None) -> Snapshot:
         """Clear the store's kill switch (the config's `rollout.kill` and the environment's
         `TOPSTEPX_USE_RUST=false` still apply)."""
+        reason, who = _typed(reason, who)
         live = set_kill(self.engine, False, who=who or default_who(), reason=reason)
         self.router.apply_state(live)
         return self.router.snapshot
@@ -331,6 +349,7 @@ class Harness:
         """Close `op`'s circuit breaker (a person's decision, written as an event); True if it
         was open in the store."""
         operation = Operation(op)
+        reason, who = _typed(reason, who)
         was_open = reset_breaker(self.engine, operation.value, who=who, reason=reason)
         self.router.breaker_reset(operation)
         self._poller.refresh()

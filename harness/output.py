@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO, cast
@@ -22,11 +23,47 @@ __all__ = [
     "print_csv",
     "print_json",
     "print_table",
+    "printable",
     "table_cell",
+    "unsafe_character",
 ]
 
 PIPE_WIDTH = 240
 """Widest line a table is laid out to when stdout is not a terminal."""
+
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"  # C0 and C1 controls: ESC starts every terminal escape sequence
+    "\u2028\u2029"  # line and paragraph separators: a line break to many viewers
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional overrides (reordering)
+    "\ud800-\udfff]"  # lone surrogates: undecodable bytes of a command line
+)
+"""Characters a terminal (or a viewer) would act on instead of showing: what a person's text
+may not hold (`harness.control.actions.person_text`) and what `printable` escapes."""
+
+
+def unsafe_character(text: str) -> str | None:
+    """The first character of `text` a screen would act on rather than show (a control
+    character, a line separator, a bidirectional override), or None."""
+    found = _UNSAFE.search(text)
+    return None if found is None else found.group()
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT:
+        return _SHORT[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` with every character `unsafe_character` finds written as an escape (`\\x1b`,
+    `\\u202e`), so that text stored by an older version, or read from a broker, is shown and
+    never replayed (a clear screen, a window title, a forged line)."""
+    return _UNSAFE.sub(_escaped, text)
 
 
 def error(command: str, message: object, stream: TextIO | None = None) -> None:
@@ -48,8 +85,14 @@ def print_csv(
     writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
     (stream or sys.stdout).write(buffer.getvalue())
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return printable(value) if isinstance(value, str) else value
 
 
 def is_identifier(column: str) -> bool:
@@ -60,7 +103,8 @@ def is_identifier(column: str) -> bool:
 
 def table_cell(value: Any, *, identifier: bool = False) -> str:
     """A value as a table shows it: None as '-', floats with up to 4 significant decimals,
-    counts with thousands separators, identifiers (`identifier`) as plain digits."""
+    counts with thousands separators, identifiers (`identifier`) as plain digits, text with
+    its control characters escaped (`printable`)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -71,7 +115,7 @@ def table_cell(value: Any, *, identifier: bool = False) -> str:
         return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return printable(str(value))
 
 
 def print_table(

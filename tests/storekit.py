@@ -10,17 +10,21 @@ time).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, text, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import make_url
 
 from harness.config import HarnessConfig, RecorderConfig, compose
 from harness.operations import Operation
 from harness.recorder import OutcomeRecord, Recorder, ShadowRecord
-from harness.store.db import open_store
+from harness.store.db import open_engine, open_store
 from harness.store.models import RolloutEvent, RolloutState, Run
 from harness.store.rollups import compact
 from harness.store.runs import start_run
@@ -290,3 +294,51 @@ def seed_history(
     rows.sort(key=lambda r: r.ts_ns)
     record(engine, tmp_path / "spill", rows, now_ns=now_ns)
     return Seeded(url, engine, run_id, now_ns, history[-1][1])
+
+
+@contextmanager
+def write_lock_held(url: str) -> Iterator[None]:
+    """Another process's writer, as a person's action meets it: on SQLite a connection holding
+    the database's write lock (`BEGIN IMMEDIATE`), on PostgreSQL a transaction holding the
+    rollout state's row (`SELECT ... FOR UPDATE`), until the block ends."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        raw = sqlite3.connect(str(parsed.database), isolation_level=None)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            yield
+            raw.execute("ROLLBACK")
+        finally:
+            raw.close()
+        return
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            holding = conn.begin()
+            conn.execute(text("SELECT id FROM rollout_state FOR UPDATE"))
+            yield
+            holding.rollback()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def commit_before_compare_and_set(
+    engine: Engine, interloper: Callable[[], object]
+) -> Iterator[list[bool]]:
+    """Run `interloper` (which commits through another engine) the first time `engine` is
+    about to update the rollout state: another process's change landing between an action's
+    read and its compare-and-set, at exactly that moment. Yields a list that holds True once
+    it ran."""
+    fired: list[bool] = []
+
+    def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not fired and statement.lstrip().upper().startswith("UPDATE ROLLOUT_STATE"):
+            fired.append(True)
+            interloper()
+
+    sa_event.listen(engine, "before_cursor_execute", hook)
+    try:
+        yield fired
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", hook)

@@ -41,6 +41,7 @@ from harness.config.schema import (
 )
 from harness.errors import ConfigError
 from harness.operations import Operation
+from harness.output import unsafe_character
 
 __all__ = [
     "CONF_DIR",
@@ -133,7 +134,9 @@ def compose(
         with initialize_config_dir(
             config_dir=str(CONF_DIR), version_base="1.3", job_name="harness"
         ):
-            composed = hydra_compose("config", overrides=hydra_overrides)
+            # With Hydra's own node, for the group options chosen (the gate's name below).
+            composed = hydra_compose("config", overrides=hydra_overrides, return_hydra_config=True)
+        choices = composed.hydra.runtime.choices
         sections = [f.name for f in fields(HarnessConfig)]
         for key in composed:
             if key not in sections and key != "hydra":
@@ -146,6 +149,8 @@ def compose(
                 reason = f"unknown key (not in {parent})"
                 raise ConfigError(full, _value_of(full, overrides), reason)
         cfg = HarnessConfig(**built)
+        if not any(_override_key(o) == "gate.name" for o in overrides):
+            cfg.gate.name = _gate_name(choices.get("gate"), overrides)
     except ConfigError:
         raise
     except (HydraException, OmegaConfBaseException) as exc:
@@ -182,6 +187,13 @@ def _unwalkable(exc: Exception, overrides: Sequence[str]) -> ConfigError:
             return ConfigError(key, found.group(3), reason)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return ConfigError("override", overrides[0] if overrides else None, first)
+
+
+def _gate_name(choice: Any, overrides: Sequence[str]) -> str:
+    """The gate settings' name: the option chosen (`quick`), then the `gate.*` overrides as
+    given (`default gate.min_soak_s=60`), so that every verdict says what judged it."""
+    tweaks = [o for o in overrides if _override_key(o).startswith("gate.")]
+    return " ".join([str(choice or "custom"), *tweaks])
 
 
 def _unknown_key(node: Any, built: Any, path: str) -> tuple[str, str] | None:
@@ -578,9 +590,12 @@ def _validate_db(db: DbConfig) -> None:
     _positive("db.recorder.flush_interval_s", rec.flush_interval_s)
     _positive("db.recorder.retry_s", rec.retry_s)
     _positive("db.recorder.close_wait_s", rec.close_wait_s, zero_ok=True)
+    _positive("db.write_wait_s", db.write_wait_s, zero_ok=True)
 
 
 def _validate_gate(gate: GateConfig) -> None:
+    if not gate.name.strip() or unsafe_character(gate.name) is not None:
+        raise ConfigError("gate.name", gate.name, "must be a name without control characters")
     if not 0.0 < gate.alpha < 1.0:
         raise ConfigError("gate.alpha", gate.alpha, "must be within 0..1 (exclusive)")
     _positive("gate.min_soak_s", gate.min_soak_s, zero_ok=True)

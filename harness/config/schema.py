@@ -194,10 +194,14 @@ class DbConfig:
 
     `sqlite:///harness.db` (the default, a file in the working folder) or
     `postgresql+psycopg://user:password@host:port/db`; a password is never printed.
+    `write_wait_s` is how long a person's action (promote, rollback, kill, unkill, breaker
+    reset, from the CLI or the dashboard) keeps trying while another process holds the
+    database's write lock, before it gives up with one line naming the database (exit 2).
     """
 
     url: str = "sqlite:///harness.db"
     recorder: RecorderConfig = field(default_factory=RecorderConfig)
+    write_wait_s: float = 10.0
 
 
 # ----- gate -------------------------------------------------------------------------------------
@@ -266,7 +270,10 @@ class GateConfig:
     however often the gate is looked at, a rate criterion is ever wrong with probability at most
     alpha and an operation's latency criteria together at most alpha. `min_soak_s` is the least
     time a stage must have run. With `auto_rollback`, a running stage whose critical criterion
-    FAILs is rolled back, checked every `check_interval_s`.
+    FAILs is rolled back, checked every `check_interval_s`. `name` is what the settings are
+    called in every verdict and in the store: `compose` sets it to the option chosen and the
+    `gate.*` overrides given (`quick`, `default gate.min_soak_s=60`), unless `gate.name=...`
+    is given; it is not part of what is judged.
     """
 
     alpha: float = 0.05
@@ -274,6 +281,7 @@ class GateConfig:
     auto_rollback: bool = True
     check_interval_s: float = 5.0
     ops: GateOps = field(default_factory=GateOps)
+    name: str = "custom"
 
 
 # ----- workload ---------------------------------------------------------------------------------

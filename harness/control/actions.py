@@ -12,35 +12,51 @@ and the automatic rollback.
   would change (from -> to, the percentages), checked exactly as the action checks it, with
   nothing written (what the dashboard's confirmation shows).
 
+**An action acts on what the person saw.** Every action but a kill carries the state it was
+decided on: `seen` (the state the dashboard showed, or its confirmation dialog), `from_stage`
+(`--from STAGE` on the CLI) or, without either, the state the action itself read. It is refused
+(`StateMovedError`, exit 1, saying what moved and by which event) when that moved before its
+compare-and-set: the stage for every action; for a promotion also the kill flag and the open
+breakers (news the person did not see). A kill expects nothing and always lands; a second kill
+(or an unkill with nothing to clear) writes nothing and says so.
+
 Every action raises `ActionError` with a sentence a person can act on when it is refused
 (gate not passing, no stage above or below), `ActionInputError` (a subclass) when it was asked
-wrongly (a stage not on the ladder, a reason missing); nothing is written then.
+wrongly (a stage not on the ladder, a reason missing, a text breaking `person_text`'s rule);
+nothing is written then. A busy database is waited out for `db.write_wait_s`, then
+`StoreBusyError` (`harness.store.state.write_transaction`).
 """
 
 from __future__ import annotations
 
+import json
 import time
-import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from sqlalchemy import Engine, select
 
 from harness.config import HarnessConfig, StageConfig
+from harness.control.gates import Judging, judging, stage_gate
 from harness.errors import HarnessError
 from harness.gate import Verdict, judge
 from harness.gate.figures import WindowFigures
 from harness.gate.verdict import Outcome
 from harness.operations import Operation
+from harness.output import printable, unsafe_character
 from harness.router.policy import env_allows_rust
 from harness.store.models import Breaker, Run
 from harness.store.queries import window_figures
 from harness.store.state import (
     EventKind,
+    Expected,
     LiveState,
+    StageGate,
+    change_kill,
     ensure_state,
+    moved_error,
     read_state,
-    set_kill,
     set_stage,
 )
 from harness.store.state import (
@@ -48,6 +64,8 @@ from harness.store.state import (
 )
 
 __all__ = [
+    "REASON_MAX_CHARS",
+    "WHO_MAX_CHARS",
     "ActionError",
     "ActionInputError",
     "ActionPlan",
@@ -55,8 +73,10 @@ __all__ = [
     "BreakerState",
     "Overview",
     "current_state",
+    "gate_judging",
     "kill",
     "overview",
+    "person_text",
     "plan_promote",
     "plan_rollback",
     "promote",
@@ -68,9 +88,30 @@ __all__ = [
     "verdict",
 ]
 
+BusyHook = Callable[[str], None] | None
+"""Called once with a sentence when an action finds the database busy (see
+`harness.store.state.write_transaction`)."""
+
 
 class ActionError(HarnessError):
-    """An action was refused; nothing was written."""
+    """An action was refused; nothing was written.
+
+    `str(error)` is the sentence with the command line's advice (`advice`: which command shows
+    why, which flag overrides), `for_dashboard()` the same sentence with the dashboard's
+    (`key_advice`: which screen, which key).
+    """
+
+    def __init__(
+        self, message: str, *, advice: str | None = None, key_advice: str | None = None
+    ) -> None:
+        self.message = message
+        self.advice = advice
+        self.key_advice = key_advice
+        super().__init__(message if advice is None else f"{message} ({advice})")
+
+    def for_dashboard(self) -> str:
+        """The sentence with the dashboard's advice instead of the command line's."""
+        return self.message if self.key_advice is None else f"{self.message} ({self.key_advice})"
 
 
 class ActionInputError(ActionError):
@@ -81,13 +122,18 @@ class ActionInputError(ActionError):
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
-    """What an action did: the state before and after, and the verdict it was judged by."""
+    """What an action did: the state before and after, and the verdict it was judged by.
+
+    `changed` is False when there was nothing to do (a kill while the kill flag is already
+    set, an unkill while it is clear): nothing was written then.
+    """
 
     action: str
     before: LiveState
     after: LiveState
     verdict: Verdict | None
     forced: bool = False
+    changed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary (stable keys)."""
@@ -97,12 +143,24 @@ class ActionResult:
             "to_stage": self.after.stage,
             "kill": self.after.kill,
             "forced": self.forced,
+            "changed": self.changed,
             "verdict": None if self.verdict is None else self.verdict.result.value,
         }
 
     def summary(self) -> str:
         """One line for a person, as `harness promote` (and the others) print it."""
         if self.action in ("kill", "unkill"):
+            if not self.changed:
+                if self.after.kill:
+                    why = printable(self.after.kill_reason or "no reason given")
+                    return (
+                        f"{self.action}: the kill flag was already set at stage "
+                        f"{self.after.stage} ({why}): nothing written"
+                    )
+                return (
+                    f"{self.action}: the kill flag was not set at stage {self.after.stage}: "
+                    "nothing written"
+                )
             flag = "set" if self.after.kill else "cleared"
             return f"{self.action}: kill flag {flag} at stage {self.after.stage}"
         line = f"{self.action}: {self.before.stage} -> {self.after.stage}"
@@ -117,10 +175,17 @@ def _start_stage(cfg: HarnessConfig) -> str:
 
 
 def current_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
-    """The store's rollout state, created at `rollout.start_stage` if there is none yet."""
+    """The store's rollout state with its stage's gate settings, created at
+    `rollout.start_stage` (judged by `cfg.gate`) if there is none yet."""
     with engine.connect() as conn:
-        state = read_state(conn)
-    return state if state is not None else ensure_state(engine, _start_stage(cfg))
+        state = read_state(conn, with_gate=True)
+    if state is not None:
+        return state
+    ensure_state(engine, _start_stage(cfg), gate=stage_gate(cfg.gate), wait_s=cfg.db.write_wait_s)
+    with engine.connect() as conn:
+        created = read_state(conn, with_gate=True)
+    assert created is not None  # ensure_state made it, or found another process's
+    return created
 
 
 def stage_config(cfg: HarnessConfig, name: str) -> StageConfig:
@@ -141,17 +206,36 @@ def _index(cfg: HarnessConfig, name: str) -> int:
 
 
 def verdict(
-    engine: Engine, cfg: HarnessConfig, state: LiveState | None = None, now_ns: int | None = None
+    engine: Engine,
+    cfg: HarnessConfig,
+    state: LiveState | None = None,
+    now_ns: int | None = None,
+    *,
+    rejudge: bool = False,
 ) -> Verdict:
-    """The gate's judgement of the current stage since it was entered."""
+    """The gate's judgement of the current stage since it was entered, by the gate settings
+    stored with the stage (`harness.control.gates`; `rejudge`: by `cfg.gate` instead)."""
     state = state or current_state(engine, cfg)
-    return _judged(engine, cfg, state, now_ns)[1]
+    return _judged(engine, cfg, state, now_ns, rejudge=rejudge)[1]
+
+
+def gate_judging(cfg: HarnessConfig, state: LiveState, *, rejudge: bool = False) -> Judging:
+    """Which gate settings judge `state`'s stage for a command configured with `cfg`
+    (`harness.control.gates.judging`): its `note()` is the line a command prints when they
+    are not its own."""
+    return judging(cfg.gate, state.gate, rejudge=rejudge)
 
 
 def _judged(
-    engine: Engine, cfg: HarnessConfig, state: LiveState, now_ns: int | None
-) -> tuple[WindowFigures, Verdict]:
-    """The current stage's window figures (`[stage_since, now)`) and the gate's verdict on them.
+    engine: Engine,
+    cfg: HarnessConfig,
+    state: LiveState,
+    now_ns: int | None,
+    *,
+    rejudge: bool = False,
+) -> tuple[WindowFigures, Verdict, Judging]:
+    """The current stage's window figures (`[stage_since, now)`), the gate's verdict on them,
+    and the settings it was judged by (stored with the stage, see `gate_judging`).
 
     A stage entered after `now` (another machine's clock runs ahead of this one) is judged
     over an empty window, not refused.
@@ -159,7 +243,48 @@ def _judged(
     stage = stage_config(cfg, state.stage)
     until = max(now_ns or time.time_ns(), state.stage_since_ns)
     figures = window_figures(engine, state.stage, state.stage_since_ns, until)
-    return figures, judge(figures, cfg.gate, stage)
+    how = gate_judging(cfg, state, rejudge=rejudge)
+    judged = replace(judge(figures, how.gate, stage), gate_settings=how.ref())
+    return figures, judged, how
+
+
+def _event_gate(judged: Verdict, cfg: HarnessConfig) -> dict[str, Any]:
+    """A stage change's event: the verdict it was judged by, and in full the gate settings the
+    new stage is stored with (this command's), so the log says what judged every stage."""
+    own = stage_gate(cfg.gate)
+    settings = json.loads(own.settings)
+    return {
+        **judged.to_dict(),
+        "next_stage_gate": {"name": own.name, "fingerprint": own.fingerprint, **settings},
+    }
+
+
+def _decided_on(
+    engine: Engine,
+    cfg: HarnessConfig,
+    *,
+    seen: LiveState | None,
+    from_stage: str | None,
+    kill: bool = False,
+    breakers: bool = False,
+) -> tuple[LiveState, Expected]:
+    """The state read now, and what the action expects of it when it writes: the stage (and
+    the kill flag and open breakers, when asked) of `seen`, else the stage `from_stage` names,
+    else what this read found. Raises `ActionInputError` for a `from_stage` not on the ladder
+    and `StateMovedError` at once when the read already differs from the expectation."""
+    if from_stage is not None and from_stage not in {s.name for s in cfg.rollout.stages}:
+        names = ", ".join(s.name for s in cfg.rollout.stages)
+        raise ActionInputError(f"--from {from_stage!r} is not on this ladder ({names})")
+    state = current_state(engine, cfg)
+    if seen is not None:
+        expect = Expected.of(seen, kill=kill, breakers=breakers)
+    else:
+        read = Expected.of(state, kill=kill, breakers=breakers)
+        expect = read if from_stage is None else Expected(from_stage, read.kill, read.open_breakers)
+    if expect.moves(state):
+        with engine.connect() as conn:
+            raise moved_error(conn, expect, state)
+    return state, expect
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +292,9 @@ class ActionPlan:
     """What a promotion or rollback would do, checked as the action checks it; nothing written.
 
     `verdict` is the gate's judgement it was checked against; `forced` is True for a promotion
-    that goes ahead only because it was forced (the gate did not PASS).
+    that goes ahead only because it was forced (the gate did not PASS); `expect` is what the
+    action will require of the state when it writes (see `_decided_on`); `next_gate` the gate
+    settings the new stage will be stored with (the acting config's own).
     """
 
     action: str
@@ -176,6 +303,8 @@ class ActionPlan:
     to_stage: StageConfig
     verdict: Verdict
     forced: bool = False
+    expect: Expected | None = None
+    next_gate: StageGate | None = None
 
     def percent_changes(self) -> list[tuple[Operation, float, float]]:
         """(operation, % to Rust now, % after) for every operation, in `Operation` order."""
@@ -185,15 +314,27 @@ class ActionPlan:
 
 
 def plan_promote(
-    engine: Engine, cfg: HarnessConfig, *, force: bool = False, now_ns: int | None = None
+    engine: Engine,
+    cfg: HarnessConfig,
+    *,
+    force: bool = False,
+    now_ns: int | None = None,
+    seen: LiveState | None = None,
+    from_stage: str | None = None,
+    rejudge: bool = False,
 ) -> ActionPlan:
-    """The promotion `promote` would make now; ActionError (the sentence `promote` raises)
-    when there is no stage above, or the gate does not PASS and `force` is off."""
-    state = current_state(engine, cfg)
+    """The promotion `promote` would make now, from the state `seen` (or `from_stage`, or
+    the state read now), judged by the gate settings stored with the stage (`rejudge`: by
+    `cfg.gate`); ActionError (the sentence `promote` raises) when there is no stage above, or
+    the gate does not PASS and `force` is off; `StateMovedError` when the state is no longer
+    what was seen."""
+    state, expect = _decided_on(
+        engine, cfg, seen=seen, from_stage=from_stage, kill=True, breakers=True
+    )
     i = _index(cfg, state.stage)
     if i + 1 >= len(cfg.rollout.stages):
         raise ActionError(f"{state.stage!r} is the last stage: nothing to promote to")
-    judged = verdict(engine, cfg, state, now_ns)
+    judged = verdict(engine, cfg, state, now_ns, rejudge=rejudge)
     passed = judged.result is Outcome.PASS
     if not passed and not force:
         not_passed = [c for c in judged.criteria if c.result is not Outcome.PASS]
@@ -203,50 +344,103 @@ def plan_promote(
             for c in not_passed
         ]
         shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")
+        settings = judged.gate_settings or {}
+        by = f", judged by gate settings {settings['name']!r}" if settings else ""
         raise ActionError(
-            f"the gate says {judged.result.value} for stage {state.stage!r} ({shown}): "
-            "not promoted (`harness gate` shows why; --force --reason TEXT overrides)"
+            f"the gate says {judged.result.value} for stage {state.stage!r} ({shown}){by}: "
+            "not promoted",
+            advice="`harness gate` shows why; --force --reason TEXT overrides",
+            key_advice="the gate screen, key 2, shows why; P forces it, with a reason",
         )
     stages = cfg.rollout.stages
-    return ActionPlan("promote", state, stages[i], stages[i + 1], judged, force and not passed)
+    forced = force and not passed
+    own = stage_gate(cfg.gate)
+    return ActionPlan("promote", state, stages[i], stages[i + 1], judged, forced, expect, own)
 
 
 def plan_rollback(
-    engine: Engine, cfg: HarnessConfig, *, to: str | None = None, now_ns: int | None = None
+    engine: Engine,
+    cfg: HarnessConfig,
+    *,
+    to: str | None = None,
+    now_ns: int | None = None,
+    seen: LiveState | None = None,
+    from_stage: str | None = None,
 ) -> ActionPlan:
-    """The rollback `rollback` would make now (one stage down, or to the stage `to`);
-    ActionError when there is no stage below or `to` is not below the current stage,
-    ActionInputError when `to` is not on the ladder."""
-    state = current_state(engine, cfg)
+    """The rollback `rollback` would make now (one stage down, or to the stage `to`), from the
+    stage `seen` (or `from_stage`, or read now); ActionError when there is no stage below or
+    `to` is not below the current stage, ActionInputError when `to` is not on the ladder,
+    `StateMovedError` when the stage is no longer the one seen."""
+    if to is not None and to not in {s.name for s in cfg.rollout.stages}:
+        names = ", ".join(s.name for s in cfg.rollout.stages)
+        raise ActionInputError(f"--to {to!r} is not on this ladder ({names})")
+    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
     i = _index(cfg, state.stage)
     if to is None:
         if i == 0:
             raise ActionError(f"{state.stage!r} is the first stage: nothing to roll back to")
         target = cfg.rollout.stages[i - 1]
     else:
-        if to not in {s.name for s in cfg.rollout.stages}:
-            names = ", ".join(s.name for s in cfg.rollout.stages)
-            raise ActionInputError(f"--to {to!r} is not on this ladder ({names})")
         target = stage_config(cfg, to)
         if _index(cfg, to) >= i:
             raise ActionError(f"--to {to!r} is not below the current stage {state.stage!r}")
     judged = verdict(engine, cfg, state, now_ns)
-    return ActionPlan("rollback", state, cfg.rollout.stages[i], target, judged)
+    own = stage_gate(cfg.gate)
+    return ActionPlan(
+        "rollback", state, cfg.rollout.stages[i], target, judged, expect=expect, next_gate=own
+    )
+
+
+WHO_MAX_CHARS: Final = 255
+"""The longest `who` accepted: the size of `rollout_events.who` (String(255)). PostgreSQL would
+refuse a longer one in the middle of the action's transaction and SQLite would keep it, so the
+same text is refused on both before anything is written."""
+REASON_MAX_CHARS: Final = 1_000
+"""The longest reason accepted (`rollout_events.reason` is unbounded Text): a sentence and a
+ticket link fit many times over, and it stays a few lines on the 80-column event log and the
+kill banner, where 100,000 characters would bury every other line."""
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """`text` as an error line quotes it: escaped, and cut after `limit` characters."""
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return repr(printable(cut))
+
+
+def person_text(field: str, text: str | None, *, limit: int) -> str | None:
+    """The one rule for text a person types that is shown later (`--reason`, `--who`, and the
+    dashboard's reason and who fields): stripped, None when empty. Raises `ActionInputError`
+    naming `field` and the value (escaped, cut) when it holds a character a screen would act
+    on instead of showing (`harness.output.unsafe_character`: a terminal escape would be
+    replayed on every screen showing the event log, a line break would forge a line), or when
+    it is longer than `limit` characters (`WHO_MAX_CHARS`, `REASON_MAX_CHARS`)."""
+    value = (text or "").strip()
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise ActionInputError(
+            f"{field} holds a control character ({printable(bad)}; a terminal escape, a tab or "
+            f"a line break would be replayed by every screen showing it): {_shown(value)}"
+        )
+    if len(value) > limit:
+        raise ActionInputError(
+            f"{field} is {len(value):,} characters long, at most {limit:,} are kept: "
+            f"{_shown(value)}"
+        )
+    return value or None
 
 
 def _reason(reason: str | None, action: str, *, required: bool) -> str | None:
-    """The reason as stored (stripped), None if empty. Raises `ActionInputError` when one is
-    required and missing, or when it holds a control character: a terminal escape in a reason
-    would be replayed on every screen that shows the event log."""
-    text = (reason or "").strip()
-    if required and not text:
+    """The reason as stored (`person_text`); `ActionInputError` when one is required and
+    missing."""
+    text = person_text("--reason", reason, limit=REASON_MAX_CHARS)
+    if required and text is None:
         raise ActionInputError(f"{action} needs a reason (--reason TEXT)")
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
-        raise ActionInputError(
-            f"{action}: --reason holds a control character (a terminal escape, a tab or a line "
-            f"break): {text!r}"
-        )
-    return text or None
+    return text
+
+
+def _who(who: str | None) -> str | None:
+    """Who acts, as stored (`person_text`; None: the OS user)."""
+    return person_text("--who", who, limit=WHO_MAX_CHARS)
 
 
 def promote(
@@ -256,13 +450,23 @@ def promote(
     who: str | None = None,
     reason: str | None = None,
     force: bool = False,
+    seen: LiveState | None = None,
+    from_stage: str | None = None,
+    rejudge: bool = False,
+    on_busy: BusyHook = None,
 ) -> ActionResult:
     """Move to the next stage if the gate PASSes (or, with `force` and a reason, regardless).
 
-    A forced promotion is recorded with `forced = True` and the verdict it overrode.
+    Judged by the gate settings stored with the stage; `rejudge` (with a reason) judges by
+    `cfg.gate` instead, recorded as such in the event's verdict. Decided on `seen` /
+    `from_stage` (see the module docstring): refused with `StateMovedError` when the stage, the
+    kill flag or the open breakers moved since. A forced promotion is recorded with
+    `forced = True` and the verdict it overrode.
     """
-    reason = _reason(reason, "a forced promotion" if force else "promote", required=force)
-    plan = plan_promote(engine, cfg, force=force)
+    asked = "a forced promotion" if force else "a re-judged promotion" if rejudge else "promote"
+    reason = _reason(reason, asked, required=force or rejudge)
+    who = _who(who)
+    plan = plan_promote(engine, cfg, force=force, seen=seen, from_stage=from_stage, rejudge=rejudge)
     after = set_stage(
         engine,
         plan.to_stage.name,
@@ -270,8 +474,11 @@ def promote(
         who=who,
         reason=reason,
         forced=plan.forced,
-        gate=plan.verdict.to_dict(),
-        expect_stage=plan.before.stage,
+        gate=_event_gate(plan.verdict, cfg),
+        expect=plan.expect,
+        stage_gate=stage_gate(cfg.gate),
+        wait_s=cfg.db.write_wait_s,
+        on_busy=on_busy,
     )
     return ActionResult("promote", plan.before, after, plan.verdict, forced=plan.forced)
 
@@ -284,52 +491,102 @@ def rollback(
     who: str | None = None,
     reason: str | None = None,
     automatic: bool = False,
+    seen: LiveState | None = None,
+    from_stage: str | None = None,
+    on_busy: BusyHook = None,
 ) -> ActionResult:
     """Move down the ladder at once: one stage, or to the stage `to` (below the current one).
 
-    `automatic` marks the rollback a running stage's critical FAIL made (event
-    `auto_rollback`); it only happens if the stage is still the one judged.
+    Decided on the stage of `seen` / `from_stage` (see the module docstring):
+    `StateMovedError` when it moved since. `automatic` marks the rollback a running stage's
+    critical FAIL made (event `auto_rollback`), decided on the state that was judged.
     """
-    plan = plan_rollback(engine, cfg, to=to)
+    reason = _reason(reason, "rollback", required=False)
+    who = _who(who)
+    plan = plan_rollback(engine, cfg, to=to, seen=seen, from_stage=from_stage)
     after = set_stage(
         engine,
         plan.to_stage.name,
         kind=EventKind.AUTO_ROLLBACK if automatic else EventKind.ROLLBACK,
         who=who,
-        reason=_reason(reason, "rollback", required=False),
-        gate=plan.verdict.to_dict(),
-        expect_stage=plan.before.stage,
+        reason=reason,
+        gate=_event_gate(plan.verdict, cfg),
+        expect=plan.expect,
+        stage_gate=stage_gate(cfg.gate),
+        wait_s=cfg.db.write_wait_s,
+        on_busy=on_busy,
     )
     action = "auto_rollback" if automatic else "rollback"
     return ActionResult(action, plan.before, after, plan.verdict)
 
 
+def _verdict_if_judged(engine: Engine, cfg: HarnessConfig, state: LiveState) -> Verdict | None:
+    """The verdict for a kill's or unkill's event, or None when this config cannot judge the
+    store's stage (not on its ladder): the kill must land all the same."""
+    try:
+        return verdict(engine, cfg, state)
+    except ActionError:
+        return None
+
+
 def kill(
-    engine: Engine, cfg: HarnessConfig, *, who: str | None = None, reason: str | None = None
+    engine: Engine,
+    cfg: HarnessConfig,
+    *,
+    who: str | None = None,
+    reason: str | None = None,
+    on_busy: BusyHook = None,
 ) -> ActionResult:
-    """Send every operation to Python in every process (within about a second)."""
+    """Send every operation to Python in every process (within about a second).
+
+    A kill expects nothing of the state, so it always lands: its compare-and-set is made again
+    when something else commits at the same moment (a promotion, a breaker trip). When the
+    kill flag is already set, nothing is written (`changed` False).
+    """
+    reason = _reason(reason, "kill", required=False)
+    who = _who(who)
     state = current_state(engine, cfg)
-    judged = verdict(engine, cfg, state)
-    after = set_kill(
-        engine, True, who=who, reason=_reason(reason, "kill", required=False), gate=judged.to_dict()
+    judged = _verdict_if_judged(engine, cfg, state)
+    after, changed = change_kill(
+        engine,
+        True,
+        who=who,
+        reason=reason,
+        gate=None if judged is None else judged.to_dict(),
+        wait_s=cfg.db.write_wait_s,
+        on_busy=on_busy,
     )
-    return ActionResult("kill", state, after, judged)
+    return ActionResult("kill", state, after, judged, changed=changed)
 
 
 def unkill(
-    engine: Engine, cfg: HarnessConfig, *, who: str | None = None, reason: str | None = None
+    engine: Engine,
+    cfg: HarnessConfig,
+    *,
+    who: str | None = None,
+    reason: str | None = None,
+    seen: LiveState | None = None,
+    from_stage: str | None = None,
+    on_busy: BusyHook = None,
 ) -> ActionResult:
-    """Clear the kill flag: routing follows the stage again."""
-    state = current_state(engine, cfg)
-    judged = verdict(engine, cfg, state)
-    after = set_kill(
+    """Clear the kill flag: routing follows the stage again, the stage of `seen` /
+    `from_stage` (`StateMovedError` when it moved since). When the flag is already clear,
+    nothing is written (`changed` False)."""
+    reason = _reason(reason, "unkill", required=False)
+    who = _who(who)
+    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
+    judged = _verdict_if_judged(engine, cfg, state)
+    after, changed = change_kill(
         engine,
         False,
         who=who,
-        reason=_reason(reason, "unkill", required=False),
-        gate=judged.to_dict(),
+        reason=reason,
+        gate=None if judged is None else judged.to_dict(),
+        expect=expect,
+        wait_s=cfg.db.write_wait_s,
+        on_busy=on_busy,
     )
-    return ActionResult("unkill", state, after, judged)
+    return ActionResult("unkill", state, after, judged, changed=changed)
 
 
 def reset_breaker(
@@ -339,12 +596,25 @@ def reset_breaker(
     *,
     who: str | None = None,
     reason: str | None = None,
+    seen: LiveState | None = None,
+    from_stage: str | None = None,
+    on_busy: BusyHook = None,
 ) -> ActionResult:
-    """Close `op`'s circuit breaker (ActionError if it is not open)."""
-    state = current_state(engine, cfg)
-    if not _reset_breaker(
-        engine, op.value, who=who, reason=_reason(reason, "reset", required=False)
-    ):
+    """Close `op`'s circuit breaker (ActionError if it is not open): `op` returns to the
+    percentage of the stage of `seen` / `from_stage` (`StateMovedError` when it moved)."""
+    reason = _reason(reason, "reset", required=False)
+    who = _who(who)
+    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
+    closed = _reset_breaker(
+        engine,
+        op.value,
+        who=who,
+        reason=reason,
+        expect=expect,
+        wait_s=cfg.db.write_wait_s,
+        on_busy=on_busy,
+    )
+    if not closed:
         raise ActionError(f"the {op.value} breaker is not open")
     return ActionResult("breaker_reset", state, current_state(engine, cfg), None)
 
@@ -366,7 +636,8 @@ class Overview:
     dashboard shows every second.
 
     `figures` and `verdict` cover the current stage's window `[state.stage_since_ns, now)`,
-    the window the gate judges; `breakers` holds a row per operation whose breaker ever
+    the window the gate judges, by the settings `judging` says (stored with the stage, see
+    `harness.control.gates`); `breakers` holds a row per operation whose breaker ever
     tripped; `native_available` / `native_error` are what the latest run saw (None: no run yet).
     """
 
@@ -378,6 +649,12 @@ class Overview:
     breakers: dict[str, BreakerState]
     native_available: bool | None
     native_error: str | None
+    judging: Judging | None = None
+
+    @property
+    def gate_note(self) -> str | None:
+        """One line when the settings judging the stage are not this config's own."""
+        return None if self.judging is None else self.judging.note(self.state.stage)
 
     @property
     def next_stage(self) -> StageConfig | None:
@@ -387,11 +664,14 @@ class Overview:
         return self.ladder[i + 1] if i + 1 < len(self.ladder) else None
 
 
-def overview(engine: Engine, cfg: HarnessConfig, now_ns: int | None = None) -> Overview:
-    """The rollout now (see `Overview`); `now_ns` ends the window (default: the clock)."""
+def overview(
+    engine: Engine, cfg: HarnessConfig, now_ns: int | None = None, *, rejudge: bool = False
+) -> Overview:
+    """The rollout now (see `Overview`); `now_ns` ends the window (default: the clock);
+    `rejudge` judges with `cfg.gate` instead of the settings stored with the stage."""
     state = current_state(engine, cfg)
     stage = stage_config(cfg, state.stage)
-    figures, judged = _judged(engine, cfg, state, now_ns)
+    figures, judged, how = _judged(engine, cfg, state, now_ns, rejudge=rejudge)
     with engine.connect() as conn:
         # Core rows (one attribute per column): `.scalars()` would keep only the first column.
         breakers = conn.execute(select(Breaker)).all()
@@ -408,15 +688,20 @@ def overview(engine: Engine, cfg: HarnessConfig, now_ns: int | None = None) -> O
         },
         native_available=None if last_run is None else bool(last_run.native_available),
         native_error=None if last_run is None else last_run.native_error,
+        judging=how,
     )
 
 
-def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
+def status(engine: Engine, cfg: HarnessConfig, *, rejudge: bool = False) -> dict[str, Any]:
     """The rollout at a glance (JSON-able, stable keys): stage and its percentages, the kill
     flag, `env_kill` (`TOPSTEPX_USE_RUST` is false in this process's environment: any process
     started with it sends everything to Python whatever the stage), breakers, the native module
-    as the latest run saw it, and the gate's verdict."""
-    view = overview(engine, cfg)
+    as the latest run saw it, the gate's verdict, and `gate_settings`: which settings judged it
+    (`judged_by`: name, fingerprint, source), this command's own (`this_command`) and the
+    `note` a command prints when they differ (null when not)."""
+    view = overview(engine, cfg, rejudge=rejudge)
+    how = view.judging
+    assert how is not None
     state, stage = view.state, view.stage
     ladder = [s.name for s in view.ladder]
     following = view.next_stage
@@ -437,5 +722,10 @@ def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
         "native_available": view.native_available,
         "native_error": view.native_error,
         "verdict": view.verdict.result.value,
+        "gate_settings": {
+            "judged_by": how.ref(),
+            "this_command": {"name": how.own.name, "fingerprint": how.own.fingerprint},
+            "note": view.gate_note,
+        },
         "gate": view.verdict.to_dict(),
     }

@@ -4,8 +4,9 @@ Every open harness (a bot's `harness.open()`, `harness run`) with `gate.auto_rol
 the current stage every `gate.check_interval_s` and, on a critical FAIL, moves one stage down
 through `harness.control.actions.rollback(automatic=True)`: an `auto_rollback` event carrying
 the verdict, written once even when several processes see the FAIL together (the action is a
-compare-and-set on the stage), as Argo Rollouts aborts a failing canary. The latency and rate
-criteria are anytime-valid, so judging this often does not raise false alarms (harness/gate).
+compare-and-set on the stage judged: a stage that moved since is left alone), as Argo Rollouts
+aborts a failing canary. The latency and rate criteria are anytime-valid, so judging this often
+does not raise false alarms (harness/gate).
 """
 
 from __future__ import annotations
@@ -82,12 +83,15 @@ class GateMonitor:
                 f"{c.op.value if c.op else 'stage'} {c.criterion.value} ({c.figure})"
                 for c in failures
             )
+            # Decided on the stage judged: if it moved meanwhile (a person promoted or rolled
+            # back), that verdict is not the new stage's, and nothing is rolled back.
             result = actions.rollback(
                 self._engine,
                 self._cfg,
                 who="gate",
                 reason=f"critical criteria FAILed: {names}",
                 automatic=True,
+                seen=state,
             )
         except StateConflictError:
             return False  # another process rolled back (or promoted) first

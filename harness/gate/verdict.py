@@ -149,7 +149,11 @@ def _iso(ns: int) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The gate's judgement of one window: every judged criterion, every skipped one."""
+    """The gate's judgement of one window: every judged criterion, every skipped one.
+
+    `gate_settings` says which settings judged it (`{name, fingerprint, source}`, set by
+    `harness.control.gates`; None when judged by `judge` alone).
+    """
 
     stage: str
     since_ns: int
@@ -157,6 +161,7 @@ class Verdict:
     alpha: float
     criteria: tuple[CriterionResult, ...]
     skipped: tuple[Skipped, ...] = ()
+    gate_settings: dict[str, str] | None = None
 
     @property
     def result(self) -> Outcome:
@@ -181,13 +186,15 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, stable keys: verdict, stage, since, until (ISO 8601, UTC), alpha,
-        criteria (see `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`)."""
+        gate_settings (`{name, fingerprint, source}` or null), criteria (see
+        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`)."""
         return {
             "verdict": self.result.value,
             "stage": self.stage,
             "since": _iso(self.since_ns),
             "until": _iso(self.until_ns),
             "alpha": self.alpha,
+            "gate_settings": self.gate_settings,
             "criteria": [c.to_dict() for c in self.criteria],
             "skipped": [s.to_dict() for s in self.skipped],
         }

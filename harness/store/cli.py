@@ -3,12 +3,14 @@
 `harness query latency|rates|errors|fallbacks|shadow|events|runs` answers from the configured
 database with filters `--op`, `--impl`, `--since`/`--until` (a duration back from now such as
 `1h`, or an ISO-8601 timestamp), `--stage`, `--run`, and `--bucket 5m` for a time series
-(latency, rates). A table by default, `--json` (a list of objects with stable keys) or `--csv`.
+(latency, rates). A table by default, `--json` (a list of objects with stable keys; an event's
+`gate` is the verdict at that moment as an object) or `--csv`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from harness.config import HarnessConfig, redact_url
@@ -249,5 +251,18 @@ def _rows(args: argparse.Namespace, engine: Any, filters: queries.Filters) -> li
     if kind == "shadow":
         return queries.shadow(engine, filters, args.limit, mismatches_only=args.mismatches)
     if kind == "events":
-        return queries.events(engine, filters, args.limit)
+        return [_gate_as_object(row) for row in queries.events(engine, filters, args.limit)]
     return queries.runs(engine, filters, args.limit)
+
+
+def _gate_as_object(row: dict[str, Any]) -> dict[str, Any]:
+    """An event with its gate snapshot as a JSON object (the store keeps it as JSON text), so
+    that `--json` is one document, not a document holding another as a string. A snapshot that
+    is not valid JSON (never written so, but a store may be edited) stays the text it is."""
+    text = row.get("gate")
+    if not isinstance(text, str):
+        return row
+    try:
+        return {**row, "gate": json.loads(text)}
+    except ValueError:
+        return row

@@ -35,7 +35,7 @@ __all__ = [
     "upgrade",
 ]
 
-SCHEMA_REVISION: Final = "0002"
+SCHEMA_REVISION: Final = "0003"
 """The Alembic revision this code reads and writes (kept equal to the head by a test)."""
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS: Final = 2_000

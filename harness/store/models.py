@@ -229,7 +229,8 @@ class RolloutState(Base):
     """The live rollout state: one row (`id` = 1) every process reads about once a second.
 
     `version` grows with every change, so a reader learns of a change by one cheap compare.
-    `stage_since_ns` opens the current stage's window (what the gate judges).
+    `stage_since_ns` opens the current stage's window (what the gate judges); `gate_*` are the
+    gate settings that judge it, stored with it when it started (`harness.control.gates`).
     """
 
     __tablename__ = "rollout_state"
@@ -241,6 +242,11 @@ class RolloutState(Base):
     kill_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_ns: Mapped[int] = mapped_column(BigInteger)
+    # The gate settings the current stage is judged by, stored when it started (migration
+    # 0003; NULL before: each command's own settings judge).
+    gate_name: Mapped[str | None] = mapped_column(String(255))
+    gate_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    gate_settings: Mapped[str | None] = mapped_column(Text)
 
 
 class Breaker(Base):

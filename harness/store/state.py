@@ -3,42 +3,75 @@
 `read_state` is what every router polls (one indexed row, plus the breakers only when `version`
 moved). The actions (`set_stage`, `set_kill`, `trip_breaker`, `reset_breaker`) are the only
 writers: the CLI, the dashboard and the router call these same functions, so an event is always
-written the same way. Each action is a compare-and-set on the state row, so two processes acting
-at once cannot both promote, and each writes exactly one `rollout_events` row.
+written the same way, exactly one `rollout_events` row per change.
+
+Each change is a compare-and-set on the state row's `version`. An action carries what it was
+decided on (`Expected`: the stage, and for a promotion the kill flag and the open breakers);
+when that moved meanwhile it is refused (`StateMovedError`, saying what moved and by whom),
+and when only something else moved (a breaker tripped under a rollback) the compare-and-set is
+simply made again on the new version, so a kill, which expects nothing, always lands.
+
+A writer that finds the database busy (SQLite: another process holds the write lock;
+PostgreSQL: the state row is locked, or a serialization failure) tries again for up to
+`wait_s` (`WRITE_WAIT_S` by default), then raises `StoreBusyError` naming the database;
+any other database failure is a `StoreUnavailableError`. Either way nothing was written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from harness.errors import HarnessError
+from harness.store.db import SQLITE_BUSY_MS, StoreUnavailableError, describe, unavailable_error
 from harness.store.models import Breaker, RolloutEvent, RolloutState
 
 __all__ = [
+    "WRITE_WAIT_S",
     "EventKind",
+    "Expected",
     "LiveState",
+    "StageGate",
     "StateConflictError",
+    "StateMovedError",
+    "StoreBusyError",
+    "change_kill",
     "default_who",
     "ensure_state",
+    "moved_error",
     "read_state",
     "reset_breaker",
     "set_kill",
     "set_stage",
     "trip_breaker",
     "write_event",
+    "write_transaction",
 ]
 
 STATE_ID: Final = 1
+WRITE_WAIT_S: Final = 10.0
+"""How long a person's action keeps trying, by default, while another process holds the
+database's write lock (`db.write_wait_s`): long enough for any writer of the harness to finish
+a batch, short enough that a person is told instead of left waiting."""
+_ATTEMPT_S: Final = 2.0
+"""The longest one attempt waits on a lock (SQLite's usual busy timeout, `SQLITE_BUSY_MS`), and
+never longer than what is left of the action's wait."""
+_CAS_ROUNDS: Final = 20
+"""Compare-and-set attempts within one transaction before giving up on a state that keeps
+changing for reasons the action does not care about (a breaker flapping under a kill)."""
+_T = TypeVar("_T")
 
 
 class EventKind:
@@ -60,11 +93,34 @@ class StateConflictError(HarnessError):
     """The state changed under an action (another process acted first); nothing was written."""
 
 
+class StateMovedError(StateConflictError):
+    """What an action was decided on (`Expected`) is no longer so: the message says what moved,
+    and which event moved it. Nothing was written."""
+
+
+class StoreBusyError(StoreUnavailableError):
+    """The database stayed busy (another process holding its write lock) for as long as the
+    action waits; nothing was written. The message names the database (password hidden)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageGate:
+    """The gate settings stored with the current stage when it started: `name` for people
+    (`quick`), `fingerprint` (16 hex digits of the settings' SHA-256), `settings` (their JSON
+    text). Made and read by `harness.control.gates`; the store only keeps them."""
+
+    name: str
+    fingerprint: str
+    settings: str
+
+
 @dataclass(frozen=True, slots=True)
 class LiveState:
     """What a router needs to decide: the stage, the kill flag, the open breakers.
 
-    `stage_since_ns` opens the stage's window; `version` grows with every change.
+    `stage_since_ns` opens the stage's window; `version` grows with every change. `gate` is the
+    stage's stored gate settings, read only when asked (`read_state(with_gate=True)`: the
+    actions judge with them, routers never need them); None when not read or none stored.
     """
 
     stage: str
@@ -74,6 +130,53 @@ class LiveState:
     open_breakers: frozenset[str]
     version: int
     updated_ns: int
+    gate: StageGate | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What an action was decided on: it is refused if any of these moved meanwhile.
+
+    None leaves a part unchecked. A rollback expects its stage; a promotion its stage, the kill
+    flag and the open breakers (a kill or a breaker trip after the decision is news the person
+    did not see); a kill expects nothing, so it always lands.
+    """
+
+    stage: str | None = None
+    kill: bool | None = None
+    open_breakers: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, state: LiveState, *, kill: bool = False, breakers: bool = False) -> Expected:
+        """`state`'s stage, with its kill flag and open breakers when asked."""
+        return cls(
+            stage=state.stage,
+            kill=state.kill if kill else None,
+            open_breakers=state.open_breakers if breakers else None,
+        )
+
+    def moves(self, state: LiveState) -> list[str]:
+        """What differs between this expectation and `state`, one phrase each (empty: none)."""
+        return [phrase for phrase, _kinds in self.changes(state)]
+
+    def changes(self, state: LiveState) -> list[tuple[str, tuple[str, ...]]]:
+        """(phrase, the event kinds that make such a move) for each difference from `state`."""
+        out: list[tuple[str, tuple[str, ...]]] = []
+        if self.stage is not None and state.stage != self.stage:
+            stage_kinds = (EventKind.PROMOTE, EventKind.ROLLBACK, EventKind.AUTO_ROLLBACK)
+            out.append((f"the stage is now {state.stage!r}, not {self.stage!r}", stage_kinds))
+        if self.kill is not None and state.kill != self.kill:
+            said = "the kill flag was set" if state.kill else "the kill flag was cleared"
+            out.append((said, (EventKind.KILL, EventKind.UNKILL)))
+        if self.open_breakers is not None and state.open_breakers != self.open_breakers:
+            opened = sorted(state.open_breakers - self.open_breakers)
+            closed = sorted(self.open_breakers - state.open_breakers)
+            kinds = (EventKind.BREAKER_TRIP, EventKind.BREAKER_RESET)
+            if opened:
+                out.append((f"the {', '.join(opened)} breaker opened", kinds))
+            if closed:
+                out.append((f"the {', '.join(closed)} breaker was closed", kinds))
+        return out
 
 
 def default_who() -> str:
@@ -93,26 +196,38 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def read_state(conn: Connection, known: LiveState | None = None) -> LiveState | None:
+def read_state(
+    conn: Connection, known: LiveState | None = None, *, with_gate: bool = False
+) -> LiveState | None:
     """The current state (None before the first `ensure_state`).
 
-    When `known` has the same version, it is returned as is (no second query).
+    When `known` has the same version, it is returned as is (no second query). `with_gate`
+    reads the stage's stored gate settings too, in the same statement (so they are the
+    settings of the stage read, never of the next one).
     """
-    row = conn.execute(
-        select(
-            RolloutState.stage,
-            RolloutState.stage_since_ns,
-            RolloutState.kill,
-            RolloutState.kill_reason,
-            RolloutState.version,
-            RolloutState.updated_ns,
-        ).where(RolloutState.id == STATE_ID)
-    ).first()
+    columns = [
+        RolloutState.stage,
+        RolloutState.stage_since_ns,
+        RolloutState.kill,
+        RolloutState.kill_reason,
+        RolloutState.version,
+        RolloutState.updated_ns,
+    ]
+    if with_gate:
+        columns += [
+            RolloutState.gate_name,
+            RolloutState.gate_fingerprint,
+            RolloutState.gate_settings,
+        ]
+    row = conn.execute(select(*columns).where(RolloutState.id == STATE_ID)).first()
     if row is None:
         return None
-    if known is not None and known.version == row.version:
+    if known is not None and known.version == row.version and not with_gate:
         return known
     open_ops = conn.execute(select(Breaker.op).where(Breaker.is_open.is_(True))).scalars()
+    gate = None
+    if with_gate and row.gate_settings is not None:
+        gate = StageGate(row.gate_name or "", row.gate_fingerprint or "", row.gate_settings)
     return LiveState(
         stage=row.stage,
         stage_since_ns=int(row.stage_since_ns),
@@ -121,7 +236,19 @@ def read_state(conn: Connection, known: LiveState | None = None) -> LiveState | 
         open_breakers=frozenset(open_ops),
         version=int(row.version),
         updated_ns=int(row.updated_ns),
+        gate=gate,
     )
+
+
+def _gate_values(gate: StageGate | None) -> dict[str, Any]:
+    """The `rollout_state` columns of a stage's gate settings (NULLs for None)."""
+    if gate is None:
+        return {"gate_name": None, "gate_fingerprint": None, "gate_settings": None}
+    return {
+        "gate_name": gate.name[:255],
+        "gate_fingerprint": gate.fingerprint,
+        "gate_settings": gate.settings,
+    }
 
 
 def write_event(
@@ -160,67 +287,127 @@ def write_event(
     return event_id
 
 
-def ensure_state(
-    engine: Engine, start_stage: str, *, who: str | None = None, run_id: str | None = None
-) -> LiveState:
-    """The current state, creating it at `start_stage` (with a `start` event) if there is none.
+def _busy(exc: DBAPIError) -> bool:
+    """Whether `exc` says another transaction holds what this one needs: SQLite's BUSY or
+    LOCKED, PostgreSQL's lock_not_available (`lock_timeout`), serialization_failure or
+    deadlock_detected. Trying again later may succeed; nothing was written."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (extended codes too)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate) in ("55P03", "40001", "40P01")
+    return "database is locked" in str(orig)
 
-    Safe when several processes start at once: exactly one creates the row.
+
+def write_transaction(
+    engine: Engine,
+    work: Callable[[Connection], _T],
+    *,
+    wait_s: float = WRITE_WAIT_S,
+    on_busy: Callable[[str], None] | None = None,
+) -> _T:
+    """`work(conn)` in one transaction, tried again while the database is busy, for up to
+    about `wait_s` seconds (0: once); returns what `work` returns.
+
+    `on_busy(text)` is called once, at the first busy attempt, with a sentence naming the
+    database (a command prints it on a terminal, so a person knows why it waits). Raises
+    `StoreBusyError` when the database is still busy at the end, `StoreUnavailableError` for
+    any other failure of the database (its first line, the password hidden); in both cases
+    the transaction was rolled back. Errors `work` raises itself pass through.
     """
-    with engine.begin() as conn:
-        state = read_state(conn)
-        if state is not None:
-            return state
-    now = _now()
-    try:
-        with engine.begin() as conn:
-            conn.execute(
-                insert(RolloutState).values(
-                    id=STATE_ID,
-                    stage=start_stage,
-                    stage_since_ns=now,
-                    kill=False,
-                    kill_reason=None,
-                    version=1,
-                    updated_ns=now,
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    told = False
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            with engine.begin() as conn:
+                # Wait on a lock at most this long: within what is left of `wait_s`, and on
+                # PostgreSQL at all (by default it waits for ever on a row a stuck transaction
+                # holds).
+                ms = max(50, round(min(_ATTEMPT_S, max(remaining, 0.0)) * 1000))
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+                    return work(conn)
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+                try:
+                    return work(conn)
+                finally:  # the connection goes back to the pool with its usual timeout
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        except (OperationalError, InterfaceError) as exc:
+            if not _busy(exc):  # the server went away, a read-only file, a full disk...
+                raise unavailable_error(engine, exc) from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StoreBusyError(
+                    f"the database {describe(engine)} is busy: another process has held its "
+                    f"write lock for the {wait_s:g} s this action waits (db.write_wait_s); "
+                    "nothing was written, try again"
+                ) from None
+            if on_busy is not None and not told:
+                told = True
+                on_busy(
+                    f"the database {describe(engine)} is busy (another process holds its write "
+                    f"lock): trying again for up to {wait_s:g} s"
                 )
-            )
-            write_event(
-                conn,
-                EventKind.START,
-                who=who,
-                to_stage=start_stage,
-                reason="no rollout state yet: starting at rollout.start_stage",
-                run_id=run_id,
-                ts_ns=now,
-            )
-    except IntegrityError:
-        # Another process created it between our read and insert: read theirs.
-        with engine.begin() as conn:
-            state = read_state(conn)
-        if state is None:
-            raise
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.5)
+
+
+def ensure_state(
+    engine: Engine,
+    start_stage: str,
+    *,
+    who: str | None = None,
+    run_id: str | None = None,
+    gate: StageGate | None = None,
+    wait_s: float = WRITE_WAIT_S,
+) -> LiveState:
+    """The current state, creating it at `start_stage` (with a `start` event, and `gate` as the
+    settings that judge the stage) if there is none.
+
+    Safe when several processes start at once: exactly one creates the row. The creation waits
+    out a busy database as `write_transaction` does.
+    """
+    with engine.connect() as conn:
+        state = read_state(conn)
+    if state is not None:
         return state
-    with engine.begin() as conn:
-        created = read_state(conn)
-    assert created is not None
-    return created
 
-
-def _bump(conn: Connection, expect_version: int | None, **values: Any) -> LiveState:
-    stmt = update(RolloutState).where(RolloutState.id == STATE_ID)
-    if expect_version is not None:
-        stmt = stmt.where(RolloutState.version == expect_version)
-    result = conn.execute(
-        stmt.values(version=RolloutState.version + 1, updated_ns=_now(), **values)
-    )
-    if result.rowcount != 1:
-        raise StateConflictError(
-            "the rollout state changed meanwhile (another process acted first): look again"
+    def create(conn: Connection) -> None:
+        now = _now()
+        conn.execute(
+            insert(RolloutState).values(
+                id=STATE_ID,
+                stage=start_stage,
+                stage_since_ns=now,
+                kill=False,
+                kill_reason=None,
+                version=1,
+                updated_ns=now,
+                **_gate_values(gate),
+            )
         )
-    state = read_state(conn)
-    assert state is not None
-    return state
+        write_event(
+            conn,
+            EventKind.START,
+            who=who,
+            to_stage=start_stage,
+            reason="no rollout state yet: starting at rollout.start_stage",
+            run_id=run_id,
+            ts_ns=now,
+        )
+
+    # IntegrityError: another process created it between our read and insert: read theirs.
+    with contextlib.suppress(IntegrityError):
+        write_transaction(engine, create, wait_s=wait_s)
+    with engine.connect() as conn:
+        created = read_state(conn)
+    if created is None:  # pragma: no cover - the row exists after either branch
+        raise StateConflictError("the rollout state could not be created")
+    return created
 
 
 def _current(conn: Connection) -> LiveState:
@@ -228,6 +415,64 @@ def _current(conn: Connection) -> LiveState:
     if state is None:
         raise StateConflictError("no rollout state yet: start a run (or `harness status`) first")
     return state
+
+
+def moved_error(conn: Connection, expect: Expected, state: LiveState) -> StateMovedError:
+    """The refusal for an action whose expectation no longer holds in `state`: what moved, and
+    the latest event of the kind that makes the first such move (who moved it, and when)."""
+    moves = expect.changes(state)
+    kinds = moves[0][1] if moves else ()
+    latest = conn.execute(
+        select(RolloutEvent.kind, RolloutEvent.who, RolloutEvent.ts_ns, RolloutEvent.op)
+        .where(RolloutEvent.kind.in_(kinds))
+        .order_by(RolloutEvent.ts_ns.desc())
+        .limit(1)
+    ).first()
+    said = "; ".join(phrase for phrase, _kinds in moves)
+    if latest is not None:
+        from harness.output import printable
+
+        when = datetime.fromtimestamp(latest.ts_ns / 1e9, UTC).strftime("%H:%M:%S UTC")
+        what = latest.kind + (f" {latest.op}" if latest.op else "")
+        said += f" (latest event: {what} by {printable(latest.who)} at {when})"
+    return StateMovedError(
+        f"the state moved since this was decided: {said}; nothing was written, look again"
+    )
+
+
+def _compare_and_set(
+    conn: Connection,
+    expect: Expected | None,
+    values: Callable[[LiveState], dict[str, Any]],
+    *,
+    check: Callable[[LiveState], bool] | None = None,
+) -> tuple[LiveState, LiveState] | None:
+    """Bump the state row from the version read, with `values(before)`, while `expect` still
+    holds; (before, after), or None when `check(before)` says there is nothing to do.
+
+    When the version moved between the read and the update (another process committed a change
+    `expect` does not care about), read again and try again, within this transaction. Raises
+    `StateMovedError` when `expect` no longer holds.
+    """
+    for _ in range(_CAS_ROUNDS):
+        state = _current(conn)
+        if expect is not None and expect.moves(state):
+            raise moved_error(conn, expect, state)
+        if check is not None and not check(state):
+            return None
+        result = conn.execute(
+            update(RolloutState)
+            .where(RolloutState.id == STATE_ID, RolloutState.version == state.version)
+            .values(version=RolloutState.version + 1, updated_ns=_now(), **values(state))
+        )
+        if result.rowcount == 1:
+            after = read_state(conn)
+            assert after is not None
+            return state, after
+    raise StateConflictError(
+        "the rollout state kept changing under this action (another process is acting in a "
+        "loop): nothing was written, look again"
+    )
 
 
 def set_stage(
@@ -240,34 +485,96 @@ def set_stage(
     forced: bool = False,
     gate: dict[str, Any] | None = None,
     expect_stage: str | None = None,
+    expect: Expected | None = None,
     run_id: str | None = None,
+    stage_gate: StageGate | None = None,
+    wait_s: float = WRITE_WAIT_S,
+    on_busy: Callable[[str], None] | None = None,
 ) -> LiveState:
-    """Move to `to_stage` (promote, rollback or auto_rollback) and write its event.
+    """Move to `to_stage` (promote, rollback or auto_rollback) and write its event; the new
+    state. `stage_gate` is stored as the settings that judge the new stage (None: none, each
+    reader's own then judge).
 
-    With `expect_stage`, nothing happens unless the stage is still that one (an automatic
-    rollback from several processes lands once); raises `StateConflictError` otherwise.
+    With `expect` (or `expect_stage`, the same for the stage alone), nothing happens unless the
+    state is still as expected: `StateMovedError` otherwise (an automatic rollback from several
+    processes lands once; a promotion confirmed after another one is refused). A busy database:
+    see `write_transaction`.
     """
-    with engine.begin() as conn:
-        state = _current(conn)
-        if expect_stage is not None and state.stage != expect_stage:
-            raise StateConflictError(
-                f"the stage is {state.stage!r}, not {expect_stage!r}: another process acted first"
-            )
+    if expect is None and expect_stage is not None:
+        expect = Expected(stage=expect_stage)
+
+    def move(conn: Connection) -> LiveState:
         now = _now()
-        new_state = _bump(conn, state.version, stage=to_stage, stage_since_ns=now)
+        changed = _compare_and_set(
+            conn,
+            expect,
+            lambda _state: {
+                "stage": to_stage,
+                "stage_since_ns": now,
+                **_gate_values(stage_gate),
+            },
+        )
+        assert changed is not None
+        before, after = changed
         write_event(
             conn,
             kind,
             who=who,
             reason=reason,
-            from_stage=state.stage,
+            from_stage=before.stage,
             to_stage=to_stage,
             forced=forced,
             gate=gate,
             run_id=run_id,
             ts_ns=now,
         )
-    return new_state
+        return after
+
+    return write_transaction(engine, move, wait_s=wait_s, on_busy=on_busy)
+
+
+def change_kill(
+    engine: Engine,
+    kill: bool,
+    *,
+    who: str | None = None,
+    reason: str | None = None,
+    gate: dict[str, Any] | None = None,
+    expect: Expected | None = None,
+    wait_s: float = WRITE_WAIT_S,
+    on_busy: Callable[[str], None] | None = None,
+) -> tuple[LiveState, bool]:
+    """Set (kill) or clear (unkill) the store's kill flag, with its event: (the state after,
+    whether this call changed it). Already so: nothing is written (False).
+
+    A kill expects nothing (`expect` None): its compare-and-set is made again on whatever
+    version it finds, so it lands whatever else commits at the same moment. An unkill is given
+    the stage it was decided on (routing resumes at that stage's percentages):
+    `StateMovedError` when that moved. A busy database: see `write_transaction`.
+    """
+
+    def flip(conn: Connection) -> tuple[LiveState, bool]:
+        changed = _compare_and_set(
+            conn,
+            expect,
+            lambda _state: {"kill": kill, "kill_reason": reason if kill else None},
+            check=lambda state: state.kill != kill,
+        )
+        if changed is None:
+            return _current(conn), False
+        before, after = changed
+        write_event(
+            conn,
+            EventKind.KILL if kill else EventKind.UNKILL,
+            who=who,
+            reason=reason,
+            from_stage=before.stage,
+            to_stage=before.stage,
+            gate=gate,
+        )
+        return after, True
+
+    return write_transaction(engine, flip, wait_s=wait_s, on_busy=on_busy)
 
 
 def set_kill(
@@ -278,20 +585,9 @@ def set_kill(
     reason: str | None = None,
     gate: dict[str, Any] | None = None,
 ) -> LiveState:
-    """Set (kill) or clear (unkill) the store's kill flag, with its event."""
-    with engine.begin() as conn:
-        state = _current(conn)
-        new_state = _bump(conn, state.version, kill=kill, kill_reason=reason if kill else None)
-        write_event(
-            conn,
-            EventKind.KILL if kill else EventKind.UNKILL,
-            who=who,
-            reason=reason,
-            from_stage=state.stage,
-            to_stage=state.stage,
-            gate=gate,
-        )
-    return new_state
+    """Set (kill) or clear (unkill) the store's kill flag, with its event (`change_kill`; the
+    state after, nothing written when it was already so)."""
+    return change_kill(engine, kill, who=who, reason=reason, gate=gate)[0]
 
 
 def trip_breaker(
@@ -303,9 +599,13 @@ def trip_breaker(
     run_id: str | None = None,
     who: str | None = None,
 ) -> bool:
-    """Open `op`'s breaker; True if this call opened it (False: it was open already)."""
-    with engine.begin() as conn:
-        state = _current(conn)
+    """Open `op`'s breaker; True if this call opened it (False: it was open already).
+
+    One attempt (the router's poller tries again at its next refresh, so it never waits on a
+    busy database); a database failure raises as `write_transaction` says.
+    """
+
+    def trip(conn: Connection) -> bool:
         row = conn.execute(select(Breaker.is_open).where(Breaker.op == op)).first()
         if row is not None and row.is_open:
             return False
@@ -315,39 +615,59 @@ def trip_breaker(
             conn.execute(insert(Breaker).values(op=op, **values))
         else:
             conn.execute(update(Breaker).where(Breaker.op == op).values(**values))
-        _bump(conn, None)
+        changed = _compare_and_set(conn, None, lambda _state: {})
+        assert changed is not None
         write_event(
             conn,
             EventKind.BREAKER_TRIP,
             who=who or "router",
             reason=reason,
             op=op,
-            from_stage=state.stage,
-            to_stage=state.stage,
+            from_stage=changed[0].stage,
+            to_stage=changed[0].stage,
             run_id=run_id,
             ts_ns=now,
         )
-    return True
+        return True
+
+    return write_transaction(engine, trip, wait_s=0)
 
 
 def reset_breaker(
-    engine: Engine, op: str, *, who: str | None = None, reason: str | None = None
+    engine: Engine,
+    op: str,
+    *,
+    who: str | None = None,
+    reason: str | None = None,
+    expect: Expected | None = None,
+    wait_s: float = WRITE_WAIT_S,
+    on_busy: Callable[[str], None] | None = None,
 ) -> bool:
-    """Close `op`'s breaker (a person's decision); True if it was open."""
-    with engine.begin() as conn:
-        state = _current(conn)
+    """Close `op`'s breaker (a person's decision); True if it was open (False: nothing
+    written). With `expect`, `StateMovedError` when the state moved from it (the operation
+    returns to the stage's percentage, so the stage matters). A busy database: see
+    `write_transaction`."""
+
+    def is_open(conn: Connection) -> bool:
         row = conn.execute(select(Breaker.is_open).where(Breaker.op == op)).first()
-        if row is None or not row.is_open:
+        return row is not None and bool(row.is_open)
+
+    def close(conn: Connection) -> bool:
+        changed = _compare_and_set(
+            conn, expect, lambda _state: {}, check=lambda _state: is_open(conn)
+        )
+        if changed is None:
             return False
         conn.execute(update(Breaker).where(Breaker.op == op).values(is_open=False))
-        _bump(conn, None)
         write_event(
             conn,
             EventKind.BREAKER_RESET,
             who=who,
             reason=reason,
             op=op,
-            from_stage=state.stage,
-            to_stage=state.stage,
+            from_stage=changed[0].stage,
+            to_stage=changed[0].stage,
         )
-    return True
+        return True
+
+    return write_transaction(engine, close, wait_s=wait_s, on_busy=on_busy)

@@ -7,7 +7,9 @@ actions behind keys and the command palette, and the database's health as a bann
 Nothing here computes a figure or performs an action itself: a refresh is
 `harness.tui.data.load_snapshot` (the CLI's own store and gate functions), and every action is
 a `harness.control.actions` call, so an event written here is written exactly as `harness
-promote` (or rollback, kill, unkill, breaker reset) writes it. Every database call runs in a
+promote` (or rollback, kill, unkill, breaker reset) writes it, and each carries the state the
+person saw (the confirmation's plan, else the figures on screen): if another terminal moved it
+meanwhile, the action is refused and says what moved. Every database call runs in a
 thread worker, so the interface never waits on SQL: a slow or unreachable database leaves
 the last figures on screen with a banner saying how old they are, and the next good refresh
 removes it.
@@ -37,6 +39,7 @@ from harness.config import HarnessConfig
 from harness.control import actions
 from harness.operations import Operation
 from harness.store.db import open_store
+from harness.store.state import LiveState, StateConflictError
 from harness.tui import format as fmt
 from harness.tui.commands import RolloutCommands
 from harness.tui.data import Snapshot, Store, load_snapshot
@@ -247,33 +250,59 @@ class HarnessApp(App[None]):
         self._confirm(ActionRequest("kill", None, None), "Kill: everything to Python", body, True)
 
     def action_unkill(self) -> None:
-        """Clear the kill flag, after a confirmation."""
-        body = "Routing follows the current stage's percentages again in every process."
-        self._confirm(ActionRequest("unkill", None, None), "Unkill: clear the kill flag", body)
+        """Clear the kill flag, after a confirmation (decided on the stage shown)."""
+        seen = self._shown_state()
+        stage = f" ({seen.stage})" if seen is not None else ""
+        body = f"Routing follows the current stage's{stage} percentages again in every process."
+        request = ActionRequest("unkill", None, None, seen=seen)
+        self._confirm(request, "Unkill: clear the kill flag", body)
 
     def action_reset_breaker(self, op: str) -> None:
-        """Close an operation's circuit breaker, after a confirmation."""
-        body = f"{op} goes back to its stage percentage to Rust in every process."
-        request = ActionRequest("reset_breaker", None, None, op=Operation(op))
+        """Close an operation's circuit breaker, after a confirmation (decided on the stage
+        shown)."""
+        seen = self._shown_state()
+        stage = f" ({seen.stage})" if seen is not None else ""
+        body = f"{op} goes back to its stage{stage} percentage to Rust in every process."
+        request = ActionRequest("reset_breaker", None, None, op=Operation(op), seen=seen)
         self._confirm(request, f"Reset the {op} breaker", body)
+
+    def _shown_state(self) -> LiveState | None:
+        """The rollout state on screen (None before the first refresh)."""
+        return None if self.snapshot is None else self.snapshot.overview.state
 
     def _confirm(self, request: ActionRequest, title: str, body: str, danger: bool = False) -> None:
         dialog = ActionDialog(request, title, Content(body), danger=danger)
         self.push_screen(dialog, self._confirmed)
 
-    @work(thread=True, exit_on_error=False, group="actions")
     def _plan(self, action: str, *, force: bool) -> None:
+        self._plan_from(action, force=force, seen=self._shown_state())
+
+    @work(thread=True, exit_on_error=False, group="actions")
+    def _plan_from(self, action: str, *, force: bool, seen: LiveState | None) -> None:
+        """Check the action against the store, from the state on screen (`seen`): the dialog
+        then shows what the person decided on, or the refusal says what moved."""
+        name = "force promote" if force else action
         try:
             engine = self.store.engine()
             if action == "promote":
-                plan = actions.plan_promote(engine, self.cfg, force=force, now_ns=self.clock())
+                plan = actions.plan_promote(
+                    engine, self.cfg, force=force, now_ns=self.clock(), seen=seen
+                )
             else:
-                plan = actions.plan_rollback(engine, self.cfg, now_ns=self.clock())
+                plan = actions.plan_rollback(engine, self.cfg, now_ns=self.clock(), seen=seen)
         except actions.ActionError as exc:
-            self.post_message(ActionRefused(action, str(exc)))
+            self.post_message(ActionRefused(name, exc.for_dashboard()))
             return
-        except Exception as exc:  # shown, never raised
-            self.post_message(ActionRefused(action, self.store.failure_text(exc)))
+        except Exception as exc:  # shown, never raised (a move of the state included)
+            self.post_message(ActionRefused(name, self.store.failure_text(exc)))
+            return
+        if force and not plan.forced:
+            # `P` on a passing gate would be an ordinary promotion under a "force" key: say so.
+            text = (
+                f"the gate says PASS for stage {plan.before.stage!r}: there is nothing to force "
+                "(p promotes)"
+            )
+            self.post_message(ActionRefused(name, text))
             return
         self.post_message(PlanReady(plan))
 
@@ -282,7 +311,9 @@ class HarnessApp(App[None]):
         plan = message.plan
         title = f"{'Force promote' if plan.forced else plan.action.capitalize()}: "
         title += f"{plan.from_stage.name} -> {plan.to_stage.name}"
-        request = ActionRequest(plan.action, None, None, force=plan.forced, to=plan.to_stage.name)
+        request = ActionRequest(
+            plan.action, None, None, force=plan.forced, to=plan.to_stage.name, seen=plan.before
+        )
         dialog = ActionDialog(
             request, title, plan_body(plan), reason_required=plan.forced, danger=plan.forced
         )
@@ -294,21 +325,38 @@ class HarnessApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="actions")
     def _act(self, request: ActionRequest) -> None:
-        engine_cfg = (self.store.engine(), self.cfg)
-        who, reason = request.who, request.reason
+        who, reason, seen = request.who, request.reason, request.seen
+        told = self._waiting
         try:
+            engine_cfg = (self.store.engine(), self.cfg)
             if request.action == "promote":
-                result = actions.promote(*engine_cfg, who=who, reason=reason, force=request.force)
+                result = actions.promote(
+                    *engine_cfg,
+                    who=who,
+                    reason=reason,
+                    force=request.force,
+                    seen=seen,
+                    on_busy=told,
+                )
             elif request.action == "rollback":
-                result = actions.rollback(*engine_cfg, to=request.to, who=who, reason=reason)
+                result = actions.rollback(
+                    *engine_cfg, to=request.to, who=who, reason=reason, seen=seen, on_busy=told
+                )
             elif request.action == "kill":
-                result = actions.kill(*engine_cfg, who=who, reason=reason)
+                result = actions.kill(*engine_cfg, who=who, reason=reason, on_busy=told)
             elif request.action == "unkill":
-                result = actions.unkill(*engine_cfg, who=who, reason=reason)
+                result = actions.unkill(
+                    *engine_cfg, who=who, reason=reason, seen=seen, on_busy=told
+                )
             else:
                 assert request.op is not None
-                result = actions.reset_breaker(*engine_cfg, request.op, who=who, reason=reason)
+                result = actions.reset_breaker(
+                    *engine_cfg, request.op, who=who, reason=reason, seen=seen, on_busy=told
+                )
         except actions.ActionError as exc:
+            self.post_message(ActionRefused(request.action, exc.for_dashboard()))
+            return
+        except StateConflictError as exc:  # the state moved since the dialog was shown
             self.post_message(ActionRefused(request.action, str(exc)))
             return
         except Exception as exc:  # shown, never raised
@@ -319,9 +367,16 @@ class HarnessApp(App[None]):
         )
         self.post_message(ActionDone(result, text))
 
+    def _waiting(self, text: str) -> None:
+        """An action waits on a busy database (called from its worker thread): say so."""
+        self.call_from_thread(
+            self.notify, text, title="waiting", severity="warning", timeout=8, markup=False
+        )
+
     def on_action_done(self, message: ActionDone) -> None:
         """Say what was done, and read the new state at once."""
-        self.notify(message.text, title="done: event written", timeout=8, markup=False)
+        title = "done: event written" if message.result.changed else "nothing to do"
+        self.notify(message.text, title=title, timeout=8, markup=False)
         self.refresh_now()
 
     def on_action_refused(self, message: ActionRefused) -> None:

@@ -39,6 +39,7 @@ def db(store_url):
     return f"db.url={store_url}"
 
 
+@pytest.mark.timeout(300)  # fourteen commands, each a fresh interpreter
 def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     done = harness("gate", db, cwd=tmp_path)
     assert done.returncode == 3, done.stderr  # a fresh stage has not soaked: INCONCLUSIVE
@@ -46,7 +47,22 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     refused = harness("promote", "--who", "ana", db, cwd=tmp_path)
     assert refused.returncode == 1 and "not promoted" in refused.stderr
     assert "Traceback" not in refused.stderr
+    # `off` is judged by the settings stored when it started (the default gate's, by the first
+    # command): other settings judge it only when asked, with a reason, and the event says so.
     done = harness("promote", db, "gate.min_soak_s=0", "--json", cwd=tmp_path)
+    assert done.returncode == 1 and "judged by gate settings 'default'" in done.stderr
+    rejudged = harness("promote", db, "gate.min_soak_s=0", "--rejudge", cwd=tmp_path)
+    assert rejudged.returncode == 2 and "a re-judged promotion needs a reason" in rejudged.stderr
+    done = harness(
+        "promote",
+        db,
+        "gate.min_soak_s=0",
+        "--rejudge",
+        "--reason",
+        "no soak",
+        "--json",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["to_stage"] == "shadow"
     forced = harness("promote", "--force", db, cwd=tmp_path)
@@ -70,6 +86,12 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     ]
     reasons = [e["reason"] for e in json.loads(listed.stdout)]
     assert "drill: a=b" in reasons
+    first = json.loads(listed.stdout)[-2]["gate"]["gate_settings"]
+    assert first == {
+        "name": "default gate.min_soak_s=0",
+        "fingerprint": first["fingerprint"],
+        "source": "rejudged",
+    }
 
 
 def test_overrides_may_stand_anywhere_and_cfg_job_prints_the_config(db, tmp_path):
@@ -236,3 +258,144 @@ def test_breaker_show_with_op_shows_only_that_operation(db, tmp_path):
     assert [row["op"] for row in json.loads(one.stdout)] == ["cancel_order"]
     table = harness("breaker", "--op", "modify_order", db, cwd=tmp_path).stdout
     assert "modify_order" in table and "place_order" not in table
+
+
+def event_kinds(db: str, tmp_path: Path) -> list[str]:
+    listed = harness("query", "events", "--json", "--limit", "1000", db, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    return [e["kind"] for e in reversed(json.loads(listed.stdout))]
+
+
+@pytest.mark.parametrize(
+    ("args", "prepare"),
+    [
+        (("kill", "--reason", "halt"), None),
+        (("unkill",), "kill"),
+        (("breaker", "reset", "--op", "place_order"), "trip"),
+        (("promote", "--force", "--reason", "drill"), None),
+        (("rollback", "--reason", "p99"), None),
+    ],
+)
+@pytest.mark.timeout(180)
+def test_a_write_meeting_a_busy_database_is_one_line_naming_it_exit_2(
+    store_url, db, tmp_path, args, prepare
+):
+    import storekit
+
+    from harness.store.db import open_engine
+    from harness.store.state import ensure_state, set_kill, trip_breaker
+
+    engine = open_engine(store_url)
+    ensure_state(engine, "canary")
+    if prepare == "kill":
+        set_kill(engine, True, reason="halt")
+    if prepare == "trip":
+        trip_breaker(engine, "place_order", failures=5, reason="5 failures")
+    engine.dispose()
+    before = event_kinds(db, tmp_path)
+    with storekit.write_lock_held(store_url):
+        done = harness(*args, db, "db.write_wait_s=0.2", cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    [line] = done.stderr.splitlines()
+    command = args[0]
+    assert line.startswith(f"harness {command}: error: the database "), line
+    assert "is busy: another process has held its write lock" in line
+    assert ("harness.db" in line) if store_url.startswith("sqlite") else ("/test_" in line)
+    assert done.stdout == ""
+    assert event_kinds(db, tmp_path) == before  # nothing written
+
+
+@pytest.mark.timeout(180)
+def test_two_forced_promotions_from_the_stage_both_saw_land_once(store_url, db, tmp_path):
+    from harness.store.db import open_engine
+    from harness.store.state import ensure_state
+
+    engine = open_engine(store_url)
+    ensure_state(engine, "canary")
+    engine.dispose()
+    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DB_URL"}
+    promote = [sys.executable, "-m", "harness", "promote", "--force", "--from", "canary", db]
+    both = [
+        subprocess.Popen(
+            [*promote, "--reason", f"drill {who}", "--who", who],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        for who in ("ana", "bob")
+    ]
+    outcomes = sorted((p.wait(120), *p.communicate()) for p in both)
+    (landed, out, _), (refused, _, said) = outcomes
+    assert (landed, refused) == (0, 1), outcomes
+    assert out == "promote: canary -> staging (FORCED: the gate said INCONCLUSIVE)\n"
+    [line] = said.splitlines()
+    assert line.startswith("harness promote: error: the state moved since this was decided: ")
+    assert "the stage is now 'staging', not 'canary' (latest event: promote by " in line
+    assert event_kinds(db, tmp_path) == ["start", "promote"]
+    status = json.loads(harness("status", "--json", db, cwd=tmp_path).stdout)
+    assert status["stage"] == "staging"  # not staging_50: no stage skipped
+
+
+@pytest.mark.timeout(180)
+def test_a_second_kill_says_the_flag_was_already_set(db, tmp_path):
+    assert harness("kill", "--reason", "broker incident", db, cwd=tmp_path).returncode == 0
+    again = harness("kill", "--reason", "again", db, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == (
+        "kill: the kill flag was already set at stage off (broker incident): nothing written\n"
+    )
+    assert event_kinds(db, tmp_path) == ["start", "kill"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("kill", "--who", "\x1b]0;pwned\x07ops"), "--who holds a control character (\\x1b"),
+        (("kill", "--who", "ops\u202eevil"), "--who holds a control character (\\u202e"),
+        (("kill", "--who", "x" * 100_000), "--who is 100,000 characters long, at most 255"),
+        (("kill", "--reason", "r" * 100_000), "--reason is 100,000 characters long, at most 1,000"),
+        (("promote", "--force", "--reason", "ok", "--who", "a\nb"), "--who holds a control"),
+        (("rollback", "--from", "nope"), "--from 'nope' is not on this ladder"),
+    ],
+)
+@pytest.mark.timeout(180)
+def test_typed_text_follows_one_rule_exit_2_nothing_written(db, tmp_path, args, said):
+    done = harness(*args, db, cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    [line] = done.stderr.splitlines()
+    assert said in line and "Traceback" not in line
+    assert len(line) < 400  # the value is quoted cut, not 100,000 characters long
+    assert "\x1b" not in line and "\u202e" not in line
+    assert set(event_kinds(db, tmp_path)) <= {"start"}
+
+
+@pytest.mark.timeout(180)
+def test_events_written_by_an_older_version_are_shown_escaped(store_url, db, tmp_path):
+    from harness.store.db import open_engine
+    from harness.store.state import ensure_state, write_event
+
+    engine = open_engine(store_url)
+    ensure_state(engine, "canary")
+    with engine.begin() as conn:  # as a version before the rule stored them
+        write_event(
+            conn,
+            "kill",
+            who="\x1b]0;owned\x07mallory",
+            reason="\x1b[2J\x1b[Hall clear\nforged line",
+            gate={"verdict": "PASS", "criteria": []},
+        )
+    engine.dispose()
+    for form in ((), ("--csv",)):
+        shown = harness("query", "events", *form, db, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+        assert "\\x1b[2J\\x1b[Hall clear\\nforged line" in shown.stdout
+        assert "\\x1b]0;owned\\x07mallory" in shown.stdout
+    listed = harness("query", "events", "--json", db, cwd=tmp_path)
+    rows = json.loads(listed.stdout)
+    assert "\x1b" not in listed.stdout  # JSON escapes it; the value read back is exact
+    assert rows[0]["who"] == "\x1b]0;owned\x07mallory"
+    assert rows[0]["gate"] == {"verdict": "PASS", "criteria": []}  # an object, not a string
+    assert rows[-1]["kind"] == "start" and rows[-1]["gate"] is None

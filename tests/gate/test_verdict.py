@@ -280,7 +280,16 @@ def test_to_dict_has_stable_keys_and_is_strict_json():
     early = OpFigures(PLACE, side(30, scale=0.8), side(30))  # infinite upper bounds
     verdict = judge(window({PLACE: early}), gate(), stage())
     data = verdict.to_dict()
-    assert list(data) == ["verdict", "stage", "since", "until", "alpha", "criteria", "skipped"]
+    assert list(data) == [
+        "verdict",
+        "stage",
+        "since",
+        "until",
+        "alpha",
+        "gate_settings",
+        "criteria",
+        "skipped",
+    ]
     assert data["verdict"] == "INCONCLUSIVE" and data["stage"] == "canary"
     assert data["since"] == "1970-01-01T00:00:10.000+00:00"
     for row in data["criteria"]:

@@ -123,3 +123,49 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password():
 def test_unsupported_urls_are_refused(url, reason):
     with pytest.raises(StoreUnavailableError, match=reason):
         open_engine(url)
+
+
+ROWS_AT_0002 = {
+    "runs": "INSERT INTO runs (id, started_ns, status, kind, host, pid, os_user, version, "
+    "native_available, config, rows_recorded, rows_dropped) VALUES ('r1', 1, 'finished', "
+    "'bot', 'h', 1, 'u', 'v', true, '{}', 1, 0)",
+    "outcomes": "INSERT INTO outcomes (id, ts_ns, run_id, op, stage, routed, served, "
+    "fell_back, ok, latency_us, reconciled) VALUES ('o1', 1, 'r1', 'place_order', 'canary', "
+    "'rust', 'rust', false, true, 5.0, true)",
+    "outcome_rollups": "INSERT INTO outcome_rollups (period_ns, bucket_ns, run_id, op, stage, "
+    "routed, served, fell_back, ok, n, latency_sum_us, latency_max_us, sketch) VALUES "
+    "(60000000000, 0, 'r1', 'place_order', 'canary', 'rust', 'rust', false, true, 1, 5.0, 5.0, "
+    ":sketch)",
+    "dirty_buckets": "INSERT INTO dirty_buckets (period_ns, bucket_ns, gen) VALUES (60, 0, 3)",
+    "shadow_comparisons": "INSERT INTO shadow_comparisons (id, ts_ns, run_id, op, stage, "
+    "\"primary\", shadow, matched) VALUES ('s1', 1, 'r1', 'aggregate_bars', 'canary', 'python', "
+    "'rust', true)",
+    "rollout_state": "INSERT INTO rollout_state (id, stage, stage_since_ns, kill, kill_reason, "
+    "version, updated_ns) VALUES (1, 'canary', 7, true, 'halt', 9, 8)",
+    "breakers": "INSERT INTO breakers (op, is_open, opened_ns, reason, failures) VALUES "
+    "('place_order', true, 5, '5 failures', 5)",
+    "rollout_events": "INSERT INTO rollout_events (id, ts_ns, kind, who, forced, gate) VALUES "
+    "('e1', 1, 'promote', 'ana', false, '{\"verdict\": \"PASS\"}')",
+}
+
+
+def test_upgrading_from_0002_keeps_every_row_and_the_stage_reads_no_stored_gate(db_url):
+    engine = open_engine(db_url)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for statement in ROWS_AT_0002.values():
+            params = {"sketch": b"\x01\x02"} if ":sketch" in statement else {}
+            conn.execute(text(statement), params)
+    with engine.connect() as conn:
+        before = {t: conn.execute(text(f"SELECT * FROM {t}")).all() for t in ROWS_AT_0002}
+    assert upgrade(engine) == SCHEMA_REVISION
+    with engine.connect() as conn:
+        after = {t: conn.execute(text(f"SELECT * FROM {t}")).all() for t in ROWS_AT_0002}
+        gate = conn.execute(
+            text("SELECT gate_name, gate_fingerprint, gate_settings FROM rollout_state")
+        ).all()
+    for table, rows in before.items():
+        assert len(after[table]) == len(rows) == 1, table
+        assert tuple(after[table][0])[: len(rows[0])] == tuple(rows[0]), table
+    assert [tuple(r) for r in gate] == [(None, None, None)]
+    engine.dispose()

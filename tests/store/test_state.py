@@ -76,7 +76,7 @@ def test_promotion_moves_the_stage_opens_a_window_and_writes_one_event(engine):
 def test_a_stale_expectation_changes_nothing(engine):
     ensure_state(engine, "canary")
     set_stage(engine, "off", kind=EventKind.AUTO_ROLLBACK, expect_stage="canary")
-    with pytest.raises(StateConflictError, match="another process acted first"):
+    with pytest.raises(StateConflictError, match="the stage is now 'off', not 'canary'"):
         set_stage(engine, "off", kind=EventKind.AUTO_ROLLBACK, expect_stage="canary")
     assert [e.kind for e in events(engine)] == ["start", "auto_rollback"]
 

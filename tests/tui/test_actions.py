@@ -5,6 +5,7 @@ written as one event exactly as the CLI writes it (through `harness.control.acti
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import storekit
@@ -12,8 +13,10 @@ from sqlalchemy import select
 from storekit import MINUTE_NS, Seeded, seed_rollout
 from textual.command import CommandList
 from textual.css.query import NoMatches
+from textual.widgets import DataTable, Input
 
 from harness.cli import main
+from harness.control import actions
 from harness.operations import Operation
 from harness.store.db import open_engine, upgrade
 from harness.store.models import RolloutEvent
@@ -74,6 +77,9 @@ async def test_promote_is_refused_while_the_gate_fails(seeded: Seeded):
         assert title == "promote refused"
         assert "the gate says FAIL for stage 'staging'" in text
         assert "aggregate_bars shadow: FAIL" in text
+        # The dashboard's advice is its keys, not the command line's flags.
+        assert text.endswith("(the gate screen, key 2, shows why; P forces it, with a reason)")
+        assert "--force" not in text and "harness gate" not in text
         assert dialog(app) is None
     assert event_rows(seeded.engine) == before
     assert app.snapshot.overview.state.stage == "staging"
@@ -219,3 +225,129 @@ async def test_an_open_breaker_is_shown_and_reset_from_the_command_palette(seede
         await until(pilot, lambda: not banner.display, what="the banner to go")
     [row] = event_rows(seeded_sqlite.engine, "breaker_reset")
     assert (row.op, row.who) == ("place_order", default_who())
+
+
+async def test_a_confirmation_acts_on_the_stage_it_showed_or_not_at_all(seeded_sqlite):
+    engine = seeded_sqlite.engine
+    app = app_on(seeded_sqlite)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("P")
+        await until(pilot, lambda: dialog(app), what="the confirmation")
+        assert dialog(app).title_text == "Force promote: staging -> staging_50"
+        # Meanwhile another terminal promotes the same step.
+        other = seeded_sqlite.config()
+        actions.promote(engine, other, force=True, reason="from the CLI", who="bob")
+        await pilot.press(*"the shadow diff is known")
+        await pilot.press("enter")
+        await until(pilot, lambda: notes(app), what="the refusal")
+        [(title, text)] = notes(app)
+    assert title == "promote refused"
+    assert "the stage is now 'staging_50', not 'staging'" in text
+    assert "latest event: promote by bob" in text
+    assert [(r.from_stage, r.to_stage, r.who) for r in event_rows(engine, "promote")] == [
+        ("staging", "staging_50", "bob")
+    ]  # never staging_50 -> production, which nobody saw
+
+
+async def test_a_promotion_confirmed_after_a_kill_is_refused(passing):
+    app = app_on(passing)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: dialog(app), what="the confirmation")
+        actions.kill(passing.engine, passing.config(), reason="broker incident", who="ops")
+        await pilot.press("enter")
+        await until(pilot, lambda: notes(app), what="the refusal")
+        [(title, text)] = notes(app)
+    assert title == "promote refused" and "the kill flag was set" in text
+    assert event_rows(passing.engine, "promote") == []
+
+
+async def test_force_promote_on_a_passing_gate_says_there_is_nothing_to_force(passing):
+    app = app_on(passing)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        assert app.snapshot.overview.verdict.result.value == "PASS"
+        await pilot.press("P")
+        await until(pilot, lambda: notes(app), what="the refusal")
+        [(title, text)] = notes(app)
+        assert dialog(app) is None
+    assert title == "force promote refused"
+    assert text == "the gate says PASS for stage 'off': there is nothing to force (p promotes)"
+    assert event_rows(passing.engine, "promote") == []
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "said"),
+    [
+        ("#reason", "all clear\x1b[2J", "reason holds a control character (\\x1b"),
+        ("#who", "w" * 300, "who is 300 characters long, at most 255"),
+    ],
+)
+async def test_the_dialog_holds_typed_text_to_the_rule_of_the_cli(
+    seeded_sqlite, field, typed, said
+):
+    app = app_on(seeded_sqlite)
+    before = event_rows(seeded_sqlite.engine)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("k")
+        await until(pilot, lambda: dialog(app), what="the confirmation")
+        dialog(app).query_one(field, Input).value = typed  # as a paste would put it
+        await pilot.press("enter")
+        await pilot.pause()
+        assert dialog(app) is not None
+        shown = str(dialog(app).query_one("#dialog-error").render())
+        assert said in shown and "\x1b" not in shown
+    assert event_rows(seeded_sqlite.engine) == before
+
+
+async def test_after_a_promotion_with_gate_quick_the_dashboard_judges_as_the_cli(passing):
+    quick = passing.config("gate=quick")
+    actions.promote(passing.engine, quick, reason="off passed", who="ana")  # stores quick
+    cli = actions.status(passing.engine, quick)
+    app = app_on(passing, clock=time.time_ns)  # the dashboard without gate=quick
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        shown = app.snapshot.overview.verdict
+        assert shown.result.value == cli["verdict"]
+        assert shown.gate_settings == cli["gate_settings"]["judged_by"]
+        assert shown.gate_settings["name"] == "quick"
+        assert shown.result.value == "INCONCLUSIVE"  # no shadow comparisons at shadow yet
+        await pilot.press("P")
+        await until(pilot, lambda: dialog(app), what="the forced promotion's confirmation")
+        body = dialog(app).body.plain
+        assert "judged by gate settings 'quick'" in body
+        assert "canary will be judged by this dashboard's: 'default'" in body
+
+
+async def test_the_event_log_shows_text_of_older_versions_escaped(seeded_sqlite):
+    storekit.event(
+        seeded_sqlite.engine,
+        "kill",
+        seeded_sqlite.now_ns - MINUTE_NS,
+        who="\x1b]0;owned\x07mallory",
+        reason="\x1b[2Jall clear\nforged line",
+    )
+    app = app_on(seeded_sqlite)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await loaded(pilot, app)
+        await pilot.press("6")
+        await until(
+            pilot,
+            lambda: app.screen.query_one("#history", DataTable).row_count,
+            what="the event log",
+        )
+        await pilot.pause()
+        table = app.screen.query_one("#history", DataTable)
+        rows = [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        at = next(i for i, row in enumerate(rows) if "kill" in row)
+        table.move_cursor(row=at)
+        await pilot.pause()
+        cells = rows[at]
+        detail = str(app.screen.query_one("#row-detail").render())
+    assert "\\x1b]0;owned\\x07mallory" in cells
+    assert "\\x1b[2Jall clear\\nforged line" in cells
+    assert "by \\x1b]0;owned\\x07mallory" in detail
+    assert "\x1b" not in "".join(cells) + detail

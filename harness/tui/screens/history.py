@@ -24,6 +24,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from harness.operations import Impl, Operation
+from harness.output import printable
 from harness.store import queries
 from harness.tui.messages import HistoryLoaded
 from harness.tui.screens.base import DashboardScreen
@@ -47,12 +48,13 @@ def short_time(iso: str | None) -> str:
 
 
 def cell(value: Any) -> str:
-    """A value as a table cell shows it."""
+    """A value as a table cell shows it (text escaped: a reason stored by an older version,
+    or a broker's message, may hold a terminal escape, which is shown, never replayed)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value)
+    return printable(str(value))
 
 
 def shown(key: str, value: Any) -> str:
@@ -259,7 +261,7 @@ class FallbacksScreen(HistoryScreen):
 
     def describe(self, row: dict[str, Any]) -> str:
         """The reason in full, and how the Python side then did."""
-        failed = f"failed: {row['error_class']}: {row['error_message']}"
+        failed = f"failed: {cell(row['error_class'])}: {cell(row['error_message'])}"
         outcome = "succeeded" if row["ok"] else failed
         return (
             f"{row['time']}  {row['op']} at stage {row['stage']}, run {row['run']}\n"
@@ -322,7 +324,7 @@ class ShadowScreen(HistoryScreen):
                 f"{cell(row['shadow_value'])}"
             )
         if row["shadow_error"]:
-            body += f"\nshadow raised: {row['shadow_error']}"
+            body += f"\nshadow raised: {cell(row['shadow_error'])}"
         timing = f"\nprimary {cell(row['primary_ms'])} ms, shadow {cell(row['shadow_ms'])} ms"
         return f"{head}\n{body}{timing}"
 
@@ -352,7 +354,7 @@ class EventsScreen(HistoryScreen):
         forced = "  FORCED" if row["forced"] else ""
         text = (
             f"{row['time']}  {row['kind']}{forced}  {cell(row['from_stage'])} -> "
-            f"{cell(row['to_stage'])}  by {row['who']} on {cell(row['host'])} "
+            f"{cell(row['to_stage'])}  by {cell(row['who'])} on {cell(row['host'])} "
             f"(pid {cell(row['pid'])})\nreason: {cell(row['reason'])}"
         )
         gate = row.get("gate")

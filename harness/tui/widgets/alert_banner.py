@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from harness.control.actions import Overview
+from harness.output import printable
 
 __all__ = ["AlertBanner", "alerts"]
 
@@ -16,16 +17,17 @@ def alerts(view: Overview) -> list[str]:
     """One sentence per alarm, most severe first (empty: nothing to shout about)."""
     out = []
     if view.state.kill:
-        why = view.state.kill_reason or "no reason given"
+        why = printable(view.state.kill_reason or "no reason given")
         out.append(f"KILL SWITCH SET: everything goes to Python ({why}); u clears it")
     for breaker in view.breakers.values():
         if breaker.is_open:
-            why = breaker.reason or "no reason recorded"
+            why = printable(breaker.reason or "no reason recorded")
             out.append(
                 f"BREAKER OPEN: {breaker.op} goes to Python ({breaker.failures} failures: {why})"
             )
     if view.native_available is False:
-        out.append(f"NATIVE MODULE UNAVAILABLE in the latest run: {view.native_error or '?'}")
+        native = printable(view.native_error or "?")
+        out.append(f"NATIVE MODULE UNAVAILABLE in the latest run: {native}")
     return out
 
 
