@@ -5,15 +5,21 @@ The schema revision the code expects is `SCHEMA_REVISION` (a test keeps it equal
 head), so the check on every start is one `SELECT` on `alembic_version`, without loading
 Alembic. Errors name what to do: `SchemaError` says which command fixes the schema,
 `StoreUnavailableError` says which database could not be reached (password hidden).
+
+A SQLite file is created owner-only (0600: it holds the resolved configuration of every run and
+sits beside the credentials a bot uses); SQLite gives its `-wal` and `-shm` files the mode of the
+database file, so they are 0600 too.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
@@ -41,6 +47,8 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS: Final = 2_000
 """How long a SQLite statement waits on another process's lock before failing (the recorder
 then buffers and retries; readers in WAL mode are not blocked by writers)."""
+SQLITE_FILE_MODE: Final = 0o600
+"""Permissions of a SQLite file the harness creates (its -wal and -shm files take the same)."""
 
 
 class SchemaError(HarnessError):
@@ -51,15 +59,29 @@ class StoreUnavailableError(HarnessError):
     """The database cannot be reached or opened (the URL is shown with its password hidden)."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
+def create_sqlite_file(path: str) -> None:
+    """Create the SQLite file `path` empty with mode 0600 if it does not exist, before SQLite
+    creates it with 0644 (less the umask). O_EXCL: of processes racing to create it, one does,
+    and the others open the file it made. Errors are left to SQLite to report."""
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except OSError:  # it exists (the usual case), or SQLite will say why it cannot be made
+        return
+    os.close(fd)
+
+
+def _connect_sqlite(path: str) -> sqlite3.Connection:
+    """A read-write connection (the file created 0600 if new), in WAL mode."""
+    create_sqlite_file(path)
+    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_MS / 1000, check_same_thread=False)
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        f"busy_timeout={SQLITE_BUSY_MS}",
+        "foreign_keys=ON",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
 
 
 def _parse(url: str) -> URL:
@@ -72,11 +94,12 @@ def _parse(url: str) -> URL:
 def open_engine(url: str, *, pool_size: int = 5, read_timeout_s: float | None = None) -> Engine:
     """An engine for `url`: SQLite files in WAL mode, PostgreSQL through psycopg 3.
 
-    A `postgresql://` URL is read as `postgresql+psycopg://`. Nothing connects yet.
-    `read_timeout_s` bounds how long a PostgreSQL statement may run (`statement_timeout`) and
-    how long sent data may go unacknowledged before the connection is dropped
-    (`tcp_user_timeout`), so a reader (the dashboard) never waits on a hung server for longer;
-    SQLite statements are already bounded by the busy timeout.
+    A `postgresql://` URL is read as `postgresql+psycopg://`. Nothing connects yet (a new
+    SQLite file is created, mode 0600, by the first connection). `read_timeout_s` bounds how
+    long a PostgreSQL statement may run (`statement_timeout`) and how long sent data may go
+    unacknowledged before the connection is dropped (`tcp_user_timeout`), so a reader (the
+    dashboard) never waits on a hung server for longer; SQLite statements are already bounded
+    by the busy timeout.
     """
     parsed = _parse(url)
     backend = parsed.get_backend_name()
@@ -84,11 +107,7 @@ def open_engine(url: str, *, pool_size: int = 5, read_timeout_s: float | None = 
         database = parsed.database or ""
         if database in ("", ":memory:"):
             raise StoreUnavailableError("an in-memory SQLite database cannot be shared: use a file")
-        engine = create_engine(
-            parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return create_engine(parsed, creator=partial(_connect_sqlite, database))
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
