@@ -1,9 +1,11 @@
-"""Opening the database: engines tuned for SQLite (WAL) and PostgreSQL (psycopg 3), the schema
-check every command makes, and `harness db upgrade` / `current` through Alembic.
+"""Opening the database: engines tuned for SQLite (WAL) and PostgreSQL (psycopg 3), and the
+schema check every command makes.
 
 The schema revision the code expects is `SCHEMA_REVISION` (a test keeps it equal to Alembic's
 head), so the check on every start is one `SELECT` on `alembic_version`, without loading
-Alembic. Errors name what to do: `SchemaError` says which command fixes the schema,
+Alembic; only a database at another revision takes the slow path of `harness.store.schema`
+(wait for a schema change another process is making, create the schema of a new SQLite file).
+Errors name what to do: `SchemaError` says which command fixes the schema,
 `StoreUnavailableError` says which database could not be reached (password hidden).
 
 A SQLite file is created owner-only (0600: it holds the resolved configuration of every run and
@@ -199,69 +201,38 @@ def current_revision(engine: Engine) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _is_empty(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
-    with engine.connect() as conn:
-        return not inspect(conn).get_table_names()
-
-
 def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
     """Refuse to run on a schema other than `SCHEMA_REVISION`, naming the command that fixes it.
 
-    With `create_if_empty`, an embedded SQLite file that is new or empty is upgraded here, so
-    that the first `harness run` works without a separate `harness db upgrade`.
+    The usual case is one `SELECT`. A database at another revision may be in the middle of a
+    schema change by another process (a `harness db upgrade`, or a bot creating the schema of a
+    new file): that change is waited for and the revision read again, so the process that
+    loses a race finds the schema complete instead of failing. With `create_if_empty`, a
+    SQLite file that is new or empty (or holds only the empty tables a creation interrupted by
+    an older harness left) gets its schema here, under the same lock, so that the first
+    `harness run` works without a separate `harness db upgrade`; PostgreSQL never does.
+    Raises `SchemaError` (the revision, and the fix) or `StoreUnavailableError`.
     """
-    revision = current_revision(engine)
-    if revision == SCHEMA_REVISION:
+    if current_revision(engine) == SCHEMA_REVISION:
         return
-    sqlite = engine.dialect.name == "sqlite"
-    if revision is None and create_if_empty and sqlite and _is_empty(engine):
-        upgrade(engine)
-        return
-    where = describe(engine)
-    if revision is None:
-        raise SchemaError(f"the database {where} has no harness schema: run `harness db upgrade`")
-    raise SchemaError(
-        f"the database {where} is at schema revision {revision}, this harness needs "
-        f"{SCHEMA_REVISION}: run `harness db upgrade`"
-    )
+    from harness.store import schema
 
-
-def _alembic_config(engine: Engine) -> Any:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["url"] = engine.url.render_as_string(hide_password=False)
-    return config
+    schema.settle(engine, create_if_empty=create_if_empty)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Run the Alembic migrations up to `revision`; returns the revision now current."""
-    from alembic import command
+    """Run the Alembic migrations up to `revision`, atomically and under the schema lock (see
+    `harness.store.schema`); returns the revision now current."""
+    from harness.store import schema
 
-    config = _alembic_config(engine)
-    try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    except (OperationalError, ProgrammingError, DBAPIError) as exc:
-        raise unavailable_error(engine, exc) from None
-    return current_revision(engine)
+    return schema.migrate(engine, "upgrade", revision).after
 
 
 def head_revision() -> str:
     """Alembic's head revision of the shipped migrations."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from harness.store import schema
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if head is None:  # pragma: no cover - migrations ship with the package
-        raise SchemaError("no migrations found")
-    return head
+    return schema.head_revision()
 
 
 def sqlite_path(engine: Engine) -> Path | None:
