@@ -39,6 +39,7 @@ from harness.store.state import (
     EventKind,
     LiveState,
     ensure_state,
+    not_started,
     read_state,
     set_kill,
     set_stage,
@@ -117,10 +118,18 @@ def _start_stage(cfg: HarnessConfig) -> str:
 
 
 def current_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
-    """The store's rollout state, created at `rollout.start_stage` if there is none yet."""
+    """The store's rollout state; if there is none yet, the one the first run or action would
+    start at `rollout.start_stage` (`LiveState.started` False), with nothing written: reading
+    needs no write access (a read-only store, `harness status` on a copy)."""
     with engine.connect() as conn:
         state = read_state(conn)
-    return state if state is not None else ensure_state(engine, _start_stage(cfg))
+    return state if state is not None else not_started(_start_stage(cfg))
+
+
+def _stored(engine: Engine, cfg: HarnessConfig, state: LiveState) -> LiveState:
+    """`state`, written first (with its `start` event) if it is one no store holds yet: an
+    action about to write needs the row it compares and sets."""
+    return state if state.started else ensure_state(engine, _start_stage(cfg))
 
 
 def stage_config(cfg: HarnessConfig, name: str) -> StageConfig:
@@ -263,6 +272,7 @@ def promote(
     """
     reason = _reason(reason, "a forced promotion" if force else "promote", required=force)
     plan = plan_promote(engine, cfg, force=force)
+    _stored(engine, cfg, plan.before)
     after = set_stage(
         engine,
         plan.to_stage.name,
@@ -290,13 +300,15 @@ def rollback(
     `automatic` marks the rollback a running stage's critical FAIL made (event
     `auto_rollback`); it only happens if the stage is still the one judged.
     """
+    reason = _reason(reason, "rollback", required=False)
     plan = plan_rollback(engine, cfg, to=to)
+    _stored(engine, cfg, plan.before)
     after = set_stage(
         engine,
         plan.to_stage.name,
         kind=EventKind.AUTO_ROLLBACK if automatic else EventKind.ROLLBACK,
         who=who,
-        reason=_reason(reason, "rollback", required=False),
+        reason=reason,
         gate=plan.verdict.to_dict(),
         expect_stage=plan.before.stage,
     )
@@ -308,11 +320,11 @@ def kill(
     engine: Engine, cfg: HarnessConfig, *, who: str | None = None, reason: str | None = None
 ) -> ActionResult:
     """Send every operation to Python in every process (within about a second)."""
+    reason = _reason(reason, "kill", required=False)
     state = current_state(engine, cfg)
     judged = verdict(engine, cfg, state)
-    after = set_kill(
-        engine, True, who=who, reason=_reason(reason, "kill", required=False), gate=judged.to_dict()
-    )
+    state = _stored(engine, cfg, state)
+    after = set_kill(engine, True, who=who, reason=reason, gate=judged.to_dict())
     return ActionResult("kill", state, after, judged)
 
 
@@ -320,15 +332,11 @@ def unkill(
     engine: Engine, cfg: HarnessConfig, *, who: str | None = None, reason: str | None = None
 ) -> ActionResult:
     """Clear the kill flag: routing follows the stage again."""
+    reason = _reason(reason, "unkill", required=False)
     state = current_state(engine, cfg)
     judged = verdict(engine, cfg, state)
-    after = set_kill(
-        engine,
-        False,
-        who=who,
-        reason=_reason(reason, "unkill", required=False),
-        gate=judged.to_dict(),
-    )
+    state = _stored(engine, cfg, state)
+    after = set_kill(engine, False, who=who, reason=reason, gate=judged.to_dict())
     return ActionResult("unkill", state, after, judged)
 
 
@@ -341,11 +349,10 @@ def reset_breaker(
     reason: str | None = None,
 ) -> ActionResult:
     """Close `op`'s circuit breaker (ActionError if it is not open)."""
+    reason = _reason(reason, "reset", required=False)
     state = current_state(engine, cfg)
-    if not _reset_breaker(
-        engine, op.value, who=who, reason=_reason(reason, "reset", required=False)
-    ):
-        raise ActionError(f"the {op.value} breaker is not open")
+    if not state.started or not _reset_breaker(engine, op.value, who=who, reason=reason):
+        raise ActionError(f"the {op.value} breaker is not open")  # none trips without a state
     return ActionResult("breaker_reset", state, current_state(engine, cfg), None)
 
 
@@ -415,14 +422,17 @@ def status(engine: Engine, cfg: HarnessConfig) -> dict[str, Any]:
     """The rollout at a glance (JSON-able, stable keys): stage and its percentages, the kill
     flag, `env_kill` (`TOPSTEPX_USE_RUST` is false in this process's environment: any process
     started with it sends everything to Python whatever the stage), breakers, the native module
-    as the latest run saw it, and the gate's verdict."""
+    as the latest run saw it, and the gate's verdict. `started` False: the store holds no
+    rollout state yet (nothing is written to show it); `stage` is the one the first run or
+    action starts, `stage_since` None."""
     view = overview(engine, cfg)
     state, stage = view.state, view.stage
     ladder = [s.name for s in view.ladder]
     following = view.next_stage
     return {
         "stage": state.stage,
-        "stage_since": view.verdict.to_dict()["since"],
+        "started": state.started,
+        "stage_since": view.verdict.to_dict()["since"] if state.started else None,
         "ladder": ladder,
         "next_stage": None if following is None else following.name,
         "percent": {op.value: stage.percent.of(op) for op in Operation},

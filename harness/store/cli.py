@@ -60,7 +60,7 @@ class Db:
             return 0
         if args.action == "current":
             require_existing(cfg.db.url)  # a read: never leave an empty file behind
-            engine = open_engine(cfg.db.url)
+            engine = open_engine(cfg.db.url, read_only=True)
             try:
                 revision = current_revision(engine)
             finally:
@@ -221,7 +221,7 @@ class Query:
         if args.bucket is not None and args.kind not in ("latency", "rates"):
             reason = "only `query latency` and `query rates` have buckets"
             raise InvalidInputError("bucket", args.bucket, reason)
-        engine = open_store(cfg.db.url)
+        engine = open_store(cfg.db.url, read_only=True)
         try:
             rows = _rows(args, engine, filters)
         finally:

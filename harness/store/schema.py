@@ -54,9 +54,11 @@ from harness.store.db import (
     SCHEMA_REVISION,
     SchemaError,
     StoreUnavailableError,
-    create_sqlite_file,
+    can_write,
+    current_revision,
     describe,
     error_line,
+    prepare_sqlite_file,
     unavailable_error,
 )
 
@@ -159,7 +161,7 @@ def _sqlite_migration_engine(engine: Engine) -> Engine:
     path = str(engine.url.database)
 
     def connect() -> sqlite3.Connection:
-        create_sqlite_file(path)
+        prepare_sqlite_file(path)
         conn = sqlite3.connect(
             path, timeout=SCHEMA_LOCK_WAIT_S, isolation_level=None, check_same_thread=False
         )
@@ -230,6 +232,32 @@ def _check_foreign_keys(conn: Connection) -> None:
         )
 
 
+def _wait_for_change(engine: Engine) -> None:
+    """Wait until no schema change holds the lock, taking it for an instant and writing
+    nothing (a reader's slow path). A SQLite file this process cannot write is not waited for:
+    a mode=ro connection cannot take the write lock, and nothing is read wrong for it (the
+    revision is read again after)."""
+    if engine.dialect.name == "sqlite":
+        if not can_write(engine.url.render_as_string(hide_password=False)):
+            return
+        migration = _sqlite_migration_engine(engine)
+        try:
+            with migration.connect() as conn:
+                try:
+                    conn.begin().rollback()
+                except DBAPIError as exc:
+                    raise _lock_error(engine, exc) from None
+        finally:
+            migration.dispose()
+        return
+    with engine.connect() as conn:
+        try:
+            conn.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": PG_LOCK_KEY})
+        except DBAPIError as exc:
+            raise _lock_error(engine, exc) from None
+        conn.rollback()
+
+
 # ----- reading and judging -------------------------------------------------------------------
 
 
@@ -263,22 +291,26 @@ def schema_error(where: str, revision: str | None) -> SchemaError:
     )
 
 
-def settle(engine: Engine, *, create_if_empty: bool = False) -> None:
+def settle(engine: Engine, *, create_if_empty: bool = False, read_only: bool = False) -> None:
     """The slow path of `ensure_schema`, for a database not at `SCHEMA_REVISION`: wait for a
     schema change in progress, read the revision again, create the schema of an empty SQLite
     file if `create_if_empty`; `SchemaError` naming the fix if it is still not current."""
     where = describe(engine)
     try:
-        with locked(engine) as conn:
-            revision = read_revision(conn)
-            creates = create_if_empty and engine.dialect.name == "sqlite"
-            if (
-                revision is None
-                and creates
-                and _clear_interrupted_creation(conn, where, only_if_ours=True)
-            ):
-                _run_alembic(_config(_url(engine), conn), "upgrade", "head")
+        if read_only:
+            _wait_for_change(engine)
+            revision = current_revision(engine)
+        else:
+            with locked(engine) as conn:
                 revision = read_revision(conn)
+                creates = create_if_empty and engine.dialect.name == "sqlite"
+                if (
+                    revision is None
+                    and creates
+                    and _clear_interrupted_creation(conn, where, only_if_ours=True)
+                ):
+                    _run_alembic(_config(_url(engine), conn), "upgrade", "head")
+                    revision = read_revision(conn)
     except DBAPIError as exc:
         raise unavailable_error(engine, exc) from None
     if revision != SCHEMA_REVISION:

@@ -30,6 +30,7 @@ __all__ = [
     "StateConflictError",
     "default_who",
     "ensure_state",
+    "not_started",
     "read_state",
     "reset_breaker",
     "set_kill",
@@ -74,6 +75,19 @@ class LiveState:
     open_breakers: frozenset[str]
     version: int
     updated_ns: int
+
+    @property
+    def started(self) -> bool:
+        """Whether the store holds this state (False: `not_started`, what the first run or
+        action would start, read from a store that has none yet)."""
+        return self.version > 0
+
+
+def not_started(start_stage: str, now_ns: int | None = None) -> LiveState:
+    """The state a store without one would start at `start_stage` (`version` 0, nothing
+    written): what a reader shows, so that reading never needs to write."""
+    now = _now() if now_ns is None else now_ns
+    return LiveState(start_stage, now, False, None, frozenset(), 0, now)
 
 
 def default_who() -> str:
@@ -226,7 +240,7 @@ def _bump(conn: Connection, expect_version: int | None, **values: Any) -> LiveSt
 def _current(conn: Connection) -> LiveState:
     state = read_state(conn)
     if state is None:
-        raise StateConflictError("no rollout state yet: start a run (or `harness status`) first")
+        raise StateConflictError("no rollout state yet: start a run first")
     return state
 
 
