@@ -37,12 +37,13 @@ harness: every command says so (exit 2) and changes nothing, since going back is
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError
@@ -70,9 +71,11 @@ __all__ = [
     "SCHEMA_LOCK_WAIT_S",
     "Change",
     "head_revision",
+    "history",
     "is_known",
     "locked",
     "migrate",
+    "offline_sql",
     "read_revision",
     "settle",
 ]
@@ -128,10 +131,25 @@ def is_known(revision: str) -> bool:
         return False
 
 
-def _config(url: str, connection: Connection | None = None) -> Any:
+def history() -> list[dict[str, Any]]:
+    """Every shipped revision, newest first: `revision`, `down_revision`, `doc` (the first line
+    of its docstring), `head`."""
+    head = head_revision()
+    return [
+        {
+            "revision": script.revision,
+            "down_revision": script.down_revision,
+            "doc": (script.doc or "").strip().splitlines()[0] if script.doc else "",
+            "head": script.revision == head,
+        }
+        for script in _scripts().walk_revisions()
+    ]
+
+
+def _config(url: str, connection: Connection | None = None, out: TextIO | None = None) -> Any:
     from alembic.config import Config
 
-    config = Config()
+    config = Config(output_buffer=out)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["url"] = url
     if connection is not None:
@@ -139,16 +157,18 @@ def _config(url: str, connection: Connection | None = None) -> Any:
     return config
 
 
-def _run_alembic(config: Any, verb: str, revision: str) -> None:
+def _run_alembic(config: Any, verb: str, revision: str, *, sql: bool = False) -> None:
     from alembic import command
     from alembic.util import CommandError
 
     try:
         if verb == "upgrade":
-            command.upgrade(config, revision)
+            command.upgrade(config, revision, sql=sql)
         else:
-            command.downgrade(config, revision)
-    except CommandError as exc:  # an unknown target revision
+            command.downgrade(config, revision, sql=sql)
+    except CommandError as exc:  # an unknown target, or what offline mode cannot do
+        if sql:
+            raise InvalidInputError("--sql", f"{verb} {revision}", error_line(exc)) from None
         raise InvalidInputError("revision", revision, error_line(exc)) from None
 
 
@@ -348,6 +368,19 @@ def migrate(engine: Engine, verb: str, revision: str) -> Change:
             f"{error_line(exc)}; rolled back, nothing changed"
         ) from None
     return Change(before, after)
+
+
+def offline_sql(url: str, verb: str, revision: str, out: TextIO) -> None:
+    """Write the SQL of `verb` to `revision` for `url`'s dialect to `out`, touching no
+    database (Alembic's offline mode): one transaction, `alembic_version` stamped in it.
+    `revision` may be a range `FROM:TO` (a downgrade needs one). Nothing is written unless the
+    whole script could be made: `InvalidInputError` otherwise (an unknown revision; on SQLite,
+    a revision whose batch operation needs the live table, such as 0002)."""
+    if verb not in VERBS:
+        raise ValueError(f"verb must be one of {VERBS}, not {verb!r}")
+    script = io.StringIO()
+    _run_alembic(_config(url, out=script), verb, revision, sql=True)
+    out.write(script.getvalue())
 
 
 def _url(engine: Engine) -> str:

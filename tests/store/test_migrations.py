@@ -1,6 +1,7 @@
 """Schema changes (issue 20): each whole upgrade is atomic, whatever revision it runs; two
 processes changing or checking the schema at once both succeed; what an older harness's
-interrupted change left is cleared."""
+interrupted change left is cleared; a schema a newer harness wrote is refused by every command,
+in one line, with nothing changed."""
 
 from __future__ import annotations
 
@@ -356,3 +357,107 @@ def test_a_batch_copy_holding_the_only_rows_is_refused_naming_it(db_url, capsys)
     assert "has _alembic_tmp_outcomes but no outcomes" in err and err.count("\n") == 1
     assert fingerprint(db_url) == before
     engine.dispose()
+
+
+# ----- refused ---------------------------------------------------------------------------------
+
+EVERY_COMMAND = [
+    (("db", "upgrade"), 2),
+    (("db", "downgrade", "0001"), 2),
+    (("db", "current"), 1),
+    (("db", "current", "--json"), 1),
+    (("db", "rebuild-rollups"), 2),
+    (("status",), 2),
+    (("status", "--json"), 2),
+    (("gate",), 2),
+    (("query", "runs"), 2),
+    (("promote", "--force", "--reason", "x"), 2),
+    (("rollback",), 2),
+    (("kill",), 2),
+    (("unkill",), 2),
+    (("breaker",), 2),
+    (("breaker", "reset", "--op", "place_order"), 2),
+    (("run", "broker.sim.profile=default", "workload.trades=1"), 2),
+    (("tui",), 2),
+]
+
+
+def test_a_schema_a_newer_harness_wrote_is_refused_by_every_command(db_url, capsys):
+    engine = open_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    before = fingerprint(db_url)
+    for args, status in EVERY_COMMAND:
+        assert main([*args, f"db.url={db_url}"]) == status, args
+        out, err = capsys.readouterr()
+        text_out = out + err
+        assert "Traceback" not in text_out, (args, text_out)
+        if status == 2:
+            assert err.count("\n") == 1 and "revision 0099" in err, (args, err)
+            assert "a newer harness wrote it" in err and "db upgrade`" not in err, (args, err)
+        elif "--json" in args:
+            assert '"revision": "0099"' in out and '"current": false' in out
+        else:
+            assert "0099 (written by a newer harness" in out, (args, out)
+    assert fingerprint(db_url) == before
+
+
+# ----- harness db ------------------------------------------------------------------------------
+
+
+def test_db_current_json_has_stable_keys_and_hides_the_password(db_url, capsys):
+    url = db_url
+    if not url.startswith("sqlite"):  # trust authentication ignores the password given
+        url = url.replace("://harness@", "://harness:s3cret-pw@")
+    assert main(["db", "upgrade", "0001", f"db.url={url}"]) == 0
+    capsys.readouterr()
+    assert main(["db", "current", "--json", f"db.url={url}"]) == 1
+    import json
+
+    data = json.loads(capsys.readouterr().out)
+    assert list(data) == ["url", "revision", "head", "current"]
+    assert (data["revision"], data["head"], data["current"]) == ("0001", SCHEMA_REVISION, False)
+    assert "s3cret-pw" not in data["url"]
+    assert main(["db", "upgrade", f"db.url={url}"]) == 0
+    capsys.readouterr()
+    assert main(["db", "current", "--json", f"db.url={url}"]) == 0
+    assert json.loads(capsys.readouterr().out)["current"] is True
+
+
+def test_db_history_downgrade_and_upgrade_cover_what_alembic_did(db_url, capsys):
+    assert main(["db", "upgrade", f"db.url={db_url}"]) == 0
+    capsys.readouterr()
+    assert main(["db", "history", f"db.url={db_url}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"0001 -> {SCHEMA_REVISION} (head, current): outcomes.reconciled")
+    assert lines[-1].startswith("base -> 0001: Initial schema")
+    assert main(["db", "downgrade", "0001", f"db.url={db_url}"]) == 0
+    assert f"schema revision 0001 ({SCHEMA_REVISION} -> 0001)" in capsys.readouterr().out
+    assert fingerprint(db_url)["revision"] == "0001"
+    assert main(["db", "downgrade", f"db.url={db_url}"]) == 2  # a revision is required
+    assert main(["db", "downgrade", "nosuch", f"db.url={db_url}"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid revision=None" in err and "invalid revision='nosuch'" in err
+    assert fingerprint(db_url)["revision"] == "0001"
+
+
+def test_db_upgrade_sql_prints_one_transaction_and_touches_no_database(tmp_path, capsys):
+    url = "postgresql+psycopg://bot:s3cret-pw@127.0.0.1:1/nowhere"  # nothing listens there
+    assert main(["db", "upgrade", "--sql", f"db.url={url}"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("BEGIN;") and out.rstrip().endswith("COMMIT;")
+    assert "CREATE TABLE outcomes" in out and "ADD COLUMN reconciled" in out
+    assert f"UPDATE alembic_version SET version_num='{SCHEMA_REVISION}'" in out
+    assert "s3cret-pw" not in out
+    assert main(["db", "downgrade", f"{SCHEMA_REVISION}:0001", "--sql", f"db.url={url}"]) == 0
+    assert "DROP COLUMN reconciled" in capsys.readouterr().out
+    sqlite = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["db", "upgrade", "0001", "--sql", f"db.url={sqlite}"]) == 0
+    assert "CREATE TABLE runs" in capsys.readouterr().out
+    # SQLite's batch copy needs the live table: refused in one line, nothing printed.
+    assert main(["db", "upgrade", "--sql", f"db.url={sqlite}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "invalid --sql='upgrade head'" in err
+    assert not (tmp_path / "h.db").exists()
