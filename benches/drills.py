@@ -10,9 +10,11 @@ figures with the machine it ran on and the command that made it.
 Each drill appends its figures as a JSON line to the file named by `HARNESS_DRILL_RESULTS`
 (`tests/drills/conftest.py`); this script points it at a fresh file, runs pytest, and renders.
 The exit status is pytest's (a failed drill is in the table, marked FAIL, and fails the run).
-PostgreSQL: drills 5, 9, 12 and 13 start clusters of their own; drills 7 and 11 use
+PostgreSQL: drills 5, 9, 12 and 13 start clusters of their own; drills 7, 11 and 15 use
 `HARNESS_TEST_PG_URL` or, without it, a throwaway cluster the test session starts
 (`tests/pgcluster.py`). Drills 12 and 13 mount small tmpfs file systems (root, as CI runs).
+Drill 15 kills 4 schema changes per case by default;
+`HARNESS_DRILL_SCHEMA_TRIES=16 python benches/drills.py -- -k schema` kills more.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from sqlalchemy import Engine
 
@@ -65,7 +65,7 @@ from harness.router.snapshot import Snapshot
 from harness.shutdown import SHUTDOWN_FLUSH_S
 from harness.sim import SimSettings, Simulator
 from harness.store import db
-from harness.store.runs import end_run, start_run
+from harness.store.runs import end_run, failure_reason, start_run
 from harness.store.state import (
     EventKind,
     default_who,
@@ -222,21 +222,27 @@ class Harness:
         # Re-entrant: a signal handler that closes may interrupt this thread inside close().
         self._close_lock = threading.RLock()
         self._cleanup = contextlib.ExitStack()
+        self._secrets: list[str] = []
+        self._failure: str | None = None
         self.simulator: Simulator | None = None
         """The embedded simulator (`broker.kind == sim`), else None."""
         try:
             self._open(kind)
-        except BaseException:
+        except BaseException as exc:
+            self._failure = failure_reason(exc)  # the run row's reason, if it was started
             self._cleanup.close()
             raise
 
     def _open(self, kind: str) -> None:
         cfg = self.config
         sim_settings = None
+        # Bad input is refused before the store is touched (no database file, no run row).
         if cfg.broker.kind is BrokerKind.projectx:
-            base_url, username, api_key = _gateway_credentials(cfg)  # before touching anything
+            base_url, username, api_key = _gateway_credentials(cfg)
+            self._secrets.append(api_key)
         else:
-            sim_settings = _simulator_settings(cfg)  # likewise
+            sim_settings = _simulator_settings(cfg)
+            self._secrets.append(sim_settings.api_key)
         self.native: NativeStatus = load_native()
         if not self.native.available:
             reason = self.native.error
@@ -384,7 +390,10 @@ class Harness:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose(status="finished" if exc_type is None else "failed")
+        await self.aclose(
+            status="finished" if exc is None else "failed",
+            reason=None if exc is None else failure_reason(exc),
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -395,16 +404,20 @@ class Harness:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close(status="finished" if exc_type is None else "failed")
+        self.close(
+            status="finished" if exc is None else "failed",
+            reason=None if exc is None else failure_reason(exc),
+        )
 
-    async def aclose(self, status: str = "finished") -> None:
-        """Close everything (see the module docstring); idempotent."""
+    async def aclose(self, status: str = "finished", reason: str | None = None) -> None:
+        """Close everything (see the module docstring); idempotent. `reason`: why, for a
+        `failed` run's row (`failure_reason(exc)` of what stopped it)."""
         if self._closed:
             return
         try:
             await self.orders.aclose()
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, self.close, status)
+            await asyncio.get_running_loop().run_in_executor(None, self.close, status, reason)
             # close() ran on a worker thread, which cannot put a signal handler back: here.
             shutdown.unwatch(self)
 
@@ -418,8 +431,9 @@ class Harness:
             return True
         return self.recorder.flush(timeout_s)
 
-    def close(self, status: str = "finished") -> None:
-        """Close without an event loop (order clients are left to their loop); idempotent."""
+    def close(self, status: str = "finished", reason: str | None = None) -> None:
+        """Close without an event loop (order clients are left to their loop); idempotent.
+        `reason`: as for `aclose`."""
         with self._close_lock:
             if self._closed:
                 return
@@ -434,7 +448,7 @@ class Harness:
             with contextlib.suppress(Exception):
                 self._poller.stop()
             stats = self.recorder.close(timeout=self.config.db.recorder.close_wait_s)
-            self._end_run_quietly(status, stats)
+            self._end_run_quietly(status, stats, reason)
             if self.simulator is not None:
                 self.simulator.stop()
             self.engine.dispose()
@@ -442,10 +456,22 @@ class Harness:
             shutdown.unwatch(self)
         _log_losses(self.run_id, stats)
 
-    def _end_run_quietly(self, status: str, stats: RecorderStats | None = None) -> None:
+    def _end_run_quietly(
+        self, status: str, stats: RecorderStats | None = None, reason: str | None = None
+    ) -> None:
+        """End the run row; a `failed` one always with its reason (secrets replaced by ***)."""
         recorder = getattr(self, "recorder", None)
         if stats is None and recorder is not None:
             stats = recorder.stats()
+        summary: dict[str, Any] = {}
+        if stats is not None:
+            summary["recorder"] = dataclasses.asdict(stats)
+        if status == "failed":
+            reason = reason or self._failure or "closed as failed by its caller (no reason given)"
+        if reason:
+            for secret in self._secrets:
+                reason = reason.replace(secret, "***")
+            summary["reason"] = reason
         try:
             end_run(
                 self.engine,
@@ -453,7 +479,7 @@ class Harness:
                 status=status,
                 rows_recorded=0 if stats is None else stats.written,
                 rows_dropped=0 if stats is None else stats.dropped,
-                summary=None if stats is None else {"recorder": dataclasses.asdict(stats)},
+                summary=summary or None,
             )
         except Exception as exc:
             log.error("could not end run %s in the store: %s", self.run_id, exc)

@@ -86,6 +86,12 @@ def _pg_database(pg_server: str, template: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+def template_url(pg_server: str) -> str:
+    """URL of the session's PostgreSQL template: a database migrated to the head, cleanly (read
+    it, never write it: every `pg_url` is a copy of it)."""
+    return _with_database(pg_server, PG_TEMPLATE)
+
+
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh migrated PostgreSQL database for this test (dropped after)."""

@@ -72,6 +72,19 @@ def test_the_installed_wheel_creates_and_reads_a_store_from_any_folder(tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"schema revision {SCHEMA_REVISION}" in done.stdout
     assert (elsewhere / "harness.db").exists()
+    # Every Alembic verb a user needs, without an alembic.ini (none ships): `harness db`.
+    done = run("db", "history")
+    assert done.returncode == 0 and "base -> 0001" in done.stdout, done.stderr
+    done = run("db", "downgrade", "0001")
+    assert done.returncode == 0 and f"({SCHEMA_REVISION} -> 0001)" in done.stdout, done.stderr
+    done = run("db", "current", "--json")
+    assert done.returncode == 1 and '"revision": "0001"' in done.stdout, done.stderr
+    done = run("db", "upgrade")
+    assert done.returncode == 0 and f"(0001 -> {SCHEMA_REVISION})" in done.stdout, done.stderr
+    offline = "db.url=postgresql+psycopg://bot@127.0.0.1:1/nowhere"  # the dialect; no server
+    done = run("db", "upgrade", "--sql", offline)
+    assert done.returncode == 0 and done.stdout.startswith("BEGIN;"), done.stderr
+    assert "CREATE TABLE outcomes" in done.stdout and done.stdout.rstrip().endswith("COMMIT;")
     done = run("status", "--json")
     assert done.returncode == 0, done.stderr
     assert '"stage": "off"' in done.stdout

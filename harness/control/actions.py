@@ -56,6 +56,7 @@ from harness.store.state import (
     change_kill,
     ensure_state,
     moved_error,
+    not_started,
     read_state,
     set_stage,
 )
@@ -175,11 +176,19 @@ def _start_stage(cfg: HarnessConfig) -> str:
 
 
 def current_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
-    """The store's rollout state with its stage's gate settings, created at
-    `rollout.start_stage` (judged by `cfg.gate`) if there is none yet."""
+    """The store's rollout state with its stage's gate settings; if there is none yet, the one
+    the first run or action would start at `rollout.start_stage` (`LiveState.started` False),
+    with nothing written: reading needs no write access (a read-only store, `harness status` on
+    a copy)."""
     with engine.connect() as conn:
         state = read_state(conn, with_gate=True)
-    if state is not None:
+    return state if state is not None else not_started(_start_stage(cfg))
+
+
+def _stored(engine: Engine, cfg: HarnessConfig, state: LiveState) -> LiveState:
+    """`state`, written first (with its `start` event, judged by `cfg.gate`) if it is one no
+    store holds yet: an action about to write needs the row it compares and sets."""
+    if state.started:
         return state
     ensure_state(engine, _start_stage(cfg), gate=stage_gate(cfg.gate), wait_s=cfg.db.write_wait_s)
     with engine.connect() as conn:
@@ -467,6 +476,7 @@ def promote(
     reason = _reason(reason, asked, required=force or rejudge)
     who = _who(who)
     plan = plan_promote(engine, cfg, force=force, seen=seen, from_stage=from_stage, rejudge=rejudge)
+    _stored(engine, cfg, plan.before)
     after = set_stage(
         engine,
         plan.to_stage.name,
@@ -504,6 +514,7 @@ def rollback(
     reason = _reason(reason, "rollback", required=False)
     who = _who(who)
     plan = plan_rollback(engine, cfg, to=to, seen=seen, from_stage=from_stage)
+    _stored(engine, cfg, plan.before)
     after = set_stage(
         engine,
         plan.to_stage.name,
@@ -541,12 +552,14 @@ def kill(
 
     A kill expects nothing of the state, so it always lands: its compare-and-set is made again
     when something else commits at the same moment (a promotion, a breaker trip). When the
-    kill flag is already set, nothing is written (`changed` False).
+    kill flag is already set, nothing is written (`changed` False). A store with no rollout
+    state yet gets one first (at `rollout.start_stage`), then the kill.
     """
     reason = _reason(reason, "kill", required=False)
     who = _who(who)
     state = current_state(engine, cfg)
     judged = _verdict_if_judged(engine, cfg, state)
+    state = _stored(engine, cfg, state)
     after, changed = change_kill(
         engine,
         True,
@@ -576,6 +589,8 @@ def unkill(
     who = _who(who)
     state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
     judged = _verdict_if_judged(engine, cfg, state)
+    if not state.started:  # no rollout state yet, so no kill flag to clear: nothing written
+        return ActionResult("unkill", state, state, judged, changed=False)
     after, changed = change_kill(
         engine,
         False,
@@ -605,6 +620,8 @@ def reset_breaker(
     reason = _reason(reason, "reset", required=False)
     who = _who(who)
     state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
+    if not state.started:  # no breaker trips before there is a rollout state
+        raise ActionError(f"the {op.value} breaker is not open")
     closed = _reset_breaker(
         engine,
         op.value,
@@ -698,7 +715,9 @@ def status(engine: Engine, cfg: HarnessConfig, *, rejudge: bool = False) -> dict
     started with it sends everything to Python whatever the stage), breakers, the native module
     as the latest run saw it, the gate's verdict, and `gate_settings`: which settings judged it
     (`judged_by`: name, fingerprint, source), this command's own (`this_command`) and the
-    `note` a command prints when they differ (null when not)."""
+    `note` a command prints when they differ (null when not). `started` False: the store holds
+    no rollout state yet (nothing is written to show it); `stage` is the one the first run or
+    action starts, `stage_since` None."""
     view = overview(engine, cfg, rejudge=rejudge)
     how = view.judging
     assert how is not None
@@ -707,7 +726,8 @@ def status(engine: Engine, cfg: HarnessConfig, *, rejudge: bool = False) -> dict
     following = view.next_stage
     return {
         "stage": state.stage,
-        "stage_since": view.verdict.to_dict()["since"],
+        "started": state.started,
+        "stage_since": view.verdict.to_dict()["since"] if state.started else None,
         "ladder": ladder,
         "next_stage": None if following is None else following.name,
         "percent": {op.value: stage.percent.of(op) for op in Operation},

@@ -182,7 +182,7 @@ class Gate:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Print the verdict; exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE."""
-        engine = open_store(cfg.db.url)
+        engine = open_store(cfg.db.url, read_only=True)
         try:
             _note("gate", (engine, cfg), rejudge=args.rejudge)
             verdict = actions.verdict(engine, cfg, rejudge=args.rejudge)
@@ -310,7 +310,7 @@ class Breaker:
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Show or reset."""
-        engine = open_store(cfg.db.url)
+        engine = open_store(cfg.db.url, read_only=args.action == "show")
         try:
             if args.action == "reset":
                 if args.op is None:
@@ -360,8 +360,9 @@ class Status:
 
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
-        """Print the status."""
-        engine = open_store(cfg.db.url)
+        """Print the status (read-only: a store without a rollout state is shown as the stage
+        the first run would start, and not written)."""
+        engine = open_store(cfg.db.url, read_only=True)
         try:
             data = actions.status(engine, cfg, rejudge=args.rejudge)
         except SQLAlchemyError as exc:
@@ -374,7 +375,12 @@ class Status:
             print_json(data)
             return 0
         ladder = " -> ".join(f"[{s}]" if s == data["stage"] else s for s in data["ladder"])
-        print(f"stage: {data['stage']} since {data['stage_since']}   ladder: {ladder}")
+        since = (
+            f"since {data['stage_since']}"
+            if data["started"]
+            else "(no rollout state yet: the first run or action starts it at this stage)"
+        )
+        print(f"stage: {data['stage']} {since}   ladder: {ladder}")
         if data["kill"]:
             why = printable(data["kill_reason"] or "no reason given")
             print(f"KILL SWITCH SET: everything goes to Python ({why})")

@@ -217,6 +217,7 @@ class Session:
         _check_timeframes(cfg.workload.timeframes)
         h = harness.open(config=cfg, kind="run")
         status = "failed"
+        reason: str | None = None
         try:
             setup = await self._setup(h)
             stale = await self._preflight(h, setup)
@@ -249,9 +250,14 @@ class Session:
             settlement = await workload.settle()
             calls_made = h.stats().calls
             status = "interrupted" if self.interrupted_by is not None else "finished"
+        except BaseException as exc:
+            from harness.store.runs import failure_reason
+
+            reason = failure_reason(exc)  # the failed run row says why (a key the broker refused)
+            raise
         finally:
             self._trips_over = True
-            await h.aclose(status=status)
+            await h.aclose(status=status, reason=reason)
         recorder = h.stats().recorder  # this process's count, whatever the store took
         exit_status = self._exit_status(workload, settlement, recorder)
         facts = RunFacts(

@@ -1,4 +1,12 @@
-"""`harness db upgrade | current | rebuild-rollups` and `harness query ...`: the store by hand.
+"""`harness db upgrade | downgrade | current | history | rebuild-rollups` and `harness query ...`:
+the store by hand.
+
+`harness db` covers every Alembic verb a user needs, so an installed harness (which ships no
+`alembic.ini`) never needs the `alembic` command: `upgrade [REVISION]`, `downgrade REVISION`
+(both atomic and serialised, `harness.store.schema`; `--sql` prints the SQL for the configured
+database's dialect instead, touching no database), `current [--json]`, `history [--json]`.
+Alembic's `stamp` is left out on purpose: the schema exists only through the migrations, and an
+offline script stamps its own revision.
 
 `harness query latency|rates|errors|fallbacks|shadow|events|runs` answers from the configured
 database with filters `--op`, `--impl`, `--since`/`--until` (a duration back from now such as
@@ -11,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from harness.config import HarnessConfig, redact_url
@@ -24,56 +33,63 @@ from harness.store.db import (
     open_engine,
     open_store,
     require_existing,
-    upgrade,
 )
 from harness.store.rollups import MINUTE_NS
 
 __all__ = ["Db", "Query"]
 
+DB_ACTIONS = ("upgrade", "downgrade", "current", "history", "rebuild-rollups")
+
 
 class Db:
-    """`harness db upgrade | current | rebuild-rollups`."""
+    """`harness db upgrade | downgrade | current | history | rebuild-rollups`."""
 
-    help = "create or upgrade the store's schema (Alembic), or show its revision"
+    help = "create, upgrade or downgrade the store's schema (Alembic), or show its revision"
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of `harness db`."""
         parser.add_argument(
             "action",
-            choices=("upgrade", "current", "rebuild-rollups"),
-            help="upgrade: run the migrations; current: print the revision; rebuild-rollups: "
-            "recompute every minute's rollups from the raw outcomes (a repair)",
+            choices=DB_ACTIONS,
+            help="upgrade: run the migrations (to the head, or REVISION); downgrade: revert them "
+            "to REVISION (`base`: no schema); current: print the revision; history: list the "
+            "migrations; rebuild-rollups: recompute every minute's rollups from the raw "
+            "outcomes (a repair)",
         )
+        parser.add_argument(
+            "revision",
+            nargs="?",
+            help="upgrade: the target (default head); downgrade: the target, required; with "
+            "--sql, a range FROM:TO too",
+        )
+        parser.add_argument(
+            "--sql",
+            action="store_true",
+            help="upgrade/downgrade: print the SQL for the database's dialect, change nothing",
+        )
+        parser.add_argument("--json", action="store_true", help="current/history: print JSON")
 
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Do it; prints the database (password hidden) and the revision."""
-        where = redact_url(cfg.db.url)
-        if args.action == "upgrade":
-            engine = open_engine(cfg.db.url)
-            try:
-                before = current_revision(engine)
-                after = upgrade(engine)
-            finally:
-                engine.dispose()
-            change = "already current" if before == after else f"{before or 'empty'} -> {after}"
-            print(f"{where}: schema revision {after} ({change})")
-            return 0
-        if args.action == "current":
-            require_existing(cfg.db.url)  # a read: never leave an empty file behind
-            engine = open_engine(cfg.db.url)
-            try:
-                revision = current_revision(engine)
-            finally:
-                engine.dispose()
-            state = (
-                "current"
-                if revision == SCHEMA_REVISION
-                else f"this harness needs {SCHEMA_REVISION}: run `harness db upgrade`"
-            )
-            print(f"{where}: schema revision {revision or 'none'} ({state})")
-            return 0 if revision == SCHEMA_REVISION else 1
+        action = args.action
+        migrates = action in ("upgrade", "downgrade")
+        if args.revision is not None and not migrates:
+            raise InvalidInputError("revision", args.revision, f"`db {action}` takes none")
+        if args.sql and not migrates:
+            raise InvalidInputError("--sql", True, "only `db upgrade` and `db downgrade` print SQL")
+        if args.json and action not in ("current", "history"):
+            raise InvalidInputError("--json", True, "only `db current` and `db history` print JSON")
+        if action == "downgrade" and args.revision is None:
+            reason = "`db downgrade` needs the revision to go back to (`harness db history`)"
+            raise InvalidInputError("revision", None, reason)
+        if migrates:
+            return _migrate(args, cfg)
+        if action == "current":
+            return _current(args, cfg)
+        if action == "history":
+            return _history(args, cfg)
         from harness.store.rollups import rebuild
 
         engine = open_store(cfg.db.url)
@@ -81,8 +97,87 @@ class Db:
             minutes = rebuild(engine)
         finally:
             engine.dispose()
-        print(f"{where}: rollups of {minutes} minutes recomputed")
+        print(f"{redact_url(cfg.db.url)}: rollups of {minutes} minutes recomputed")
         return 0
+
+
+def _migrate(args: argparse.Namespace, cfg: HarnessConfig) -> int:
+    from harness.store import schema
+
+    revision = args.revision or "head"
+    if args.sql:
+        schema.offline_sql(cfg.db.url, args.action, revision, sys.stdout)
+        return 0
+    if args.action == "downgrade":
+        require_existing(cfg.db.url)  # nothing to take back from a file that is not there
+    engine = open_engine(cfg.db.url)
+    try:
+        change = schema.migrate(engine, args.action, revision)
+    finally:
+        engine.dispose()
+    before, after = change.before or "empty", change.after or "none"
+    what = "already current" if change.before == change.after else f"{before} -> {after}"
+    print(f"{redact_url(cfg.db.url)}: schema revision {after} ({what})")
+    return 0
+
+
+def _current(args: argparse.Namespace, cfg: HarnessConfig) -> int:
+    """`db current`: exit 0 when current, 1 when not (a database to upgrade, or written by a
+    newer harness), 2 when it cannot be read. Read-only: never creates or changes anything."""
+    from harness.store import schema
+
+    require_existing(cfg.db.url)  # a read: never leave an empty file behind
+    engine = open_engine(cfg.db.url, read_only=True)
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    current = revision == SCHEMA_REVISION
+    if args.json:
+        print_json(
+            {
+                "url": redact_url(cfg.db.url),
+                "revision": revision,
+                "head": SCHEMA_REVISION,
+                "current": current,
+            }
+        )
+        return 0 if current else 1
+    if current:
+        state = "current"
+    elif revision is not None and not schema.is_known(revision):
+        state = f"written by a newer harness: this one knows up to {SCHEMA_REVISION}"
+    else:
+        state = f"this harness needs {SCHEMA_REVISION}: run `harness db upgrade`"
+    print(f"{redact_url(cfg.db.url)}: schema revision {revision or 'none'} ({state})")
+    return 0 if current else 1
+
+
+def _history(args: argparse.Namespace, cfg: HarnessConfig) -> int:
+    """`db history`: the shipped migrations, newest first, the database's revision marked when
+    it can be read (read-only; a database that is missing or unreachable marks none)."""
+    from harness.store import schema
+    from harness.store.db import StoreUnavailableError
+
+    current: str | None = None
+    try:
+        require_existing(cfg.db.url)
+        engine = open_engine(cfg.db.url, read_only=True)
+        try:
+            current = current_revision(engine)
+        finally:
+            engine.dispose()
+    except StoreUnavailableError:
+        pass  # history is about the migrations; the database is only a mark on them
+    rows = [{**row, "current": row["revision"] == current} for row in schema.history()]
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        marks = [m for m, on in (("head", row["head"]), ("current", row["current"])) if on]
+        tail = f" ({', '.join(marks)})" if marks else ""
+        print(f"{row['down_revision'] or 'base'} -> {row['revision']}{tail}: {row['doc']}")
+    return 0
 
 
 BUCKET_EXAMPLES = "1m, 5m, 15m, 1h, 1d"  # every one valid: buckets are whole minutes
@@ -223,7 +318,7 @@ class Query:
         if args.bucket is not None and args.kind not in ("latency", "rates"):
             reason = "only `query latency` and `query rates` have buckets"
             raise InvalidInputError("bucket", args.bucket, reason)
-        engine = open_store(cfg.db.url)
+        engine = open_store(cfg.db.url, read_only=True)
         try:
             rows = _rows(args, engine, filters)
         finally:

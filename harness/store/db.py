@@ -1,19 +1,30 @@
-"""Opening the database: engines tuned for SQLite (WAL) and PostgreSQL (psycopg 3), the schema
-check every command makes, and `harness db upgrade` / `current` through Alembic.
+"""Opening the database: engines tuned for SQLite (WAL) and PostgreSQL (psycopg 3), and the
+schema check every command makes.
 
 The schema revision the code expects is `SCHEMA_REVISION` (a test keeps it equal to Alembic's
 head), so the check on every start is one `SELECT` on `alembic_version`, without loading
-Alembic. Errors name what to do: `SchemaError` says which command fixes the schema,
+Alembic; only a database at another revision takes the slow path of `harness.store.schema`
+(wait for a schema change another process is making, create the schema of a new SQLite file).
+Errors name what to do: `SchemaError` says which command fixes the schema,
 `StoreUnavailableError` says which database could not be reached (password hidden).
+
+A SQLite file is created owner-only (0600: it holds the resolved configuration of every run and
+sits beside the credentials a bot uses); SQLite gives its `-wal` and `-shm` files the mode of the
+database file, so they are 0600 too. A command that only reads opens the store read-only
+(`read_only=True`): a SQLite URI with `mode=ro`, which reads a copy, a backup or a file on a
+read-only mount that the process cannot write; PostgreSQL sessions with
+`default_transaction_read_only`.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
@@ -25,6 +36,7 @@ __all__ = [
     "SCHEMA_REVISION",
     "SchemaError",
     "StoreUnavailableError",
+    "can_write",
     "current_revision",
     "ensure_schema",
     "error_line",
@@ -41,6 +53,14 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS: Final = 2_000
 """How long a SQLite statement waits on another process's lock before failing (the recorder
 then buffers and retries; readers in WAL mode are not blocked by writers)."""
+NO_WAL_INDEX: Final = frozenset(
+    {"SQLITE_READONLY_DIRECTORY", "SQLITE_CANTOPEN", "SQLITE_READONLY_CANTINIT"}
+)
+"""What SQLite answers a read-only reader when it can neither open nor create a WAL file's
+-shm index: a folder it may not write (EACCES), a read-only mount (EROFS), an index it cannot
+initialise."""
+SQLITE_FILE_MODE: Final = 0o600
+"""Permissions of a SQLite file the harness creates (its -wal and -shm files take the same)."""
 
 
 class SchemaError(HarnessError):
@@ -51,15 +71,78 @@ class StoreUnavailableError(HarnessError):
     """The database cannot be reached or opened (the URL is shown with its password hidden)."""
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
+def create_sqlite_file(path: str) -> None:
+    """Create the SQLite file `path` empty with mode 0600 if it does not exist, before SQLite
+    creates it with 0644 (less the umask). O_EXCL: of processes racing to create it, one does,
+    and the others open the file it made. Errors are left to SQLite to report."""
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except OSError:  # it exists (the usual case), or SQLite will say why it cannot be made
+        return
+    os.close(fd)
+
+
+def prepare_sqlite_file(path: str) -> None:
+    """Before a read-write connection: create the file 0600 if it is new, and refuse one this
+    process cannot write (SQLite would open it read-only without a word, and the first write
+    would fail in the middle of an action): `sqlite3.OperationalError`."""
+    create_sqlite_file(path)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+
+def _connect_sqlite(path: str) -> sqlite3.Connection:
+    """A read-write connection (`prepare_sqlite_file` first), in WAL mode."""
+    prepare_sqlite_file(path)
+    conn = sqlite3.connect(path, timeout=SQLITE_BUSY_MS / 1000, check_same_thread=False)
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        f"busy_timeout={SQLITE_BUSY_MS}",
+        "foreign_keys=ON",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def _connect_sqlite_read_only(path: str) -> sqlite3.Connection:
+    """A read-only connection (`mode=ro`) that can neither create nor write the file.
+
+    In WAL mode a reader needs the `-shm` index beside the file: SQLite uses it if it exists
+    (even read-only) or creates it if the folder can be written. When neither is possible (a
+    folder this process cannot write, or a read-only mount, and the last writer checkpointed
+    and removed its -wal and -shm on close), the first read fails (`NO_WAL_INDEX`). With no
+    -wal either, the file alone holds every committed change, and it is read with
+    `immutable=1` (no locks, no -shm: a snapshot, right for a copy, a backup or a read-only
+    mount). A non-empty -wal whose index cannot be made holds changes the file lacks: that is
+    an error naming the fix, never a stale answer.
+    """
+    uri = Path(path).absolute().as_uri()
+    conn = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, timeout=SQLITE_BUSY_MS / 1000, check_same_thread=False
+    )
+    try:
+        conn.execute("PRAGMA schema_version").fetchone()  # the first read opens the WAL index
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorname", "") not in NO_WAL_INDEX:
+            raise
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise sqlite3.OperationalError(
+                f"{wal.name} holds changes not yet in {Path(path).name}, and the {Path(path).name}"
+                f"-shm file SQLite needs to read them cannot be created in {wal.parent} "
+                "(read-only): copy the three files to a folder you can write"
+            ) from None
+        conn = sqlite3.connect(
+            f"{uri}?mode=ro&immutable=1",
+            uri=True,
+            timeout=SQLITE_BUSY_MS / 1000,
+            check_same_thread=False,
+        )
+    conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    conn.execute("PRAGMA query_only=ON")
+    return conn
 
 
 def _parse(url: str) -> URL:
@@ -69,14 +152,22 @@ def _parse(url: str) -> URL:
         raise StoreUnavailableError(f"not a database URL: {redact_url(url)}") from None
 
 
-def open_engine(url: str, *, pool_size: int = 5, read_timeout_s: float | None = None) -> Engine:
+def open_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    read_timeout_s: float | None = None,
+    read_only: bool = False,
+) -> Engine:
     """An engine for `url`: SQLite files in WAL mode, PostgreSQL through psycopg 3.
 
-    A `postgresql://` URL is read as `postgresql+psycopg://`. Nothing connects yet.
-    `read_timeout_s` bounds how long a PostgreSQL statement may run (`statement_timeout`) and
-    how long sent data may go unacknowledged before the connection is dropped
-    (`tcp_user_timeout`), so a reader (the dashboard) never waits on a hung server for longer;
-    SQLite statements are already bounded by the busy timeout.
+    A `postgresql://` URL is read as `postgresql+psycopg://`. Nothing connects yet (a new
+    SQLite file is created, mode 0600, by the first connection). `read_timeout_s` bounds how
+    long a PostgreSQL statement may run (`statement_timeout`) and how long sent data may go
+    unacknowledged before the connection is dropped (`tcp_user_timeout`), so a reader (the
+    dashboard) never waits on a hung server for longer; SQLite statements are already bounded
+    by the busy timeout. `read_only`: no connection can write (see the module docstring); a
+    SQLite file that does not exist then fails to open instead of being created.
     """
     parsed = _parse(url)
     backend = parsed.get_backend_name()
@@ -84,19 +175,21 @@ def open_engine(url: str, *, pool_size: int = 5, read_timeout_s: float | None = 
         database = parsed.database or ""
         if database in ("", ":memory:"):
             raise StoreUnavailableError("an in-memory SQLite database cannot be shared: use a file")
-        engine = create_engine(
-            parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False}
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        connect = _connect_sqlite_read_only if read_only else _connect_sqlite
+        return create_engine(parsed, creator=partial(connect, database))
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         connect_args: dict[str, Any] = {"connect_timeout": 5}
+        options = []
         if read_timeout_s is not None:
             ms = max(1, round(read_timeout_s * 1000))
-            connect_args["options"] = f"-c statement_timeout={ms}"
+            options.append(f"-c statement_timeout={ms}")
             connect_args["tcp_user_timeout"] = ms
+        if read_only:
+            options.append("-c default_transaction_read_only=on")
+        if options:
+            connect_args["options"] = " ".join(options)
         return create_engine(
             parsed,
             pool_size=pool_size,
@@ -123,21 +216,46 @@ def require_existing(url: str) -> None:
             )
 
 
+def can_write(url: str) -> bool:
+    """Whether this process may write the store at `url`: for a SQLite file, the file (if it
+    exists) and its folder (where SQLite makes its -wal and -shm files) are writable, as
+    `access(2)` says (a read-only mount is refused even to root); a PostgreSQL URL, or one that
+    is not a valid URL: True (the server, or the opening, decides)."""
+    try:
+        parsed = _parse(url)
+    except StoreUnavailableError:
+        return True
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return True
+    path = Path(os.path.abspath(parsed.database))
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return os.access(path.parent, os.W_OK | os.X_OK)
+
+
 def open_store(
-    url: str, *, create_if_empty: bool = False, read_timeout_s: float | None = None
+    url: str,
+    *,
+    create_if_empty: bool = False,
+    read_only: bool = False,
+    read_timeout_s: float | None = None,
 ) -> Engine:
     """An engine on a database whose schema is current (what every command opens).
 
     A SQLite file that does not exist is not created (so a typo'd path or a command run in the
     wrong folder does not leave an empty database behind) unless `create_if_empty`, in which
-    case the schema is created too. `read_timeout_s`: see `open_engine`. Raises
-    `StoreUnavailableError` or `SchemaError` with the fix named.
+    case the schema is created too. `read_only`: for the commands that only read (`status`,
+    `query`, `gate`, `db current`, the dashboard on a store it cannot write): the engine cannot
+    write, and nothing is created or changed, the schema included. `read_timeout_s`: see
+    `open_engine`. Raises `StoreUnavailableError` or `SchemaError` with the fix named.
     """
     if not create_if_empty:
         require_existing(url)
-    engine = open_engine(url, read_timeout_s=read_timeout_s)
+    engine = open_engine(url, read_timeout_s=read_timeout_s, read_only=read_only)
     try:
-        ensure_schema(engine, create_if_empty=create_if_empty)
+        ensure_schema(
+            engine, create_if_empty=create_if_empty and not read_only, read_only=read_only
+        )
     except BaseException:
         engine.dispose()
         raise
@@ -164,6 +282,12 @@ def unavailable_error(engine: Engine, exc: Exception) -> StoreUnavailableError:
     password = engine.url.password
     if password:
         first = first.replace(str(password), "***")
+    path = sqlite_path(engine)
+    if path is not None and not can_write(str(engine.url)):
+        first += (
+            f" ({path.name} or its folder cannot be written by this process: the commands "
+            "that only read, such as `harness status`, still work on it)"
+        )
     return StoreUnavailableError(f"cannot open the database {describe(engine)}: {first}")
 
 
@@ -180,69 +304,41 @@ def current_revision(engine: Engine) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _is_empty(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
-    with engine.connect() as conn:
-        return not inspect(conn).get_table_names()
-
-
-def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
+def ensure_schema(
+    engine: Engine, *, create_if_empty: bool = False, read_only: bool = False
+) -> None:
     """Refuse to run on a schema other than `SCHEMA_REVISION`, naming the command that fixes it.
 
-    With `create_if_empty`, an embedded SQLite file that is new or empty is upgraded here, so
-    that the first `harness run` works without a separate `harness db upgrade`.
+    The usual case is one `SELECT`. A database at another revision may be in the middle of a
+    schema change by another process (a `harness db upgrade`, or a bot creating the schema of a
+    new file): that change is waited for and the revision read again, so the process that
+    loses a race finds the schema complete instead of failing. With `create_if_empty`, a
+    SQLite file that is new or empty (or holds only the empty tables a creation interrupted by
+    an older harness left) gets its schema here, under the same lock, so that the first
+    `harness run` works without a separate `harness db upgrade`; PostgreSQL never does.
+    `read_only`: only waits, never writes. Raises `SchemaError` (the revision, and the fix) or
+    `StoreUnavailableError`.
     """
-    revision = current_revision(engine)
-    if revision == SCHEMA_REVISION:
+    if current_revision(engine) == SCHEMA_REVISION:
         return
-    sqlite = engine.dialect.name == "sqlite"
-    if revision is None and create_if_empty and sqlite and _is_empty(engine):
-        upgrade(engine)
-        return
-    where = describe(engine)
-    if revision is None:
-        raise SchemaError(f"the database {where} has no harness schema: run `harness db upgrade`")
-    raise SchemaError(
-        f"the database {where} is at schema revision {revision}, this harness needs "
-        f"{SCHEMA_REVISION}: run `harness db upgrade`"
-    )
+    from harness.store import schema
 
-
-def _alembic_config(engine: Engine) -> Any:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["url"] = engine.url.render_as_string(hide_password=False)
-    return config
+    schema.settle(engine, create_if_empty=create_if_empty, read_only=read_only)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Run the Alembic migrations up to `revision`; returns the revision now current."""
-    from alembic import command
+    """Run the Alembic migrations up to `revision`, atomically and under the schema lock (see
+    `harness.store.schema`); returns the revision now current."""
+    from harness.store import schema
 
-    config = _alembic_config(engine)
-    try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    except (OperationalError, ProgrammingError, DBAPIError) as exc:
-        raise unavailable_error(engine, exc) from None
-    return current_revision(engine)
+    return schema.migrate(engine, "upgrade", revision).after
 
 
 def head_revision() -> str:
     """Alembic's head revision of the shipped migrations."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from harness.store import schema
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if head is None:  # pragma: no cover - migrations ship with the package
-        raise SchemaError("no migrations found")
-    return head
+    return schema.head_revision()
 
 
 def sqlite_path(engine: Engine) -> Path | None:

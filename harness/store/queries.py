@@ -12,6 +12,7 @@ Filters are bound parameters (SQLAlchemy expressions), never text pasted into SQ
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import defaultdict
@@ -763,7 +764,8 @@ def events(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, 
 
 
 def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
-    """Runs, newest first (`run` picks one by id or id prefix)."""
+    """Runs, newest first (`run` picks one by id or id prefix); `reason` says why a failed
+    run failed."""
     r = Run
     conditions = [_between(r.started_ns, filters.since_ns, filters.until_ns)]
     if filters.run is not None:
@@ -785,9 +787,21 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
             "native_available": bool(x.native_available),
             "rows_recorded": x.rows_recorded,
             "rows_dropped": x.rows_dropped,
+            "reason": _run_reason(x.summary),
         }
         for x in rows
     ]
+
+
+def _run_reason(summary: str | None) -> str | None:
+    """Why a run failed, as its row's summary holds it (None for a run that did not fail)."""
+    if not summary:
+        return None
+    try:
+        reason = json.loads(summary).get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return None if reason is None else str(reason)
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float]) -> list[float]:

@@ -24,6 +24,7 @@ from harness.store.state import default_who, new_id
 __all__ = [
     "close_stale_run",
     "end_run",
+    "failure_reason",
     "placed_tags",
     "progress",
     "run_symbols",
@@ -63,6 +64,18 @@ def start_run(
             )
         )
     return run_id
+
+
+FAILURE_REASON_CHARS = 2_000
+"""A failed run's reason is cut to this length (a broker's answer can be long)."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a run failed, for its row's summary: the exception's class and message (a
+    `ConfigError` names the key and the value), cut to `FAILURE_REASON_CHARS`."""
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return reason[:FAILURE_REASON_CHARS]
 
 
 def end_run(

@@ -51,6 +51,7 @@ __all__ = [
     "default_who",
     "ensure_state",
     "moved_error",
+    "not_started",
     "read_state",
     "reset_breaker",
     "set_kill",
@@ -132,6 +133,12 @@ class LiveState:
     updated_ns: int
     gate: StageGate | None = None
 
+    @property
+    def started(self) -> bool:
+        """Whether the store holds this state (False: `not_started`, what the first run or
+        action would start, read from a store that has none yet)."""
+        return self.version > 0
+
 
 @dataclass(frozen=True, slots=True)
 class Expected:
@@ -177,6 +184,13 @@ class Expected:
             if closed:
                 out.append((f"the {', '.join(closed)} breaker was closed", kinds))
         return out
+
+
+def not_started(start_stage: str, now_ns: int | None = None) -> LiveState:
+    """The state a store without one would start at `start_stage` (`version` 0, nothing
+    written): what a reader shows, so that reading never needs to write."""
+    now = _now() if now_ns is None else now_ns
+    return LiveState(start_stage, now, False, None, frozenset(), 0, now)
 
 
 def default_who() -> str:
@@ -413,7 +427,7 @@ def ensure_state(
 def _current(conn: Connection) -> LiveState:
     state = read_state(conn)
     if state is None:
-        raise StateConflictError("no rollout state yet: start a run (or `harness status`) first")
+        raise StateConflictError("no rollout state yet: start a run first")
     return state
 
 

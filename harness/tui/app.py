@@ -38,7 +38,7 @@ from textual.screen import Screen
 from harness.config import HarnessConfig
 from harness.control import actions
 from harness.operations import Operation
-from harness.store.db import open_store
+from harness.store.db import can_write, open_store
 from harness.store.state import LiveState, StateConflictError
 from harness.tui import format as fmt
 from harness.tui.commands import RolloutCommands
@@ -469,7 +469,10 @@ def make_app(
     since the epoch) ends every window, so tests can pin it; screenshots go to
     `screenshot_dir` (default: the current folder)."""
     if store is None:
-        store = Store(cfg.db.url, partial(open_store, read_timeout_s=READ_TIMEOUT_S))
+        read_only = not can_write(cfg.db.url)  # a copy or a read-only mount: watch it anyway
+        store = Store(
+            cfg.db.url, partial(open_store, read_only=read_only, read_timeout_s=READ_TIMEOUT_S)
+        )
     return HarnessApp(
         cfg,
         store,

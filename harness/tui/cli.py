@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from harness.config import HarnessConfig
-from harness.store.db import open_store
+from harness.store.db import can_write, open_store
 
 __all__ = ["Tui"]
 
@@ -56,7 +56,9 @@ class Tui:
             raise InvalidInputError("--screenshots", args.screenshots, "is not a folder")
         if shots is not None and not os.access(shots, os.W_OK | os.X_OK):
             raise InvalidInputError("--screenshots", args.screenshots, "is not writable")
-        open_store(cfg.db.url).dispose()  # fail fast, with the CLI's own error, before the screen
+        # Fail fast, with the CLI's own error, before the screen. A store this process cannot
+        # write (a copy, a read-only mount) is watched read-only; its actions then fail, shown.
+        open_store(cfg.db.url, read_only=not can_write(cfg.db.url)).dispose()
         from harness.tui.app import LIGHT, make_app
 
         app = make_app(cfg, refresh_s=args.refresh, screenshot_dir=shots)

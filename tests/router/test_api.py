@@ -4,6 +4,7 @@ recorded row flushed and the run row ended."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -27,6 +28,34 @@ def test_projectx_without_credentials_is_refused_naming_the_variables(tmp_path, 
     assert refused.value.field == "broker.api_key"
     assert "PROJECTX_API_KEY" in str(refused.value) and "TOPSTEPX_API_KEY" in str(refused.value)
     assert not db.exists()  # refused before anything was opened
+
+
+def test_an_unknown_simulator_profile_is_refused_before_the_store_is_touched(tmp_path):
+    db = tmp_path / "h.db"
+    with pytest.raises(ConfigError) as refused:
+        harness.open(["broker.sim.profile=nosuch", f"db.url=sqlite:///{db}"])
+    assert (refused.value.field, refused.value.value) == ("broker.sim.profile", "nosuch")
+    assert not db.exists()  # no database, no run row, no rollout state
+
+
+async def test_a_run_that_fails_says_why_in_its_row(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with pytest.raises(RuntimeError):
+        async with harness.open(["broker.sim.profile=bench", f"db.url={url}"]):
+            raise RuntimeError("the bot's strategy gave up")
+    with harness.open(["broker.sim.profile=bench", f"db.url={url}"]) as h:
+        key = h.simulator.settings.api_key if h.simulator else ""
+    h.close("failed")  # already closed: nothing changes
+    with harness.open(["broker.sim.profile=bench", f"db.url={url}"]) as h:
+        h.close("failed", reason=f"gave up with key {h.simulator.settings.api_key}")
+    found = rows(url, "SELECT status, summary FROM runs ORDER BY started_ns")
+    reasons = [(r["status"], json.loads(r["summary"]).get("reason")) for r in found]
+    assert reasons == [
+        ("failed", "RuntimeError: the bot's strategy gave up"),
+        ("finished", None),
+        ("failed", "gave up with key ***"),  # the broker key never reaches the row
+    ]
+    assert key and all(key not in (r["summary"] or "") for r in found)
 
 
 def test_overrides_and_a_config_together_are_refused(base_config):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .kit import FAST, harness, rows
@@ -32,9 +34,20 @@ def test_a_key_the_broker_cannot_honour_is_refused_before_any_order(tmp_path, ov
     assert done.stderr.startswith("harness run: error: invalid ") and named in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
     db = tmp_path / "harness.db"
-    if db.exists():  # the broker was asked (the run row says failed), but no order was sent
+    if db.exists():  # the broker was asked (the run row says failed, and why): no order sent
         assert rows(db, "SELECT count(*) AS n FROM outcomes")[0]["n"] == 0
-        assert [r["status"] for r in rows(db, "SELECT status FROM runs")] == ["failed"]
+        (run,) = rows(db, "SELECT status, summary FROM runs")
+        assert run["status"] == "failed" and named in json.loads(run["summary"])["reason"]
+        listed = harness(tmp_path, "query", "runs", "--json")
+        (shown,) = json.loads(listed.stdout)
+        assert shown["status"] == "failed" and named in shown["reason"]
+
+
+def test_an_unknown_simulator_profile_is_refused_before_the_store_is_touched(tmp_path):
+    done = harness(tmp_path, "run", "broker.sim.profile=nosuch")
+    assert done.returncode == 2, done.stderr
+    assert "broker.sim.profile='nosuch'" in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no database, no run row, no rollout state
 
 
 @pytest.mark.parametrize("trades", ["0", "-3"])

@@ -57,10 +57,8 @@ def test_a_database_without_schema_is_refused_naming_the_fix(db_url):
 
 def test_an_outdated_schema_is_refused_naming_the_fix(db_url):
     engine = open_engine(db_url)
-    upgrade(engine)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
-    needs = rf"revision 0000.*needs {SCHEMA_REVISION}.*harness db upgrade"
+    upgrade(engine, "0001")
+    needs = rf"revision 0001.*needs {SCHEMA_REVISION}.*harness db upgrade"
     with pytest.raises(SchemaError, match=needs):
         ensure_schema(engine, create_if_empty=True)
     engine.dispose()
