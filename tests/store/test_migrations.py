@@ -104,15 +104,15 @@ def test_a_change_that_fails_at_its_last_statement_leaves_the_schema_as_it_was(d
 
 THROWAWAY = '''"""A throwaway revision of the tests: rebuilds `runs` (a parent table) in batch mode.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 9999
+Revises: HEAD
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "9999"
+down_revision = "HEAD"
 branch_labels = None
 depends_on = None
 
@@ -128,7 +128,7 @@ def upgrade():
     with op.batch_alter_table("runs", recreate=_recreate()) as batch:
         batch.alter_column("host", type_=sa.String(300), existing_type=sa.String(255))
     if FAIL:
-        raise RuntimeError("revision 0003 fails half-way")
+        raise RuntimeError("revision 9999 fails half-way")
 
 
 def downgrade():
@@ -140,16 +140,16 @@ def downgrade():
 
 @pytest.fixture
 def throwaway_scripts(tmp_path, monkeypatch):
-    """A copy of the shipped migrations plus a revision 0003; returns a switch for its
-    failure."""
+    """A copy of the shipped migrations plus a revision 9999 after their head; returns a switch
+    for its failure."""
     from harness.store import schema
 
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    revision = scripts / "versions" / "0003_throwaway.py"
+    revision = scripts / "versions" / "9999_throwaway.py"
 
     def write(fail: bool) -> None:
-        revision.write_text(f"FAIL = {fail}\n" + THROWAWAY)
+        revision.write_text(f"FAIL = {fail}\n" + THROWAWAY.replace("HEAD", SCHEMA_REVISION))
 
     write(True)
     monkeypatch.setattr(schema, "MIGRATIONS_DIR", scripts)
@@ -164,19 +164,20 @@ def test_a_future_revision_is_atomic_without_doing_anything(db_url, throwaway_sc
     engine = open_engine(db_url)
     upgrade(engine, "0002")
     seed_0001(engine)
+    upgrade(engine, SCHEMA_REVISION)  # the shipped head; 9999 is the head of this copy
     before = fingerprint(db_url)
     with pytest.raises(RuntimeError, match="fails half-way"):
-        schema.migrate(engine, "upgrade", "0003")
-    assert fingerprint(db_url) == before  # no scratch table, runs as it was, still 0002
+        schema.migrate(engine, "upgrade", "9999")
+    assert fingerprint(db_url) == before  # no scratch table, runs as it was, still the head
     throwaway_scripts(False)
     # Rebuilding a parent table keeps its rows and the rows that refer to them.
-    assert schema.migrate(engine, "upgrade", "0003").after == "0003"
+    assert schema.migrate(engine, "upgrade", "9999").after == "9999"
     with engine.connect() as conn:
         assert "scratch" in inspect(conn).get_table_names()
         joined = conn.execute(text("SELECT o.id FROM outcomes o JOIN runs r ON r.id = o.run_id"))
         assert [r[0] for r in joined] == ["o1"]
         assert not [t for t in inspect(conn).get_table_names() if t.startswith("_alembic_tmp")]
-    assert schema.migrate(engine, "downgrade", "0002").after == "0002"
+    assert schema.migrate(engine, "downgrade", SCHEMA_REVISION).after == SCHEMA_REVISION
     # The same tables, columns, keys and indexes (a rebuilt table's CREATE text differs).
     assert fingerprint(db_url)["tables"] == before["tables"]
     engine.dispose()
@@ -431,7 +432,8 @@ def test_db_history_downgrade_and_upgrade_cover_what_alembic_did(db_url, capsys)
     capsys.readouterr()
     assert main(["db", "history", f"db.url={db_url}"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"0001 -> {SCHEMA_REVISION} (head, current): outcomes.reconciled")
+    assert lines[0].startswith(f"0002 -> {SCHEMA_REVISION} (head, current): rollout_state.gate")
+    assert lines[-2].startswith("0001 -> 0002: outcomes.reconciled")
     assert lines[-1].startswith("base -> 0001: Initial schema")
     assert main(["db", "downgrade", "0001", f"db.url={db_url}"]) == 0
     assert f"schema revision 0001 ({SCHEMA_REVISION} -> 0001)" in capsys.readouterr().out
