@@ -4,6 +4,7 @@
 //! an offset in `[0, period)`); open = first, high = max, low = min, close = last, volume = sum.
 //! Prices are only ever copied or compared, never computed, so they stay on the tick grid.
 
+use super::batch::Appender;
 use super::validate::Columns;
 
 /// One OHLCV bar; `t` is the bucket start in ns since the epoch (UTC).
@@ -36,29 +37,47 @@ fn min(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Fold a run of rows into (high, low, volume). Four independent lanes break the latency
-/// chain of max/min (exact: max and min do not depend on order, and inputs are never NaN).
+/// Fold a run of rows into (high, low, volume), four rows at a time: a tree of max/min per
+/// four rows shortens the latency chain of a long run (daily bars), and the 4 rows after the
+/// first of a 5m bucket are one step (exact: max and min do not depend on order, and inputs
+/// are never NaN; the integer sum is exact in any order).
 #[inline(always)]
 fn reduce(h: &[f64], l: &[f64], v: &[i64], hi: f64, lo: f64, vol: i64) -> (f64, f64, i64) {
-    let (mut his, mut los, mut vols) = ([hi; 4], [lo; 4], [0i64; 4]);
+    let (mut hi, mut lo, mut vol) = (hi, lo, vol);
     let (hc, lc, vc) = (h.chunks_exact(4), l.chunks_exact(4), v.chunks_exact(4));
     let (hr, lr, vr) = (hc.remainder(), lc.remainder(), vc.remainder());
     for ((x, y), z) in hc.zip(lc).zip(vc) {
-        for k in 0..4 {
-            his[k] = max(his[k], x[k]);
-            los[k] = min(los[k], y[k]);
-            vols[k] += z[k];
-        }
+        hi = max(hi, max(max(x[0], x[1]), max(x[2], x[3])));
+        lo = min(lo, min(min(y[0], y[1]), min(y[2], y[3])));
+        vol += (z[0] + z[1]) + (z[2] + z[3]);
     }
-    let mut hi = max(max(his[0], his[1]), max(his[2], his[3]));
-    let mut lo = min(min(los[0], los[1]), min(los[2], los[3]));
-    let mut vol = vol + (vols[0] + vols[1]) + (vols[2] + vols[3]);
     for ((&x, &y), &z) in hr.iter().zip(lr).zip(vr) {
         hi = max(hi, x);
         lo = min(lo, y);
         vol += z;
     }
     (hi, lo, vol)
+}
+
+/// End (exclusive) of the run of rows from `i` that lie before `next`, the end of row `i`'s
+/// bucket (`t` ascending, `t[i] < next`). Regular input (one bar a minute) has as many rows in
+/// each bucket as in the one before, so `guess` (that count) is tried first and checked with
+/// two comparisons: `t` ascending, the run ends at `g` exactly when `t[g - 1] < next <= t[g]`.
+/// Otherwise (a gap, a session break, the block's end) a binary search finds it.
+#[inline(always)]
+fn run_end(t: &[i64], i: usize, guess: usize, next: i64) -> usize {
+    let n = t.len();
+    let g = i + guess.max(1);
+    // `t[g - 1]` and `t[g]` in one bounds check.
+    if let Some(&[before, at]) = t.get(g - 1..=g) {
+        if before < next && at >= next {
+            return g;
+        }
+    } else if t[n - 1] < next {
+        return n;
+    }
+    let rest = &t[i + 1..];
+    i + 1 + rest.partition_point(|&x| x < next)
 }
 
 /// The bar being built for one timeframe.
@@ -71,6 +90,8 @@ pub struct Accumulator {
     /// The current bar; meaningful only while `open`.
     pub cur: Bar,
     pub open: bool,
+    /// Rows in the last whole bucket of a batch fold: the guess for the next one.
+    pub run: usize,
 }
 
 impl Accumulator {
@@ -89,6 +110,7 @@ impl Accumulator {
                 v: 0,
             },
             open: false,
+            run: 1,
         }
     }
 
@@ -112,65 +134,67 @@ impl Accumulator {
         None
     }
 
-    /// Fold a block of rows (validated, ascending) run by run: each bucket's rows are found by
-    /// a scan of `t` and reduced in tight loops, with the bar in registers; `emit` receives each
-    /// bar that the block completes, as scalars (passing a struct through memory here costs
-    /// store-forwarding stalls).
+    /// Fold a block of rows (validated, ascending) bucket by bucket: each bucket's rows are
+    /// found as one run (see `run_end`) and reduced by short loops over slices; `out` receives
+    /// each bar as soon as the row after it is seen. The bar still open at the end of the block
+    /// stays here, for the next block or for `take`.
     #[inline(always)]
-    pub fn fold(&mut self, rows: &Columns<'_>, mut emit: impl FnMut(i64, f64, f64, f64, f64, i64)) {
+    pub fn fold(&mut self, rows: &Columns<'_>, out: &mut Appender<'_>) {
         let Columns { t, o, h, l, c, v } = *rows;
-        let n = t
-            .len()
-            .min(o.len())
-            .min(h.len())
-            .min(l.len())
-            .min(c.len())
-            .min(v.len());
-        let Bar {
-            t: mut bt,
-            o: mut bo,
-            h: mut bh,
-            l: mut bl,
-            c: mut bc,
-            v: mut bv,
-        } = self.cur;
-        let (mut next, mut open, period) = (self.next, self.open, self.period);
+        // One length for all six (callers pass equal lengths): no bounds checks below.
+        let n = t.len();
+        let (o, h, l, c, v) = (&o[..n], &h[..n], &l[..n], &c[..n], &v[..n]);
+        let (mut next, period) = (self.next, self.period);
+        let mut guess = self.run.max(1);
         let mut i = 0;
-        while i < n {
-            if t[i] >= next {
-                if open {
-                    emit(bt, bo, bh, bl, bc, bv);
-                }
-                // Usually the row opens the very next bucket: skip the integer division.
-                bt = if open && t[i] - next < period {
-                    next
-                } else {
-                    self.label(t[i])
-                };
-                next = bt + period;
-                (bo, bh, bl, bc, bv) = (o[i], h[i], l[i], c[i], v[i]);
-                open = true;
-                i += 1;
+        if self.open && n > 0 {
+            let bar = &mut self.cur;
+            if t[0] < next {
+                // The block's first rows still belong to the open bar.
+                i = run_end(t, 0, guess, next);
+                (bar.h, bar.l, bar.v) = reduce(&h[..i], &l[..i], &v[..i], bar.h, bar.l, bar.v);
+                bar.c = c[i - 1];
             }
-            // The rest of this bucket's rows in the block, reduced without bounds checks.
-            let run = t[i..n].iter().position(|&x| x >= next).unwrap_or(n - i);
-            let j = i + run;
-            if run > 0 {
-                (bh, bl, bv) = reduce(&h[i..j], &l[i..j], &v[i..j], bh, bl, bv);
-                bc = c[j - 1];
+            if i < n {
+                out.push(bar.t, bar.o, bar.h, bar.l, bar.c, bar.v);
+                self.open = false;
+            }
+        }
+        while i < n {
+            let ti = t[i];
+            // Usually the row opens the very next bucket: skip the integer division. `next` is
+            // a bucket boundary at or before `ti`, or i64::MIN before the first row (then the
+            // wrapped difference is above 2^62, more than any period).
+            let bt = if (ti.wrapping_sub(next) as u64) < period as u64 {
+                next
+            } else {
+                self.label(ti)
+            };
+            next = bt + period;
+            let j = run_end(t, i, guess, next);
+            // Row i opens the bar, rows i + 1..j fold into it.
+            let (hs, ls, vs) = (&h[i..j], &l[i..j], &v[i..j]);
+            let (bh, bl, bv) = reduce(&hs[1..], &ls[1..], &vs[1..], hs[0], ls[0], vs[0]);
+            let (bo, bc) = (o[i], c[j - 1]);
+            if j < n {
+                // Row j opens the next bucket: this bar is complete, and the next bucket
+                // probably has as many rows.
+                out.push(bt, bo, bh, bl, bc, bv);
+                guess = j - i;
+            } else {
+                self.cur = Bar {
+                    t: bt,
+                    o: bo,
+                    h: bh,
+                    l: bl,
+                    c: bc,
+                    v: bv,
+                };
+                self.open = true;
             }
             i = j;
         }
-        self.cur = Bar {
-            t: bt,
-            o: bo,
-            h: bh,
-            l: bl,
-            c: bc,
-            v: bv,
-        };
-        self.next = next;
-        self.open = open;
+        (self.next, self.run) = (next, guess);
     }
 
     #[inline(never)]
@@ -216,6 +240,23 @@ mod tests {
             c: p + 0.5,
             v,
         }
+    }
+
+    #[test]
+    fn run_end_takes_a_right_guess_and_searches_past_a_wrong_one() {
+        // Minutes 0..=4 in the bucket ending at 5, then a gap to 9.
+        let t: Vec<i64> = [0, 1, 2, 3, 4, 9, 10, 11].iter().map(|m| m * MIN).collect();
+        let next = 5 * MIN;
+        for guess in [1, 3, 5, 6, 8, 100] {
+            assert_eq!(run_end(&t, 0, guess, next), 5, "guess {guess}");
+            assert_eq!(run_end(&t, 2, guess, next), 5, "guess {guess} from 2");
+        }
+        // The bucket goes on past the block: the run ends with it.
+        for guess in [1, 2, 3, 4] {
+            assert_eq!(run_end(&t, 5, guess, 15 * MIN), 8, "guess {guess}");
+        }
+        assert_eq!(run_end(&t[..1], 0, 5, next), 1);
+        assert_eq!(run_end(&t, 4, 1, next), 5);
     }
 
     #[test]
