@@ -222,32 +222,42 @@ impl Validator {
             return Ok(());
         }
         let Columns { t, o, h, l, c, v } = cols.slice(from, end);
-        let last = t.len() - 1;
-        // `prev` was accepted (in range). If every row is above the one before it, and the
-        // first and last are in range, then every row is in range and the differences below
-        // are exact.
-        let mut bad = (end - from > BLOCK)
-            | !(-T_LIMIT..=T_LIMIT).contains(&t[0])
-            | !(-T_LIMIT..=T_LIMIT).contains(&t[last]);
+        let mut bad = end - from > BLOCK;
+        // `prev` was accepted (in range): the difference is exact when t[0] is in range too,
+        // and a t out of range sets `bad` below anyway.
         if let Some(prev) = self.prev {
             bad |= t[0].wrapping_sub(prev) < self.min_gap;
         }
-        let mut vbits = 0u64;
-        let mut vsum = 0i64;
+        // Each test below is folded into the bits of an accumulator (OR, or AND for `rising`),
+        // which vectorizes without a compare per row; a bit set wrongly only sends the block to
+        // the exact row check.
+        let (mut nonfinite, mut spreads, mut vbits, mut vsum) = (0u64, 0u64, 0u64, 0i64);
         for i in 0..t.len() {
-            // One compare covers all four prices (see `zero_if_finite`).
-            let spread = zero_if_finite(o[i])
-                + zero_if_finite(h[i])
-                + zero_if_finite(l[i])
-                + zero_if_finite(c[i]);
-            bad |= (spread != 0.0) | (h[i] < l[i]);
+            // 0.0 when o, c and h - l are finite (see `zero_if_finite`): then o, h, l, c are.
+            // A finite h - l that overflows to infinity only sends the block to the exact check.
+            let spread = h[i] - l[i];
+            let z = zero_if_finite(o[i]) + zero_if_finite(c[i]) + zero_if_finite(spread);
+            nonfinite |= z.to_bits();
+            // The sign bit of h - l is set when h < l (and for -0.0 - +0.0: the exact check).
+            spreads |= spread.to_bits();
             // A negative volume sets the top bit: one OR catches it and any huge volume.
             vbits |= v[i] as u64;
             vsum = vsum.wrapping_add(v[i]);
         }
-        for w in t.windows(2) {
-            bad |= w[1] <= w[0];
+        bad |= (nonfinite != 0) | (spreads >> 63 != 0);
+        // Every t in [-2^62, 2^62) (a sign bit of t + 2^62 flags one that is not; 2^62 itself
+        // goes to the exact check), so the differences below are exact (without this, 2^63 - 1
+        // then -2^63 + 5 would wrap to a negative difference); each row is above the one
+        // before when every earlier - later difference is negative (sign bit set).
+        let mut outside = 0u64;
+        for &x in t {
+            outside |= x.wrapping_add(T_LIMIT) as u64;
         }
+        let mut rising = u64::MAX;
+        for (&a, &b) in t.iter().zip(&t[1..]) {
+            rising &= a.wrapping_sub(b) as u64;
+        }
+        bad |= (outside >> 63 != 0) | (rising >> 63 == 0);
         if self.min_gap > 1 && !bad {
             for w in t.windows(2) {
                 bad |= w[1] - w[0] < self.min_gap;
@@ -375,6 +385,28 @@ mod tests {
                 let message = fast.unwrap_or_default();
                 assert!(message.starts_with(prefix), "{message}");
             }
+        }
+        // Rows near 2^62, then 2^63 - 1 and -2^63 + 5, then rows near -2^62: every difference
+        // of neighbours, wrapped around int64, looks rising, and the block's first and last
+        // rows are in range.
+        for at in [1, 2000, 3000] {
+            let mut wrapped = Owned::new(n);
+            for (i, t) in wrapped.t.iter_mut().enumerate() {
+                let i = i as i64;
+                *t = if i < at {
+                    T_LIMIT - MIN * 9_000
+                } else {
+                    -T_LIMIT
+                } + i * MIN;
+            }
+            wrapped.t[at as usize] = i64::MAX;
+            wrapped.t[at as usize + 1] = i64::MIN + 5;
+            let (fast, slow) = wrapped.both();
+            assert_eq!(fast, slow);
+            assert_eq!(
+                fast.unwrap_or_default(),
+                format!("t: {R_T_RANGE} at index {at}")
+            );
         }
         let mut overflow = Owned::new(n);
         overflow.v = vec![1 << 61; n];
