@@ -52,6 +52,11 @@ impl Live {
     }
 
     /// Push a batch (all or nothing); returns the completed bars of each timeframe.
+    ///
+    /// The whole batch is validated first, then folded block by block as batch aggregation
+    /// does: the bars are the same as pushing row by row, since a bar completed early (by the
+    /// row that ends its bucket) would be handed out by the next row anyway; only the batch's
+    /// last row can complete a bar early.
     pub fn push_many(&mut self, cols: &Columns<'_>) -> Result<Vec<Series>, BarError> {
         let n = cols.len_checked()?;
         let mut validator = self.validator;
@@ -62,17 +67,36 @@ impl Live {
             start = end;
         }
         self.validator = validator;
-        let mut outs = vec![Series::default(); self.accs.len()];
-        for i in 0..n {
-            let row = Bar {
-                t: cols.t[i],
-                o: cols.o[i],
-                h: cols.h[i],
-                l: cols.l[i],
-                c: cols.c[i],
-                v: cols.v[i],
-            };
-            self.apply(row, |k, bar| outs[k].push_bar(&bar));
+        let span = match (cols.t.first(), cols.t.last()) {
+            (Some(first), Some(last)) => last - first,
+            _ => 0,
+        };
+        // At most one bar per row and per period of the span (plus both ends), and the bar
+        // that was open before this batch.
+        let mut outs: Vec<Series> = self
+            .accs
+            .iter()
+            .map(|a| Series::with_capacity(n.min((span / a.period) as usize + 2) + 1))
+            .collect();
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            let block = cols.slice(start, end);
+            for (acc, out) in self.accs.iter_mut().zip(outs.iter_mut()) {
+                let max_new = (end - start).min(out.room());
+                out.append(max_new, |slots| acc.fold(&block, slots));
+            }
+            start = end;
+        }
+        if let (Some(&last), true) = (cols.t.last(), self.input_period > 0) {
+            for (acc, out) in self.accs.iter_mut().zip(outs.iter_mut()) {
+                // Validated: |t| <= 2^62 and the input period is at most 10,000 days.
+                if last + self.input_period >= acc.next {
+                    if let Some(done) = acc.take() {
+                        out.push_bar(&done);
+                    }
+                }
+            }
         }
         Ok(outs)
     }
