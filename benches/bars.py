@@ -1,26 +1,39 @@
 """Bar aggregation, side by side in one process: pure Python, Rust, numpy, pandas, polars, and a
-plain read of the same bytes (the memory limit), for one timeframe and for 5m+15m+1h.
+plain read of the same bytes (the memory limit), for one timeframe and for 5m+15m+1h; and the
+live `Aggregator` (push one bar at a time, push_many a batch).
 
     python benches/bars.py                 # 3,000 / 100,000 / 1,000,000 / 10,000,000 bars
-    python benches/bars.py --quick         # up to 1,000,000 bars, fewer repeats
+    python benches/bars.py --quick         # up to 1,000,000 bars, looser tolerance
     python benches/bars.py --smoke         # CI: runs end to end on small sizes, judges nothing
 
-Prints milliseconds, input bars per second and ratios to Rust, checks the targets of the issue
-(exit status 1 when one fails), and writes benches/reports/bars.md (quoted in docs/bars.md). A
-smoke run only proves that every method runs and agrees with Rust: its figures are printed, no
-target is judged (a loaded CI machine must not fail on timing) and no report is written.
+Timing is by paired rounds: in each round every method runs once (a fast one back to back for
+about 2 ms, one sample being the mean call), in an order rotated from round to round, so a
+burst of load on this shared machine falls on the methods of one round alike. The primary
+figure is the median over rounds of the paired ratio (a method's time over Rust's in the same
+round), with its 95% confidence interval. Rounds go on until every ratio has settled (the
+interval within +-3% of the median) or a cap on rounds or time is reached; a method leaves the
+rounds once all its ratios have settled. Medians of the times themselves are shown too. Pure
+Python (seconds per call at 1M, hundreds of times Rust) has 3 paired rounds of its own.
 
-Needs the `bench` extra (pandas, polars) and a release build (`pip install -e '.[bench]'`). Each
-figure is the best of several runs (wall clock) after one warm-up; every competitor's output is
-checked against Rust's first.
+Prints the tables, checks the targets of the issue (exit status 1 when one fails), and writes
+benches/reports/bars.md (quoted in docs/bars.md). A smoke run only proves that every method runs
+and agrees with Rust: its figures are printed, no target is judged (a loaded CI machine must not
+fail on timing) and no report is written.
+
+Needs the `bench` extra (pandas, polars) and a release build (`pip install -e '.[bench]'`).
+Every competitor's output is checked against Rust's first.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +41,13 @@ import pandas as pd
 import polars as pl
 from machine import describe
 
-from harness.bars import aggregate, parse_timeframe
+from harness.bars import Aggregator, aggregate, parse_timeframe
 
 MINUTE = 60_000_000_000
 ONE = ["5m"]
 THREE = ["5m", "15m", "1h"]
 PYTHON_MAX = 1_000_000  # pure Python above this is skipped, not extrapolated
+PYTHON_ROUNDS = 3  # pure Python takes seconds per call: a few rounds, far from any target
 REPORT = Path(__file__).parent / "reports" / "bars.md"
 
 
@@ -109,38 +123,150 @@ def plain_read(bars: dict[str, np.ndarray]) -> float:
     return float(sum(column.sum() for column in bars.values()))
 
 
-def interleaved_best(
-    methods: dict[tuple[str, str], Callable[[], object]], budget_s: float
-) -> dict[tuple[str, str], float]:
-    """Best wall time of each method, measured in rounds in which every method runs (a burst of
-    load on this shared machine then hits all methods alike). Within a round a fast method runs
-    back to back for about 2 ms, so small inputs are timed warm, as a loop in a bot would be."""
-    reps = {}
-    for name, fn in methods.items():
-        start = time.perf_counter()
-        fn()  # warm-up, and the estimate of one call
-        reps[name] = max(1, min(500, int(0.002 / max(time.perf_counter() - start, 1e-7))))
-    best = dict.fromkeys(methods, float("inf"))
-    deadline = time.perf_counter() + budget_s
-    rounds = 0
-    while rounds < 3 or (time.perf_counter() < deadline and rounds < 2000):
-        for name, fn in methods.items():
-            for _ in range(reps[name]):
-                start = time.perf_counter()
-                fn()
-                best[name] = min(best[name], time.perf_counter() - start)
-        rounds += 1
-    return best
+# --- Paired rounds -----------------------------------------------------------------------------
+
+Key = tuple[str, str]  # (method, what it computes: "one", "three", "push", "push_many")
+RUST = "Rust (harness)"
+PYTHON = "pure Python (harness)"
+READ = "plain read (numpy sum of 6 columns)"
+Z95 = 1.96
 
 
-def best_of_two(fn: Callable[[], object]) -> float:
-    """Pure Python at large sizes: seconds per call, so two calls, no warm-up."""
-    times = []
-    for _ in range(2):
-        start = time.perf_counter()
+@dataclass(frozen=True)
+class Rule:
+    """When paired rounds stop: every ratio's 95% interval within +-`tolerance` of its median
+    after at least `min_rounds`, or `max_rounds`, or `budget_s` seconds (after `min_rounds`)."""
+
+    tolerance: float
+    min_rounds: int
+    max_rounds: int
+    budget_s: float
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A median and its distribution-free 95% confidence interval, over `n` samples."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    def within(self, tolerance: float) -> bool:
+        """True when the interval lies within +-tolerance (relative) of the median."""
+        return max(self.median - self.low, self.high - self.median) <= tolerance * self.median
+
+    def ratio(self) -> str:
+        return f"{self.median:.2f} [{self.low:.2f}, {self.high:.2f}]"
+
+
+def median_ci(samples: Sequence[float]) -> Stat:
+    """Median and its 95% confidence interval from order statistics (the sign test: ranks
+    n/2 -+ 1.96 sqrt(n)/2), valid whatever the distribution; the full range for n < 6."""
+    xs = sorted(samples)
+    n = len(xs)
+    half = Z95 * math.sqrt(n) / 2
+    low = max(1, math.floor(n / 2 - half))  # 1-based ranks
+    high = min(n, math.ceil(1 + n / 2 + half))
+    return Stat(statistics.median(xs), xs[low - 1], xs[high - 1], n)
+
+
+@dataclass
+class Rounds:
+    """What paired rounds measured: seconds per call of each method (one sample per round it
+    ran in) and each named ratio's paired samples (numerator and denominator from one round)."""
+
+    times: dict[Key, list[float]]
+    ratios: dict[str, list[float]]
+    settled: dict[str, bool]
+    rounds: int = 0
+    elapsed_s: float = 0.0
+    capped: bool = False
+
+    def time(self, key: Key) -> Stat | None:
+        samples = self.times.get(key)
+        return median_ci(samples) if samples else None
+
+    def ratio(self, name: str) -> Stat | None:
+        samples = self.ratios.get(name)
+        return median_ci(samples) if samples else None
+
+
+def calibrate(fn: Callable[[], object]) -> int:
+    """Calls per sample: one call (the warm-up) estimates the cost; a sample lasts about 2 ms,
+    so small inputs are timed warm, as a loop in a bot would call them."""
+    start = time.perf_counter()
+    fn()
+    return max(1, min(500, int(0.002 / max(time.perf_counter() - start, 1e-7))))
+
+
+def sample(fn: Callable[[], object], reps: int) -> float:
+    """Seconds per call, the mean of `reps` calls back to back."""
+    start = time.perf_counter()
+    for _ in range(reps):
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return (time.perf_counter() - start) / reps
+
+
+def paired_rounds(
+    methods: dict[Key, Callable[[], object]], pairs: dict[str, tuple[Key, Key]], rule: Rule
+) -> Rounds:
+    """Time `methods` in rounds until every ratio of `pairs` (name -> numerator, denominator)
+    has settled by `rule`. Each round runs every active method once, in an order rotated by one
+    from the round before (no method always runs first, after a slow one, or last). A method
+    runs at least `min_rounds` times, then leaves once every ratio it is part of has settled."""
+    reps = {key: calibrate(fn) for key, fn in methods.items()}
+    out = Rounds({key: [] for key in methods}, {name: [] for name in pairs}, {})
+    order = list(methods)
+    active = list(order)
+    started = time.perf_counter()
+    while active:
+        shift = out.rounds % len(active)
+        this: dict[Key, float] = {}
+        for key in active[shift:] + active[:shift]:
+            this[key] = sample(methods[key], reps[key])
+            out.times[key].append(this[key])
+        for name, (num, den) in pairs.items():
+            if num in this and den in this:
+                out.ratios[name].append(this[num] / this[den])
+        out.rounds += 1
+        out.elapsed_s = time.perf_counter() - started
+        out.settled = {
+            name: len(out.ratios[name]) >= rule.min_rounds
+            and median_ci(out.ratios[name]).within(rule.tolerance)
+            for name in pairs
+        }
+        if out.rounds >= rule.max_rounds or (
+            out.rounds >= rule.min_rounds and out.elapsed_s > rule.budget_s
+        ):
+            out.capped = not all(out.settled.values())
+            break
+        active = [
+            key
+            for key in order
+            if len(out.times[key]) < rule.min_rounds
+            or any(not out.settled[name] for name, pair in pairs.items() if key in pair)
+        ]
+    return out
+
+
+def with_pure_python(
+    rounds: Rounds, methods: dict[Key, Callable[[], object]], pairs: dict[str, tuple[Key, Key]]
+) -> Rounds:
+    """Add pure Python's figures to `rounds`: its own 3 paired rounds against Rust (seconds per
+    call at large sizes, hundreds of times Rust, far from any target), kept out of the other
+    methods' rounds so that it does not use up their time budget."""
+    rule = Rule(tolerance=1.0, min_rounds=PYTHON_ROUNDS, max_rounds=PYTHON_ROUNDS, budget_s=0.0)
+    slow = paired_rounds(methods, pairs, rule)
+    rounds.times |= {key: times for key, times in slow.times.items() if key[0] == PYTHON}
+    rounds.ratios |= slow.ratios
+    return rounds
+
+
+# --- Batch aggregation, one size ----------------------------------------------------------------
+
+FAST = ["numpy reduceat", "pandas resample", "polars group_by_dynamic"]
+LABELS = {"one": "5m", "three": "5m+15m+1h"}
 
 
 def check_same(bars: dict[str, np.ndarray], frames: list[str]) -> None:
@@ -167,8 +293,26 @@ def check_same(bars: dict[str, np.ndarray], frames: list[str]) -> None:
             assert all(np.array_equal(python[k], want[k]) for k in "tohlcv")
 
 
-def run_size(n: int, budget_s: float) -> dict[str, dict[str, float | None]]:
-    """Seconds per call of each method at size n, for one and three timeframes."""
+@dataclass
+class SizeResult:
+    """One size's paired rounds, and the ratio names of its table and targets."""
+
+    n: int
+    rounds: Rounds
+    rows: list[str] = field(default_factory=list)
+
+
+def cell_ratio(method: str, label: str) -> str:
+    """The ratio shown in a table cell: the method's time over Rust's, same round."""
+    return f"{method} / Rust: {label}"
+
+
+THREE_OVER_ONE = "Rust: 5m+15m+1h / 5m"
+OVER_READ = {label: f"Rust / plain read: {shown}" for label, shown in LABELS.items()}
+
+
+def run_size(n: int, rule: Rule) -> SizeResult:
+    """Paired rounds of every method at size n, for one and for three timeframes."""
     bars = futures_minutes(n)
     check_same(bars, THREE)
     frame = pd.DataFrame({k: bars[k] for k in "ohlcv"}, index=pd.to_datetime(bars["t"], unit="ns"))
@@ -177,117 +321,244 @@ def run_size(n: int, budget_s: float) -> dict[str, dict[str, float | None]]:
         .with_columns(t=pl.Series(bars["t"]).cast(pl.Datetime("ns")))
         .set_sorted("t")
     )
-    fast: dict[str, Callable[[list[str]], object]] = {
-        "Rust (harness)": lambda frames: aggregate(bars, frames if len(frames) > 1 else frames[0]),
+    per_frames: dict[str, Callable[[list[str]], object]] = {
+        RUST: lambda frames: aggregate(bars, frames if len(frames) > 1 else frames[0]),
         "numpy reduceat": lambda frames: [numpy_reduceat(bars, tf) for tf in frames],
         "pandas resample": lambda frames: [pandas_resample(frame, tf) for tf in frames],
         "polars group_by_dynamic": lambda frames: [polars_dynamic(pframe, tf) for tf in frames],
-        "plain read (numpy sum of 6 columns)": lambda frames: plain_read(bars),
     }
-    # One and three timeframes in the same rounds, so their ratio compares like with like.
-    calls = {
+    methods: dict[Key, Callable[[], object]] = {
         (name, label): (lambda fn=fn, frames=frames: fn(frames))
-        for name, fn in fast.items()
+        for name, fn in per_frames.items()
         for label, frames in (("one", ONE), ("three", THREE))
     }
-    timed = interleaved_best(calls, 2 * budget_s * (0.5 if n >= 10_000_000 else 1.0))
-    results: dict[str, dict[str, float | None]] = {
-        name: {label: timed[name, label] for label in ("one", "three")} for name in fast
+    # The plain read does not depend on the timeframes: one method, compared with both.
+    methods[READ, "one"] = lambda: plain_read(bars)
+    pairs: dict[str, tuple[Key, Key]] = {
+        cell_ratio(name, LABELS[label]): ((name, label if name != READ else "one"), (RUST, label))
+        for name in [*per_frames, READ]
+        if name != RUST
+        for label in LABELS
     }
-    python: dict[str, float | None] = {"one": None, "three": None}
+    pairs[THREE_OVER_ONE] = ((RUST, "three"), (RUST, "one"))
+    for label, name in OVER_READ.items():
+        pairs[name] = ((RUST, label), (READ, "one"))
+    rounds = paired_rounds(methods, pairs, rule)
+    rows = [RUST, *FAST, READ]
     if n <= PYTHON_MAX:
-        python["one"] = best_of_two(lambda: aggregate(bars, ONE[0], impl="python"))
-        python["three"] = best_of_two(lambda: aggregate(bars, THREE, impl="python"))
-    order = ["Rust (harness)", "pure Python (harness)", *list(fast)[1:]]
-    results["pure Python (harness)"] = python
-    return {name: results[name] for name in order}
+        python: dict[Key, Callable[[], object]] = {
+            (who, label): (
+                lambda impl=impl, frames=frames: aggregate(
+                    bars,
+                    frames if len(frames) > 1 else frames[0],
+                    impl=impl,  # type: ignore[arg-type]
+                )
+            )
+            for who, impl in ((RUST, "rust"), (PYTHON, "python"))
+            for label, frames in (("one", ONE), ("three", THREE))
+        }
+        python_pairs = {
+            cell_ratio(PYTHON, shown): ((PYTHON, label), (RUST, label))
+            for label, shown in LABELS.items()
+        }
+        rounds = with_pure_python(rounds, python, python_pairs)
+        rows.insert(1, PYTHON)
+    return SizeResult(n, rounds, rows)
 
 
-def fmt_ms(seconds: float | None) -> str:
-    if seconds is None:
+def fmt_ms(stat: Stat | None) -> str:
+    if stat is None:
         return "skipped (too slow)"
-    return f"{seconds * 1e3:.3f}" if seconds < 0.01 else f"{seconds * 1e3:.1f}"
+    s = stat.median
+    return f"{s * 1e3:.3f}" if s < 0.01 else f"{s * 1e3:.1f}"
 
 
-def table(n: int, results: dict[str, dict[str, float | None]]) -> list[str]:
-    """A markdown table: ms, input bars per second and ratio to Rust, for 5m and 5m+15m+1h."""
-    rust = results["Rust (harness)"]
+def table(result: SizeResult) -> list[str]:
+    """A markdown table: median ms, input bars per second, and the paired ratio to Rust with
+    its 95% interval, for 5m and 5m+15m+1h; then the ratios the targets judge."""
+    n, rounds = result.n, result.rounds
     lines = [
         f"**{n:,} bars**",
         "",
-        "| method | 5m: ms | 5m: bars/s | 5m: x Rust time | 5m+15m+1h: ms | bars/s | x Rust time |",
+        "| method | 5m: ms | 5m: M bars/s | 5m: x Rust time [95% CI] "
+        "| 5m+15m+1h: ms | M bars/s | x Rust time [95% CI] | rounds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in [RUST, PYTHON, *FAST, READ]:
+        if name not in result.rows:
+            if name == PYTHON:
+                lines.append(f"| {name} | skipped (too slow) | | | skipped (too slow) | | | |")
+            continue
+        cells = [name]
+        counts = []
+        for label, shown in LABELS.items():
+            stat = rounds.time((name, "one" if name == READ else label))
+            cells.append(fmt_ms(stat))
+            cells.append("" if stat is None else f"{n / stat.median / 1e6:,.1f}")
+            ratio = None if name == RUST else rounds.ratio(cell_ratio(name, shown))
+            cells.append("1" if name == RUST else "" if ratio is None else ratio.ratio())
+            counts.append(0 if stat is None else stat.n)
+        cells.append(str(counts[0]) if counts[0] == counts[1] else f"{counts[0]} / {counts[1]}")
+        lines.append("| " + " | ".join(cells) + " |")
+    extra = [(name, rounds.ratio(name)) for name in [THREE_OVER_ONE, *OVER_READ.values()]]
+    settled = "every ratio settled" if not rounds.capped else "cap reached, not every ratio settled"
+    lines += [
+        "",
+        "; ".join(f"{name} {stat.ratio()}" for name, stat in extra if stat)
+        + f". {rounds.rounds} rounds in {rounds.elapsed_s:.0f} s, {settled}.",
+        "",
+    ]
+    return lines
+
+
+# --- The live aggregator ----------------------------------------------------------------------
+
+
+def run_live(n: int, rule: Rule) -> Rounds:
+    """`Aggregator(5m, 15m, 1h)`: n bars pushed one at a time (a Python loop, as a bot calls
+    it), and the same n bars in one `push_many`; each sample starts from a new aggregator."""
+    bars = futures_minutes(n)
+    rows = list(zip(*(bars[k].tolist() for k in "tohlcv"), strict=True))
+    want = aggregate(bars, THREE)
+    for impl in ("rust", "python"):  # both ways give the batch's bars
+        live = Aggregator(THREE, impl=impl)
+        got = live.push_many(bars)
+        for tf in THREE:
+            partial = live.partial(tf)
+            assert len(got[tf]) + (partial is not None) == len(want[tf])
+            assert np.array_equal(got[tf].v, want[tf].v[: len(got[tf])])
+
+    def push(impl: str) -> Callable[[], object]:
+        def run() -> object:
+            live = Aggregator(THREE, impl=impl)  # type: ignore[arg-type]
+            for row in rows:
+                live.push(*row)
+            return live
+
+        return run
+
+    def push_many(impl: str) -> Callable[[], object]:
+        return lambda: Aggregator(THREE, impl=impl).push_many(bars)  # type: ignore[arg-type]
+
+    rust: dict[Key, Callable[[], object]] = {
+        (RUST, "push"): push("rust"),
+        (RUST, "push_many"): push_many("rust"),
+    }
+    python = {
+        **rust,
+        (PYTHON, "push"): push("python"),
+        (PYTHON, "push_many"): push_many("python"),
+    }
+    pairs = {
+        f"{PYTHON} / Rust: {what}": ((PYTHON, what), (RUST, what)) for what in ("push", "push_many")
+    }
+    return with_pure_python(paired_rounds(rust, {}, rule), python, pairs)
+
+
+def live_table(n: int, rounds: Rounds) -> list[str]:
+    """Push: us per bar; push_many: ms for the batch; each with the paired ratio to Rust."""
+    lines = [
+        f"**Live `Aggregator` (5m, 15m, 1h), {n:,} bars**",
+        "",
+        "| method | push, one bar a call: us per bar | x Rust time [95% CI] "
+        "| push_many, all in one call: ms | M bars/s | x Rust time [95% CI] | rounds |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, row in results.items():
-        cells = [name]
-        for label in ("one", "three"):
-            s = row[label]
-            base = rust[label]
-            cells.append(fmt_ms(s))
-            cells.append("" if s is None else f"{n / s:,.0f}")
-            cells.append("" if s is None or not base else f"{s / base:.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
+    for name in (RUST, PYTHON):
+        push, many = rounds.time((name, "push")), rounds.time((name, "push_many"))
+        assert push and many
+        ratios = [
+            "1" if name == RUST else (rounds.ratio(f"{PYTHON} / Rust: {what}") or push).ratio()
+            for what in ("push", "push_many")
+        ]
+        lines.append(
+            f"| {name} | {push.median / n * 1e6:.3f} | {ratios[0]} | {fmt_ms(many)} "
+            f"| {n / many.median / 1e6:,.1f} | {ratios[1]} | {push.n} |"
+        )
     return [*lines, ""]
 
 
-def targets(
-    all_results: dict[int, dict[str, dict[str, float | None]]],
-) -> list[tuple[str, bool | None, str]]:
-    """The issue's targets, judged from this one run (None = size not measured)."""
-    out: list[tuple[str, bool | None, str]] = []
-    big = all_results.get(1_000_000)
-    if big:
-        rust, rust3 = big["Rust (harness)"]["one"], big["Rust (harness)"]["three"]
-        python = big["pure Python (harness)"]["one"]
-        assert rust and rust3 and python
-        rivals = {
-            k: big[k]["one"]
-            for k in ("numpy reduceat", "pandas resample", "polars group_by_dynamic")
-        }
-        fastest = min(rivals, key=lambda k: rivals[k] or float("inf"))
-        read = big["plain read (numpy sum of 6 columns)"]["one"]
-        assert read and rivals[fastest]
+# --- Targets and the report -------------------------------------------------------------------
+
+Verdict = tuple[str, bool | None, str]
+
+
+def targets(results: dict[int, SizeResult]) -> list[Verdict]:
+    """The issue's targets, judged on paired medians from this run (None = size not run)."""
+    out: list[Verdict] = []
+    for n in (1_000_000, 10_000_000):
+        result = results.get(n)
+        if result is None:
+            out.append((f"{n:,}-bar targets", None, f"{n:,} not in --sizes"))
+            continue
+        rounds = result.rounds
+        size = f"{n // 1_000_000}M bars"
+        for shown in LABELS.values():
+            rivals = {k: rounds.ratio(cell_ratio(k, shown)) for k in FAST}
+            fastest = min(rivals, key=lambda k: s.median if (s := rivals[k]) else math.inf)
+            stat = rivals[fastest]
+            assert stat is not None
+            out.append(
+                (
+                    f"{size}, {shown}: Rust >= 4x faster than the fastest of numpy, pandas, polars",
+                    stat.median >= 4,
+                    f"{stat.ratio()} ({fastest})",
+                )
+            )
+        read = rounds.ratio(OVER_READ["one"])
+        three = rounds.ratio(THREE_OVER_ONE)
+        assert read and three
         out += [
-            ("1M bars: Rust >= 100x pure Python", python / rust >= 100, f"{python / rust:.0f}x"),
-            (
-                "1M bars: Rust >= 3x faster than the fastest of numpy, pandas, polars",
-                rivals[fastest] / rust >= 3,
-                f"{rivals[fastest] / rust:.1f}x ({fastest})",
-            ),
-            ("1M bars: Rust within 2x of the plain read", rust / read <= 2, f"{rust / read:.2f}x"),
-            (
-                "1M bars: 5m+15m+1h in one pass < 1.5x one timeframe",
-                rust3 / rust < 1.5,
-                f"{rust3 / rust:.2f}x",
-            ),
+            (f"{size}, 5m: Rust within 1.3x of the plain read", read.median <= 1.3, read.ratio()),
+            (f"{size}: 5m+15m+1h in one pass < 1.5x 5m", three.median < 1.5, three.ratio()),
         ]
-    else:
-        out.append(("1M-bar targets", None, "1,000,000 not in --sizes"))
-    small = all_results.get(3_000)
+        if n <= PYTHON_MAX:
+            python = rounds.ratio(cell_ratio(PYTHON, "5m"))
+            assert python
+            out.append((f"{size}: Rust >= 100x pure Python", python.median >= 100, python.ratio()))
+    small = results.get(3_000)
     if small:
-        rust = small["Rust (harness)"]["one"]
+        rust = small.rounds.time((RUST, "one"))
         assert rust
-        out.append(("3,000 bars: one call < 20 us", rust < 20e-6, f"{rust * 1e6:.1f} us"))
+        figure = f"{rust.median * 1e6:.1f} us [{rust.low * 1e6:.1f}, {rust.high * 1e6:.1f}]"
+        out.append(("3,000 bars, 5m: one call < 20 us", rust.median < 20e-6, figure))
     else:
         out.append(("3,000-bar target", None, "3,000 not in --sizes"))
     return out
 
 
+def size_rule(n: int, quick: bool, smoke: bool) -> Rule:
+    """Smoke: a few rounds, no settling asked. Otherwise +-3% (+-5% quick), with a budget that
+    grows with the size (a 10M round costs seconds)."""
+    if smoke:
+        return Rule(tolerance=1.0, min_rounds=3, max_rounds=3, budget_s=1.0)
+    budget = 20.0 if n <= 100_000 else 90.0 if n <= 1_000_000 else 300.0
+    return Rule(
+        tolerance=0.05 if quick else 0.03,
+        min_rounds=7,
+        max_rounds=400,
+        budget_s=budget / 3 if quick else budget,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the sizes, print and write the report; exit status 1 if a target failed (never in a
-    smoke run) or if a method disagreed with Rust."""
+    """Run the sizes and the live aggregator, print and write the report; exit status 1 if a
+    target failed (never in a smoke run) or if a method disagreed with Rust."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--sizes", help="comma-separated bar counts (default 3000,100000,1000000,10000000)"
     )
-    parser.add_argument("--quick", action="store_true", help="sizes up to 1M, shorter budgets")
+    parser.add_argument("--quick", action="store_true", help="sizes up to 1M, +-5%%, shorter caps")
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="end to end on small sizes (default 3000,100000), short budgets, no target judged, "
+        help="end to end on small sizes (default 3000,100000), 3 rounds, no target judged, "
         "no report unless --report is given",
+    )
+    parser.add_argument(
+        "--live-size", type=int, help="bars for the live aggregator (default 100000; smoke 3000)"
     )
     parser.add_argument("--report", type=Path, help=f"report path (default {REPORT})")
     args = parser.parse_args(argv)
@@ -295,50 +566,57 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in (args.sizes or default_sizes).replace("_", "").split(",")]
     if args.quick:
         sizes = [s for s in sizes if s <= 1_000_000]
-    budget = 0.1 if args.smoke else 0.5 if args.quick else 2.0
+    live_n = args.live_size or (3_000 if args.smoke else 100_000)
     report_path = args.report or (None if args.smoke else REPORT)
     about = describe(["numpy", "pandas", "polars"])
     print(about, flush=True)
-    all_results = {}
-    lines = []
+    results: dict[int, SizeResult] = {}
+    lines: list[str] = []
     for n in sizes:
-        started = time.perf_counter()
         try:
-            all_results[n] = run_size(n, budget)
+            results[n] = run_size(n, size_rule(n, args.quick, args.smoke))
         except AssertionError:
             print(f"FAIL: at {n:,} bars a method disagrees with Rust (check_same)", flush=True)
             raise
-        block = table(n, all_results[n])
+        block = table(results[n])
         print("\n".join(block), flush=True)
-        print(f"({time.perf_counter() - started:.0f} s)\n", flush=True)
         lines += block
-    verdicts = targets(all_results)
-    summary = ["| target | result | measured |", "| --- | --- | --- |"]
+    live = run_live(live_n, size_rule(live_n, args.quick, args.smoke))
+    block = live_table(live_n, live)
+    print("\n".join(block), flush=True)
+    lines += block
+    load_end = os.getloadavg()[0]
+    verdicts = targets(results)
+    summary = ["| target | result | measured: median [95% CI] |", "| --- | --- | --- |"]
     if args.smoke:  # timing is not judged on a smoke run: a loaded machine must not fail CI
-        verdicts = [
-            (name, None, f"{figure} (smoke run, not judged)") for name, _, figure in verdicts
-        ]
+        verdicts = [(name, None, f"{fig} (smoke run, not judged)") for name, _, fig in verdicts]
     for name, ok, figure in verdicts:
         verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
         print(f"{verdict:4}  {name}: {figure}")
         summary.append(f"| {name} | {verdict} | {figure} |")
+    print(f"load average {load_end:.2f} at the end")
     command = "python benches/bars.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = [
         "# Bar aggregation benchmark",
         "",
         f"Command: `{command.strip()}`",
         "",
-        f"Machine: {about}.",
+        f"Machine: {about}; load average {load_end:.2f} at the end.",
         "",
-        "Best wall time per cell, one process, same arrays for every method; the methods are "
-        "timed in interleaved rounds (in each round every method runs, a fast one back to back "
-        "for about 2 ms) so that load from other processes on this shared machine falls on all "
-        "of them alike; pure Python: best of 2. "
-        "`x Rust time` is the method's time divided by Rust's (higher = slower than Rust). "
-        "Rust and pure Python are called through `harness.bars.aggregate` (one call for all "
-        "three timeframes); numpy, pandas and polars compute each timeframe in turn; the plain "
-        "read sums each of the six input columns once. Pure Python is skipped above 1,000,000 "
-        "bars (skipped, not extrapolated).",
+        "One process, the same arrays for every method. Paired rounds: in each round every "
+        "method runs once (a fast one back to back for about 2 ms; a sample is the mean call), "
+        "in an order rotated from round to round. `x Rust time` is the median over rounds of "
+        "the method's time divided by Rust's in the same round (higher = slower than Rust), "
+        "with its 95% confidence interval (order statistics); `ms` is the median time. Rounds "
+        "go on until every ratio's interval is within +-3% of its median (at least 7 rounds), "
+        "or a cap (400 rounds; 20 s per size up to 100,000 bars, 90 s at 1M, 300 s at 10M); a "
+        "method leaves the rounds once its ratios have settled, so `rounds` differs. Rust and "
+        "pure Python are called through `harness.bars.aggregate` (one call for all three "
+        "timeframes); numpy, pandas and polars compute each timeframe in turn; the plain read "
+        "sums each of the six input columns once. Pure Python has 3 paired rounds of its own "
+        "against Rust, and is skipped above 1,000,000 bars (skipped, not extrapolated). The "
+        "live `Aggregator` pushes the bars one call each (a Python loop, as a bot calls it) and "
+        "in one `push_many`, each sample from a new aggregator.",
         "",
         *lines,
         *summary,
