@@ -438,14 +438,17 @@ class Gateway:
     def restore(self, book: dict[str, Any]) -> None:
         """Replace the state with a `book()` taken earlier (by this version of the simulator).
 
-        Raises `ValueError` naming what is wrong (another version, an unknown contract, a
-        missing field); the state is left as it was then.
+        Raises `ValueError` naming the part that is wrong (`book: sessions: ...`; another
+        version, an unknown contract, a missing field, a part of the wrong shape); every part
+        is read before any is taken, so the state is left as it was then.
         """
         if not isinstance(book, dict) or book.get("version") != BOOK_VERSION:
             found = book.get("version") if isinstance(book, dict) else type(book).__name__
             raise ValueError(f"book version {found!r}: this simulator reads {BOOK_VERSION}")
+        part = "accounts"  # the part being read, for the error
         try:
             accounts = {a["id"]: Account(**a) for a in book["accounts"]}
+            part = "orders"
             orders: dict[int, Order] = {}
             for row in book["orders"]:
                 order = Order.__new__(Order)
@@ -453,21 +456,29 @@ class Gateway:
                     value = row[name]
                     setattr(order, name, self.contracts[value] if name == "contract" else value)
                 orders[order.id] = order
+            part = "positions"
             positions = {}
             for row in book["positions"]:
                 position = Position(**{**row, "contract": self.contracts[row["contract"]]})
                 positions[(position.account_id, position.contract.id)] = position
+            part = "trades"
             trades = [
                 Trade(**{**t, "contract": self.contracts[t["contract"]]}) for t in book["trades"]
             ]
+            part = "sessions"
             sessions = {t: Session(u, float(e)) for t, (u, e) in book["sessions"].items()}
+            part = "secret"
             secret = bytes.fromhex(book["secret"])
+            part = "next"
             counters = [int(n) for n in book["next"]]
+            if len(counters) != 4:
+                raise ValueError(f"4 id counters expected, found {len(counters)}")
+            part = "swept_to"
             swept_to = int(book["swept_to"])
         except KeyError as exc:
-            raise ValueError(f"book: missing or unknown {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"book: {exc}") from None
+            raise ValueError(f"book: {part}: missing or unknown {exc}") from None
+        except (AttributeError, TypeError, ValueError) as exc:  # a part of the wrong shape
+            raise ValueError(f"book: {part}: {exc}") from None
         self.accounts = accounts
         self.orders = orders
         self.orders_by_account = {a: [] for a in accounts}
