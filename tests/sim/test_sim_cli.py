@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 import harness.sim
 from harness.errors import InvalidInputError
 from harness.sim import FaultRule, SimSettings, Simulator, load_profile
+from harness.sim.gateway import Gateway
 from harness.sim.settings import PACKAGED_PROFILES, PROFILE_DIR_ENV, profile_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,3 +311,13 @@ def test_a_state_file_in_a_writable_folder_is_written_at_the_stop(tmp_path: Path
     assert url.startswith("http://")
     _stop(proc)
     assert state.exists() and not (tmp_path / "state.json.partial").exists()
+
+
+def test_a_state_file_with_a_malformed_book_is_refused_in_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    text = json.dumps({**Gateway(SimSettings()).book(), "sessions": []})
+    state.write_text(text)
+    said = _refused("--port", "0", "--state-file", str(state))
+    assert said.count("\n") == 1 and str(state) in said and "sessions" in said, said
+    assert state.read_text() == text  # left as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]

@@ -4,15 +4,19 @@ positions, trades, sessions) when the process stops and starts again on the same
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from simkit import ACCOUNT, MNQ, Api
 
 from harness.sim import SimSettings, Simulator
+from harness.sim.gateway import Gateway
 
 PLACE = "/api/Order/place"
 
@@ -62,6 +66,34 @@ def test_an_unreadable_state_file_is_named(tmp_path: Path) -> None:
     state.write_text('{"version": 99}')
     with pytest.raises(ValueError, match=r"state_file .*book\.json.*version 99"):
         Simulator(SimSettings(state_file=str(state)))
+
+
+# A book of the right version with one part of the wrong shape: (the part named, the change).
+MALFORMED: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "sessions not an object": ("sessions", lambda b: {**b, "sessions": []}),
+    "a session not a pair": ("sessions", lambda b: {**b, "sessions": {"tok": ["trader"]}}),
+    "three id counters": ("next", lambda b: {**b, "next": b["next"][:3]}),
+    "a counter not a number": ("next", lambda b: {**b, "next": [*b["next"][:3], "x"]}),
+    "accounts an object": ("accounts", lambda b: {**b, "accounts": {"1001": 1}}),
+    "an order without fields": ("orders", lambda b: {**b, "orders": [{"id": 1}]}),
+    "a position not an object": ("positions", lambda b: {**b, "positions": ["x"]}),
+    "trades null": ("trades", lambda b: {**b, "trades": None}),
+    "secret a number": ("secret", lambda b: {**b, "secret": 5}),
+    "swept_to a list": ("swept_to", lambda b: {**b, "swept_to": [1]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_book_is_refused_whole_naming_its_part(case: str) -> None:
+    gateway = Gateway(SimSettings())
+    token = gateway.issue_token("trader", 1_700_000_000.0)
+    part, change = MALFORMED[case]
+    bad = change(gateway.book())
+    before = json.dumps(gateway.book())
+    with pytest.raises(ValueError, match=rf"^book: {part}: "):
+        gateway.restore(bad)
+    assert json.dumps(gateway.book()) == before  # nothing half-restored
+    assert token in gateway.sessions
 
 
 def test_idle_keep_alive_connections_are_closed_after_idle_close_ms() -> None:
