@@ -45,7 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unkill": ("harness.control.cli:Unkill", "clear the kill flag"),
     "breaker": ("harness.control.cli:Breaker", "show or reset the circuit breakers"),
     "query": ("harness.store.cli:Query", "latency, rates, errors, fallbacks, shadow, events, runs"),
-    "db": ("harness.store.cli:Db", "create or upgrade the store's schema, or show its revision"),
+    "db": (
+        "harness.store.cli:Db",
+        "create or upgrade the store's schema, show its revision, prune old raw rows",
+    ),
     "tui": ("harness.tui.cli:Tui", "the live dashboard: watch, judge the gate, promote, kill"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),
     "bars": ("harness.bars.cli", "aggregate a CSV of 1-minute bars into higher timeframes"),

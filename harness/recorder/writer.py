@@ -2,10 +2,11 @@
 
 The caller pays one `deque.append` (`record`, `record_shadow`); a writer thread takes what is
 queued every `flush_interval_s` (or as soon as `batch_size` rows wait), gives each row its id,
-and inserts the batch with SQLAlchemy Core in one transaction: the outcomes, the shadow rows, a
-dirty mark on each minute written (from which the writer later recomputes those minutes'
-rollups, `harness.store.rollups`), and the run's `rows_recorded` / `rows_dropped` (so a
-running run shows its live count).
+and inserts the batch with SQLAlchemy Core in one transaction (on SQLite `BEGIN IMMEDIATE`, so
+several processes on one file wait their turn, `write_transaction`): the outcomes, the shadow
+rows, this recorder's own dirty mark on each minute and hour written (from which the writers
+later recompute those buckets' rollups, `harness.store.rollups`), and the run's
+`rows_recorded` / `rows_dropped` (so a running run shows its live count).
 
 Nothing is doubled, and nothing is lost without being counted:
 - a batch is written whole or not at all, on ids fixed before the first attempt, and a row
@@ -62,7 +63,7 @@ from harness.recorder.rows import (
 from harness.recorder.spill import OUTCOME, SHADOW, SPILL_PREFIX, SpillFile, encode
 from harness.recorder.sql import BulkInsert, Failure, classify
 from harness.sketch import FINITE
-from harness.store.db import error_line
+from harness.store.db import error_line, write_transaction
 from harness.store.models import Outcome
 from harness.store.rollups import compact, dirty_marks, mark_dirty
 from harness.store.runs import progress
@@ -258,6 +259,8 @@ class Recorder:
             engine, metadata.tables["shadow_comparisons"], _SHADOW_COLUMNS
         )
         self._mark_dirty = mark_dirty(engine)
+        # This recorder's own rollup marks (see rollups.py): no other process updates them.
+        self._writer_key = uuid.uuid4().hex
         self._progress = None if run_id is None else progress(run_id)
         self._compacted_at = 0.0
         self._thread = threading.Thread(
@@ -564,10 +567,10 @@ class Recorder:
 
     def _write(self, batch: _Batch, *, own: bool, tolerant: bool = False) -> _Status:
         try:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 if batch.outcomes:
-                    # Marks first: a compactor skips nothing it should redo (see rollups.py).
-                    marks = dirty_marks(r[1] for r in batch.outcomes)
+                    # This writer's own marks, in the rows' transaction (see rollups.py).
+                    marks = dirty_marks((r[1] for r in batch.outcomes), self._writer_key)
                     conn.execute(self._mark_dirty, marks)
                     self._outcome_insert.execute(conn, batch.outcomes, tolerant=tolerant)
                 if batch.shadows:
@@ -638,7 +641,7 @@ class Recorder:
         while self._notices:
             reason, op = self._notices[0]
             try:
-                with self._engine.begin() as conn:
+                with write_transaction(self._engine) as conn:
                     write_event(
                         conn,
                         EventKind.ROWS_DROPPED,

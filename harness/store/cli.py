@@ -38,11 +38,11 @@ from harness.store.rollups import MINUTE_NS
 
 __all__ = ["Db", "Query"]
 
-DB_ACTIONS = ("upgrade", "downgrade", "current", "history", "rebuild-rollups")
+DB_ACTIONS = ("upgrade", "downgrade", "current", "history", "rebuild-rollups", "prune")
 
 
 class Db:
-    """`harness db upgrade | downgrade | current | history | rebuild-rollups`."""
+    """`harness db upgrade | downgrade | current | history | rebuild-rollups | prune`."""
 
     help = "create, upgrade or downgrade the store's schema (Alembic), or show its revision"
 
@@ -55,7 +55,8 @@ class Db:
             help="upgrade: run the migrations (to the head, or REVISION); downgrade: revert them "
             "to REVISION (`base`: no schema); current: print the revision; history: list the "
             "migrations; rebuild-rollups: recompute every minute's rollups from the raw "
-            "outcomes (a repair)",
+            "outcomes (a repair); prune: delete raw outcomes and shadow comparisons older than "
+            "--older-than (rollups, events and runs stay)",
         )
         parser.add_argument(
             "revision",
@@ -68,7 +69,15 @@ class Db:
             action="store_true",
             help="upgrade/downgrade: print the SQL for the database's dialect, change nothing",
         )
-        parser.add_argument("--json", action="store_true", help="current/history: print JSON")
+        parser.add_argument("--json", action="store_true", help="current/history/prune: print JSON")
+        parser.add_argument(
+            "--older-than",
+            metavar="AGE",
+            help="prune: the age of the raw rows to delete, e.g. 30d, 12h (at least 1h)",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="prune: count what would go, delete nothing"
+        )
 
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
@@ -79,8 +88,14 @@ class Db:
             raise InvalidInputError("revision", args.revision, f"`db {action}` takes none")
         if args.sql and not migrates:
             raise InvalidInputError("--sql", True, "only `db upgrade` and `db downgrade` print SQL")
-        if args.json and action not in ("current", "history"):
-            raise InvalidInputError("--json", True, "only `db current` and `db history` print JSON")
+        if args.json and action not in ("current", "history", "prune"):
+            reason = "only `db current`, `db history` and `db prune` print JSON"
+            raise InvalidInputError("--json", True, reason)
+        if action != "prune":
+            if args.older_than is not None:
+                raise InvalidInputError("--older-than", args.older_than, "only `db prune` takes it")
+            if args.dry_run:
+                raise InvalidInputError("--dry-run", True, "only `db prune` takes it")
         if action == "downgrade" and args.revision is None:
             reason = "`db downgrade` needs the revision to go back to (`harness db history`)"
             raise InvalidInputError("revision", None, reason)
@@ -90,6 +105,8 @@ class Db:
             return _current(args, cfg)
         if action == "history":
             return _history(args, cfg)
+        if action == "prune":
+            return _prune(args, cfg)
         from harness.store.rollups import rebuild
 
         engine = open_store(cfg.db.url)
@@ -99,6 +116,47 @@ class Db:
             engine.dispose()
         print(f"{redact_url(cfg.db.url)}: rollups of {minutes} minutes recomputed")
         return 0
+
+
+def _iso(ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _prune(args: argparse.Namespace, cfg: HarnessConfig) -> int:
+    """`db prune --older-than AGE [--dry-run] [--json]`: see `harness.store.retention`."""
+    from harness.store.retention import MIN_AGE_NS, prune
+
+    if args.older_than is None:
+        raise InvalidInputError("--older-than", None, "`db prune` needs an age, e.g. 30d")
+    age = queries.parse_duration(args.older_than, "--older-than", "30d, 12h, 2w")
+    if age < MIN_AGE_NS:
+        reason = "at least 1h: younger minutes may not be folded into their rollups yet"
+        raise InvalidInputError("--older-than", args.older_than, reason)
+    engine = open_store(cfg.db.url)
+    try:
+        result = prune(engine, age, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    if args.json:
+        print_json({"url": redact_url(cfg.db.url), **result.to_dict()})
+        return 0
+    verb = "would delete" if result.dry_run else "deleted"
+    line = (
+        f"{redact_url(cfg.db.url)}: {verb} {result.outcomes:,} outcomes and "
+        f"{result.shadow_comparisons:,} shadow comparisons before "
+        f"{_iso(result.before_ns)}; rollups, events and runs kept"
+    )
+    if result.kept_for_stage is not None:
+        line += f"; raw rows kept from the start of stage {result.kept_for_stage}"
+    if result.stopped_at_ns is not None:
+        line += (
+            f"; stopped at {_iso(result.stopped_at_ns)}, a minute not yet folded "
+            "into its rollup (run it again later)"
+        )
+    print(line)
+    return 0
 
 
 def _migrate(args: argparse.Namespace, cfg: HarnessConfig) -> int:

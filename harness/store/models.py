@@ -44,6 +44,7 @@ __all__ = [
     "DirtyBucket",
     "Outcome",
     "OutcomeRollup",
+    "Retention",
     "RolloutEvent",
     "RolloutState",
     "Run",
@@ -174,19 +175,40 @@ class OutcomeRollup(Base):
 
 
 class DirtyBucket(Base):
-    """A minute or hour whose outcomes changed since its rollups were computed.
+    """A minute or hour whose outcomes changed since its rollups were computed, as one writer
+    marked it: one row per (bucket, writer), so that writers never update a row another process
+    updates (see `harness.store.rollups`).
 
-    Every recorder batch bumps `gen` of the minutes and hours it wrote (in the same
-    transaction); the compactor deletes a mark only if `gen` is still what it read before reading
-    the rows, so a row written meanwhile leaves the bucket dirty. Queries read dirty hours from
-    their minutes, and dirty minutes from raw rows.
+    Every recorder batch bumps `gen` of its own marks on the minutes and hours it wrote (in the
+    same transaction); the compactor deletes a mark only if `gen` is still what it read before
+    reading the rows, so a row written meanwhile leaves the bucket dirty. A bucket is dirty while
+    any writer's mark on it is there. Queries read dirty hours from their minutes, and dirty
+    minutes from raw rows (schema 0004 added `writer`; marks of before read writer '').
     """
 
     __tablename__ = "dirty_buckets"
 
     period_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     bucket_ns: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    writer: Mapped[str] = mapped_column(ID, primary_key=True, server_default="")
     gen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Retention(Base):
+    """How far raw rows were pruned (`harness db prune`): one row, id 1, or none (never).
+
+    Every minute before `raw_before_ns` had its raw outcomes deleted in the same transaction
+    that moved this mark, after its rollup was clean: its rollups are the record. A raw outcome
+    before the mark was therefore written after the prune (a late row) and is counted in no
+    rollup yet; the compactor folds it into its minute's rollup and deletes it (see
+    `harness.store.rollups`). Schema 0004.
+    """
+
+    __tablename__ = "retention"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    raw_before_ns: Mapped[int] = mapped_column(BigInteger)  # minute-aligned, UTC
+    pruned_ns: Mapped[int] = mapped_column(BigInteger)  # when it last moved
 
 
 class ShadowComparison(Base):

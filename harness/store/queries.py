@@ -3,9 +3,12 @@ history, the same answers on SQLite and PostgreSQL, in time that does not grow w
 
 A window `[since, until)` is read in three parts: whole minutes whose rollups are clean come
 from `outcome_rollups` (counts summed in SQL, latency sketches merged with numpy); the partial
-minutes at the two edges and any minute still marked dirty come from the raw `outcomes`. So a
-window's counts are exact, and its percentiles are the sketch's: the nearest-rank percentile
-(the value of rank ceil(p/100 * n), numpy's `method="inverted_cdf"`) within 1% relative error.
+minutes at the two edges and any minute still marked dirty come from the raw `outcomes` (with
+its rollup too when the minute was pruned: its raw rows are then only late ones). So a
+window's counts are exact (but for an edge inside what `harness db prune` deleted: that partial
+minute has no raw rows left, so the window counts from its first whole minute), and its
+percentiles are the sketch's: the nearest-rank percentile (the value of rank ceil(p/100 * n),
+numpy's `method="inverted_cdf"`) within 1% relative error.
 
 Filters are bound parameters (SQLAlchemy expressions), never text pasted into SQL.
 """
@@ -37,7 +40,7 @@ from harness.store.models import (
     Run,
     ShadowComparison,
 )
-from harness.store.rollups import HOUR_NS, MINUTE_NS
+from harness.store.rollups import HOUR_NS, MINUTE_NS, NEVER, raw_before
 
 __all__ = [
     "Filters",
@@ -210,12 +213,16 @@ def _plan(conn: Connection, since: int | None, until: int | None, *, hours: bool
         raw_parts.append(_span(ts, since, m_first))
     if until is not None and m_last is not None and m_last < until:
         raw_parts.append(_span(ts, m_last, until))
+    pruned_before = raw_before(conn) if minute_spans else NEVER
     for start, end in minute_spans:
         dirty_minutes = _dirty(conn, MINUTE_NS, start, end)
         minute_rows = and_(r.period_ns == MINUTE_NS, _span(r.bucket_ns, start, end))
-        if dirty_minutes:
-            minute_rows = and_(minute_rows, r.bucket_ns.not_in(dirty_minutes))
-            raw_parts.extend(_span(ts, m, m + MINUTE_NS) for m in dirty_minutes)
+        # A dirty minute is read raw, in place of its stale rollup; but a pruned one's raw rows
+        # are only the late rows its rollup lacks: both are read (see rollups.py).
+        stale = [m for m in dirty_minutes if m >= pruned_before]
+        if stale:
+            minute_rows = and_(minute_rows, r.bucket_ns.not_in(stale))
+        raw_parts.extend(_span(ts, m, m + MINUTE_NS) for m in dirty_minutes)
         rollup_parts.append(minute_rows)
     return _Plan(
         or_(*rollup_parts) if rollup_parts else false(),

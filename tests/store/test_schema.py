@@ -27,6 +27,7 @@ TABLES = {
     "rollout_state",
     "breakers",
     "dirty_buckets",
+    "retention",
     "rollout_events",
     "alembic_version",
 }
