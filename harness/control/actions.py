@@ -185,6 +185,13 @@ def current_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
     return state if state is not None else not_started(_start_stage(cfg))
 
 
+def started_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
+    """The store's rollout state, written first at `rollout.start_stage` (with its `start`
+    event, judged by `cfg.gate` from then on) if there is none yet: what an action that writes
+    does before it compares and sets."""
+    return _stored(engine, cfg, current_state(engine, cfg))
+
+
 def _stored(engine: Engine, cfg: HarnessConfig, state: LiveState) -> LiveState:
     """`state`, written first (with its `start` event, judged by `cfg.gate`) if it is one no
     store holds yet: an action about to write needs the row it compares and sets."""

@@ -47,8 +47,14 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     refused = harness("promote", "--who", "ana", db, cwd=tmp_path)
     assert refused.returncode == 1 and "not promoted" in refused.stderr
     assert "Traceback" not in refused.stderr
+    # Reading and a refused action write nothing: the first action that writes (a kill here)
+    # starts the rollout state, judged by its gate settings from then on.
+    assert harness("status", "--json", db, cwd=tmp_path).stdout.count('"started": false') == 1
+    assert harness("kill", "--reason", "first look", db, cwd=tmp_path).returncode == 0
+    assert harness("unkill", db, cwd=tmp_path).returncode == 0
     # `off` is judged by the settings stored when it started (the default gate's, by the first
-    # command): other settings judge it only when asked, with a reason, and the event says so.
+    # command that wrote): other settings judge it only when asked, with a reason, and the
+    # event says so.
     done = harness("promote", db, "gate.min_soak_s=0", "--json", cwd=tmp_path)
     assert done.returncode == 1 and "judged by gate settings 'default'" in done.stderr
     rejudged = harness("promote", db, "gate.min_soak_s=0", "--rejudge", cwd=tmp_path)
@@ -78,6 +84,8 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     kinds = [(e["kind"], e["forced"]) for e in reversed(json.loads(listed.stdout))]
     assert kinds == [
         ("start", False),
+        ("kill", False),
+        ("unkill", False),
         ("promote", False),
         ("promote", True),
         ("kill", False),
@@ -86,7 +94,7 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     ]
     reasons = [e["reason"] for e in json.loads(listed.stdout)]
     assert "drill: a=b" in reasons
-    first = json.loads(listed.stdout)[-2]["gate"]["gate_settings"]
+    first = json.loads(listed.stdout)[-4]["gate"]["gate_settings"]
     assert first == {
         "name": "default gate.min_soak_s=0",
         "fingerprint": first["fingerprint"],

@@ -49,7 +49,7 @@ def test_stored_settings_read_back_as_the_same_settings():
 def test_every_reader_judges_a_stage_by_the_settings_stored_when_it_started(engine, store_url):
     quick = compose([f"db.url={store_url}", "gate=quick"])
     default = compose([f"db.url={store_url}"])
-    actions.current_state(engine, quick)  # the state is created by a command with gate=quick
+    actions.started_state(engine, quick)  # the state is created by a command with gate=quick
     by_quick = actions.verdict(engine, quick)
     by_default = actions.verdict(engine, default)
     assert by_quick.result.value == by_default.result.value == "PASS"  # quick: no soak time
