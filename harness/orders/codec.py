@@ -134,4 +134,8 @@ def codec(impl: Impl) -> Codec:
         from harness.orders.python import PythonCodec
 
         return PythonCodec()
+    if impl == "rust":
+        from harness.orders._rust import RustCodec
+
+        return RustCodec()
     raise ValueError(f"impl={impl!r}: must be 'rust' or 'python'")

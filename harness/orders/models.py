@@ -1,8 +1,9 @@
 """What the order clients return: frozen dataclasses shared by the Rust and Python sides.
 
 `from_api` reads the gateway's camelCase JSON (order ids as numbers or numeric strings, both
-timestamp forms); `from_native` reads the snake_case dicts `harness._native` returns. Prices stay
-floats exactly as parsed: nothing here does arithmetic on them.
+timestamp forms); the Rust client builds these classes itself (positional arguments, timestamps
+through `parse_timestamp`). Prices stay floats exactly as parsed: nothing here does arithmetic
+on them.
 """
 
 from __future__ import annotations
@@ -90,11 +91,6 @@ class Account:
             simulated=bool(row.get("simulated", False)),
         )
 
-    @classmethod
-    def from_native(cls, row: dict[str, Any]) -> Account:
-        """From the snake_case dict `harness._native` returns."""
-        return cls(**row)
-
 
 @dataclass(frozen=True, slots=True)
 class Contract:
@@ -120,11 +116,6 @@ class Contract:
             active_contract=bool(row.get("activeContract", False)),
             symbol_id=row.get("symbolId"),
         )
-
-    @classmethod
-    def from_native(cls, row: dict[str, Any]) -> Contract:
-        """From the snake_case dict `harness._native` returns."""
-        return cls(**row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +156,6 @@ class Order:
             creation_timestamp=parse_timestamp(row.get("creationTimestamp")),
             update_timestamp=parse_timestamp(row.get("updateTimestamp")),
         )
-
-    @classmethod
-    def from_native(cls, row: dict[str, Any]) -> Order:
-        """From the snake_case dict `harness._native` returns (timestamps still ISO text)."""
-        fields = dict(row)
-        fields["creation_timestamp"] = parse_timestamp(fields.get("creation_timestamp"))
-        fields["update_timestamp"] = parse_timestamp(fields.get("update_timestamp"))
-        return cls(**fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::json::finite;
+
 /// An API endpoint: its path and whether repeating it blindly is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
@@ -432,8 +434,11 @@ pub struct PlaceRequest<'a> {
     pub order_type: i64,
     pub side: i64,
     pub size: i64,
+    #[serde(serialize_with = "finite")]
     pub limit_price: Option<f64>,
+    #[serde(serialize_with = "finite")]
     pub stop_price: Option<f64>,
+    #[serde(serialize_with = "finite")]
     pub trail_price: Option<f64>,
     pub custom_tag: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -450,11 +455,11 @@ pub struct ModifyRequest {
     pub order_id: OrderId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "finite")]
     pub limit_price: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "finite")]
     pub stop_price: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "finite")]
     pub trail_price: Option<f64>,
 }
 
