@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "Account",
@@ -24,20 +24,27 @@ __all__ = [
 ]
 
 
+_I64: Final = range(-(2**63), 2**63)
+
+
 def parse_id(value: Any) -> int:
-    """An id from a JSON number or a numeric string (`"123"`); anything else is a ValueError."""
+    """An id from a JSON number or a numeric string (`"123"`) within 64 bits (the API's ids are
+    int64, and the Rust client reads them as such); anything else is a ValueError."""
     if isinstance(value, bool):
         raise ValueError(f"not an id: {value!r}")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         text = value.strip()
         digits = text.removeprefix("-")
         if digits and digits.isascii() and digits.isdigit():
-            return int(text)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ValueError(f"not an id: {value!r}")
+            number = int(text)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None or number not in _I64:
+        raise ValueError(f"not an id: {value!r}")
+    return number
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -273,10 +273,14 @@ def prices_for_type(order_type: int, given: Mapping[str, Any]) -> None:
 
 
 def on_tick_grid(value: float, tick: float) -> bool:
-    """Whether `value` sits on the grid of `tick` (float noise of 1e-6 tick tolerated)."""
+    """Whether `value` sits on the grid of `tick` (float noise of 1e-6 tick tolerated); a value
+    2**53 ticks or more from zero is (every double there is a whole count of ticks, and the
+    count may overflow to infinity): it is sent as given."""
     if not (math.isfinite(tick) and tick > 0):
         return True
     steps = value / tick
+    if not abs(steps) < _EXACT_STEPS:  # every such double is a whole count of ticks (or inf)
+        return True
     return abs(steps - round(steps)) <= 1e-6
 
 

@@ -11,7 +11,7 @@ import pytest
 from orderkit import ACCOUNT, MNQ, requests
 
 from harness import _native
-from harness.errors import InvalidInputError
+from harness.errors import BrokerError, InvalidInputError
 from harness.orders import validation as v
 from harness.orders.models import Account, Contract, Order, PlacedOrder
 
@@ -68,3 +68,12 @@ async def test_the_native_client_takes_typed_values_only(settings):
     with pytest.raises(TypeError):
         native.place_order(ACCOUNT, MNQ, "buy", 1, 2, None, None, None, None, None, None)  # type: ignore[arg-type]
     await native.aclose()
+
+
+async def test_a_price_too_far_to_count_in_ticks_goes_out_as_given(client, clean_sim):
+    # price / tick overflows to infinity: the Python check crashed (OverflowError) and the Rust
+    # one called it off the grid; by the rule (2**53 ticks or more: as given) it is sent.
+    with pytest.raises(Exception) as caught:
+        await client.place_order(ACCOUNT, MNQ, "buy", 1, type=1, limit_price=1e308)
+    assert isinstance(caught.value, BrokerError), caught.value  # the broker's to judge
+    assert requests(clean_sim, "/api/Order/place") >= 1

@@ -4,6 +4,7 @@
 //! call reaches Rust.
 
 use super::error::{InputValue, OrderError};
+use super::json::python_repr;
 
 /// The three price fields of a placement, in the order they are checked.
 pub const PRICE_FIELDS: [&str; 3] = ["limit_price", "stop_price", "trail_price"];
@@ -17,6 +18,10 @@ pub fn on_tick_grid(price: f64, tick: f64) -> bool {
         return true;
     }
     let steps = price / tick;
+    if !(steps.abs() < EXACT_STEPS) {
+        // Every such double is a whole count of ticks, or the count overflowed: as given.
+        return true;
+    }
     (steps - steps.round()).abs() <= 1e-6
 }
 
@@ -62,7 +67,8 @@ pub fn grid_prices(prices: [Option<f64>; 3], tick: f64) -> Result<[Option<f64>; 
                 return Err(OrderError::InvalidInput {
                     field,
                     value: InputValue::Float(value),
-                    reason: format!("not on the tick grid of {tick:?}"),
+                    // As Python prints the float (`5e-05`, not Rust's `5e-5`): one text on both sides.
+                    reason: format!("not on the tick grid of {}", python_repr(tick)),
                 });
             }
             *slot = Some(snap_to_tick(value, tick));
@@ -81,6 +87,9 @@ mod tests {
         assert!(on_tick_grid(0.1 + 0.2, 0.1));
         assert!(!on_tick_grid(21000.3, 0.25));
         assert!(on_tick_grid(5.0, 0.0));
+        // 2**53 ticks or more (the count overflowing included): sent as given.
+        assert!(on_tick_grid(4.49e307, 0.25));
+        assert!(on_tick_grid(f64::MAX, 0.1));
     }
 
     #[test]
@@ -115,5 +124,7 @@ mod tests {
             err.to_string(),
             "invalid stop_price=Float(2621.85): not on the tick grid of 0.1"
         );
+        let err = grid_prices([Some(1.00001), None, None], 0.00005).unwrap_err();
+        assert!(err.to_string().ends_with("not on the tick grid of 5e-05"));
     }
 }

@@ -139,7 +139,7 @@ pub fn answer<R: DeserializeOwned + Envelope>(
 /// `maybe_sent` (the order may stand: reconcile by tag).
 pub fn place(a: &Answer<'_>, custom_tag: &str, attempts: u32) -> Result<Placed, OrderError> {
     let ep = api::ORDER_PLACE;
-    match answer::<api::PlaceResponse>(ep, a, attempts)?.order_id {
+    match answer::<api::PlaceResponse>(ep, a, attempts)?.order_id.0 {
         Some(id) => Ok(Placed {
             order_id: id.0,
             custom_tag: custom_tag.to_owned(),
