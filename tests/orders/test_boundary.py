@@ -77,3 +77,11 @@ async def test_a_price_too_far_to_count_in_ticks_goes_out_as_given(client, clean
         await client.place_order(ACCOUNT, MNQ, "buy", 1, type=1, limit_price=1e308)
     assert isinstance(caught.value, BrokerError), caught.value  # the broker's to judge
     assert requests(clean_sim, "/api/Order/place") >= 1
+
+
+async def test_an_off_grid_price_names_a_small_tick_as_python_prints_it(client, clean_sim):
+    eu6 = "CON.F.US.EU6.Z26"  # tick 0.00005, printed 5e-05 (Rust's own float text: 5e-5)
+    with pytest.raises(InvalidInputError) as caught:
+        await client.place_order(ACCOUNT, eu6, "buy", 1, type=1, limit_price=1.00001)
+    assert str(caught.value) == "invalid limit_price=1.00001: not on the tick grid of 5e-05"
+    assert requests(clean_sim, "/api/Order/place") == 0
