@@ -8,7 +8,7 @@ from typing import final
 
 from harness.orders.codec import Request
 from harness.orders.models import Account, Contract, Order, PlacedOrder
-from harness.orders.trace import Exchange
+from harness.orders.trace import Trace
 
 __all__ = [
     "Aggregator",
@@ -59,7 +59,7 @@ class Aggregator:
 # A typed boundary: arguments arrive checked by `harness.orders.args` (the one check), results
 # are the dataclasses of `harness.orders.models`, errors the classes of `harness.errors`.
 
-_Trace = list[Exchange] | None
+_Trace = Trace | None
 _Bracket = tuple[int, int] | None
 
 @final
@@ -69,7 +69,7 @@ class OrderClient:
     Arguments come checked by `harness.orders.args` (`RustOrderClient` does it) and are taken
     as they are; the tick grid is checked here, once the contract is known
     (`InvalidInputError`). Broker failures raise the `harness.errors` classes; a Rust panic
-    raises `NativePanicError`. `trace`: the list of a `harness.orders.trace.Trace`, to which
+    raises `NativePanicError`. `trace`: a `harness.orders.trace.Trace`, to whose `exchanges`
     the call's exchanges are appended before it returns or raises. Calls run on one shared
     tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that); a process
     forked after a client was used gets its own runtime and connection pool on its first call.

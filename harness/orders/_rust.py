@@ -3,8 +3,8 @@
 The boundary is typed: each call's arguments are checked here, once (`harness.orders.args`,
 the rules of `validation.py`), and go to Rust as ints, floats, str and None; Rust returns the
 dataclasses of `harness.orders.models` itself and raises the `harness.errors` classes. Inside a
-`harness.orders.trace.traced()` block the call's exchanges are recorded (the trace's list is
-handed to Rust, which appends to it before the call returns or raises).
+`harness.orders.trace.traced()` block the call's exchanges are recorded (the trace is handed to
+Rust, which appends to its list before the call returns or raises).
 
 `RustCodec` is this side's build and read steps (`harness.orders.codec`).
 """
@@ -16,7 +16,6 @@ from types import TracebackType
 from typing import Any
 
 from harness import _native
-from harness.orders import trace as tracing
 from harness.orders import validation as check
 from harness.orders.args import (
     ModifyArgs,
@@ -30,15 +29,10 @@ from harness.orders.args import (
 from harness.orders.codec import Request
 from harness.orders.models import Account, Contract, Order, PlacedOrder
 from harness.orders.settings import ClientSettings
+from harness.orders.trace import current
 from harness.projectx import OrderType
 
 __all__ = ["RustCodec", "RustOrderClient"]
-
-
-def _exchanges() -> list[tracing.Exchange] | None:
-    """The list the running call's exchanges go to, when it is traced."""
-    trace = tracing.current()
-    return None if trace is None else trace.exchanges
 
 
 class RustOrderClient:
@@ -76,12 +70,12 @@ class RustOrderClient:
 
     async def accounts(self, only_active: bool = True) -> list[Account]:
         """`Account/search`."""
-        return await self._native.accounts(bool(only_active), _exchanges())
+        return await self._native.accounts(bool(only_active), current())
 
     async def resolve_contract(self, symbol_or_id: str) -> Contract:
         """A contract by symbol (`MNQ`) or id (`CON.F.US.MNQ.Z26`), cached."""
         key = check.contract_key(symbol_or_id)
-        return await self._native.resolve_contract(key, _exchanges())
+        return await self._native.resolve_contract(key, current())
 
     async def place_order(
         self,
@@ -110,7 +104,7 @@ class RustOrderClient:
             custom_tag=custom_tag,
             brackets=brackets,
         )
-        return await self._native.place_order(*args, _exchanges())
+        return await self._native.place_order(*args, current())
 
     async def place_market_order(
         self,
@@ -123,7 +117,7 @@ class RustOrderClient:
     ) -> PlacedOrder:
         """A market order; an unknown outcome is reconciled by customTag."""
         args = check_market(account_id, contract_id, side, size, custom_tag)
-        return await self._native.place_order(*args, _exchanges())
+        return await self._native.place_order(*args, current())
 
     async def modify_order(
         self,
@@ -144,22 +138,22 @@ class RustOrderClient:
             stop_price=stop_price,
             trail_price=trail_price,
         )
-        await self._native.modify_order(*args, _exchanges())
+        await self._native.modify_order(*args, current())
 
     async def cancel_order(self, account_id: int, order_id: int) -> None:
         """`Order/cancel`; an unknown outcome is checked against the order first."""
         account_id, order_id = check_order_ref(account_id, order_id)
-        await self._native.cancel_order(account_id, order_id, _exchanges())
+        await self._native.cancel_order(account_id, order_id, current())
 
     async def find_order_by_tag(self, account_id: int, tag: str) -> Order | None:
         """The order carrying `tag` within the reconcile look-back window, or None."""
         account_id, tag = check_tag_lookup(account_id, tag)
-        return await self._native.find_order_by_tag(account_id, tag, _exchanges())
+        return await self._native.find_order_by_tag(account_id, tag, current())
 
     async def get_order(self, account_id: int, order_id: int) -> Order | None:
         """One order by id, or None."""
         account_id, order_id = check_order_ref(account_id, order_id)
-        return await self._native.get_order(account_id, order_id, _exchanges())
+        return await self._native.get_order(account_id, order_id, current())
 
     async def aclose(self) -> None:
         """Forget the session and caches."""

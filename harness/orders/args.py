@@ -7,7 +7,8 @@ are, so nothing is checked twice and Rust never inspects a raw Python object. Th
 checked later, in the build step, once the contract is known.
 
 Tuples (`NamedTuple`) rather than dataclasses: they are made on every order call, and a tuple
-is built in a fraction of the time and unpacks straight into the native call.
+is built in a fraction of the time and unpacks straight into the native call (built with
+`tuple.__new__`, in C, not through the NamedTuple's generated Python `__new__`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class ModifyArgs(NamedTuple):
     trail_price: float | None
 
 
+_tuple_new = tuple.__new__
+_MARKET = int(OrderType.MARKET)
+
+
 def _bracket(api: dict[str, int] | None) -> Bracket | None:
     return None if api is None else Bracket(api["ticks"], api["type"])
 
@@ -101,31 +106,20 @@ def check_place(
         order_type,
         {"limit_price": limit_price, "stop_price": stop_price, "trail_price": trail_price},
     )
-    return PlaceArgs(
-        account,
-        contract,
-        side_value,
-        size_value,
-        order_type,
-        limit,
-        stop,
-        trail,
-        tag,
-        _bracket(stop_loss),
-        _bracket(take_profit),
-    )
+    fields = (account, contract, side_value, size_value, order_type, limit, stop, trail, tag)
+    return _tuple_new(PlaceArgs, (*fields, _bracket(stop_loss), _bracket(take_profit)))
 
 
 def check_market(
     account_id: Any, contract_id: Any, side: Any, size: Any, custom_tag: Any = None
 ) -> PlaceArgs:
     """`check_place` for a market order (the bot's hot path: only what it can get wrong)."""
-    return PlaceArgs(
+    fields = (
         check.positive_int("account_id", account_id),
         check.contract_key(contract_id),
         check.side(side),
         check.positive_int("size", size),
-        int(OrderType.MARKET),
+        _MARKET,
         None,
         None,
         None,
@@ -133,6 +127,7 @@ def check_market(
         None,
         None,
     )
+    return _tuple_new(PlaceArgs, fields)
 
 
 def check_modify(
@@ -154,7 +149,7 @@ def check_modify(
     trail = check.price("trail_price", trail_price)
     if new_size is None and limit is None and stop is None and trail is None:
         raise InvalidInputError("modify", None, check.MODIFY_NOTHING)
-    return ModifyArgs(account, order, new_size, limit, stop, trail)
+    return _tuple_new(ModifyArgs, (account, order, new_size, limit, stop, trail))
 
 
 def check_order_ref(account_id: Any, order_id: Any) -> tuple[int, int]:

@@ -60,19 +60,26 @@ impl Formatter for PythonFormatter {
     ) -> io::Result<()> {
         // serde_json escapes the quote, the backslash and the controls below 0x20 itself (the
         // same escapes as Python's); everything else outside printable ASCII is ours to escape.
-        let mut plain = 0;
-        for (i, c) in fragment.char_indices() {
+        // Bodies are ASCII almost always: one pass over the bytes finds that out.
+        let bytes = fragment.as_bytes();
+        let Some(first) = bytes.iter().position(|b| !(b' '..=b'~').contains(b)) else {
+            return writer.write_all(bytes);
+        };
+        writer.write_all(&bytes[..first])?;
+        let mut plain = first;
+        for (i, c) in fragment[first..].char_indices() {
+            let i = first + i;
             if (' '..='~').contains(&c) {
                 continue;
             }
-            writer.write_all(&fragment.as_bytes()[plain..i])?;
+            writer.write_all(&bytes[plain..i])?;
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
                 write!(writer, "\\u{unit:04x}")?;
             }
             plain = i + c.len_utf8();
         }
-        writer.write_all(&fragment.as_bytes()[plain..])
+        writer.write_all(&bytes[plain..])
     }
 }
 

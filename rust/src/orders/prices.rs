@@ -18,7 +18,7 @@ pub fn on_tick_grid(price: f64, tick: f64) -> bool {
         return true;
     }
     let steps = price / tick;
-    if !(steps.abs() < EXACT_STEPS) {
+    if steps.is_nan() || steps.abs() >= EXACT_STEPS {
         // Every such double is a whole count of ticks, or the count overflowed: as given.
         return true;
     }

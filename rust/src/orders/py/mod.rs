@@ -6,8 +6,8 @@
 //! nothing here inspects a raw Python object or checks a value a second time; results leave as
 //! the dataclasses of `harness.orders.models` (`convert`), errors as the `harness.errors`
 //! classes. Each call is one tokio future handed to asyncio (`bridge`); the GIL is never held
-//! while waiting. `trace`, when given, is the list of a `harness.orders.trace.Trace`: the
-//! call's exchanges are appended to it before its awaitable settles.
+//! while waiting. `trace`, when given, is a `harness.orders.trace.Trace`: the call's exchanges
+//! are appended to its `exchanges` list before its awaitable settles.
 
 pub mod codec;
 pub mod convert;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -29,6 +30,17 @@ use super::runtime::runtime;
 pub struct OrderClient {
     inner: Arc<Client>,
     bridge: Bridge,
+}
+
+/// The `exchanges` list of a `harness.orders.trace.Trace` (looked up only when tracing).
+fn exchanges<'py>(trace: Option<Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyList>>> {
+    match trace {
+        Some(trace) => {
+            let list = trace.getattr(intern!(trace.py(), "exchanges"))?;
+            Ok(Some(list.cast_into::<PyList>()?))
+        }
+        None => Ok(None),
+    }
 }
 
 fn bracket(pair: Option<(i64, i64)>) -> Option<Bracket> {
@@ -99,11 +111,14 @@ impl OrderClient {
         &self,
         py: Python<'py>,
         only_active: bool,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
-        self.bridge
-            .spawn(py, async move { client.accounts(only_active).await }, trace)
+        self.bridge.spawn(
+            py,
+            async move { client.accounts(only_active).await },
+            exchanges(trace)?,
+        )
     }
 
     /// A `Contract` by symbol or id (cached); `key` checked non-blank by the caller.
@@ -112,13 +127,13 @@ impl OrderClient {
         &self,
         py: Python<'py>,
         key: String,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
         self.bridge.spawn(
             py,
             async move { client.resolve_contract(&key).await },
-            trace,
+            exchanges(trace)?,
         )
     }
 
@@ -140,7 +155,7 @@ impl OrderClient {
         custom_tag: Option<String>,
         stop_loss: Option<(i64, i64)>,
         take_profit: Option<(i64, i64)>,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let params = PlaceParams {
             account_id,
@@ -156,8 +171,11 @@ impl OrderClient {
             take_profit_bracket: bracket(take_profit),
         };
         let client = self.inner.clone();
-        self.bridge
-            .spawn(py, async move { client.place_order(params).await }, trace)
+        self.bridge.spawn(
+            py,
+            async move { client.place_order(params).await },
+            exchanges(trace)?,
+        )
     }
 
     /// `Order/modify` of `harness.orders.args.ModifyArgs` (in its field order) -> None.
@@ -173,7 +191,7 @@ impl OrderClient {
         limit_price: Option<f64>,
         stop_price: Option<f64>,
         trail_price: Option<f64>,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = ModifyRequest {
             account_id,
@@ -184,8 +202,11 @@ impl OrderClient {
             trail_price,
         };
         let client = self.inner.clone();
-        self.bridge
-            .spawn(py, async move { client.modify_order(request).await }, trace)
+        self.bridge.spawn(
+            py,
+            async move { client.modify_order(request).await },
+            exchanges(trace)?,
+        )
     }
 
     /// `Order/cancel` -> None.
@@ -195,13 +216,13 @@ impl OrderClient {
         py: Python<'py>,
         account_id: i64,
         order_id: i64,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
         self.bridge.spawn(
             py,
             async move { client.cancel_order(account_id, order_id).await },
-            trace,
+            exchanges(trace)?,
         )
     }
 
@@ -212,13 +233,13 @@ impl OrderClient {
         py: Python<'py>,
         account_id: i64,
         tag: String,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
         self.bridge.spawn(
             py,
             async move { client.find_order_by_tag(account_id, &tag).await },
-            trace,
+            exchanges(trace)?,
         )
     }
 
@@ -229,13 +250,13 @@ impl OrderClient {
         py: Python<'py>,
         account_id: i64,
         order_id: i64,
-        trace: Option<Bound<'py, PyList>>,
+        trace: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.inner.clone();
         self.bridge.spawn(
             py,
             async move { client.get_order(account_id, order_id).await },
-            trace,
+            exchanges(trace)?,
         )
     }
 
