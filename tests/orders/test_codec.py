@@ -400,3 +400,18 @@ def test_both_sides_read_any_place_envelope_alike(body):
 def test_both_sides_read_any_status_alike(body, status, retry_after):
     python, rust = both(lambda c: c.read_cancel(status, body, retry_after, attempts=2))
     assert python == rust
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(1, 2**53).map(float),
+)
+def test_both_sides_read_the_same_prices_and_ids_from_an_order(limit, filled, whole_id):
+    # Every double, as JSON prints it: both parsers must land on the same one (correctly rounded).
+    row = {**ORDER_ROW, "limitPrice": limit, "filledPrice": filled, "id": whole_id}
+    body = envelope(order=row)
+    python, rust = both(lambda c: c.read_search_by_id(200, body, order_id=int(whole_id)))
+    assert python == rust
+    assert python[1] is not None and python[1].limit_price == limit
