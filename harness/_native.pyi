@@ -3,10 +3,29 @@
 Users import from the Python facade (`harness.bars`, `harness.orders`), not from here.
 """
 
-from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, final
+from collections.abc import Awaitable, Sequence
+from typing import final
 
-__all__ = ["Aggregator", "OrderClient", "__version__", "aggregate_columns"]
+from harness.orders.codec import Request
+from harness.orders.models import Account, Contract, Order, PlacedOrder
+from harness.orders.trace import Trace
+
+__all__ = [
+    "Aggregator",
+    "OrderClient",
+    "__version__",
+    "aggregate_columns",
+    "build_cancel",
+    "build_modify",
+    "build_place",
+    "build_search_by_id",
+    "build_search_by_tag",
+    "read_cancel",
+    "read_modify",
+    "read_place",
+    "read_search_by_id",
+    "read_search_by_tag",
+]
 
 __version__: str
 
@@ -37,18 +56,24 @@ class Aggregator:
     def count(self) -> int: ...
 
 # --- orders (rust/src/orders/) ---
+# A typed boundary: arguments arrive checked by `harness.orders.args` (the one check), results
+# are the dataclasses of `harness.orders.models`, errors the classes of `harness.errors`.
+
+_Trace = Trace | None
+_Bracket = tuple[int, int] | None
 
 @final
 class OrderClient:
     """Native ProjectX order client (tokio + reqwest); every method returns an awaitable.
 
-    Arguments are checked before anything is sent (`harness.errors.InvalidInputError`, the texts
-    of `harness/orders/validation.py`); broker failures raise the `harness.errors` classes; a
-    Rust panic raises `NativePanicError`. The adapter `harness.orders._rust.RustOrderClient`
-    turns the plain results into the dataclasses of `harness.orders.models`. Calls run on one
-    shared tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that); a
-    process forked after a client was used gets its own runtime and connection pool on its
-    first call. `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
+    Arguments come checked by `harness.orders.args` (`RustOrderClient` does it) and are taken
+    as they are; the tick grid is checked here, once the contract is known
+    (`InvalidInputError`). Broker failures raise the `harness.errors` classes; a Rust panic
+    raises `NativePanicError`. `trace`: a `harness.orders.trace.Trace`, to whose `exchanges`
+    the call's exchanges are appended before it returns or raises. Calls run on one shared
+    tokio worker thread (`HARNESS_TOKIO_WORKERS=n`, read at import, changes that); a process
+    forked after a client was used gets its own runtime and connection pool on its first call.
+    `max_retry_after_s`: the longest `Retry-After` waited (a longer one raises
     `RateLimitedError` at once).
     """
 
@@ -66,53 +91,120 @@ class OrderClient:
         max_connections: int = 32,
         max_retry_after_s: float = 3.0,
     ) -> OrderClient: ...
-    def accounts(self, only_active: bool = True) -> Awaitable[list[dict[str, Any]]]:
-        """`Account/search` -> account dicts (the fields of `models.Account`)."""
-    def resolve_contract(self, symbol_or_id: str) -> Awaitable[dict[str, Any]]:
-        """A contract dict (the fields of `models.Contract`), cached."""
+    def accounts(self, only_active: bool, trace: _Trace = None) -> Awaitable[list[Account]]:
+        """`Account/search`."""
+    def resolve_contract(self, key: str, trace: _Trace = None) -> Awaitable[Contract]:
+        """A contract by symbol or id (cached)."""
     def place_order(
         self,
         account_id: int,
-        contract_id: str,
-        side: Any,
+        contract: str,
+        side: int,
         size: int,
-        *,
-        type: int | None = None,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        trail_price: float | None = None,
-        custom_tag: str | None = None,
-        brackets: Mapping[str, Any] | None = None,
-    ) -> Awaitable[tuple[int, str, bool, int]]:
-        """`Order/place` -> `(order_id, custom_tag, reconciled, attempts)`."""
-    def place_market_order(
-        self,
-        account_id: int,
-        contract_id: str,
-        side: Any,
-        size: int,
-        *,
-        custom_tag: str | None = None,
-    ) -> Awaitable[tuple[int, str, bool, int]]:
-        """A market order -> `(order_id, custom_tag, reconciled, attempts)`."""
+        order_type: int,
+        limit_price: float | None,
+        stop_price: float | None,
+        trail_price: float | None,
+        custom_tag: str | None,
+        stop_loss: _Bracket,
+        take_profit: _Bracket,
+        trace: _Trace = None,
+    ) -> Awaitable[PlacedOrder]:
+        """`Order/place` of `harness.orders.args.PlaceArgs` in its field order."""
     def modify_order(
         self,
         account_id: int,
         order_id: int,
-        *,
-        size: int | None = None,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        trail_price: float | None = None,
+        size: int | None,
+        limit_price: float | None,
+        stop_price: float | None,
+        trail_price: float | None,
+        trace: _Trace = None,
     ) -> Awaitable[None]:
-        """`Order/modify`."""
-    def cancel_order(self, account_id: int, order_id: int) -> Awaitable[None]:
+        """`Order/modify` of `harness.orders.args.ModifyArgs` in its field order."""
+    def cancel_order(self, account_id: int, order_id: int, trace: _Trace = None) -> Awaitable[None]:
         """`Order/cancel`."""
-    def find_order_by_tag(self, account_id: int, tag: str) -> Awaitable[dict[str, Any] | None]:
-        """The order dict carrying `tag` (timestamps as ISO text), or None."""
-    def get_order(self, account_id: int, order_id: int) -> Awaitable[dict[str, Any] | None]:
-        """The order dict with `order_id` (timestamps as ISO text), or None."""
+    def find_order_by_tag(
+        self, account_id: int, tag: str, trace: _Trace = None
+    ) -> Awaitable[Order | None]:
+        """The order carrying `tag`, or None."""
+    def get_order(
+        self, account_id: int, order_id: int, trace: _Trace = None
+    ) -> Awaitable[Order | None]:
+        """The order with `order_id`, or None."""
     def aclose(self) -> Awaitable[None]:
         """Forget the session and the contract cache; unregister from the event loop."""
     def _panic_probe(self) -> Awaitable[None]:
         """Test hook: the Rust future panics; awaiting raises `NativePanicError`."""
+
+# The pure steps (`harness.orders.codec`): GIL released, a panic raised as NativePanicError.
+def build_place(
+    account_id: int,
+    side: int,
+    size: int,
+    order_type: int,
+    limit_price: float | None,
+    stop_price: float | None,
+    trail_price: float | None,
+    stop_loss: _Bracket,
+    take_profit: _Bracket,
+    contract_id: str,
+    tick_size: float,
+    custom_tag: str,
+) -> Request:
+    """`Order/place` on the resolved contract, prices snapped onto its tick grid."""
+
+def build_modify(
+    account_id: int,
+    order_id: int,
+    size: int | None,
+    limit_price: float | None,
+    stop_price: float | None,
+    trail_price: float | None,
+    tick_size: float | None,
+) -> Request:
+    """`Order/modify`, prices snapped onto `tick_size` (None: as given)."""
+
+def build_cancel(account_id: int, order_id: int) -> Request:
+    """`Order/cancel`."""
+
+def build_search_by_tag(account_id: int, start_unix_s: float) -> Request:
+    """`Order/search` from `start_unix_s`."""
+
+def build_search_by_id(account_id: int, order_id: int) -> Request:
+    """`Order/searchById`."""
+
+def read_place(
+    status: int,
+    body: bytes,
+    retry_after: float | None = None,
+    *,
+    custom_tag: str,
+    attempts: int = 1,
+) -> PlacedOrder:
+    """The answer to `Order/place`."""
+
+def read_modify(
+    status: int, body: bytes, retry_after: float | None = None, *, attempts: int = 1
+) -> None:
+    """The answer to `Order/modify`."""
+
+def read_cancel(
+    status: int, body: bytes, retry_after: float | None = None, *, attempts: int = 1
+) -> None:
+    """The answer to `Order/cancel`."""
+
+def read_search_by_tag(
+    status: int,
+    body: bytes,
+    retry_after: float | None = None,
+    *,
+    custom_tag: str,
+    attempts: int = 1,
+) -> Order | None:
+    """The answer to `Order/search`: the order carrying `custom_tag`, or None."""
+
+def read_search_by_id(
+    status: int, body: bytes, retry_after: float | None = None, *, order_id: int, attempts: int = 1
+) -> Order | None:
+    """The answer to `Order/searchById`: the order `order_id`, or None."""

@@ -470,21 +470,23 @@ def resolve_credentials(cfg: HarnessConfig, environ: dict[str, str] | Any = None
 
     `broker.username` <- `PROJECTX_USERNAME`, else `TOPSTEPX_USERNAME`; `broker.api_key` <-
     `PROJECTX_API_KEY`, else `TOPSTEPX_API_KEY`; `broker.base_url` (projectx only) <-
-    `PROJECTX_BASE_URL`, else the live gateway (`DEFAULT_BASE_URL`). The embedded simulator
-    (`broker=sim`) needs none of them.
+    `PROJECTX_BASE_URL`, else the live gateway (`DEFAULT_BASE_URL`); an empty variable counts as
+    unset. The rule is `harness.orders.settings.credentials_from_env`, which
+    `ClientSettings.from_env` reads by too. The embedded simulator (`broker=sim`) needs none.
     """
-    env = os.environ if environ is None else environ
     broker = cfg.broker
     if broker.kind is not BrokerKind.projectx:
         return
-    if not broker.username:
-        broker.username = env.get("PROJECTX_USERNAME") or env.get("TOPSTEPX_USERNAME") or None
-    if not broker.api_key:
-        broker.api_key = env.get("PROJECTX_API_KEY") or env.get("TOPSTEPX_API_KEY") or None
-    if not broker.base_url:
-        from harness.orders.settings import DEFAULT_BASE_URL
+    # The one rule, shared with `ClientSettings.from_env`.
+    from harness.orders.settings import DEFAULT_BASE_URL, credentials_from_env
 
-        broker.base_url = env.get("PROJECTX_BASE_URL") or DEFAULT_BASE_URL
+    found = credentials_from_env(os.environ if environ is None else environ)
+    if not broker.username:
+        broker.username = found.username
+    if not broker.api_key:
+        broker.api_key = found.api_key
+    if not broker.base_url:
+        broker.base_url = found.base_url or DEFAULT_BASE_URL
 
 
 # ----- checks a type cannot express -------------------------------------------------------------

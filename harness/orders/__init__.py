@@ -4,6 +4,11 @@
 the same inputs, return the same dataclasses (`harness.orders.models`) and raise the same
 exceptions (`harness.errors`). The Python one is `harness.orders.python.PythonOrderClient`
 (httpx); the Rust one is `harness.orders._rust.RustOrderClient` over `harness._native`.
+
+Every call is checked once (`args`, by the rules of `validation`), then built, sent and read:
+the build and read steps are pure and the same on both sides (`codec`), so the side that did
+not serve a call can build its request and read its answers; `trace.traced()` records what a
+call exchanged with the broker.
 """
 
 from __future__ import annotations

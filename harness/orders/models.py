@@ -1,15 +1,16 @@
 """What the order clients return: frozen dataclasses shared by the Rust and Python sides.
 
 `from_api` reads the gateway's camelCase JSON (order ids as numbers or numeric strings, both
-timestamp forms); `from_native` reads the snake_case dicts `harness._native` returns. Prices stay
-floats exactly as parsed: nothing here does arithmetic on them.
+timestamp forms); the Rust client builds these classes itself (positional arguments, timestamps
+through `parse_timestamp`). Prices stay floats exactly as parsed: nothing here does arithmetic
+on them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "Account",
@@ -23,20 +24,27 @@ __all__ = [
 ]
 
 
+_I64: Final = range(-(2**63), 2**63)
+
+
 def parse_id(value: Any) -> int:
-    """An id from a JSON number or a numeric string (`"123"`); anything else is a ValueError."""
+    """An id from a JSON number or a numeric string (`"123"`) within 64 bits (the API's ids are
+    int64, and the Rust client reads them as such); anything else is a ValueError."""
     if isinstance(value, bool):
         raise ValueError(f"not an id: {value!r}")
+    number: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, str):
         text = value.strip()
         digits = text.removeprefix("-")
         if digits and digits.isascii() and digits.isdigit():
-            return int(text)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ValueError(f"not an id: {value!r}")
+            number = int(text)
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    if number is None or number not in _I64:
+        raise ValueError(f"not an id: {value!r}")
+    return number
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -90,11 +98,6 @@ class Account:
             simulated=bool(row.get("simulated", False)),
         )
 
-    @classmethod
-    def from_native(cls, row: dict[str, Any]) -> Account:
-        """From the snake_case dict `harness._native` returns."""
-        return cls(**row)
-
 
 @dataclass(frozen=True, slots=True)
 class Contract:
@@ -120,11 +123,6 @@ class Contract:
             active_contract=bool(row.get("activeContract", False)),
             symbol_id=row.get("symbolId"),
         )
-
-    @classmethod
-    def from_native(cls, row: dict[str, Any]) -> Contract:
-        """From the snake_case dict `harness._native` returns."""
-        return cls(**row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +163,6 @@ class Order:
             creation_timestamp=parse_timestamp(row.get("creationTimestamp")),
             update_timestamp=parse_timestamp(row.get("updateTimestamp")),
         )
-
-    @classmethod
-    def from_native(cls, row: dict[str, Any]) -> Order:
-        """From the snake_case dict `harness._native` returns (timestamps still ISO text)."""
-        fields = dict(row)
-        fields["creation_timestamp"] = parse_timestamp(fields.get("creation_timestamp"))
-        fields["update_timestamp"] = parse_timestamp(fields.get("update_timestamp"))
-        return cls(**fields)
 
 
 @dataclass(frozen=True, slots=True)

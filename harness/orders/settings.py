@@ -2,17 +2,70 @@
 
 One `ClientSettings` serves both implementations. The API key is a secret: it never appears in
 a repr, a log line or an exception text.
+
+Credentials from the environment follow one rule, `credentials_from_env`, used both by
+`ClientSettings.from_env` and by the config (`harness.config.resolve_credentials`): each value
+from its `PROJECTX_*` variable, else from the bot's `TOPSTEPX_*` one (an empty value counts as
+unset); the base URL from `PROJECTX_BASE_URL` only.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
-__all__ = ["DEFAULT_BASE_URL", "ClientSettings"]
+from harness.errors import ConfigError
+
+__all__ = [
+    "CREDENTIAL_VARIABLES",
+    "DEFAULT_BASE_URL",
+    "ClientSettings",
+    "EnvCredentials",
+    "credentials_from_env",
+]
 
 DEFAULT_BASE_URL = "https://api.topstepx.com"
+
+CREDENTIAL_VARIABLES: Final = {
+    "base_url": ("PROJECTX_BASE_URL",),
+    "username": ("PROJECTX_USERNAME", "TOPSTEPX_USERNAME"),
+    "api_key": ("PROJECTX_API_KEY", "TOPSTEPX_API_KEY"),
+}
+"""Where each credential comes from, first variable first (the bot's own `TOPSTEPX_*` names
+are kept from its first phase)."""
+
+
+@dataclass(frozen=True)
+class EnvCredentials:
+    """The broker credentials the environment holds; None for what it does not."""
+
+    base_url: str | None
+    username: str | None
+    api_key: str | None = field(repr=False)
+
+
+def credentials_from_env(environ: Mapping[str, str] | None = None) -> EnvCredentials:
+    """Read `CREDENTIAL_VARIABLES` from `environ` (default `os.environ`): each value from the
+    first of its variables that is set and not empty, else None. The one rule of the harness."""
+    env = os.environ if environ is None else environ
+
+    def first(name: str) -> str | None:
+        for variable in CREDENTIAL_VARIABLES[name]:
+            value = env.get(variable)
+            if value:
+                return value
+        return None
+
+    return EnvCredentials(first("base_url"), first("username"), first("api_key"))
+
+
+def _missing(name: str) -> str:
+    """`PROJECTX_API_KEY (or TOPSTEPX_API_KEY)`: how to supply a missing credential."""
+    primary, *others = CREDENTIAL_VARIABLES[name]
+    return primary + "".join(f" (or {other})" for other in others)
 
 
 @dataclass(frozen=True)
@@ -68,15 +121,29 @@ class ClientSettings:
         return max(self.retry_delays_s, default=0.0)
 
     @classmethod
-    def from_env(cls, **overrides: object) -> ClientSettings:
-        """Settings for the real gateway from `PROJECTX_BASE_URL`, `_USERNAME`, `_API_KEY`."""
-        missing = [n for n in ("PROJECTX_USERNAME", "PROJECTX_API_KEY") if not os.environ.get(n)]
-        if missing:
-            raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> ClientSettings:
+        """Settings for the real gateway from the environment (`credentials_from_env`: the
+        `PROJECTX_*` variables, else the bot's `TOPSTEPX_*` ones; the base URL defaults to the
+        live gateway, `DEFAULT_BASE_URL`); `overrides` are further fields.
+
+        Raises `ConfigError` naming the variable of a missing API key or user name (the key
+        first, as the config does), with the value None: nothing secret is ever shown.
+        """
+        found = credentials_from_env(environ)
+        if not found.api_key:
+            reason = f"missing: set {_missing('api_key')}"
+            if not found.username:
+                reason += f", and {_missing('username')}"
+            raise ConfigError(CREDENTIAL_VARIABLES["api_key"][0], None, reason)
+        if not found.username:
+            reason = f"missing: set {_missing('username')}"
+            raise ConfigError(CREDENTIAL_VARIABLES["username"][0], None, reason)
         values: dict[str, object] = {
-            "base_url": os.environ.get("PROJECTX_BASE_URL") or DEFAULT_BASE_URL,
-            "username": os.environ["PROJECTX_USERNAME"],
-            "api_key": os.environ["PROJECTX_API_KEY"],
+            "base_url": found.base_url or DEFAULT_BASE_URL,
+            "username": found.username,
+            "api_key": found.api_key,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -1,8 +1,10 @@
 """Checks on a caller's arguments, made before anything is sent: the one table of messages.
 
 Both implementations refuse the same inputs with the same `InvalidInputError(field, value,
-reason)`; the Rust side (`rust/src/orders/py.rs`, `client.rs`) mirrors this table word for word,
-and the conformance suite (`tests/orders/test_validation.py`) compares the two texts.
+reason)`: these checks run once, in Python, for both (`harness.orders.args`; the Rust client
+receives the checked values); only the tick grid is checked by each side's build step, once the
+contract is known (`rust/src/orders/prices.rs` mirrors that rule word for word). The conformance
+suite (`tests/orders/test_validation.py`) compares the texts on both sides.
 
 | field        | accepted                                | reason (the exact text)              |
 | ------------ | --------------------------------------- | ------------------------------------ |
@@ -18,7 +20,7 @@ and the conformance suite (`tests/orders/test_validation.py`) compares the two t
 | custom_tag   | no control character (U+0000..U+001F,   | must not hold control characters or  |
 |              |   U+007F..U+009F), no lone surrogate    |   lone surrogates (one line)         |
 | brackets     | None, or {stop_loss?, take_profit?:     | must map stop_loss/take_profit to    |
-|              |   {ticks: int, type: int}}              |   {ticks, type}   (one line)         |
+|              |   {ticks, type: ints, -2**63..2**63-1}} |   {ticks, type}   (one line)         |
 | order_id     | int in 1..2**63-1 (bool refused)        | must be a positive integer           |
 | modify       | value None: no field to change given    | give at least one of size,           |
 |              |                                         |   limit_price, stop_price,           |
@@ -151,6 +153,11 @@ def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _in_i64(value: int) -> bool:
+    """Within a 64-bit integer: what the wire (and the Rust client) can carry."""
+    return -_I64_MAX - 1 <= value <= _I64_MAX
+
+
 def positive_int(field: str, value: Any) -> int:
     """An `int` in 1..2**63-1 (bool refused): account_id, order_id, size."""
     if _is_int(value) and 0 < value <= _I64_MAX:
@@ -234,7 +241,7 @@ def brackets(value: Any) -> tuple[dict[str, int] | None, dict[str, int] | None]:
         if not isinstance(item, Mapping):
             raise InvalidInputError("brackets", value, BRACKETS)
         ticks, kind = item.get("ticks"), item.get("type")
-        if not (_is_int(ticks) and _is_int(kind)):
+        if not (_is_int(ticks) and _is_int(kind) and _in_i64(ticks) and _in_i64(kind)):
             raise InvalidInputError("brackets", value, BRACKETS)
         return {"ticks": int(ticks), "type": int(kind)}
 
@@ -266,10 +273,14 @@ def prices_for_type(order_type: int, given: Mapping[str, Any]) -> None:
 
 
 def on_tick_grid(value: float, tick: float) -> bool:
-    """Whether `value` sits on the grid of `tick` (float noise of 1e-6 tick tolerated)."""
+    """Whether `value` sits on the grid of `tick` (float noise of 1e-6 tick tolerated); a value
+    2**53 ticks or more from zero is (every double there is a whole count of ticks, and the
+    count may overflow to infinity): it is sent as given."""
     if not (math.isfinite(tick) and tick > 0):
         return True
     steps = value / tick
+    if not abs(steps) < _EXACT_STEPS:  # every such double is a whole count of ticks (or inf)
+        return True
     return abs(steps - round(steps)) <= 1e-6
 
 

@@ -81,6 +81,10 @@ CASES = {
         {"success": True, "errorCode": 0.0, "errorMessage": None, "accounts": [ACCOUNT_ROW]},
         None,
     ),
+    "false as the code": (
+        {"success": True, "errorCode": False, "errorMessage": None, "accounts": [ACCOUNT_ROW]},
+        None,
+    ),
 }
 
 
@@ -104,3 +108,12 @@ async def test_odd_envelope_reads_alike_on_both_sides(impl, fixed_gateway, case,
     assert fields == expected
     assert (err.http_status, err.attempts, err.maybe_sent) == (200, 1, False)
     assert err.endpoint == "/api/Account/search"
+
+
+async def test_a_null_list_reads_as_empty_on_both_sides(impl, fixed_gateway, clean_sim):
+    _FixedGateway.answer = {"success": True, "errorCode": 0, "errorMessage": None, "accounts": None}
+    settings = ClientSettings(
+        base_url=fixed_gateway, username="odd", api_key=SECRET_KEY, retry_delays_s=(0.01,)
+    )
+    async with open_client(settings, impl) as client:  # type: ignore[arg-type]
+        assert await client.accounts() == []

@@ -17,7 +17,7 @@ use pyo3::types::{PyFloat, PyInt, PyList, PyTuple};
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::errors::{harness_error, panic_error};
+use crate::errors::{panic_error, HarnessError};
 use batch::{Series, Spec};
 use bucket::Bar;
 use incremental::Live;
@@ -38,7 +38,7 @@ fn bar_data_error(py: Python<'_>, err: BarError) -> PyErr {
     };
     let args = (err.field, err.index, err.reason, value).into_pyobject(py);
     match args {
-        Ok(args) => harness_error(py, "BarDataError", args, None),
+        Ok(args) => HarnessError::BarData.new_err(py, args, None),
         Err(e) => e,
     }
 }
@@ -46,7 +46,7 @@ fn bar_data_error(py: Python<'_>, err: BarError) -> PyErr {
 fn invalid_input(py: Python<'_>, field: &str, value: i64, reason: &str) -> PyErr {
     let args = (field, value, reason).into_pyobject(py);
     match args {
-        Ok(args) => harness_error(py, "InvalidInputError", args, None),
+        Ok(args) => HarnessError::InvalidInput.new_err(py, args, None),
         Err(e) => e,
     }
 }

@@ -8,6 +8,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+use super::json::finite;
+
 /// An API endpoint: its path and whether repeating it blindly is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
@@ -147,8 +149,8 @@ pub trait Envelope {
 }
 
 /// `errorCode` read the way the Python client reads it, so both sides judge odd answers alike:
-/// an integer is a code; absent, null or a numeric zero agrees with success; anything else (a
-/// string, a bool, a fraction) is no code and contradicts success.
+/// an integer is a code; absent, null, a numeric zero or `false` agrees with success; anything
+/// else (a string, `true`, a fraction) is no code and contradicts success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode {
     /// The code, when the answer carried an integer.
@@ -170,6 +172,11 @@ impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match serde_json::Value::deserialize(deserializer)? {
             serde_json::Value::Null => ErrorCode::default(),
+            // Python compares the code with 0, and `False == 0` there: false agrees.
+            serde_json::Value::Bool(b) => ErrorCode {
+                int: None,
+                agrees: !b,
+            },
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(code) => ErrorCode {
                     int: Some(code),
@@ -216,7 +223,7 @@ macro_rules! response {
             pub error_code: ErrorCode,
             #[serde(default, deserialize_with = "text_or_none")]
             pub error_message: Option<String>,
-            $(#[serde(default)] pub $field: $ty,)*
+            $(#[serde(default, deserialize_with = "nullable")] pub $field: $ty,)*
         }
         impl Envelope for $name {
             fn success(&self) -> bool { self.success }
@@ -245,8 +252,21 @@ response!(
 );
 response!(
     /// Answer of `Order/place`.
-    PlaceResponse { order_id: Option<OrderId> }
+    PlaceResponse { order_id: MaybeId }
 );
+
+/// A placement's `orderId`: an id, or `None` for anything that is not one (absent, null, a
+/// fraction, text, a bool, out of range), as the Python read takes it: the answer then names
+/// no order (`success without an orderId`), rather than being unreadable as a whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaybeId(pub Option<OrderId>);
+
+impl<'de> Deserialize<'de> for MaybeId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(MaybeId(OrderId::deserialize(value).ok()))
+    }
+}
 response!(
     /// Answer of `Order/modify` and `Order/cancel`: the envelope alone.
     EmptyResponse {}
@@ -369,8 +389,9 @@ impl<'de> Deserialize<'de> for OrderId {
                     .map_err(|_| E::custom("order id out of range"))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<OrderId, E> {
-                // Some encoders print integral ids as `123.0`; anything fractional is an error.
-                if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+                // Some encoders print integral ids as `123.0`; anything fractional, or beyond
+                // 64 bits, is an error (as `harness.orders.models.parse_id` has it).
+                if v.fract() == 0.0 && (i64::MIN as f64..-(i64::MIN as f64)).contains(&v) {
                     Ok(OrderId(v as i64))
                 } else {
                     Err(E::custom("order id is not an integer"))
@@ -432,8 +453,11 @@ pub struct PlaceRequest<'a> {
     pub order_type: i64,
     pub side: i64,
     pub size: i64,
+    #[serde(serialize_with = "finite")]
     pub limit_price: Option<f64>,
+    #[serde(serialize_with = "finite")]
     pub stop_price: Option<f64>,
+    #[serde(serialize_with = "finite")]
     pub trail_price: Option<f64>,
     pub custom_tag: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -450,11 +474,11 @@ pub struct ModifyRequest {
     pub order_id: OrderId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "finite")]
     pub limit_price: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "finite")]
     pub stop_price: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "finite")]
     pub trail_price: Option<f64>,
 }
 
@@ -534,7 +558,12 @@ mod tests {
         )
         .unwrap();
         assert!(ok.succeeded());
-        assert_eq!(ok.order_id, Some(OrderId(5)));
+        assert_eq!(ok.order_id, MaybeId(Some(OrderId(5))));
+        for odd in [r#""x""#, "1.5", "true", "null", "{}"] {
+            let text = format!(r#"{{"success":true,"orderId":{odd}}}"#);
+            let r: PlaceResponse = serde_json::from_str(&text).unwrap();
+            assert_eq!(r.order_id, MaybeId(None), "{odd}");
+        }
         let no_code: EmptyResponse = serde_json::from_str(r#"{"success":true}"#).unwrap();
         assert!(no_code.succeeded());
         let disagree: PlaceResponse =
@@ -572,6 +601,8 @@ mod tests {
         assert!(!text_success.succeeded(), "only the JSON true is success");
         let null_code = read(r#"{"success":true,"errorCode":null,"errorMessage":null}"#);
         assert!(null_code.succeeded());
+        assert!(read(r#"{"success":true,"errorCode":false}"#).succeeded());
+        assert!(!read(r#"{"success":true,"errorCode":true}"#).succeeded());
         let failed = read(r#"{"success":false,"errorCode":2,"errorMessage":"no"}"#);
         assert_eq!(
             (failed.error_code(), failed.error_message()),

@@ -10,7 +10,9 @@
 //! the mailbox is bound to takes the plain route (GIL + `call_soon_threadsafe`).
 //!
 //! Panics inside the work are caught and become `NativePanicError`; a Python-side cancel of the
-//! future leaves the Rust work running to its end, so a mutation is never cut in half.
+//! future leaves the Rust work running to its end, so a mutation is never cut in half. A traced
+//! call (`trace` given) records its exchanges (`orders::trace`); they are appended to the
+//! caller's list just before its future settles, whether the call succeeded or not.
 
 use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
@@ -24,17 +26,13 @@ use std::task::{Context, Poll};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyList;
 
 use super::error::OrderError;
-use super::py::to_pyerr;
+use super::py::convert::{append_exchanges, order_error, ToPy};
 use super::runtime::{runtime, this_process};
-use crate::errors::panic_error;
-
-/// A Rust value that knows its Python form.
-pub trait ToPy: Send + 'static {
-    /// Convert to a Python object (called on the event loop's thread, GIL held).
-    fn to_py(self, py: Python<'_>) -> PyResult<Bound<'_, PyAny>>;
-}
+use super::trace::{self, Recorder};
+use crate::errors::{panic_text, panic_text_error};
 
 /// The outcome of a native call, before it becomes a Python value or exception.
 enum Outcome<T> {
@@ -48,8 +46,8 @@ impl<T: ToPy> Outcome<T> {
     fn into_py(self, py: Python<'_>) -> (Bound<'_, PyAny>, bool) {
         let converted = match self {
             Outcome::Done(value) => value.to_py(py),
-            Outcome::Failed(err) => Err(to_pyerr(py, err)),
-            Outcome::Panicked(text) => Err(panic_error(py, Box::new(text))),
+            Outcome::Failed(err) => Err(order_error(py, err)),
+            Outcome::Panicked(text) => Err(panic_text_error(py, &text)),
         };
         match converted {
             Ok(value) => (value, false),
@@ -58,14 +56,27 @@ impl<T: ToPy> Outcome<T> {
     }
 }
 
+/// Where a traced call's exchanges go: the caller's list, and what the call recorded.
+type TraceTarget = Option<(Py<PyList>, Arc<Recorder>)>;
+
+/// A finished call: its outcome, and its trace when asked for one.
+struct Finished<T> {
+    outcome: Outcome<T>,
+    trace: TraceTarget,
+}
+
 /// A finished call waiting in a mailbox.
 trait Completion: Send {
     fn settle(self: Box<Self>, py: Python<'_>, future: &Bound<'_, PyAny>);
 }
 
-impl<T: ToPy> Completion for Outcome<T> {
+impl<T: ToPy> Completion for Finished<T> {
     fn settle(self: Box<Self>, py: Python<'_>, future: &Bound<'_, PyAny>) {
-        let (value, failed) = self.into_py(py);
+        if let Some((list, recorder)) = self.trace {
+            // A trace that cannot be handed over must not change the call's own outcome.
+            let _ = append_exchanges(list.bind(py), recorder.take());
+        }
+        let (value, failed) = self.outcome.into_py(py);
         // A future cancelled meanwhile refuses the result: nothing awaits it any more.
         let _ = settle_future(future, value, failed);
     }
@@ -87,21 +98,15 @@ impl<F: Future> Future for CatchPanic<F> {
     }
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic payload".to_owned()
-    }
-}
-
-async fn run<T, F>(work: F) -> Outcome<T>
+async fn run<T, F>(work: F, recorder: Option<Arc<Recorder>>) -> Outcome<T>
 where
     F: Future<Output = Result<T, OrderError>>,
 {
-    match CatchPanic(Box::pin(work)).await {
+    let caught = match recorder {
+        Some(recorder) => CatchPanic(Box::pin(trace::traced(recorder, work))).await,
+        None => CatchPanic(Box::pin(work)).await,
+    };
+    match caught {
         Ok(Ok(value)) => Outcome::Done(value),
         Ok(Err(err)) => Outcome::Failed(err),
         Err(text) => Outcome::Panicked(text),
@@ -355,8 +360,14 @@ impl Bridge {
         }
     }
 
-    /// Hand `work` to tokio and return an asyncio future of its result.
-    pub fn spawn<'py, T, F>(&self, py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
+    /// Hand `work` to tokio and return an asyncio future of its result; with `trace`, the
+    /// exchanges it made are appended to that list before the future settles.
+    pub fn spawn<'py, T, F>(
+        &self,
+        py: Python<'py>,
+        work: F,
+        trace: Option<Bound<'py, PyList>>,
+    ) -> PyResult<Bound<'py, PyAny>>
     where
         T: ToPy,
         F: Future<Output = Result<T, OrderError>> + Send + 'static,
@@ -369,17 +380,27 @@ impl Bridge {
                 "cannot start the tokio runtime: {e}"
             ))
         })?;
+        let target: TraceTarget = trace.map(|list| (list.unbind(), Arc::new(Recorder::default())));
+        let recorder = target.as_ref().map(|(_, recorder)| recorder.clone());
         match self.mailbox_for(&event_loop)? {
             Some(mailbox) => runtime.spawn(async move {
-                let outcome = run(work).await;
-                mailbox.post((future_ref, Box::new(outcome)));
+                let outcome = run(work, recorder).await;
+                let finished = Finished {
+                    outcome,
+                    trace: target,
+                };
+                mailbox.post((future_ref, Box::new(finished)));
             }),
             None => {
                 // Used from another loop than the bound one: the plain route.
                 let loop_ref = event_loop.unbind();
                 runtime.spawn(async move {
-                    let outcome = run(work).await;
-                    hand_over(&loop_ref, future_ref, Box::new(outcome));
+                    let outcome = run(work, recorder).await;
+                    let finished = Finished {
+                        outcome,
+                        trace: target,
+                    };
+                    hand_over(&loop_ref, future_ref, Box::new(finished));
                 })
             }
         };
@@ -448,11 +469,14 @@ mod tests {
         let outcome = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(run::<(), _>(async {
-                let empty: Vec<u8> = Vec::new();
-                let _ = empty[3];
-                Ok(())
-            }));
+            .block_on(run::<(), _>(
+                async {
+                    let empty: Vec<u8> = Vec::new();
+                    let _ = empty[3];
+                    Ok(())
+                },
+                None,
+            ));
         match outcome {
             Outcome::Panicked(text) => assert!(text.contains("index out of bounds")),
             _ => panic!("the panic was not caught"),

@@ -143,11 +143,22 @@ pub fn http_date(text: &str, now_unix: f64) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` for a Unix time in seconds.
+/// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` for a Unix time in seconds, the microseconds rounded as
+/// Python's `datetime.fromtimestamp` rounds them (the fraction of the second times 1e6, half to
+/// even), so both clients print the same text for the same time.
 pub fn iso_utc(unix_s: f64) -> String {
-    let micros_total = (unix_s * 1e6).round() as i64;
-    let secs = micros_total.div_euclid(1_000_000);
-    let micros = micros_total.rem_euclid(1_000_000);
+    let whole = unix_s.trunc();
+    let mut micros = ((unix_s - whole) * 1e6).round_ties_even();
+    let mut secs = whole;
+    if micros >= 1e6 {
+        micros -= 1e6;
+        secs += 1.0;
+    } else if micros < 0.0 {
+        micros += 1e6;
+        secs -= 1.0;
+    }
+    // Both are whole numbers here; a time beyond i64 seconds saturates (no such request).
+    let (secs, micros) = (secs as i64, micros as i64);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -172,6 +183,11 @@ mod tests {
             "2025-07-18T21:00:01.268009+00:00"
         );
         assert_eq!(iso_utc(-1.0), "1969-12-31T23:59:59.000000+00:00");
+        // Half a microsecond rounds to even, as Python's datetime.fromtimestamp does.
+        assert_eq!(iso_utc(0.0000005), "1970-01-01T00:00:00.000000+00:00");
+        assert_eq!(iso_utc(0.0000015), "1970-01-01T00:00:00.000002+00:00");
+        assert_eq!(iso_utc(-0.25), "1969-12-31T23:59:59.750000+00:00");
+        assert_eq!(iso_utc(0.9999996), "1970-01-01T00:00:01.000000+00:00");
     }
 
     #[test]

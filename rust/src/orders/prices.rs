@@ -1,8 +1,10 @@
-//! Order prices: which price each order type takes, the contract's tick grid, and the exact
-//! grid value a price is sent as. Mirrors `harness/orders/validation.py` word for word (its
-//! docstring holds the one table of rules and messages).
+//! Order prices: the contract's tick grid, and the exact grid value a price is sent as.
+//! Mirrors `harness/orders/validation.py` word for word (its docstring holds the one table of
+//! rules and messages); which price each order type takes is checked there, once, before a
+//! call reaches Rust.
 
 use super::error::{InputValue, OrderError};
+use super::json::python_repr;
 
 /// The three price fields of a placement, in the order they are checked.
 pub const PRICE_FIELDS: [&str; 3] = ["limit_price", "stop_price", "trail_price"];
@@ -10,79 +12,16 @@ pub const PRICE_FIELDS: [&str; 3] = ["limit_price", "stop_price", "trail_price"]
 /// At or beyond this many ticks every double is an integer count of ticks: nothing to snap.
 const EXACT_STEPS: f64 = 9_007_199_254_740_992.0; // 2**53
 
-/// The `OrderType` name of a type value (as Python's `OrderType(n).name`).
-pub fn type_name(order_type: i64) -> &'static str {
-    match order_type {
-        1 => "LIMIT",
-        2 => "MARKET",
-        3 => "STOP_LIMIT",
-        4 => "STOP",
-        5 => "TRAILING_STOP",
-        6 => "JOIN_BID",
-        7 => "JOIN_ASK",
-        _ => "UNKNOWN",
-    }
-}
-
-/// Which of `PRICE_FIELDS` an order type takes (limit, stop, trail); `None` for a type that is
-/// not checked (STOP_LIMIT, which `Order/place` does not list: the broker judges it).
-fn takes(order_type: i64) -> Option<[bool; 3]> {
-    match order_type {
-        1 => Some([true, false, false]),
-        4 => Some([false, true, false]),
-        5 => Some([false, false, true]),
-        2 | 6 | 7 => Some([false, false, false]),
-        _ => None,
-    }
-}
-
-/// What is wrong with the prices given for an order type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PriceRule {
-    /// The type needs this price and it is missing: `required by order type {TYPE}`.
-    Required(&'static str),
-    /// The type does not take this price: `does not apply to order type {TYPE}`.
-    NotTaken(&'static str),
-}
-
-impl PriceRule {
-    /// The field named by the error.
-    pub fn field(self) -> &'static str {
-        match self {
-            PriceRule::Required(f) | PriceRule::NotTaken(f) => f,
-        }
-    }
-
-    /// The reason text of the error for `order_type`.
-    pub fn reason(self, order_type: i64) -> String {
-        match self {
-            PriceRule::Required(_) => format!("required by order type {}", type_name(order_type)),
-            PriceRule::NotTaken(_) => {
-                format!("does not apply to order type {}", type_name(order_type))
-            }
-        }
-    }
-}
-
-/// The first price (limit, stop, trail) missing for `order_type` or given but not taken by it.
-pub fn price_rule(order_type: i64, given: [bool; 3]) -> Option<PriceRule> {
-    let wanted = takes(order_type)?;
-    PRICE_FIELDS
-        .iter()
-        .zip(wanted.iter().zip(given.iter()))
-        .find_map(|(&field, (&wants, &has))| match (wants, has) {
-            (true, false) => Some(PriceRule::Required(field)),
-            (false, true) => Some(PriceRule::NotTaken(field)),
-            _ => None,
-        })
-}
-
 /// Whether `price` sits on the grid of `tick` (float noise of 1e-6 tick tolerated).
 pub fn on_tick_grid(price: f64, tick: f64) -> bool {
     if !(tick.is_finite() && tick > 0.0) {
         return true;
     }
     let steps = price / tick;
+    if steps.is_nan() || steps.abs() >= EXACT_STEPS {
+        // Every such double is a whole count of ticks, or the count overflowed: as given.
+        return true;
+    }
     (steps - steps.round()).abs() <= 1e-6
 }
 
@@ -128,7 +67,8 @@ pub fn grid_prices(prices: [Option<f64>; 3], tick: f64) -> Result<[Option<f64>; 
                 return Err(OrderError::InvalidInput {
                     field,
                     value: InputValue::Float(value),
-                    reason: format!("not on the tick grid of {tick:?}"),
+                    // As Python prints the float (`5e-05`, not Rust's `5e-5`): one text on both sides.
+                    reason: format!("not on the tick grid of {}", python_repr(tick)),
                 });
             }
             *slot = Some(snap_to_tick(value, tick));
@@ -147,6 +87,9 @@ mod tests {
         assert!(on_tick_grid(0.1 + 0.2, 0.1));
         assert!(!on_tick_grid(21000.3, 0.25));
         assert!(on_tick_grid(5.0, 0.0));
+        // 2**53 ticks or more (the count overflowing included): sent as given.
+        assert!(on_tick_grid(4.49e307, 0.25));
+        assert!(on_tick_grid(f64::MAX, 0.1));
     }
 
     #[test]
@@ -181,45 +124,7 @@ mod tests {
             err.to_string(),
             "invalid stop_price=Float(2621.85): not on the tick grid of 0.1"
         );
-    }
-
-    #[test]
-    fn each_type_takes_its_own_price() {
-        let none = [false, false, false];
-        assert_eq!(
-            price_rule(1, none),
-            Some(PriceRule::Required("limit_price"))
-        );
-        // The first offending field in the order limit, stop, trail.
-        assert_eq!(
-            price_rule(5, [false, true, false]),
-            Some(PriceRule::NotTaken("stop_price"))
-        );
-        assert_eq!(
-            price_rule(5, [false, false, false]),
-            Some(PriceRule::Required("trail_price"))
-        );
-        assert_eq!(
-            price_rule(2, [false, false, true]),
-            Some(PriceRule::NotTaken("trail_price"))
-        );
-        assert_eq!(
-            price_rule(1, [true, true, false]),
-            Some(PriceRule::NotTaken("stop_price"))
-        );
-        assert_eq!(price_rule(4, [false, true, false]), None);
-        assert_eq!(
-            price_rule(3, [true, true, true]),
-            None,
-            "STOP_LIMIT: the broker's"
-        );
-        assert_eq!(
-            PriceRule::Required("limit_price").reason(1),
-            "required by order type LIMIT"
-        );
-        assert_eq!(
-            PriceRule::NotTaken("limit_price").reason(6),
-            "does not apply to order type JOIN_BID"
-        );
+        let err = grid_prices([Some(1.00001), None, None], 0.00005).unwrap_err();
+        assert!(err.to_string().ends_with("not on the tick grid of 5e-05"));
     }
 }

@@ -1,11 +1,11 @@
 //! The client core against the scripted loopback broker (`fake_broker`): retries, 429 advice,
 //! re-login, and the reconciliation of placements whose outcome is unknown. No Python involved.
 
-use super::api::ModifyRequest;
-use super::client::{PlaceParams, RECONCILE_CLOCK_ALLOWANCE_S};
-use super::clock::{iso_utc, unix_now};
-use super::error::OrderError;
+use super::super::api::ModifyRequest;
+use super::super::clock::{iso_utc, unix_now};
+use super::super::error::OrderError;
 use super::fake_broker::{login, ok, FakeBroker, Reply, Seen};
+use super::{PlaceParams, RECONCILE_CLOCK_ALLOWANCE_S};
 
 const MNQ: &str = "CON.F.US.MNQ.Z26";
 const CONTRACT: &str = r#""contract":{"id":"CON.F.US.MNQ.Z26","name":"MNQZ6","description":"Micro","tickSize":0.25,"tickValue":0.5,"activeContract":true,"symbolId":"F.US.MNQ"}"#;

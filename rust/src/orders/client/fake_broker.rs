@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::client::{Client, Settings};
+use super::{Client, Settings};
 
 /// What the script answers to one request.
 pub enum Reply {
