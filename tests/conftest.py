@@ -93,6 +93,13 @@ def template_url(pg_server: str) -> str:
 
 
 @pytest.fixture
+def pg_template_url(pg_server: str) -> str:
+    """`template_url` as a fixture: test modules must not import from a conftest (several
+    `conftest` modules exist and which one that name finds depends on the collection order)."""
+    return template_url(pg_server)
+
+
+@pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh migrated PostgreSQL database for this test (dropped after)."""
     yield from _pg_database(pg_server, PG_TEMPLATE)

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import template_url
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from store.schemakit import Points, act, fingerprint
@@ -241,11 +240,11 @@ def outcome_kept(url: str) -> bool:
 
 @pytest.mark.drill_id(15, "schema changes killed")
 def test_a_schema_change_killed_anywhere_is_finished_by_the_next_command(
-    tmp_path: Path, stores: Stores, sqlite_template: Path, pg_server: str, figures
+    tmp_path: Path, stores: Stores, sqlite_template: Path, pg_template_url: str, figures
 ) -> None:
     clean = {
         "sqlite": fingerprint(f"sqlite:///{sqlite_template}"),
-        "postgresql": fingerprint(template_url(pg_server)),
+        "postgresql": fingerprint(pg_template_url),
     }
     rng = random.Random(SEED)
     after_kill: Counter[str] = Counter()

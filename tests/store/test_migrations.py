@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from conftest import template_url
 from sqlalchemy import Engine, event, inspect, text
 
 # harness.store.schema is imported where it is used, so that the rest of this file also runs
@@ -70,7 +69,7 @@ def clean(db_url: str, request: pytest.FixtureRequest) -> dict[str, object]:
     template, migrated once from nothing."""
     if db_url.startswith("sqlite"):
         return fingerprint(f"sqlite:///{request.getfixturevalue('sqlite_template')}")
-    return fingerprint(template_url(request.getfixturevalue("pg_server")))
+    return fingerprint(request.getfixturevalue("pg_template_url"))
 
 
 # ----- atomic ----------------------------------------------------------------------------------
