@@ -17,6 +17,7 @@ from harness.recorder import OutcomeRecord, Recorder
 from harness.sketch import LatencySketch
 from harness.store.db import open_engine
 from harness.store.runs import start_run
+from harness.store.state import ensure_state
 
 from .test_verdict import gate, stage
 
@@ -65,6 +66,9 @@ def test_harness_gate_shows_a_dash_and_null_where_rust_has_no_latency(store_url,
     first = harness(tmp_path, "gate", "--json", "rollout.start_stage=canary", env=env)
     assert first.returncode == 3, first.stderr  # the stage begins now: INCONCLUSIVE
     engine = open_engine(store_url)
+    # A reader writes nothing: the stage's window starts when a run or an action writes the
+    # rollout state, as `harness run` does before its first call.
+    ensure_state(engine, "canary")
     run = start_run(engine, kind="test", config={}, native_available=True)
     recorder = Recorder(engine, RecorderConfig(flush_interval_s=0.05), spill_dir=tmp_path, name="g")
     now = time.time_ns()
