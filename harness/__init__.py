@@ -54,6 +54,7 @@ def _version() -> str:
     loads cost about 60 ms of CPU, a tenth of what a quick command is allowed (issue 23).
     Anything unusual (two versions in one folder, no `Version:` line) is left to
     `importlib.metadata`."""
+    import builtins  # `open` here is harness.open
     import sys
 
     for entry in sys.path:
@@ -66,7 +67,8 @@ def _version() -> str:
                 break
             continue
         try:
-            with open(os.path.join(entry or ".", found[0], "METADATA"), encoding="utf-8") as f:
+            metadata = os.path.join(entry or ".", found[0], "METADATA")
+            with builtins.open(metadata, encoding="utf-8") as f:
                 for line in f:
                     if line.startswith("Version:"):
                         return line.partition(":")[2].strip()
