@@ -78,17 +78,13 @@ def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
     """
     import argparse
 
-    from harness import __version__
-
     parser = argparse.ArgumentParser(
         prog="harness",
         description="The rollout harness: move a trading bot's hot paths from Python to Rust, "
         "one configured percentage at a time. `harness COMMAND --help` lists a command's "
         "options; every command takes Hydra overrides (key=value) and --cfg job.",
     )
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
-    )
+    parser.add_argument("--version", action=_version_action(), nargs=0, help="print the version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = set(detailed)
     for name, (_, help_text) in COMMANDS.items():
@@ -105,6 +101,22 @@ def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
                 "overrides", nargs="*", metavar="key=value", default=[], help=OVERRIDES_HELP
             )
     return parser
+
+
+def _version_action() -> type[argparse.Action]:
+    import argparse
+
+    class Version(argparse.Action):
+        """`--version`: the version is read only when asked for (argparse's own action takes
+        the text when the parser is built, which every command and `--help` would pay for)."""
+
+        def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+            from harness import __version__
+
+            sys.stdout.write(f"{parser.prog} {__version__}\n")  # where argparse's goes
+            parser.exit()
+
+    return Version
 
 
 def _takes_value(parser: argparse.ArgumentParser, option: str) -> bool:
