@@ -110,19 +110,18 @@ def test_an_override_too_broken_to_parse_never_prints_its_secret(override, capsy
 PROBE = Path(__file__).resolve().parent / "signalprobe"
 
 # Moments of a `harness run` start, each named by what the process is doing (the probe's
-# docstring says how): the package's version being read (it was read while `import harness`
-# ran, before `main` could take SIGINT over), `main` taking SIGINT over and parsing, the
-# config being composed (Hydra), the harness opening (its modules, the database file, the
-# schema's migrations), the first call to the broker. The round trips themselves:
-# tests/run/test_run.py (a signal after the tenth row).
+# docstring says how): `main` taking SIGINT over and parsing (before it, while the interpreter
+# starts and imports the package, Python answers a signal its own way: docs/history.md), the
+# config being composed (from the packaged YAML, without Hydra for plain overrides), the harness
+# opening (its modules, the database file, the schema's migrations), the first call to the
+# broker. The round trips themselves: tests/run/test_run.py (a signal after the tenth row).
 START_MOMENTS = [
-    "process:import:importlib.metadata+0",
-    "process:import:importlib.metadata+200",
     "main:start+0",
     "main:start+30",
     "main:start+300",
-    "main:import:hydra+0",
-    "main:import:hydra+3000",
+    "main:import:harness.config.fast+0",
+    "main:import:yaml+0",
+    "main:import:yaml+1000",
     "main:import:harness.api+0",
     "main:sqlite3.connect+0",
     "main:import:alembic+0",
