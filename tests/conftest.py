@@ -27,7 +27,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 PG_ENV = "HARNESS_TEST_PG_URL"
-PG_TEMPLATE = "harness_test_template"
+PG_TEMPLATE = f"harness_test_template_{os.getpid()}"
+"""This session's template database. One name per test process: `.ci/run` runs the drills and
+the main suite at once on one server, and a session that dropped and re-made a shared template
+pulled it from under the other's copies. The process id is unique among the sessions running;
+a template left by a dead session of the same id is dropped before it is made again."""
 
 
 def _with_database(url: str, database: str) -> str:
@@ -68,6 +72,11 @@ def pg_server() -> Iterator[str]:
                 pgcluster.stop(folder)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+        elif url:  # a server shared with other sessions: leave it as found
+            admin = open_engine(url)
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {PG_TEMPLATE} WITH (FORCE)"))
+            admin.dispose()
 
 
 def _pg_database(pg_server: str, template: str | None) -> Iterator[str]:
