@@ -109,7 +109,16 @@ def test_a_killed_run_is_reported_by_the_next_one_with_the_orders_it_left(
     data = summary(done)
     (stale,) = data["stale_runs"]
     assert stale["run"] == dead["id"] and stale["kind"] == "run"
-    assert {o["id"] for o in stale["open_orders"]} == left
+    # The simulator's prices keep walking after the kill: a stop left working may fill before
+    # the next run looks, so the report holds the orders still open when it looked: those of
+    # the killed run, and at least every one still open now.
+    reported = {o["id"] for o in stale["open_orders"]}
+    still_open = {
+        o["id"]
+        for o in slow_gateway.ledger()
+        if o["status"] == OPEN and (o["customTag"] or "").startswith(_prefix(dead["id"]))
+    }
+    assert still_open <= reported <= left, (still_open, reported, left)
     assert all(o["custom_tag"].startswith(_prefix(dead["id"])) for o in stale["open_orders"])
 
 
