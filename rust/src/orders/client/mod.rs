@@ -88,8 +88,22 @@ struct Transport {
     refresh_lock: tokio::sync::Mutex<()>,
 }
 
+/// Makes ring the TLS crypto provider of this extension's rustls before the first client is built.
+///
+/// reqwest is built with `rustls-no-provider` (Cargo.toml says why) and takes the process-default
+/// provider, erring without one. The default lives in this module's own statically linked copy
+/// of rustls, so no other extension in the interpreter is affected; `Err` from `install_default`
+/// means one is already installed, which is the goal.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Transport {
     fn new(settings: &Settings) -> Result<Transport, String> {
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .http1_only()
             .tcp_nodelay(true)
