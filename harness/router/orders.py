@@ -43,8 +43,9 @@ from harness.orders.reconcile import (
 )
 from harness.orders.validation import new_custom_tag
 from harness.projectx import OrderType
+from harness.router.call import call_async
 from harness.router.core import Router
-from harness.router.policy import Action, order_failure_action
+from harness.router.policy import order_failure_action
 
 __all__ = ["REMEMBER", "RoutedOrderClient"]
 
@@ -78,20 +79,26 @@ def _unreachable(exc: BaseException) -> bool:
     )
 
 
-class _Why:
-    """Why a call fell back: the Rust failure, what the rule said, and what was done."""
+def _blame(failure: BaseException, python_failure: BaseException) -> bool:
+    """Whether Rust's failure counts toward the breaker after the Python side failed too: not
+    when neither client could reach the broker (an outage, a network down is not a Rust
+    failure, and must not open the breaker that sends all to Python)."""
+    if _unreachable(failure) and _unreachable(python_failure):
+        log.warning(
+            "the broker is out of reach of both clients (%s: %s); not counted against Rust",
+            type(python_failure).__name__,
+            python_failure,
+        )
+        return False
+    return True
 
-    __slots__ = ("action", "failure", "how")
 
-    def __init__(self, failure: BaseException, action: Action, how: str) -> None:
-        self.failure = failure
-        self.action = action
-        self.how = how
+def _placed_detail(placed: PlacedOrder) -> tuple[int | None, int | None, bool]:
+    return placed.attempts, placed.order_id, placed.reconciled
 
-    def text(self) -> str:
-        """`rust <Class> (not sent|maybe sent); <what was done>: <message>` (for the store)."""
-        sent = "not sent" if self.action is Action.FALLBACK else "maybe sent"
-        return f"rust {type(self.failure).__name__} ({sent}); {self.how}: {self.failure}"
+
+def _settled(how: str) -> bool:
+    return how in _FOUND_APPLIED
 
 
 class RoutedOrderClient:
@@ -233,7 +240,7 @@ class RoutedOrderClient:
                 brackets=brackets,
             )
 
-        return self._place(account_id, tag, call)
+        return self._place(account_id, contract_id, tag, call)
 
     def place_market_order(
         self,
@@ -251,71 +258,35 @@ class RoutedOrderClient:
         def call(client: OrderClient) -> Awaitable[PlacedOrder]:
             return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
 
-        return self._place(account_id, tag, call)
+        return self._place(account_id, contract_id, tag, call)
 
-    async def _place(self, account_id: int, tag: Any, call: Call[PlacedOrder]) -> PlacedOrder:
+    async def _place(
+        self, account_id: int, contract_id: Any, tag: Any, call: Call[PlacedOrder]
+    ) -> PlacedOrder:
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = tag if isinstance(tag, str) else repr(tag)
-        stage = router.snapshot.stage
-        routed = router.route(PLACE, key) if self._rust is not None else PYTHON
-        served, why = routed, None
-        try:
-            if routed is PYTHON or self._rust is None:
-                placed = await call(self._python)
-            else:
-                try:
-                    placed = await call(self._rust)
-                except BaseException as exc:
-                    action = order_failure_action(exc)
-                    if action is Action.RAISE:
-                        raise
-                    served, why = PYTHON, _Why(exc, action, "placed on python")
-                    try:
-                        if action is Action.FALLBACK:
-                            placed = await call(self._python)
-                        else:
-                            placed, why.how = await self._reconcile_place(
-                                account_id, tag, call, exc
-                            )
-                    except BaseException as python_failure:
-                        self._rust_failed(PLACE, exc, python_failure)
-                        raise
-                    router.rust_failed(PLACE, exc)
-        except BaseException as exc:
-            router.record(
-                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
-                reason=None if why is None else why.text(), error=exc, custom_tag=tag,
-            )  # fmt: skip
-            raise
-        if why is None:
-            router.record_ok(
-                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag,
-                placed.reconciled,
-            )  # fmt: skip
+        if self._rust is None:
+            routed, targeted = PYTHON, True
         else:
-            router.record(
-                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=True,
-                reason=why.text(), attempts=placed.attempts, order_id=placed.order_id,
-                custom_tag=tag, reconciled=placed.reconciled,
-            )  # fmt: skip
-        self._remember(placed.order_id, served)
-        return placed
-
-    def _rust_failed(
-        self, op: Operation, failure: BaseException, python_failure: BaseException
-    ) -> None:
-        """Count Rust's failure toward `op`'s breaker, unless the Python side then failed to
-        reach the broker too: a broker that neither client can reach (an outage, a network
-        down) is not a Rust failure, and must not open the breaker that sends all to Python."""
-        if _unreachable(failure) and _unreachable(python_failure):
-            log.warning(
-                "%s: the broker is out of reach of both clients (%s); not counted against Rust",
-                op.value,
-                self._router.error_text(python_failure),
+            routed, targeted = router.route_call(
+                PLACE, key, lambda: {"symbol": contract_id, "account": account_id}
             )
-            return
-        self._router.rust_failed(op, failure)
+        served = [PYTHON]
+
+        def on(side: Impl) -> OrderClient:
+            return self._python if side is PYTHON or self._rust is None else self._rust
+
+        placed = await call_async(
+            router, PLACE, routed, key, lambda side: call(on(side)),
+            failure=order_failure_action, how="placed on python", targeted=targeted,
+            reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
+            blame=_blame, detail=_placed_detail, custom_tag=tag,
+            after=lambda side, _result, _us: served.__setitem__(0, side),
+            ts_ns=ts_ns, started=started,
+        )  # fmt: skip
+        self._remember(placed.order_id, served[0])
+        return placed
 
     async def _reconcile_place(
         self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
@@ -394,7 +365,7 @@ class RoutedOrderClient:
 
     async def _mutate(
         self,
-        op: Operation,
+        op: str,
         account_id: int,
         order_id: int,
         call: Call[None],
@@ -403,44 +374,20 @@ class RoutedOrderClient:
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = str(order_id)
-        stage = router.snapshot.stage
-        routed = self._follow(op, order_id, key)
-        served, why = routed, None
-        try:
-            if routed is PYTHON or self._rust is None:
-                await call(self._python)
-            else:
-                try:
-                    await call(self._rust)
-                except BaseException as exc:
-                    action = order_failure_action(exc)
-                    if action is Action.RAISE:
-                        raise
-                    served, why = PYTHON, _Why(exc, action, "repeated on python")
-                    try:
-                        if action is Action.FALLBACK:
-                            await call(self._python)
-                        else:
-                            why.how = await self._reconcile_mutation(
-                                account_id, order_id, call, done
-                            )
-                    except BaseException as python_failure:
-                        self._rust_failed(op, exc, python_failure)
-                        raise
-                    router.rust_failed(op, exc)
-        except BaseException as exc:
-            router.record(
-                op, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
-                reason=None if why is None else why.text(), error=exc, order_id=order_id,
-            )  # fmt: skip
-            raise
-        if why is None:
-            router.record_ok(op, ts_ns, started, stage, served, key, None, order_id)
-        else:
-            router.record(
-                op, ts_ns, started, stage, routed, served, key=key, fell_back=True,
-                reason=why.text(), order_id=order_id, reconciled=why.how in _FOUND_APPLIED,
-            )  # fmt: skip
+        routed, targeted = self._follow(op, account_id, order_id, key)
+
+        def on(side: Impl) -> OrderClient:
+            return self._python if side is PYTHON or self._rust is None else self._rust
+
+        async def reconcile(_exc: BaseException) -> tuple[None, str]:
+            return None, await self._reconcile_mutation(account_id, order_id, call, done)
+
+        await call_async(
+            router, op, routed, key, lambda side: call(on(side)),
+            failure=order_failure_action, how="repeated on python", targeted=targeted,
+            reconcile=reconcile, blame=_blame, order_id=order_id, settled=_settled,
+            ts_ns=ts_ns, started=started,
+        )  # fmt: skip
 
     async def _reconcile_mutation(
         self, account_id: int, order_id: int, call: Call[None], done: Callable[[Order], bool]
@@ -468,16 +415,19 @@ class RoutedOrderClient:
 
     # ----- which side ---------------------------------------------------------------------------
 
-    def _follow(self, op: Operation, order_id: Any, key: str) -> Impl:
-        """The placing side of `order_id` if remembered and still enabled, else the hash."""
+    def _follow(self, op: str, account_id: Any, order_id: Any, key: str) -> tuple[Impl, bool]:
+        """(side, targeted): the placing side of `order_id` if remembered and still enabled
+        (modify and cancel follow the placement, which was targeted), else the targets and the
+        hash (an order this process did not place has no symbol to target by: with symbol
+        targets it goes to Python, not targeted)."""
         if self._rust is None:
-            return PYTHON
+            return PYTHON, True
         placed_by = self._placed_by.get(order_id) if type(order_id) is int else None
         if placed_by is PYTHON:
-            return PYTHON
+            return PYTHON, True
         if placed_by is RUST:
-            return RUST if self._router.rust_enabled(op) else PYTHON
-        return self._router.route(op, key)
+            return (RUST if self._router.rust_enabled(op) else PYTHON), True
+        return self._router.route_call(op, key, lambda: {"account": account_id})
 
     def _remember(self, order_id: int, side: Impl) -> None:
         placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first

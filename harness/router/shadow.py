@@ -226,6 +226,7 @@ class ShadowRunner:
                 result.latency_us,
                 None if result.error is None else self._router.scrub(result.error)[:1000],
                 meta.bars_in,
+                self._router.migration_of(OP),
             )
         )
         self._count("matched" if diff is None else "mismatched")

@@ -119,17 +119,21 @@ def parse_instant(text: str, field: str, now_ns: int | None = None) -> int:
 class Filters:
     """What a history query keeps: every field optional (None = any).
 
-    `impl` is the side that served; `since_ns`/`until_ns` bound the outcome's start time;
-    `bucket_ns` (a whole number of minutes) splits the answer into a time series.
+    `op` is any operation's name; `migration` keeps that migration's rows; `ops` keeps those
+    operations' rows (the gate's window of one migration). `impl` is the side that served;
+    `since_ns`/`until_ns` bound the outcome's start time; `bucket_ns` (a whole number of
+    minutes) splits the answer into a time series.
     """
 
-    op: Operation | None = None
+    op: str | None = None
     impl: Impl | None = None
     stage: str | None = None
     run: str | None = None
     since_ns: int | None = None
     until_ns: int | None = None
     bucket_ns: int | None = None
+    migration: str | None = None
+    ops: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("stage", "run"):
@@ -233,7 +237,11 @@ def _plan(conn: Connection, since: int | None, until: int | None, *, hours: bool
 def _same(model: Any, filters: Filters) -> list[ColumnElement[bool]]:
     conditions = []
     if filters.op is not None:
-        conditions.append(model.op == filters.op.value)
+        conditions.append(model.op == str(filters.op))
+    if filters.ops is not None:
+        conditions.append(model.op.in_([str(op) for op in filters.ops]))
+    if filters.migration is not None:
+        conditions.append(model.migration == filters.migration)
     if filters.impl is not None:
         conditions.append(model.served == filters.impl.value)
     if filters.stage is not None:
@@ -263,7 +271,7 @@ class _Group:
         return out
 
 
-_KEY = ("op", "routed", "served", "fell_back", "ok")
+_KEY = ("op", "routed", "served", "fell_back", "ok", "targeted")
 
 
 def _collect(
@@ -287,8 +295,8 @@ def _collect(
     for row in conn.execute(counts).all():
         values = tuple(row)
         start = None if bucket is None else int(values[0]) - int(values[0]) % bucket
-        op, routed, served, fell_back, ok, n, total, peak = values[-8:]
-        group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
+        op, routed, served, fell_back, ok, targeted, n, total, peak = values[-9:]
+        group = groups[(start, op, routed, served, bool(fell_back), bool(ok), bool(targeted))]
         group.n += int(n)
         group.latency_sum_us += float(total)
         group.latency_max_us = max(group.latency_max_us, float(peak))
@@ -296,9 +304,9 @@ def _collect(
         blobs = select(r.bucket_ns, *keys, r.sketch).where(
             where, r.ok.is_(True), r.fell_back.is_(False)
         )
-        for at, op, routed, served, fell_back, ok, blob in conn.execute(blobs).all():
+        for at, op, routed, served, fell_back, ok, targeted, blob in conn.execute(blobs).all():
             start = None if bucket is None else int(at) - int(at) % bucket
-            group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
+            group = groups[(start, op, routed, served, bool(fell_back), bool(ok), bool(targeted))]
             if group.blobs is None:
                 group.blobs = []
             group.blobs.append(bytes(blob))
@@ -307,9 +315,9 @@ def _collect(
     raw = select(o.ts_ns, *(getattr(o, k) for k in _KEY), o.latency_us).where(
         plan.raw, *_same(o, filters)
     )
-    for ts, op, routed, served, fell_back, ok, latency in conn.execute(raw):
+    for ts, op, routed, served, fell_back, ok, targeted, latency in conn.execute(raw):
         start = None if bucket is None else int(ts) - int(ts) % bucket
-        group = groups[(start, op, routed, served, bool(fell_back), bool(ok))]
+        group = groups[(start, op, routed, served, bool(fell_back), bool(ok), bool(targeted))]
         group.n += 1
         group.latency_sum_us += float(latency)
         group.latency_max_us = max(group.latency_max_us, float(latency))
@@ -328,7 +336,11 @@ def _shadow_conditions(filters: Filters) -> list[ColumnElement[bool]]:
     s = ShadowComparison
     conditions = [_between(s.ts_ns, filters.since_ns, filters.until_ns)]
     if filters.op is not None:
-        conditions.append(s.op == filters.op.value)
+        conditions.append(s.op == str(filters.op))
+    if filters.ops is not None:
+        conditions.append(s.op.in_([str(op) for op in filters.ops]))
+    if filters.migration is not None:
+        conditions.append(s.migration == filters.migration)
     if filters.impl is not None:
         conditions.append(s.primary == filters.impl.value)
     if filters.stage is not None:
@@ -339,16 +351,26 @@ def _shadow_conditions(filters: Filters) -> list[ColumnElement[bool]]:
 
 
 def window_figures(
-    engine: Engine | Connection, stage: str, since_ns: int, until_ns: int | None = None
+    engine: Engine | Connection,
+    stage: str,
+    since_ns: int,
+    until_ns: int | None = None,
+    ops: Sequence[str] | None = None,
 ) -> WindowFigures:
-    """The figures of `stage` over `[since_ns, until_ns)` (until: now) for `harness.gate.judge`."""
+    """The figures of `stage` over `[since_ns, until_ns)` (until: now) for `harness.gate.judge`,
+    of the operations `ops` (one migration's; None: every operation)."""
     until = time.time_ns() if until_ns is None else until_ns
-    filters = Filters(stage=stage, since_ns=since_ns, until_ns=max(until, since_ns + 1))
+    filters = Filters(
+        stage=stage,
+        since_ns=since_ns,
+        until_ns=max(until, since_ns + 1),
+        ops=None if ops is None else tuple(str(op) for op in ops),
+    )
     ops = op_figures(engine, filters)
     return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=ops)
 
 
-def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation, OpFigures]:
+def op_figures(engine: Engine | Connection, filters: Filters) -> dict[str, OpFigures]:
     """Per operation, each side's calls (by the side routed to), errors, fallbacks and latency
     of its successful calls served without a fallback, and the shadow comparisons and
     mismatches, over the filters (`impl` keeps the rows served by that side and the
@@ -367,29 +389,35 @@ def op_figures(engine: Engine | Connection, filters: Filters) -> dict[Operation,
             shadows[op][0] += int(count)
             if not matched:
                 shadows[op][1] += int(count)
-    ops: dict[Operation, OpFigures] = {}
-    for op in Operation:
+    ops: dict[str, OpFigures] = {}
+    found = {key[1] for key in groups} | set(shadows)
+    wanted = [str(op) for op in Operation] if filters.ops is None else list(filters.ops)
+    if filters.op is not None:
+        wanted = [str(filters.op)]
+    names = [*wanted, *sorted(found - set(wanted))] if filters.ops is None else wanted
+    for op in names:
         sides: dict[str, SideFigures] = {}
         for side in Impl:
-            calls = errors = fallbacks = 0
+            calls = errors = fallbacks = not_targeted = 0
             latency = LatencySketch()
             peak: float | None = None
-            for (_, g_op, routed, served, fell_back, ok), group in groups.items():
-                if g_op != op.value:
+            for (_, g_op, routed, served, fell_back, ok, targeted), group in groups.items():
+                if g_op != op:
                     continue
                 if routed == side.value:
                     calls += group.n
                     errors += 0 if ok else group.n
                     fallbacks += group.n if fell_back else 0
+                    not_targeted += 0 if targeted else group.n
                 if served == side.value and ok and not fell_back:
                     latency.merge(group.sketch())
                     top = group.latency_max_us
                     peak = top if peak is None or (top is not None and top > peak) else peak
             sides[side.value] = SideFigures(
                 calls=calls, errors=errors, fallbacks=fallbacks, latency=latency,
-                latency_max_us=peak if latency.n else None,
+                latency_max_us=peak if latency.n else None, not_targeted=not_targeted,
             )  # fmt: skip
-        comparisons, mismatches = shadows.get(op.value, [0, 0])
+        comparisons, mismatches = shadows.get(op, [0, 0])
         ops[op] = OpFigures(
             op=op,
             rust=sides["rust"],
@@ -494,7 +522,7 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
         groups = _collect(conn, filters, sketches=True)
     merged: dict[tuple[Any, str, str], list[_Group]] = defaultdict(list)
     calls: dict[tuple[Any, str, str], int] = defaultdict(int)
-    for (bucket, op, _routed, served, fell_back, ok), group in groups.items():
+    for (bucket, op, _routed, served, fell_back, ok, _targeted), group in groups.items():
         key = (bucket, op, served)
         calls[key] += group.n
         if ok and not fell_back:
@@ -581,7 +609,7 @@ def rates(engine: Engine, filters: Filters) -> list[RateRow]:
     with engine.connect() as conn:
         groups = _collect(conn, replace(filters, impl=None), sketches=False)
     counts: dict[tuple[Any, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (bucket, op, routed, _served, fell_back, ok), group in groups.items():
+    for (bucket, op, routed, _served, fell_back, ok, _targeted), group in groups.items():
         if filters.impl is not None and routed != filters.impl.value:
             continue
         row = counts[(bucket, op, routed)]
@@ -743,7 +771,9 @@ def events(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, 
     e = RolloutEvent
     conditions = [_between(e.ts_ns, filters.since_ns, filters.until_ns)]
     if filters.op is not None:
-        conditions.append(e.op == filters.op.value)
+        conditions.append(e.op == str(filters.op))
+    if filters.migration is not None:  # its own events, and those of every migration at once
+        conditions.append(or_(e.migration == filters.migration, e.migration.is_(None)))
     if filters.stage is not None:
         conditions.append(or_(e.from_stage == filters.stage, e.to_stage == filters.stage))
     if filters.run is not None:
@@ -755,6 +785,7 @@ def events(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, 
         {
             "time": _iso_precise(r.ts_ns),
             "kind": r.kind,
+            "migration": r.migration or "all",
             "op": r.op,
             "from_stage": r.from_stage,
             "to_stage": r.to_stage,
