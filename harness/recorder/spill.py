@@ -108,7 +108,7 @@ def _parse(line: bytes, out: SpillContents, widths: tuple[int, int]) -> bool:
     for kind, row in rows:
         width = outcome_width if kind == OUTCOME else shadow_width
         # Rows spilled by an older version: the columns added since read as their upgrade
-        # fills them (0002: not `reconciled`; 0004: the op's shipped migration, targeted).
+        # fills them (0002: not `reconciled`; 0005: the op's shipped migration, targeted).
         if kind == OUTCOME and len(row) == width - 3:
             row = (*row, False)
         if kind == OUTCOME and len(row) == width - 2 and isinstance(row[0], str):

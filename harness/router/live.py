@@ -1,8 +1,8 @@
 """Following the store's rollout state: a background thread, one cheap query per `refresh_s`.
 
 The poller reads `harness.store.state.read_states` (the global row; every migration's row and
-the breakers only when its version moved) every `rollout.refresh_s` seconds and hands it to the router, which swaps
-its snapshot whole. A promotion, rollback, kill or breaker change made by another process is
+the breakers only when its version moved) every `rollout.refresh_s` seconds and hands it to the
+router, which swaps its snapshot whole. A promotion, rollback, kill or breaker change made by another process is
 therefore followed within about `refresh_s` (0.5 s by default), without a restart and without a
 query per call. The poller also writes the breaker trips the router asks for (so a failing call
 never waits on the database), then reads the state back at once.

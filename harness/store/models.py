@@ -126,7 +126,7 @@ class Outcome(Base):
     # Settled by a look-up after an attempt of unknown outcome: the placement's order found by
     # its customTag, or the modify/cancel found applied (by the client or the router).
     reconciled: Mapped[bool] = mapped_column(Boolean, server_default=false())
-    # The migration the operation belonged to when it was called (0004; older rows: the
+    # The migration the operation belonged to when it was called (0005; older rows: the
     # operation's shipped migration), and whether the stage's targets let it go to Rust at all
     # (False: routed to Python because not targeted, not by the hash; older rows: True).
     migration: Mapped[str | None] = mapped_column(MIGRATION)
@@ -249,7 +249,7 @@ class ShadowComparison(Base):
     shadow_latency_us: Mapped[float | None] = mapped_column(Float)
     shadow_error: Mapped[str | None] = mapped_column(Text)
     bars_in: Mapped[int | None] = mapped_column(Integer)
-    migration: Mapped[str | None] = mapped_column(MIGRATION)  # 0004; older: the shipped one
+    migration: Mapped[str | None] = mapped_column(MIGRATION)  # 0005; older: the shipped one
 
     __table_args__ = (
         Index(None, "ts_ns"),
@@ -262,7 +262,7 @@ class RolloutState(Base):
     """The rollout's global row (`id` = 1): the kill flag that `harness kill` without
     `--migration` sets (every migration, registered ones too, goes to Python), and `version`,
     which grows with every change of any migration, a breaker or this flag, so a reader learns
-    of any change by one cheap compare (0004: the stage and its gate moved to
+    of any change by one cheap compare (0005: the stage and its gate moved to
     `migration_state`)."""
 
     __tablename__ = "rollout_state"
@@ -331,7 +331,7 @@ class RolloutEvent(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     gate: Mapped[str | None] = mapped_column(Text)
-    # The migration acted on (0004); NULL for events before it and for actions on all
+    # The migration acted on (0005); NULL for events before it and for actions on all
     # migrations at once (a global kill), shown as `all`.
     migration: Mapped[str | None] = mapped_column(MIGRATION)
 

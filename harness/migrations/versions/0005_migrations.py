@@ -12,8 +12,8 @@ global kill is then clear); existing outcomes, rollups and comparisons get their
 shipped migration (`place_order`, `modify_order`, `cancel_order` -> orders; `aggregate_bars`
 -> bars) and `targeted` true (no stage targeted before); existing events keep NULL (`all`).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-08 10:00:00
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
