@@ -74,6 +74,7 @@ __all__ = [
     "resolve_credentials",
     "to_yaml",
     "validate",
+    "validate_ladder",
 ]
 
 CONF_DIR: Final = Path(__file__).resolve().parent.parent / "conf"

@@ -2,10 +2,10 @@
 
 The poller reads `harness.store.state.read_states` (the global row; every migration's row and
 the breakers only when its version moved) every `rollout.refresh_s` seconds and hands it to the
-router, which swaps its snapshot whole. A promotion, rollback, kill or breaker change made by another process is
-therefore followed within about `refresh_s` (0.5 s by default), without a restart and without a
-query per call. The poller also writes the breaker trips the router asks for (so a failing call
-never waits on the database), then reads the state back at once.
+router, which swaps its snapshot whole. A promotion, rollback, kill or breaker change made by
+another process is therefore followed within about `refresh_s` (0.5 s by default), without a
+restart and without a query per call. The poller also writes the breaker trips the router asks
+for (so a failing call never waits on the database), then reads the state back at once.
 
 A database that cannot be reached is logged once per outage; the last snapshot stays in force
 and the trips wait in order until they can be written.

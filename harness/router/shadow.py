@@ -31,7 +31,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -159,6 +159,37 @@ class ShadowRunner:
         with self._lock:
             self._futures.add(future)
         future.add_done_callback(lambda f: self._done(f, meta))
+        return True
+
+    def submit_call(self, work: Callable[[], bool]) -> bool:
+        """Run `work` on the shadow threads, off the caller's path (a registered operation's
+        shadow: it runs the other side, compares and records, returning whether it matched);
+        False if skipped (`max_in_flight` reached, or closed). Its exceptions are counted as
+        `failed` and logged, never raised."""
+        with self._lock:
+            if self._closed or self._in_flight >= self.config.max_in_flight:
+                self._n["skipped"] += 1
+                return False
+            self._in_flight += 1
+            self._n["submitted"] += 1
+        future = self._thread_pool().submit(work)
+
+        def done(f: cf.Future[bool]) -> None:
+            try:
+                if f.cancelled():
+                    return
+                error = f.exception()
+                if error is not None:
+                    self._count("failed")
+                    log.warning("shadow run failed to run: %s", describe_error(error))
+                else:
+                    self._count("matched" if f.result() else "mismatched")
+            finally:
+                self._finished(f)  # type: ignore[arg-type]
+
+        with self._lock:
+            self._futures.add(future)  # type: ignore[arg-type]
+        future.add_done_callback(done)
         return True
 
     def prestart(self, shadow: Impl, timeout: float = 60.0) -> bool:
