@@ -340,13 +340,14 @@ def commit_before_compare_and_set(
     engine: Engine, interloper: Callable[[], object]
 ) -> Iterator[list[bool]]:
     """Run `interloper` (which commits through another engine) the first time `engine` is
-    about to update the rollout state: another process's change landing between an action's
-    read and its compare-and-set, at exactly that moment. Yields a list that holds True once
-    it ran."""
+    about to update the rollout state (the global row or a migration's): another process's
+    change landing between an action's read and its compare-and-set, at exactly that moment.
+    Yields a list that holds True once it ran."""
     fired: list[bool] = []
 
     def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not fired and statement.lstrip().upper().startswith("UPDATE ROLLOUT_STATE"):
+        head = statement.lstrip().upper()
+        if not fired and head.startswith(("UPDATE ROLLOUT_STATE", "UPDATE MIGRATION_STATE")):
             fired.append(True)
             interloper()
 

@@ -363,7 +363,7 @@ def plan_promote(
         not_passed = [c for c in judged.criteria if c.result is not Outcome.PASS]
         not_passed.sort(key=lambda c: c.result is not Outcome.FAIL)  # the FAILs first
         failing = [
-            f"{c.op.value if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
+            f"{str(c.op) if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
             for c in not_passed
         ]
         shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")

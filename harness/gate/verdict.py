@@ -189,10 +189,10 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, stable keys: verdict, stage, since, until (ISO 8601, UTC), alpha,
         gate_settings (`{name, fingerprint, source}` or null), criteria (see
-        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`)."""
+        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`), migration (the one judged,
+        null: every built-in operation)."""
         return {
             "verdict": self.result.value,
-            "migration": self.migration,
             "stage": self.stage,
             "since": _iso(self.since_ns),
             "until": _iso(self.until_ns),
@@ -200,6 +200,7 @@ class Verdict:
             "gate_settings": self.gate_settings,
             "criteria": [c.to_dict() for c in self.criteria],
             "skipped": [s.to_dict() for s in self.skipped],
+            "migration": self.migration,
         }
 
 

@@ -366,8 +366,8 @@ def window_figures(
         until_ns=max(until, since_ns + 1),
         ops=None if ops is None else tuple(str(op) for op in ops),
     )
-    ops = op_figures(engine, filters)
-    return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=ops)
+    figures = op_figures(engine, filters)
+    return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=figures)
 
 
 def op_figures(engine: Engine | Connection, filters: Filters) -> dict[str, OpFigures]:

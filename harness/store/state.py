@@ -675,7 +675,8 @@ def set_stage(
     on_busy: Callable[[str], None] | None = None,
 ) -> LiveState:
     """Move `migration` (None: every migration together) to `to_stage` (promote, rollback or
-    auto_rollback) and write its event (one per migration moved); the new state.
+    auto_rollback) and write its event (one; with None its migration is NULL: `all`); the new
+    state.
     `stage_gate` is stored as the settings that judge the new stage (None: none, each reader's
     own then judge).
 
@@ -702,20 +703,20 @@ def set_stage(
         )
         assert changed is not None
         _before, after = changed
-        for name, before_stage in befores.items():
-            write_event(
-                conn,
-                kind,
-                who=who,
-                reason=reason,
-                from_stage=before_stage,
-                to_stage=to_stage,
-                forced=forced,
-                gate=gate,
-                run_id=run_id,
-                ts_ns=now,
-                migration=name,
-            )
+        # One event: the migration's, or with None one for every migration at once (`all`).
+        write_event(
+            conn,
+            kind,
+            who=who,
+            reason=reason,
+            from_stage=befores.get(migration) if migration is not None else _before.stage,
+            to_stage=to_stage,
+            forced=forced,
+            gate=gate,
+            run_id=run_id,
+            ts_ns=now,
+            migration=migration,
+        )
         return after
 
     return write_transaction(engine, move, wait_s=wait_s, on_busy=on_busy)
@@ -747,43 +748,43 @@ def change_kill(
         state = _current(conn, migration)
         if expect is not None and expect.moves(state):
             raise moved_error(conn, expect, state)
+        now = _now()
+        # Conditional updates: a flag another process set (or cleared) since the read above
+        # is found by the update itself, so a second kill writes nothing and says so.
         if migration is None:
-            top = conn.execute(
-                select(RolloutState.kill).where(RolloutState.id == STATE_ID)
-            ).scalar_one()
-            own = list(
-                conn.execute(
-                    select(MigrationState.migration).where(MigrationState.kill.is_(True))
-                ).scalars()
-            )
-            if kill and bool(top):
-                return state, False
-            if not kill and not top and not own:
-                return state, False
-            _bump_global(conn, kill=kill, kill_reason=reason if kill else None)
-            if not kill and own:
-                conn.execute(
+            flipped = conn.execute(
+                update(RolloutState)
+                .where(RolloutState.id == STATE_ID, RolloutState.kill.is_(not kill))
+                .values(
+                    kill=kill, kill_reason=reason if kill else None,
+                    version=RolloutState.version + 1, updated_ns=now,
+                )
+            ).rowcount  # fmt: skip
+            cleared = 0
+            if not kill:  # an unkill of all clears every migration's own flag too
+                cleared = conn.execute(
                     update(MigrationState)
                     .where(MigrationState.kill.is_(True))
                     .values(
                         kill=False, kill_reason=None, version=MigrationState.version + 1,
-                        updated_ns=_now(),
+                        updated_ns=now,
                     )
-                )  # fmt: skip
+                ).rowcount  # fmt: skip
+            if not flipped and not cleared:
+                return _current(conn, migration), False
+            if not flipped:
+                _bump_global(conn)
         else:
-            own_kill = conn.execute(
-                select(MigrationState.kill).where(MigrationState.migration == migration)
-            ).scalar_one()
-            if bool(own_kill) == kill:
-                return state, False
-            conn.execute(
+            flipped = conn.execute(
                 update(MigrationState)
-                .where(MigrationState.migration == migration)
+                .where(MigrationState.migration == migration, MigrationState.kill.is_(not kill))
                 .values(
                     kill=kill, kill_reason=reason if kill else None,
-                    version=MigrationState.version + 1, updated_ns=_now(),
+                    version=MigrationState.version + 1, updated_ns=now,
                 )
-            )  # fmt: skip
+            ).rowcount  # fmt: skip
+            if not flipped:
+                return _current(conn, migration), False
             _bump_global(conn)
         write_event(
             conn,
