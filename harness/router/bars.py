@@ -40,7 +40,7 @@ from harness.router.shadow import DEFAULT_ENGINES, ShadowRunner
 
 __all__ = ["RoutedAggregator", "RoutedBars", "routing_key"]
 
-OP: Final = Operation.AGGREGATE_BARS
+OP: Final = Operation.AGGREGATE_BARS.value  # a plain str, as the store takes it
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
 
@@ -102,7 +102,8 @@ class RoutedBars:
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = routing_key(contract, timeframe)
-        routed, targeted = router.route_call(OP, key, {"symbol": contract})
+        attrs = None if router.snapshot.targets[OP] is None else {"symbol": contract}
+        routed, targeted = router.route_call(OP, key, attrs)
         rate = router.snapshot.shadow_rates[OP]
         stage = router.snapshot.stages[OP]
         # Prepared once, whichever side runs (and reruns) it; the shadow gets the same columns.

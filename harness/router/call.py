@@ -85,12 +85,15 @@ async def call_async(
     custom_tag: str | None = None,
     settled: Callable[[str], bool] | None = None,
     after: Callable[[Impl, Any, float], None] | None = None,
+    served_by: Callable[[Impl, Any], None] | None = None,
     ts_ns: int | None = None,
     started: int | None = None,
 ) -> T:
     """One awaited routed call (see the module docstring); returns what the serving side
     returned, raises what the caller must see. `how` says what a fallback does (`placed on
-    python`); `settled(how)` whether the way a reconciliation ended is a `reconciled` outcome.
+    python`); `settled(how)` whether the way a reconciliation ended is a `reconciled` outcome;
+    `served_by(side, result)` is told which side's answer the caller gets (the order router
+    remembers the placing side).
     """
     if ts_ns is None:
         ts_ns = time_ns()
@@ -134,7 +137,11 @@ async def call_async(
         )  # fmt: skip
         if after is not None:
             after(served, result, (perf_counter_ns() - started) / 1000.0)
+        if served_by is not None:
+            served_by(served, result)
     else:
+        if served_by is not None:
+            served_by(served, result)
         attempts, placed_id, reconciled = detail(result)
         if settled is not None:
             reconciled = reconciled or settled(why.how)

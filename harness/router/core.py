@@ -49,6 +49,10 @@ PYTHON: Final = Impl.PYTHON
 # Plain-str names (an enum's `.value` is a descriptor: slow on the hot path).
 _SIDE_NAME: Final = {side: side.value for side in Impl}
 _NOT_GIVEN: Final[Any] = object()
+# The answers of `route_call`, made once (a tuple per call would cost an allocation).
+_TO_RUST: Final = (RUST, True)
+_TO_PYTHON: Final = (PYTHON, True)
+_NOT_TARGETED: Final = (PYTHON, False)
 _new_tuple: Final = tuple.__new__  # builds a NamedTuple row in C, as `_make` does, sans checks
 
 
@@ -154,15 +158,22 @@ class Router:
         """(side, targeted): Python when the stage's targets leave the call out (targeted
         False; `attrs` is its targeting attributes, a mapping or a function returning one,
         called only when the stage targets), or when `TOPSTEPX_USE_RUST` is false right now;
-        else `decide`."""
-        targets = self.snapshot.targets[op]
+        else `decide` (written out here: one call frame fewer on every routed call)."""
+        snap = self.snapshot
+        targets = snap.targets[op]
         if targets is not None:
             found = attrs() if callable(attrs) else (None if attrs is _NOT_GIVEN else attrs)
             if not targets.admits(found):
-                return PYTHON, False
+                return _NOT_TARGETED
         if not env_allows_rust():
-            return PYTHON, True
-        return self.decide(op, key), True
+            return _TO_PYTHON
+        limit = snap.thresholds[op]
+        if limit <= 0.0:
+            return _TO_PYTHON
+        if limit >= BUCKETS:
+            return _TO_RUST
+        hashed = zlib.crc32(key.encode(), self._seeds[op]) % BUCKETS
+        return _TO_RUST if hashed < limit else _TO_PYTHON
 
     def rust_enabled(self, op: str) -> bool:
         """Whether `op` may go to Rust at all now (snapshot and environment)."""
@@ -375,7 +386,7 @@ class Router:
                 (
                     ts_ns,
                     self.run_id,
-                    str(op),
+                    op,  # a plain str: the routed clients and registrations pass one
                     stage,
                     name,
                     name,

@@ -59,9 +59,10 @@ Call = Callable[[OrderClient], Awaitable[T]]
 # Enum members as module constants: `Impl.PYTHON` is a class-attribute look-up (~0.2 us).
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
-PLACE: Final = Operation.PLACE_ORDER
-MODIFY: Final = Operation.MODIFY_ORDER
-CANCEL: Final = Operation.CANCEL_ORDER
+# Plain strings, not the enum members: the store's column takes them as they are.
+PLACE: Final = Operation.PLACE_ORDER.value
+MODIFY: Final = Operation.MODIFY_ORDER.value
+CANCEL: Final = Operation.CANCEL_ORDER.value
 
 
 _ALREADY_APPLIED: Final = "the order already shows the change"
@@ -260,33 +261,35 @@ class RoutedOrderClient:
 
         return self._place(account_id, contract_id, tag, call)
 
-    async def _place(
+    def _place(
         self, account_id: int, contract_id: Any, tag: Any, call: Call[PlacedOrder]
-    ) -> PlacedOrder:
+    ) -> Coroutine[Any, Any, PlacedOrder]:
+        """The routed placement, as the coroutine to await (no frame of its own)."""
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = tag if isinstance(tag, str) else repr(tag)
         if self._rust is None:
             routed, targeted = PYTHON, True
         else:
-            routed, targeted = router.route_call(
-                PLACE, key, lambda: {"symbol": contract_id, "account": account_id}
-            )
-        served = [PYTHON]
-
-        def on(side: Impl) -> OrderClient:
-            return self._python if side is PYTHON or self._rust is None else self._rust
-
-        placed = await call_async(
-            router, PLACE, routed, key, lambda side: call(on(side)),
+            # The attributes only when the stage targets (a dict per call costs): a snapshot
+            # swapped in between sees none, and sends the call to Python, not targeted.
+            attrs = None
+            if router.snapshot.targets[PLACE] is not None:
+                attrs = {"symbol": contract_id, "account": account_id}
+            routed, targeted = router.route_call(PLACE, key, attrs)
+        return call_async(
+            router, PLACE, routed, key, lambda side: call(self._on(side)),
             failure=order_failure_action, how="placed on python", targeted=targeted,
             reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
             blame=_blame, detail=_placed_detail, custom_tag=tag,
-            after=lambda side, _result, _us: served.__setitem__(0, side),
-            ts_ns=ts_ns, started=started,
+            served_by=self._placed_on, ts_ns=ts_ns, started=started,
         )  # fmt: skip
-        self._remember(placed.order_id, served[0])
-        return placed
+
+    def _on(self, side: Impl) -> OrderClient:
+        return self._python if side is PYTHON or self._rust is None else self._rust
+
+    def _placed_on(self, side: Impl, placed: PlacedOrder) -> None:
+        self._remember(placed.order_id, side)
 
     async def _reconcile_place(
         self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
@@ -376,14 +379,11 @@ class RoutedOrderClient:
         key = str(order_id)
         routed, targeted = self._follow(op, account_id, order_id, key)
 
-        def on(side: Impl) -> OrderClient:
-            return self._python if side is PYTHON or self._rust is None else self._rust
-
         async def reconcile(_exc: BaseException) -> tuple[None, str]:
             return None, await self._reconcile_mutation(account_id, order_id, call, done)
 
         await call_async(
-            router, op, routed, key, lambda side: call(on(side)),
+            router, op, routed, key, lambda side: call(self._on(side)),
             failure=order_failure_action, how="repeated on python", targeted=targeted,
             reconcile=reconcile, blame=_blame, order_id=order_id, settled=_settled,
             ts_ns=ts_ns, started=started,
@@ -427,7 +427,10 @@ class RoutedOrderClient:
             return PYTHON, True
         if placed_by is RUST:
             return (RUST if self._router.rust_enabled(op) else PYTHON), True
-        return self._router.route_call(op, key, lambda: {"account": account_id})
+        attrs = None
+        if self._router.snapshot.targets[op] is not None:
+            attrs = {"account": account_id}
+        return self._router.route_call(op, key, attrs)
 
     def _remember(self, order_id: int, side: Impl) -> None:
         placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first

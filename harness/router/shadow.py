@@ -51,7 +51,7 @@ log = logging.getLogger("harness.router")
 
 DEFAULT_ENGINES: Final = {Impl.RUST: "harness._native", Impl.PYTHON: "harness.bars.python"}
 """The module serving each side's aggregation: `aggregate_columns` and `Aggregator`."""
-OP: Final = Operation.AGGREGATE_BARS
+OP: Final = Operation.AGGREGATE_BARS.value  # a plain str, as the store takes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +242,7 @@ class ShadowRunner:
             ShadowRecord(
                 meta.ts_ns,
                 self._router.run_id,
-                OP.value,
+                OP,
                 meta.stage,
                 meta.key,
                 meta.primary.value,
