@@ -12,13 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-<<<<<<< HEAD
 from typing import Any, Final
-=======
-from typing import Any
-
-from omegaconf import MISSING
->>>>>>> 0da95ed (migrations: config, operation table, one routed-call path, per-migration state)
 
 from harness.operations import BUILTIN_MIGRATIONS
 
