@@ -22,7 +22,8 @@ from harness.store.rollups import HOUR_NS
 
 @dataclass(slots=True)
 class Group:
-    """Counts and latencies of one (bucket, op, routed, served, fell_back, ok) group."""
+    """Counts and latencies of one (bucket, op, routed, served, fell_back, ok, targeted,
+    migration) group."""
 
     n: int = 0
     latency_sum_us: float = 0.0
@@ -37,11 +38,27 @@ class Group:
         return out
 
 
-_KEY = ("op", "routed", "served", "fell_back", "ok", "targeted")
+_KEY = ("op", "routed", "served", "fell_back", "ok", "targeted", "migration")
+
+
+def _key(
+    start: int | None,
+    op: str,
+    routed: str,
+    served: str,
+    fell_back: Any,
+    ok: Any,
+    targeted: Any,
+    migration: str | None,
+) -> tuple[Any, ...]:
+    """A group's key with the flags as bools and a NULL migration as `""` (what the rollups
+    fold a row written by hand into, `rollups.fold`), so raw and rolled rows meet."""
+    return (start, op, routed, served, bool(fell_back), bool(ok), bool(targeted), migration or "")
 
 
 def collect(conn: Connection, filters: Filters, *, sketches: bool) -> dict[tuple[Any, ...], Group]:
-    """Figures per (bucket start or None, op, routed, served, fell_back, ok) over the filters."""
+    """Figures per (bucket start or None, op, routed, served, fell_back, ok, targeted,
+    migration) over the filters."""
     bucket = filters.bucket_ns
     hours = bucket is None or bucket % HOUR_NS == 0
     plan = window_plan(conn, filters.since_ns, filters.until_ns, hours=hours)
@@ -59,8 +76,8 @@ def collect(conn: Connection, filters: Filters, *, sketches: bool) -> dict[tuple
     for row in conn.execute(counts).all():
         values = tuple(row)
         start = None if bucket is None else int(values[0]) - int(values[0]) % bucket
-        op, routed, served, fell_back, ok, targeted, n, total, peak = values[-9:]
-        group = groups[(start, op, routed, served, bool(fell_back), bool(ok), bool(targeted))]
+        op, routed, served, fell_back, ok, targeted, migration, n, total, peak = values[-10:]
+        group = groups[_key(start, op, routed, served, fell_back, ok, targeted, migration)]
         group.n += int(n)
         group.latency_sum_us += float(total)
         group.latency_max_us = max(group.latency_max_us, float(peak))
@@ -68,9 +85,9 @@ def collect(conn: Connection, filters: Filters, *, sketches: bool) -> dict[tuple
         blobs = select(r.bucket_ns, *keys, r.sketch).where(
             where, r.ok.is_(True), r.fell_back.is_(False)
         )
-        for at, op, routed, served, fell_back, ok, targeted, blob in conn.execute(blobs).all():
+        for at, *group_key, blob in conn.execute(blobs).all():
             start = None if bucket is None else int(at) - int(at) % bucket
-            group = groups[(start, op, routed, served, bool(fell_back), bool(ok), bool(targeted))]
+            group = groups[_key(start, *group_key)]
             if group.blobs is None:
                 group.blobs = []
             group.blobs.append(bytes(blob))
@@ -79,9 +96,9 @@ def collect(conn: Connection, filters: Filters, *, sketches: bool) -> dict[tuple
     raw = select(o.ts_ns, *(getattr(o, k) for k in _KEY), o.latency_us).where(
         plan.raw, *same(o, filters)
     )
-    for ts, op, routed, served, fell_back, ok, targeted, latency in conn.execute(raw):
+    for ts, op, routed, served, fell_back, ok, targeted, migration, latency in conn.execute(raw):
         start = None if bucket is None else int(ts) - int(ts) % bucket
-        group = groups[(start, op, routed, served, bool(fell_back), bool(ok), bool(targeted))]
+        group = groups[_key(start, op, routed, served, fell_back, ok, targeted, migration)]
         group.n += 1
         group.latency_sum_us += float(latency)
         group.latency_max_us = max(group.latency_max_us, float(latency))

@@ -22,8 +22,10 @@ class LatencyRow:
     """One line of `harness query latency`: a side's successful calls of one operation.
 
     Latencies are of successful calls served by `impl` without a fallback, in milliseconds;
-    `count` counts them; `calls` counts every call served by `impl` (errors included);
-    percentiles are nearest-rank within 1% (see the package docstring).
+    `count` counts them; `calls` counts every call served by `impl` (errors included), and
+    `not_targeted` those of them that went to Python because the stage's targets left them out
+    (not because of the hash); percentiles are nearest-rank within 1% (see the package
+    docstring). `migration` is the one the operation belonged to when called.
     """
 
     bucket: str | None
@@ -36,13 +38,17 @@ class LatencyRow:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    migration: str | None = None
+    not_targeted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this row (stable keys)."""
-        out = {
+        out: dict[str, Any] = {
+            "migration": self.migration,
             "op": self.op,
             "impl": self.impl,
             "calls": self.calls,
+            "not_targeted": self.not_targeted,
             "count": self.count,
             "mean_ms": self.mean_ms,
             "p50_ms": self.p50_ms,
@@ -88,17 +94,19 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
     """Latency per (bucket,) op and serving side over the filters, ordered by bucket, op, side."""
     with engine.connect() as conn:
         groups = collect(conn, filters, sketches=True)
-    merged: dict[tuple[Any, str, str], list[Group]] = defaultdict(list)
-    calls: dict[tuple[Any, str, str], int] = defaultdict(int)
-    for (bucket, op, _routed, served, fell_back, ok, _targeted), group in groups.items():
-        key = (bucket, op, served)
+    merged: dict[tuple[Any, str, str, str], list[Group]] = defaultdict(list)
+    calls: dict[tuple[Any, str, str, str], int] = defaultdict(int)
+    not_targeted: dict[tuple[Any, str, str, str], int] = defaultdict(int)
+    for (bucket, op, _routed, served, fell_back, ok, targeted, migration), group in groups.items():
+        key = (bucket, op, migration, served)
         calls[key] += group.n
+        not_targeted[key] += 0 if targeted else group.n
         if ok and not fell_back:
             merged[key].append(group)
     order = {op.value: i for i, op in enumerate(Operation)}
     rows = []
-    for key in sorted(calls, key=lambda k: (k[0] or 0, order.get(k[1], 99), k[2])):
-        bucket, op, served = key
+    for key in sorted(calls, key=lambda k: (k[0] or 0, order.get(k[1], 99), k[1], k[2], k[3])):
+        bucket, op, migration, served = key
         parts = merged.get(key, [])
         count = sum(g.n for g in parts)
         sketch = LatencySketch()
@@ -118,6 +126,8 @@ def latency(engine: Engine, filters: Filters) -> list[LatencyRow]:
                 p95_ms=percentile_ms(sketch, 0.95, peak),
                 p99_ms=percentile_ms(sketch, 0.99, peak),
                 max_ms=to_ms(peak),
+                migration=migration or None,
+                not_targeted=not_targeted[key],
             )
         )
     return rows

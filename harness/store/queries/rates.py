@@ -22,6 +22,9 @@ class RateRow:
 
     The counts are the gate's (`SideFigures`): `error_rate` = errors / calls, `fallback_rate` =
     fallbacks / calls (None without calls; fallbacks are 0 on the Python side).
+    `not_targeted` counts the calls routed to Python because the stage's targets left them out
+    (not because of the hash: the hash sent the rest of `calls`); `migration` is the one the
+    operation belonged to when called.
     """
 
     bucket: str | None
@@ -30,6 +33,8 @@ class RateRow:
     calls: int
     errors: int
     fallbacks: int
+    migration: str | None = None
+    not_targeted: int = 0
 
     @property
     def error_rate(self) -> float | None:
@@ -44,9 +49,11 @@ class RateRow:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this row (stable keys)."""
         out: dict[str, Any] = {
+            "migration": self.migration,
             "op": self.op,
             "impl": self.impl,
             "calls": self.calls,
+            "not_targeted": self.not_targeted,
             "errors": self.errors,
             "fallbacks": self.fallbacks,
             "error_rate": self.error_rate,
@@ -65,14 +72,15 @@ def rates(engine: Engine, filters: Filters) -> list[RateRow]:
     """
     with engine.connect() as conn:
         groups = collect(conn, replace(filters, impl=None), sketches=False)
-    counts: dict[tuple[Any, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for (bucket, op, routed, _served, fell_back, ok, _targeted), group in groups.items():
+    counts: dict[tuple[Any, str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for (bucket, op, routed, _served, fell_back, ok, targeted, migration), group in groups.items():
         if filters.impl is not None and routed != filters.impl.value:
             continue
-        row = counts[(bucket, op, routed)]
+        row = counts[(bucket, op, migration, routed)]
         row[0] += group.n
         row[1] += 0 if ok else group.n
         row[2] += group.n if fell_back else 0
+        row[3] += 0 if targeted else group.n
     order = {op.value: i for i, op in enumerate(Operation)}
     return [
         RateRow(
@@ -82,8 +90,10 @@ def rates(engine: Engine, filters: Filters) -> list[RateRow]:
             calls=calls,
             errors=failed,
             fallbacks=fell,
+            migration=migration or None,
+            not_targeted=untargeted,
         )
-        for (bucket, op, routed), (calls, failed, fell) in sorted(
-            counts.items(), key=lambda kv: (kv[0][0] or 0, order.get(kv[0][1], 99), kv[0][2])
+        for (bucket, op, migration, routed), (calls, failed, fell, untargeted) in sorted(
+            counts.items(), key=lambda kv: (kv[0][0] or 0, order.get(kv[0][1], 99), *kv[0][1:])
         )
     ]

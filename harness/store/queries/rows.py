@@ -20,6 +20,7 @@ from harness.store.models import (
 )
 from harness.store.queries.filters import MAX_LIMIT, Filters
 from harness.store.queries.latency import to_ms
+from harness.store.queries.names import migrations_of_runs, runs_of_migration
 from harness.store.queries.plan import same, span
 from harness.store.queries.window import shadow_conditions
 
@@ -53,6 +54,8 @@ def _outcome_rows(
             o.order_id,
             o.custom_tag,
             o.reconciled,
+            o.migration,
+            o.targeted,
         )
         .where(
             condition,
@@ -83,6 +86,8 @@ def _outcome_rows(
             "order_id": r.order_id,
             "custom_tag": r.custom_tag,
             "reconciled": bool(r.reconciled),
+            "migration": r.migration,
+            "targeted": bool(r.targeted),
         }
         for r in rows
     ]
@@ -150,6 +155,7 @@ def shadow(
             "shadow_ms": to_ms(r.shadow_latency_us),
             "shadow_error": r.shadow_error,
             "bars_in": r.bars_in,
+            "migration": r.migration,
         }
         for r in rows
     ]
@@ -192,14 +198,18 @@ def events(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, 
 
 def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, Any]]:
     """Runs, newest first (`run` picks one by id or id prefix); `reason` says why a failed
-    run failed."""
+    run failed; `migrations` lists the migrations the run recorded calls of (sorted), and
+    `filters.migration` keeps the runs that recorded calls of that one."""
     r = Run
     conditions = [span(r.started_ns, filters.since_ns, filters.until_ns)]
     if filters.run is not None:
         conditions.append(r.id.startswith(filters.run, autoescape=True))
-    query = select(r).where(*conditions).order_by(r.started_ns.desc()).limit(_limit(limit))
+    query = select(r).where(*conditions).order_by(r.started_ns.desc())
     with engine.connect() as conn:
-        rows = conn.execute(query).all()  # Core rows: one attribute per column
+        if filters.migration is not None:
+            query = query.where(r.id.in_(runs_of_migration(conn, filters.migration)))
+        rows = conn.execute(query.limit(_limit(limit))).all()  # Core rows: one per column
+        touched = migrations_of_runs(conn, [x.id for x in rows])
     return [
         {
             "run": x.id,
@@ -215,6 +225,7 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
             "rows_recorded": x.rows_recorded,
             "rows_dropped": x.rows_dropped,
             "reason": _run_reason(x.summary),
+            "migrations": touched.get(x.id, []),
         }
         for x in rows
     ]

@@ -90,7 +90,7 @@ def op_figures(engine: Engine | Connection, filters: Filters) -> dict[str, OpFig
             calls = errors = fallbacks = not_targeted = 0
             latency = LatencySketch()
             peak: float | None = None
-            for (_, g_op, routed, served, fell_back, ok, targeted), group in groups.items():
+            for (_, g_op, routed, served, fell_back, ok, targeted, _), group in groups.items():
                 if g_op != op:
                     continue
                 if routed == side.value:
