@@ -112,7 +112,10 @@ class RoutedOrderClient:
         self._router = router
         self._python = python
         self._rust = rust
-        self._placed_by: OrderedDict[int, Impl] = OrderedDict()
+        # order id -> (the side that placed it, whether the stage targeted the placement): a
+        # modify or cancel follows both, so an order the targets left out stays "not targeted"
+        # in the figures through its whole life, not "hashed to Python" after its placement.
+        self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
 
     def __repr__(self) -> str:
         sides = "rust+python" if self._rust is not None else "python only"
@@ -282,7 +285,8 @@ class RoutedOrderClient:
             failure=order_failure_action, how="placed on python", targeted=targeted,
             reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
             blame=_blame, detail=_placed_detail, custom_tag=tag,
-            served_by=self._placed_on, ts_ns=ts_ns, started=started,
+            served_by=self._placed_on if targeted else self._placed_untargeted,
+            ts_ns=ts_ns, started=started,
         )  # fmt: skip
 
     def _on(self, side: Impl) -> OrderClient:
@@ -290,6 +294,9 @@ class RoutedOrderClient:
 
     def _placed_on(self, side: Impl, placed: PlacedOrder) -> None:
         self._remember(placed.order_id, side)
+
+    def _placed_untargeted(self, side: Impl, placed: PlacedOrder) -> None:
+        self._remember(placed.order_id, side, targeted=False)
 
     async def _reconcile_place(
         self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
@@ -416,28 +423,30 @@ class RoutedOrderClient:
     # ----- which side ---------------------------------------------------------------------------
 
     def _follow(self, op: str, account_id: Any, order_id: Any, key: str) -> tuple[Impl, bool]:
-        """(side, targeted): the placing side of `order_id` if remembered and still enabled
-        (modify and cancel follow the placement, which was targeted), else the targets and the
-        hash (an order this process did not place has no symbol to target by: with symbol
-        targets it goes to Python, not targeted)."""
+        """(side, targeted): the placing side of `order_id` and whether its placement was
+        targeted, if remembered (Rust only while still enabled: modify and cancel follow the
+        placement), else the targets and the hash (an order this process did not place has no
+        symbol to target by: with symbol targets it goes to Python, not targeted)."""
         if self._rust is None:
             return PYTHON, True
-        placed_by = self._placed_by.get(order_id) if type(order_id) is int else None
-        if placed_by is PYTHON:
-            return PYTHON, True
-        if placed_by is RUST:
-            return (RUST if self._router.rust_enabled(op) else PYTHON), True
+        placed = self._placed_by.get(order_id) if type(order_id) is int else None
+        if placed is not None:
+            side, targeted = placed
+            if side is RUST and not self._router.rust_enabled(op):
+                return PYTHON, targeted
+            return side, targeted
         attrs = None
         if self._router.snapshot.targets[op] is not None:
             attrs = {"account": account_id}
         return self._router.route_call(op, key, attrs)
 
-    def _remember(self, order_id: int, side: Impl) -> None:
+    def _remember(self, order_id: int, side: Impl, *, targeted: bool = True) -> None:
         placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
-        placed_by[order_id] = side
+        placed_by[order_id] = (side, targeted)
         if len(placed_by) > REMEMBER:
             placed_by.popitem(last=False)
 
     def placed_by(self, order_id: int) -> Impl | None:
         """The side that placed `order_id` in this process (None: not remembered)."""
-        return self._placed_by.get(order_id)
+        placed = self._placed_by.get(order_id)
+        return None if placed is None else placed[0]

@@ -15,6 +15,7 @@ import pytest
 from harness.config import Percentages, StageConfig, TargetsConfig
 from harness.errors import ConfigError
 from harness.operations import Impl, Operation
+from harness.orders import OrderType
 from harness.store.state import EventKind, set_stage
 
 from .kit import ACCOUNT, MNQ, minute_bars, outcomes, rows
@@ -64,6 +65,32 @@ async def test_a_stage_targeting_mnq_sends_only_mnq_to_rust(open_harness, store_
     assert got == [
         ("place_order", "rust", True), ("place_order", "python", False),
         ("aggregate_bars", "rust", True), ("aggregate_bars", "python", False),
+    ]  # fmt: skip
+
+
+async def test_modify_and_cancel_of_an_order_not_targeted_are_recorded_not_targeted(
+    open_harness, store_url
+):
+    # They follow the placing side; before, an MES order's modify and cancel were recorded as
+    # targeted, so the figures showed them as "hashed to Python" at a 100% stage.
+    h = open_harness(url=store_url, stage="off")
+    mnq_only = StageConfig("mnq", Percentages(100.0), 0.0, TargetsConfig(symbols=["MNQ"]))
+    h.config.rollout.migrations["orders"].stages = [StageConfig("off", Percentages(0.0)), mnq_only]
+    set_stage(h.engine, "mnq", kind=EventKind.PROMOTE, migration="orders", who="ana")
+    h.refresh()
+    for contract in (MNQ, MES):
+        placed = await h.orders.place_order(
+            ACCOUNT, contract, "sell", 1, type=OrderType.STOP, stop_price=1000.0
+        )
+        await h.orders.modify_order(ACCOUNT, placed.order_id, stop_price=1000.25)
+        await h.orders.cancel_order(ACCOUNT, placed.order_id)
+    assert h.recorder.flush(10)
+    got = [(r["op"], r["routed"], bool(r["targeted"])) for r in outcomes(store_url)]
+    assert got == [
+        ("place_order", "rust", True), ("modify_order", "rust", True),
+        ("cancel_order", "rust", True),
+        ("place_order", "python", False), ("modify_order", "python", False),
+        ("cancel_order", "python", False),
     ]  # fmt: skip
 
 
