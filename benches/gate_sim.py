@@ -243,7 +243,7 @@ def judge_timing() -> list[str]:
             total += n
         ops[op] = OpFigures(op, sides[0], sides[1], 1_000, 0)
     figures = WindowFigures("canary", 0, 600 * 10**9, ops)
-    stage = StageConfig("canary", Percentages(5, 5, 5, 5), 0.25)
+    stage = StageConfig("canary", Percentages(5), 0.25)
     gate = GateConfig()
     judge(figures, gate, stage)  # first call computes and caches the band constants
     times = []

@@ -40,7 +40,7 @@ from harness.config import GateConfig, RecorderConfig, compose
 from harness.gate import judge
 from harness.recorder import OutcomeRecord, Recorder
 from harness.store.db import open_engine, upgrade
-from harness.store.models import Outcome, RolloutState
+from harness.store.models import MigrationState, Outcome
 from harness.store.queries import Filters, latency, window_figures
 from harness.store.rollups import MINUTE_NS, compact
 from harness.store.runs import start_run
@@ -124,7 +124,7 @@ def load(url: str, n: int, spill: Path) -> tuple[object, str, int]:
     print(f"  loaded {n:,} outcomes in {loaded:.1f} s, compacted in {compacted:.1f} s")
     # The stage was entered when the window opened: what `harness gate` judges is these rows.
     with engine.begin() as conn:
-        conn.execute(update(RolloutState).values(stage_since_ns=start))
+        conn.execute(update(MigrationState).values(stage_since_ns=start))
     return engine, "canary", start
 
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import pgcluster
 
 from harness.config import HarnessConfig, compose
-from harness.store.models import Outcome, RolloutState
+from harness.store.models import MigrationState, Outcome
 from harness.store.rollups import MINUTE_NS
 from harness.tui.data import load_snapshot
 
@@ -47,7 +47,7 @@ def stage_from_first_outcome(engine: Engine) -> int:
     """Make the current stage begin with the first stored outcome; returns that time."""
     with engine.begin() as conn:
         first = int(conn.execute(select(func.min(Outcome.ts_ns))).scalar_one())
-        conn.execute(update(RolloutState).values(stage_since_ns=first))
+        conn.execute(update(MigrationState).values(stage_since_ns=first))
     return first
 
 

@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -53,7 +53,7 @@ from harness.control.actions import REASON_MAX_CHARS, WHO_MAX_CHARS, person_text
 from harness.control.gates import stage_gate
 from harness.control.monitor import GateMonitor
 from harness.native import NativeStatus, load_native
-from harness.operations import Operation
+from harness.operations import KeyFunction, Operation
 from harness.orders.settings import DEFAULT_BASE_URL, ClientSettings
 from harness.recorder import Recorder, RecorderStats
 from harness.router.bars import RoutedBars
@@ -70,6 +70,7 @@ from harness.store.state import (
     EventKind,
     default_who,
     ensure_state,
+    read_states,
     reset_breaker,
     set_kill,
     write_event,
@@ -268,11 +269,10 @@ class Harness:
                     reason=self.native.error,
                     run_id=self.run_id,
                 )
-        start_stage = cfg.rollout.start_stage or cfg.rollout.stages[0].name
-        stage_gate_now = stage_gate(cfg.gate)  # what judges the start stage, if this creates it
-        live = ensure_state(
-            engine, start_stage, run_id=self.run_id, gate=stage_gate_now, wait_s=cfg.db.write_wait_s
-        )
+        for name in cfg.rollout.migration_names():
+            self._ensure_migration(name)
+        with engine.connect() as conn:
+            live = read_states(conn)
         self.recorder = Recorder(
             engine,
             cfg.db.recorder,
@@ -319,6 +319,64 @@ class Harness:
         shutdown.watch(self)
         atexit.register(self._at_exit)
 
+    def _ensure_migration(self, name: str) -> None:
+        """The store's state of migration `name`, created at its start stage (with a `start`
+        event, judged by this config's gate settings for it) when the store has none."""
+        cfg = self.config
+        gate = cfg.gate.for_migration(cfg.rollout.migration(name))
+        ensure_state(
+            self.engine,
+            cfg.rollout.start_of(name),
+            migration=name,
+            run_id=self.run_id,
+            gate=stage_gate(gate),  # what judges the start stage, if this creates it
+            wait_s=cfg.db.write_wait_s,
+        )
+
+    def register_operation(
+        self,
+        name: str,
+        *,
+        python: Callable[..., Any],
+        rust: Callable[..., Any],
+        migration: str | None = None,
+        key: KeyFunction | None = None,
+        compare: Callable[[Any, Any], str | None] | None = None,
+        idempotent: bool = True,
+    ) -> Callable[..., Any]:
+        """The bot's own operation, routed like the built-in ones; returns the routed callable.
+
+        `python` and `rust` are the two implementations (any callables: a PyO3 function of the
+        bot's own crate, or anything else), both sync (the result is a sync callable) or both
+        coroutine functions (the result returns an awaitable). `migration` names the group it
+        climbs with (default: its own name); one not in the config starts on the default ladder
+        (`rollout.stages`), with its row in the store and a `start` event. `key(*args,
+        **kwargs)` returns the routing key (text) or `(key, attributes)` for targeting
+        (`symbol`, `account`, or any attribute); without it the key is the first argument's
+        `repr` (sticky per first argument) and a stage that targets sends every call to
+        Python, not targeted. `compare(python_result, rust_result)` returns None when equal,
+        else a difference text (default: `harness.compare.describe_difference`).
+        `idempotent=False` declares a call that must never be repeated: a Rust failure is
+        raised to the caller and the Python side is not called.
+
+        Criteria: `gate.ops.<name>` if configured, else the defaults. Raises `ConfigError`
+        naming the field for a bad name (`NAME_PATTERN`), a clash with a built-in or another
+        registered operation that is not the same, an operation of another migration, and
+        `TypeError` when one side is a coroutine function and the other is not.
+        """
+        from harness.router.registered import register
+
+        return register(
+            self,
+            name,
+            python=python,
+            rust=rust,
+            migration=migration,
+            key=key,
+            compare=compare,
+            idempotent=idempotent,
+        )
+
     # ----- the live state and actions ------------------------------------------------------------
 
     @property
@@ -331,32 +389,43 @@ class Harness:
         self._poller.refresh()
         return self.router.snapshot
 
-    def kill(self, reason: str, who: str | None = None) -> Snapshot:
-        """Set the store's kill switch (every process sends everything to Python); this
-        process follows at once, others within `rollout.refresh_s`. `reason` and `who` follow
-        the rule of `harness kill --reason/--who` (`ActionInputError` otherwise); a kill
-        always lands, and writes nothing when the switch is already set."""
+    def kill(
+        self, reason: str, who: str | None = None, *, migration: str | None = None
+    ) -> Snapshot:
+        """Set a kill switch in the store: `migration`'s, or (None) the global one, which sends
+        every migration to Python, registered ones too. This process follows at once, others
+        within `rollout.refresh_s`. `reason` and `who` follow the rule of `harness kill
+        --reason/--who` (`ActionInputError` otherwise); a kill always lands, and writes nothing
+        when the switch is already set."""
         said, who = _typed(reason, who)
-        live = set_kill(self.engine, True, who=who or default_who(), reason=said)
-        self.router.apply_state(live)
+        set_kill(self.engine, True, migration=migration, who=who or default_who(), reason=said)
+        self._poller.refresh()
         return self.router.snapshot
 
-    def unkill(self, reason: str | None = None, who: str | None = None) -> Snapshot:
-        """Clear the store's kill switch (the config's `rollout.kill` and the environment's
-        `TOPSTEPX_USE_RUST=false` still apply)."""
+    def unkill(
+        self, reason: str | None = None, who: str | None = None, *, migration: str | None = None
+    ) -> Snapshot:
+        """Clear a kill switch in the store (`migration`'s; None: the global one and every
+        migration's own). The config's `rollout.kill` and the environment's
+        `TOPSTEPX_USE_RUST=false` still apply."""
         reason, who = _typed(reason, who)
-        live = set_kill(self.engine, False, who=who or default_who(), reason=reason)
-        self.router.apply_state(live)
+        set_kill(self.engine, False, migration=migration, who=who or default_who(), reason=reason)
+        self._poller.refresh()
         return self.router.snapshot
 
     def reset_breaker(
         self, op: Operation | str, *, who: str | None = None, reason: str | None = None
     ) -> bool:
         """Close `op`'s circuit breaker (a person's decision, written as an event); True if it
-        was open in the store."""
-        operation = Operation(op)
+        was open in the store. `ValueError` for an operation this harness does not route."""
+        operation = str(op)
+        migration = self.router.migration_of(operation)
+        if migration is None:
+            raise ValueError(f"{operation!r} is not an operation of this harness")
         reason, who = _typed(reason, who)
-        was_open = reset_breaker(self.engine, operation.value, who=who, reason=reason)
+        was_open = reset_breaker(
+            self.engine, operation, migration=migration, who=who, reason=reason
+        )
         self.router.breaker_reset(operation)
         self._poller.refresh()
         return was_open
@@ -369,8 +438,8 @@ class Harness:
             stage=snap.stage,
             native_available=self.native.available,
             native_error=self.native.error,
-            calls={op.value: s for op, s in self.router.call_stats().items()},
-            open_breakers=tuple(sorted(op.value for op in snap.open_breakers)),
+            calls={str(op): s for op, s in self.router.call_stats().items()},
+            open_breakers=tuple(sorted(str(op) for op in snap.open_breakers)),
             recorder=self.recorder.stats(),
             shadows=self._shadows.stats(),
         )

@@ -115,6 +115,28 @@ def first_result_difference(left: Any, right: Any) -> Difference | None:
     return Difference(None, None, "type", type(left).__name__, type(right).__name__)
 
 
+def describe_difference(left: Any, right: Any) -> str | None:
+    """None when two results of one operation are equal, else one line saying how they differ:
+    the default comparison of a registered operation's shadow (`left` is the Python side's).
+
+    Bars and `{timeframe: Bars}` are compared as aggregation results are
+    (`first_result_difference`), exceptions by `same_error`, anything else by `==`.
+    """
+    bars_like = (Bars, BaseException)
+    if (
+        isinstance(left, bars_like)
+        or isinstance(right, bars_like)
+        or (isinstance(left, Mapping) and any(isinstance(v, Bars) for v in left.values()))
+    ):
+        diff = first_result_difference(left, right)
+        return None if diff is None else str(diff)
+    try:
+        equal = bool(left == right)
+    except Exception as exc:  # an == that raises (numpy arrays): a difference, said so
+        return f"cannot compare: {describe_error(exc)}"
+    return None if equal else f"python {left!r} != rust {right!r}"[:1000]
+
+
 def assert_same_bars(got: Bars, want: Bars) -> None:
     """Raise `AssertionError` naming the first differing bar, field and both values."""
     diff = first_difference(got, want)

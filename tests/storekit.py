@@ -25,7 +25,7 @@ from harness.config import HarnessConfig, RecorderConfig, compose
 from harness.operations import Operation
 from harness.recorder import OutcomeRecord, Recorder, ShadowRecord
 from harness.store.db import open_engine, open_store
-from harness.store.models import RolloutEvent, RolloutState, Run
+from harness.store.models import MigrationState, RolloutEvent, RolloutState, Run
 from harness.store.rollups import compact
 from harness.store.runs import start_run
 from harness.store.state import ensure_state, write_event
@@ -48,21 +48,34 @@ class Traffic:
     python_median_us: float = 2_000.0
 
 
-def set_stage(engine: Engine, stage: str, since_ns: int, *, kill: bool = False) -> None:
-    """Put the rollout state at `stage`, entered at `since_ns` (creating it if needed)."""
-    ensure_state(engine, stage)
+def set_stage(
+    engine: Engine,
+    stage: str,
+    since_ns: int,
+    *,
+    kill: bool = False,
+    migrations: tuple[str, ...] = ("orders", "bars"),
+) -> None:
+    """Put `migrations` at `stage`, entered at `since_ns` (creating their state if needed)."""
+    for migration in migrations:
+        ensure_state(engine, stage, migration=migration)
     with engine.begin() as conn:
         conn.execute(
-            update(RolloutState)
-            .where(RolloutState.id == 1)
+            update(MigrationState)
+            .where(MigrationState.migration.in_(migrations))
             .values(
                 stage=stage,
                 stage_since_ns=since_ns,
                 kill=kill,
                 kill_reason="seeded kill" if kill else None,
-                version=RolloutState.version + 1,
+                version=MigrationState.version + 1,
                 updated_ns=since_ns,
             )
+        )
+        conn.execute(
+            update(RolloutState)
+            .where(RolloutState.id == 1)
+            .values(version=RolloutState.version + 1, updated_ns=since_ns)
         )
 
 
@@ -327,13 +340,14 @@ def commit_before_compare_and_set(
     engine: Engine, interloper: Callable[[], object]
 ) -> Iterator[list[bool]]:
     """Run `interloper` (which commits through another engine) the first time `engine` is
-    about to update the rollout state: another process's change landing between an action's
-    read and its compare-and-set, at exactly that moment. Yields a list that holds True once
-    it ran."""
+    about to update the rollout state (the global row or a migration's): another process's
+    change landing between an action's read and its compare-and-set, at exactly that moment.
+    Yields a list that holds True once it ran."""
     fired: list[bool] = []
 
     def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not fired and statement.lstrip().upper().startswith("UPDATE ROLLOUT_STATE"):
+        head = statement.lstrip().upper()
+        if not fired and head.startswith(("UPDATE ROLLOUT_STATE", "UPDATE MIGRATION_STATE")):
             fired.append(True)
             interloper()
 

@@ -28,8 +28,9 @@ from harness.config.schema import (
     Criterion,
     DbConfig,
     GateConfig,
-    GateOps,
     HarnessConfig,
+    MigrationConfig,
+    MigrationGateConfig,
     OpCriteria,
     Percentages,
     RecorderConfig,
@@ -38,10 +39,11 @@ from harness.config.schema import (
     ShadowMechanism,
     SimBrokerConfig,
     StageConfig,
+    TargetsConfig,
     WorkloadConfig,
 )
 from harness.errors import ConfigError
-from harness.operations import Operation
+from harness.operations import BUILTIN_MIGRATIONS, check_name
 from harness.output import unsafe_character
 
 __all__ = [
@@ -53,8 +55,9 @@ __all__ = [
     "Criterion",
     "DbConfig",
     "GateConfig",
-    "GateOps",
     "HarnessConfig",
+    "MigrationConfig",
+    "MigrationGateConfig",
     "OpCriteria",
     "Percentages",
     "RecorderConfig",
@@ -63,6 +66,7 @@ __all__ = [
     "ShadowMechanism",
     "SimBrokerConfig",
     "StageConfig",
+    "TargetsConfig",
     "WorkloadConfig",
     "compose",
     "redact_url",
@@ -70,6 +74,7 @@ __all__ = [
     "resolve_credentials",
     "to_yaml",
     "validate",
+    "validate_ladder",
 ]
 
 CONF_DIR: Final = Path(__file__).resolve().parent.parent / "conf"
@@ -355,6 +360,8 @@ def _schema_type(key: str) -> Any:
             if not part.isdigit():
                 return None
             kind = typing.get_args(kind)[0]
+        elif typing.get_origin(kind) is dict:
+            kind = typing.get_args(kind)[1]
         elif is_dataclass(kind):
             hints = typing.get_type_hints(kind)
             if part not in hints:
@@ -517,41 +524,56 @@ def _positive(key: str, value: float, *, zero_ok: bool = False) -> None:
 
 
 def validate(cfg: HarnessConfig) -> None:
-    """Check ranges and the ladder; raises `ConfigError` naming the first bad key and value."""
+    """Check ranges, the migrations and their ladders; raises `ConfigError` naming the first
+    bad key and value. Normalises in place what OmegaConf cannot type: each stage's `percent`
+    becomes a `Percentages`, and a built-in operation no migration lists joins its shipped
+    migration (`orders`, `bars`)."""
     rollout = cfg.rollout
     if not rollout.stages:
         raise ConfigError("rollout.stages", [], "the ladder needs at least one stage")
-    seen: set[str] = set()
-    previous: StageConfig | None = None
-    for i, stage in enumerate(rollout.stages):
-        where = f"rollout.stages.{i}"
-        if not stage.name or not stage.name.strip() or stage.name != stage.name.strip():
-            raise ConfigError(f"{where}.name", stage.name, "must be a non-blank name")
-        if stage.name in seen:
-            raise ConfigError(f"{where}.name", stage.name, "stage names must be unique")
-        seen.add(stage.name)
-        for op in Operation:
-            value = stage.percent.of(op)
-            key = f"{where}.percent.{op.value}"
-            if not 0.0 <= value <= 100.0:
-                raise ConfigError(key, value, "must be within 0..100")
-            if previous is not None and value < previous.percent.of(op):
-                reason = (
-                    f"the ladder must not go down: stage {previous.name!r} already sends "
-                    f"{previous.percent.of(op):g}% to Rust"
-                )
-                raise ConfigError(key, value, reason)
-        _fraction(f"{where}.shadow_sample_rate", stage.shadow_sample_rate)
-        previous = stage
-    if rollout.start_stage is not None and rollout.start_stage not in seen:
+    owner: dict[str, str] = {}
+    for name, migration in rollout.migrations.items():
+        check_name("rollout.migrations", name)
+        for i, op in enumerate(migration.operations):
+            check_name(f"rollout.migrations.{name}.operations.{i}", op)
+            if op in owner:
+                reason = f"already in migration {owner[op]!r}: an operation belongs to one"
+                raise ConfigError(f"rollout.migrations.{name}.operations.{i}", op, reason)
+            owner[op] = name
+    for name, ops in BUILTIN_MIGRATIONS.items():
+        missing = [str(op) for op in ops if op not in owner]
+        if missing:
+            migration = rollout.migrations.setdefault(name, MigrationConfig())
+            migration.operations = [*migration.operations, *missing]
+            owner.update(dict.fromkeys(missing, name))
+    default_ops = sorted(
+        {op for name, m in rollout.migrations.items() if not m.stages for op in m.operations}
+    )
+    validate_ladder("rollout.stages", rollout.stages, default_ops)
+    if rollout.start_stage is not None and rollout.start_stage not in {
+        s.name for s in rollout.stages
+    }:
         names = ", ".join(s.name for s in rollout.stages)
         raise ConfigError("rollout.start_stage", rollout.start_stage, f"not a stage ({names})")
+    for name, migration in rollout.migrations.items():
+        where = f"rollout.migrations.{name}"
+        if migration.stages:
+            validate_ladder(f"{where}.stages", migration.stages, migration.operations)
+        ladder = rollout.ladder(name)
+        if migration.start_stage is not None and migration.start_stage not in {
+            s.name for s in ladder
+        }:
+            names = ", ".join(s.name for s in ladder)
+            raise ConfigError(
+                f"{where}.start_stage", migration.start_stage, f"not a stage ({names})"
+            )
+        if migration.breaker is not None:
+            _validate_breaker(f"{where}.breaker", migration.breaker)
+        _validate_migration_gate(f"{where}.gate", migration.gate)
     if not rollout.salt:
         raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")
     _positive("rollout.refresh_s", rollout.refresh_s)
-    if rollout.breaker.failures < 1:
-        raise ConfigError("rollout.breaker.failures", rollout.breaker.failures, "must be >= 1")
-    _positive("rollout.breaker.window_s", rollout.breaker.window_s)
+    _validate_breaker("rollout.breaker", rollout.breaker)
     if rollout.shadow.max_in_flight < 1:
         value = rollout.shadow.max_in_flight
         raise ConfigError("rollout.shadow.max_in_flight", value, "must be >= 1")
@@ -574,6 +596,93 @@ def validate(cfg: HarnessConfig) -> None:
     _validate_db(cfg.db)
     _validate_gate(cfg.gate)
     _validate_workload(cfg.workload)
+
+
+def percentages(where: str, value: Any) -> Percentages:
+    """A stage's `percent` (a number, a mapping op -> number, or a `Percentages`) as a
+    `Percentages`; `ConfigError` naming `where` (and the op) for anything else."""
+    if isinstance(value, Percentages):
+        return value
+    if isinstance(value, bool):
+        raise ConfigError(where, value, "must be a number or a mapping op -> number")
+    if isinstance(value, int | float):
+        return Percentages(float(value))
+    if isinstance(value, dict):
+        per_op: dict[str, float] = {}
+        for op, number in value.items():
+            check_name(where, str(op))
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ConfigError(f"{where}.{op}", number, "must be a number")
+            per_op[str(op)] = float(number)
+        return Percentages(None, per_op)
+    raise ConfigError(where, value, "must be a number or a mapping op -> number")
+
+
+def validate_ladder(where: str, stages: list[StageConfig], ops: Sequence[str]) -> None:
+    """Check one ladder in place (`percent` normalised): unique names, percentages within
+    0..100 that never go down for any of `ops`, targets that never narrow once Rust gets
+    traffic (a stage's targets hold every target of the stage below, or are empty:
+    everything), so that no key ever moves back from Rust to Python along the ladder."""
+    if not stages:
+        raise ConfigError(where, [], "the ladder needs at least one stage")
+    seen: set[str] = set()
+    previous: StageConfig | None = None
+    for i, stage in enumerate(stages):
+        at = f"{where}.{i}"
+        if not stage.name or not stage.name.strip() or stage.name != stage.name.strip():
+            raise ConfigError(f"{at}.name", stage.name, "must be a non-blank name")
+        if stage.name in seen:
+            raise ConfigError(f"{at}.name", stage.name, "stage names must be unique")
+        seen.add(stage.name)
+        stage.percent = percentages(f"{at}.percent", stage.percent)
+        named = sorted({*ops, *stage.percent.per_op})
+        for op in named:
+            value = stage.percent.of(op)
+            key = f"{at}.percent" + (f".{op}" if op in stage.percent.per_op else "")
+            if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+                raise ConfigError(key, value, "must be within 0..100")
+            if previous is not None and value < previous.percent.of(op):
+                reason = (
+                    f"the ladder must not go down: stage {previous.name!r} already sends "
+                    f"{previous.percent.of(op):g}% of {op} to Rust"
+                )
+                raise ConfigError(key, value, reason)
+        _fraction(f"{at}.shadow_sample_rate", stage.shadow_sample_rate)
+        targets = stage.targets
+        for j, symbol in enumerate(targets.symbols):
+            if not isinstance(symbol, str) or not symbol.strip() or symbol != symbol.strip():
+                raise ConfigError(f"{at}.targets.symbols.{j}", symbol, "must be a symbol (MNQ)")
+        for j, account in enumerate(targets.accounts):
+            if isinstance(account, bool) or not isinstance(account, int) or account < 1:
+                raise ConfigError(f"{at}.targets.accounts.{j}", account, "must be an account id")
+        # Targets matter only once a stage sends something to Rust: from a 0% stage (off,
+        # shadow) any targets may follow; after that they may only widen.
+        if previous is not None and any(previous.percent.of(op) > 0.0 for op in named):
+            for kind in ("symbols", "accounts"):
+                below, here = getattr(previous.targets, kind), getattr(targets, kind)
+                narrowed = (here and not below) or (here and set(below) - set(here))
+                if narrowed:
+                    reason = (
+                        f"targets must not narrow along the ladder: stage {previous.name!r} "
+                        f"targets {list(below) or 'everything'}"
+                    )
+                    raise ConfigError(f"{at}.targets.{kind}", list(here), reason)
+        previous = stage
+
+
+def _validate_breaker(where: str, breaker: BreakerConfig) -> None:
+    if breaker.failures < 1:
+        raise ConfigError(f"{where}.failures", breaker.failures, "must be >= 1")
+    _positive(f"{where}.window_s", breaker.window_s)
+
+
+def _validate_migration_gate(where: str, gate: MigrationGateConfig) -> None:
+    if gate.alpha is not None and not 0.0 < gate.alpha < 1.0:
+        raise ConfigError(f"{where}.alpha", gate.alpha, "must be within 0..1 (exclusive)")
+    if gate.min_soak_s is not None:
+        _positive(f"{where}.min_soak_s", gate.min_soak_s, zero_ok=True)
+    if gate.check_interval_s is not None:
+        _positive(f"{where}.check_interval_s", gate.check_interval_s)
 
 
 def _validate_db(db: DbConfig) -> None:
@@ -613,9 +722,9 @@ def _validate_gate(gate: GateConfig) -> None:
         raise ConfigError("gate.alpha", gate.alpha, "must be within 0..1 (exclusive)")
     _positive("gate.min_soak_s", gate.min_soak_s, zero_ok=True)
     _positive("gate.check_interval_s", gate.check_interval_s)
-    for op in Operation:
-        c = gate.ops.of(op)
-        where = f"gate.ops.{op.value}"
+    for op, c in gate.ops.items():
+        check_name("gate.ops", op)
+        where = f"gate.ops.{op}"
         if c.min_samples < 0:
             raise ConfigError(f"{where}.min_samples", c.min_samples, "must be >= 0")
         for name in ("max_fallback_rate", "max_error_rate", "max_error_excess"):
@@ -679,6 +788,8 @@ _QUERY_PASSWORD = re.compile(r"([?&][^=&#]*pass[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Percentages):
+        return value.plain()
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):

@@ -9,11 +9,12 @@ ever sees these objects: it never calls Hydra.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
-from harness.operations import Operation
+from harness.operations import BUILTIN_MIGRATIONS
 
 __all__ = [
     "MISSING",
@@ -23,8 +24,9 @@ __all__ = [
     "Criterion",
     "DbConfig",
     "GateConfig",
-    "GateOps",
     "HarnessConfig",
+    "MigrationConfig",
+    "MigrationGateConfig",
     "OpCriteria",
     "Percentages",
     "RecorderConfig",
@@ -33,6 +35,7 @@ __all__ = [
     "ShadowMechanism",
     "SimBrokerConfig",
     "StageConfig",
+    "TargetsConfig",
     "WorkloadConfig",
 ]
 
@@ -46,31 +49,72 @@ OmegaConf (0.1 s), which only Hydra's composition needs."""
 # ----- rollout ----------------------------------------------------------------------------------
 
 
-@dataclass
 class Percentages:
-    """Share of each operation's calls sent to Rust at one stage, in percent (0..100)."""
+    """Share of each operation's calls sent to Rust at one stage, in percent (0..100).
 
-    place_order: float = 0.0
-    modify_order: float = 0.0
-    cancel_order: float = 0.0
-    aggregate_bars: float = 0.0
+    One number for every operation of the migration (`percent: 25`), or a mapping per operation
+    (`percent: {place_order: 5, modify_order: 5}`). `compose` turns a stage's `percent` into
+    this object (`harness.config.validate`); an operation a mapping does not name gets 0.
+    """
 
-    def of(self, op: Operation) -> float:
+    __slots__ = ("default", "per_op")
+
+    def __init__(
+        self, default: float | None = None, per_op: Mapping[str, float] | None = None
+    ) -> None:
+        self.default = None if default is None else float(default)
+        self.per_op: dict[str, float] = {str(k): float(v) for k, v in (per_op or {}).items()}
+
+    def of(self, op: str) -> float:
         """The percentage of `op`."""
-        return float(getattr(self, op.value))
+        value = self.per_op.get(op)
+        if value is not None:
+            return value
+        return 0.0 if self.default is None else self.default
+
+    def names(self, op: str) -> bool:
+        """Whether this stage gives `op` a percentage of its own (a number names every op)."""
+        return self.default is not None or op in self.per_op
+
+    def plain(self) -> float | dict[str, float]:
+        """As written in YAML: the number, or the mapping."""
+        return self.default if self.default is not None else dict(self.per_op)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Percentages):
+            return NotImplemented
+        return (self.default, self.per_op) == (other.default, other.per_op)
+
+    def __repr__(self) -> str:
+        return f"Percentages({self.plain()!r})"
+
+
+@dataclass
+class TargetsConfig:
+    """Which calls a stage may send to Rust at all, before its percentage applies.
+
+    `symbols` are contract symbols (`MNQ` matches the contract id `CON.F.US.MNQ.Z26` and
+    `contract="MNQ"` of an aggregation); `accounts` account ids. Empty lists: every call. A
+    call outside the targets goes to Python and is recorded as not targeted.
+    """
+
+    symbols: list[str] = field(default_factory=list)
+    accounts: list[int] = field(default_factory=list)
 
 
 @dataclass
 class StageConfig:
-    """One rung of the ladder: its name, Rust's share per operation, the shadow sample rate.
+    """One rung of a ladder: its name, Rust's share, the shadow sample rate, the targets.
 
-    `shadow_sample_rate` (0..1) is the share of aggregations also run on the side not chosen,
-    off the caller's path, and compared.
+    `percent` is one number for every operation of the migration or a mapping per operation
+    (`Percentages` once composed). `shadow_sample_rate` (0..1) is the share of calls also run
+    on the side not chosen, off the caller's path, and compared.
     """
 
     name: str = MISSING
-    percent: Percentages = field(default_factory=Percentages)
+    percent: Any = 0.0
     shadow_sample_rate: float = 0.0
+    targets: TargetsConfig = field(default_factory=TargetsConfig)
 
 
 @dataclass
@@ -109,14 +153,45 @@ class ShadowConfig:
 
 
 @dataclass
-class RolloutConfig:
-    """The stage ladder and how the router follows it.
+class MigrationGateConfig:
+    """Per-migration overrides of the `gate` group's migration-level settings (null: the
+    `gate` group's own value). Criteria stay per operation, in `gate.ops.<op>`."""
 
-    `stages` are ordered from least to most Rust; each operation's percentage never goes down
-    along the ladder. A store with no rollout state starts at `start_stage` (None: the first).
-    `salt` enters the routing hash (changing it reshuffles every key). `kill: true` sends
-    everything to Python, as `TOPSTEPX_USE_RUST=false` does. `refresh_s` is how often the live
-    state (stage, kill flag, breakers) is re-read from the store.
+    alpha: float | None = None
+    min_soak_s: float | None = None
+    auto_rollback: bool | None = None
+    check_interval_s: float | None = None
+
+
+@dataclass
+class MigrationConfig:
+    """A migration: operations that move together, with their own ladder and current stage.
+
+    `operations` belong to this migration only. `stages` empty: the shared default ladder
+    (`rollout.stages`). `start_stage` None: `rollout.start_stage`, else the ladder's first.
+    `breaker` None: `rollout.breaker`. `gate`: overrides of the gate's settings for this one.
+    """
+
+    operations: list[str] = field(default_factory=list)
+    stages: list[StageConfig] = field(default_factory=list)
+    start_stage: str | None = None
+    breaker: BreakerConfig | None = None
+    gate: MigrationGateConfig = field(default_factory=MigrationGateConfig)
+
+
+@dataclass
+class RolloutConfig:
+    """The migrations, their ladders, and how the router follows them.
+
+    `stages` is the default ladder, ordered from least to most Rust: every migration without
+    a ladder of its own climbs it (each keeps its own current stage); each operation's
+    percentage never goes down along a ladder. `migrations` maps a name to its operations and
+    settings (`MigrationConfig`); a built-in operation no migration lists stays in its shipped
+    one (`orders`, `bars`). A store with no state for a migration starts it at its
+    `start_stage`, else `start_stage` here, else the ladder's first. `salt` enters the routing
+    hash (changing it reshuffles every key). `kill: true` sends everything to Python, as
+    `TOPSTEPX_USE_RUST=false` does. `refresh_s` is how often the live state (stages, kill
+    flags, breakers) is re-read from the store. `breaker` is the default of every migration.
     """
 
     stages: list[StageConfig] = MISSING
@@ -126,6 +201,50 @@ class RolloutConfig:
     refresh_s: float = 0.5
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
+    migrations: dict[str, MigrationConfig] = field(default_factory=dict)
+
+    def migration(self, name: str) -> MigrationConfig:
+        """The migration `name` (a registered one not in the config: the default ladder)."""
+        found = self.migrations.get(name)
+        return found if found is not None else MigrationConfig()
+
+    def ladder(self, migration: str) -> list[StageConfig]:
+        """The stages of `migration`, least Rust first."""
+        own = self.migration(migration).stages
+        return own if own else self.stages
+
+    def start_of(self, migration: str) -> str:
+        """The stage a store without state for `migration` starts it at."""
+        own = self.migration(migration)
+        ladder = self.ladder(migration)
+        names = {s.name for s in ladder}
+        for start in (own.start_stage, self.start_stage):
+            if start is not None and start in names:
+                return start
+        return ladder[0].name
+
+    def migration_of(self, op: str) -> str | None:
+        """The migration `op` belongs to (None: none configured it, and it is not built in)."""
+        for name, migration in self.migrations.items():
+            if op in migration.operations:
+                return name
+        for name, ops in BUILTIN_MIGRATIONS.items():
+            if op in ops:
+                return name
+        return None
+
+    def migration_names(self) -> list[str]:
+        """Every configured migration, in config order."""
+        return list(self.migrations)
+
+    def operations_of(self, migration: str) -> list[str]:
+        """The operations of `migration`, in config order."""
+        return list(self.migration(migration).operations)
+
+    def breaker_of(self, migration: str) -> BreakerConfig:
+        """The breaker settings of `migration`'s operations."""
+        own = self.migration(migration).breaker
+        return own if own is not None else self.breaker
 
 
 # ----- broker -----------------------------------------------------------------------------------
@@ -254,23 +373,9 @@ class OpCriteria:
 
 
 @dataclass
-class GateOps:
-    """Criteria per operation."""
-
-    place_order: OpCriteria = field(default_factory=OpCriteria)
-    modify_order: OpCriteria = field(default_factory=OpCriteria)
-    cancel_order: OpCriteria = field(default_factory=OpCriteria)
-    aggregate_bars: OpCriteria = field(default_factory=OpCriteria)
-
-    def of(self, op: Operation) -> OpCriteria:
-        """The criteria of `op`."""
-        criteria: OpCriteria = getattr(self, op.value)
-        return criteria
-
-
-@dataclass
 class GateConfig:
-    """The promotion gate: per-operation criteria and how they are judged.
+    """The promotion gate: per-operation criteria (`ops`: any operation's name; one without
+    an entry is judged by the defaults) and how they are judged, per migration.
 
     `alpha` is the error level of every test; all are anytime-valid (confidence sequences), so
     however often the gate is looked at, a rate criterion is ever wrong with probability at most
@@ -286,8 +391,23 @@ class GateConfig:
     min_soak_s: float = 300.0
     auto_rollback: bool = True
     check_interval_s: float = 5.0
-    ops: GateOps = field(default_factory=GateOps)
+    ops: dict[str, OpCriteria] = field(default_factory=dict)
     name: str = "custom"
+
+    def criteria(self, op: str) -> OpCriteria:
+        """The criteria of `op`: `ops.<op>`, else the defaults (`OpCriteria()`)."""
+        found = self.ops.get(op)
+        return found if found is not None else OpCriteria()
+
+    def for_migration(self, migration: MigrationConfig) -> GateConfig:
+        """These settings with `migration.gate`'s overrides applied."""
+        own = migration.gate
+        changes = {
+            name: getattr(own, name)
+            for name in ("alpha", "min_soak_s", "auto_rollback", "check_interval_s")
+            if getattr(own, name) is not None
+        }
+        return replace(self, **changes) if changes else self
 
 
 # ----- workload ---------------------------------------------------------------------------------

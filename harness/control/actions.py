@@ -197,7 +197,14 @@ def _stored(engine: Engine, cfg: HarnessConfig, state: LiveState) -> LiveState:
     store holds yet: an action about to write needs the row it compares and sets."""
     if state.started:
         return state
-    ensure_state(engine, _start_stage(cfg), gate=stage_gate(cfg.gate), wait_s=cfg.db.write_wait_s)
+    for name in cfg.rollout.migration_names():
+        ensure_state(
+            engine,
+            cfg.rollout.start_of(name),
+            migration=name,
+            gate=stage_gate(cfg.gate.for_migration(cfg.rollout.migration(name))),
+            wait_s=cfg.db.write_wait_s,
+        )
     with engine.connect() as conn:
         created = read_state(conn, with_gate=True)
     assert created is not None  # ensure_state made it, or found another process's
@@ -356,7 +363,7 @@ def plan_promote(
         not_passed = [c for c in judged.criteria if c.result is not Outcome.PASS]
         not_passed.sort(key=lambda c: c.result is not Outcome.FAIL)  # the FAILs first
         failing = [
-            f"{c.op.value if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
+            f"{str(c.op) if c.op else 'stage'} {c.criterion.value}: {c.result.value}"
             for c in not_passed
         ]
         shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")

@@ -103,7 +103,7 @@ def print_verdict(verdict: Verdict) -> None:
     judged it."""
     rows: list[dict[str, Any]] = [
         {
-            "op": c.op.value if c.op is not None else "(stage)",
+            "op": str(c.op) if c.op is not None else "(stage)",
             "criterion": c.criterion.value + (" *" if c.critical else ""),
             "result": c.result.value,
             "figure": c.figure,

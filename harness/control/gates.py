@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from typing import Any, Final
 
-from harness.config import Criterion, GateConfig, GateOps, OpCriteria
+from harness.config import Criterion, GateConfig, OpCriteria
 from harness.operations import Operation
 from harness.store.state import StageGate
 
@@ -64,9 +64,9 @@ def _plain(value: Any) -> Any:
 def _settings(gate: GateConfig) -> dict[str, Any]:
     """What decides a verdict, as canonical JSON-able data."""
     ops: dict[str, Any] = {}
-    for op in Operation:
-        criteria = asdict(gate.ops.of(op))
-        ops[op.value] = {key: _plain(value) for key, value in criteria.items()}
+    for op in sorted({*Operation, *gate.ops}):
+        criteria = asdict(gate.criteria(op))
+        ops[str(op)] = {key: _plain(value) for key, value in criteria.items()}
     return {"alpha": float(gate.alpha), "min_soak_s": float(gate.min_soak_s), "ops": ops}
 
 
@@ -96,7 +96,7 @@ def gate_config(stored: StageGate, base: GateConfig) -> GateConfig:
     this one does not know are left out. Raises ValueError when the settings cannot be read."""
     try:
         data = json.loads(stored.settings)
-        ops = GateOps(**{op.value: _criteria(data["ops"][op.value]) for op in Operation})
+        ops = {str(op): _criteria(dict(criteria)) for op, criteria in data["ops"].items()}
         return GateConfig(
             alpha=float(data["alpha"]),
             min_soak_s=float(data["min_soak_s"]),

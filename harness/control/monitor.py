@@ -80,7 +80,7 @@ class GateMonitor:
             if not failures:
                 return False
             names = ", ".join(
-                f"{c.op.value if c.op else 'stage'} {c.criterion.value} ({c.figure})"
+                f"{str(c.op) if c.op else 'stage'} {c.criterion.value} ({c.figure})"
                 for c in failures
             )
             # Decided on the stage judged: if it moved meanwhile (a person promoted or rolled

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 from harness.errors import InvalidInputError
-from harness.operations import Operation
 from harness.sketch import LatencySketch
 
 __all__ = ["OpFigures", "SideFigures", "WindowFigures", "share"]
@@ -43,7 +42,9 @@ class SideFigures:
     False). `fallbacks`: of those, served by the other side (Rust only; 0 for Python).
     `latency`: latency_us of the outcomes served by this side, ok, not fallen back;
     `latency_max_us`: the exact largest of them (None: none, or not known), for display only
-    (a percentile shown is capped at it; the gate judges the sketch).
+    (a percentile shown is capped at it; the gate judges the sketch). `not_targeted`: of the
+    calls, those routed here because the stage's targets left them out (Python only), not by
+    the hash.
     """
 
     calls: int = 0
@@ -51,9 +52,13 @@ class SideFigures:
     fallbacks: int = 0
     latency: LatencySketch = field(default_factory=LatencySketch)
     latency_max_us: float | None = None
+    not_targeted: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("calls", "errors", "fallbacks"):
+        if self.not_targeted > self.calls:
+            reason = f"more than calls={self.calls!r}"
+            raise InvalidInputError("not_targeted", self.not_targeted, reason)
+        for name in ("calls", "errors", "fallbacks", "not_targeted"):
             _count(name, getattr(self, name))
         if self.errors > self.calls:
             raise InvalidInputError("errors", self.errors, f"more than calls={self.calls!r}")
@@ -78,7 +83,7 @@ class SideFigures:
 class OpFigures:
     """Both sides of one operation, and its shadow comparisons, over the window."""
 
-    op: Operation
+    op: str
     rust: SideFigures = field(default_factory=SideFigures)
     python: SideFigures = field(default_factory=SideFigures)
     shadow_comparisons: int = 0
@@ -116,7 +121,7 @@ class WindowFigures:
     stage: str
     since_ns: int
     until_ns: int
-    ops: dict[Operation, OpFigures] = field(default_factory=dict)
+    ops: dict[str, OpFigures] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("since_ns", "until_ns"):
@@ -127,9 +132,9 @@ class WindowFigures:
             reason = f"before since_ns={self.since_ns!r}"
             raise InvalidInputError("until_ns", self.until_ns, reason)
         for op, figures in self.ops.items():
-            if figures.op is not op:
-                raise ValueError(f"ops[{op.value!r}] holds the figures of {figures.op.value!r}")
+            if figures.op != op:
+                raise ValueError(f"ops[{op!r}] holds the figures of {figures.op!r}")
 
-    def of(self, op: Operation) -> OpFigures:
+    def of(self, op: str) -> OpFigures:
         """The figures of `op` (empty ones when the window saw none of it)."""
         return self.ops.get(op) or OpFigures(op)

@@ -33,6 +33,7 @@ sides), so with probability at least 1 - alpha none of them is ever wrong.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -44,12 +45,12 @@ import numpy.typing as npt
 from harness.config.schema import Criterion, GateConfig, OpCriteria, StageConfig
 from harness.gate import stats
 from harness.gate.figures import OpFigures, WindowFigures
-from harness.operations import Operation
+from harness.operations import ORDER_OPERATIONS, Operation
 
 __all__ = [
     "LATENCY_CRITERIA",
+    "NEVER_SHADOWED",
     "RATE_CRITERIA",
-    "SHADOWED_OPERATIONS",
     "CriterionResult",
     "LatencyEvidence",
     "Outcome",
@@ -61,9 +62,9 @@ __all__ = [
     "rate_evidence",
 ]
 
-SHADOWED_OPERATIONS: Final = frozenset({Operation.AGGREGATE_BARS})
-"""Operations whose calls may be shadowed (run on both sides and compared). Orders never are:
-a shadow order would be a second real order."""
+NEVER_SHADOWED: Final = frozenset(ORDER_OPERATIONS)
+"""Operations whose calls are never shadowed (run on both sides and compared): a shadow order
+would be a second real order. Every other operation, registered ones too, may be."""
 
 RATE_CRITERIA: Final = (Criterion.fallback_rate, Criterion.error_rate, Criterion.error_excess)
 """The criteria judged by confidence sequences for rates."""
@@ -101,7 +102,7 @@ class CriterionResult:
     back.
     """
 
-    op: Operation | None
+    op: str | None
     criterion: Criterion
     result: Outcome
     figure: float | None
@@ -113,7 +114,7 @@ class CriterionResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: {op, criterion, result, figure, bound, interval, detail, critical}."""
         return {
-            "op": None if self.op is None else self.op.value,
+            "op": None if self.op is None else str(self.op),
             "criterion": self.criterion.value,
             "result": self.result.value,
             "figure": _finite(self.figure),
@@ -130,14 +131,14 @@ class CriterionResult:
 class Skipped:
     """A criterion that does not apply at this stage, and why."""
 
-    op: Operation | None
+    op: str | None
     criterion: Criterion
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: {op, criterion, reason}."""
         return {
-            "op": None if self.op is None else self.op.value,
+            "op": None if self.op is None else str(self.op),
             "criterion": self.criterion.value,
             "reason": self.reason,
         }
@@ -162,6 +163,7 @@ class Verdict:
     criteria: tuple[CriterionResult, ...]
     skipped: tuple[Skipped, ...] = ()
     gate_settings: dict[str, str] | None = None
+    migration: str | None = None
 
     @property
     def result(self) -> Outcome:
@@ -177,7 +179,7 @@ class Verdict:
         """The FAILed criteria marked critical: what rolls a running stage back."""
         return [c for c in self.criteria if c.critical and c.result is Outcome.FAIL]
 
-    def of(self, op: Operation | None, criterion: Criterion) -> CriterionResult | None:
+    def of(self, op: str | None, criterion: Criterion) -> CriterionResult | None:
         """The result of one criterion (None when it was skipped)."""
         for c in self.criteria:
             if c.op == op and c.criterion is criterion:
@@ -187,7 +189,8 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, stable keys: verdict, stage, since, until (ISO 8601, UTC), alpha,
         gate_settings (`{name, fingerprint, source}` or null), criteria (see
-        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`)."""
+        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`), migration (the one judged,
+        null: every built-in operation)."""
         return {
             "verdict": self.result.value,
             "stage": self.stage,
@@ -197,6 +200,7 @@ class Verdict:
             "gate_settings": self.gate_settings,
             "criteria": [c.to_dict() for c in self.criteria],
             "skipped": [s.to_dict() for s in self.skipped],
+            "migration": self.migration,
         }
 
 
@@ -515,8 +519,8 @@ class _OpJudge:
         self.add(Criterion.not_slower, result, estimate, margin, detail, interval)
 
     def _shadow(self) -> None:
-        if self.op not in SHADOWED_OPERATIONS:
-            self.skip(Criterion.shadow, f"{self.op.value} is never shadowed")
+        if self.op in NEVER_SHADOWED:
+            self.skip(Criterion.shadow, f"{self.op} is never shadowed")
             return
         if self.stage.shadow_sample_rate <= 0.0:
             self.skip(Criterion.shadow, f"no shadow sampling at stage {self.stage.name!r}")
@@ -536,8 +540,16 @@ class _OpJudge:
         self.add(Criterion.shadow, result, float(mismatches), float(allowed), detail)
 
 
-def judge(figures: WindowFigures, gate: GateConfig, stage: StageConfig) -> Verdict:
-    """Judge every criterion of `gate` over the window `figures` of `stage`.
+def judge(
+    figures: WindowFigures,
+    gate: GateConfig,
+    stage: StageConfig,
+    ops: Sequence[str] | None = None,
+    *,
+    migration: str | None = None,
+) -> Verdict:
+    """Judge every criterion of `gate` over the window `figures` of `stage`, for the
+    operations `ops` of `migration` (None: the built-in operations).
 
     Criteria that cannot apply are listed in `Verdict.skipped` with the reason: every per-side
     criterion of an operation Rust gets no traffic of at this stage, Python comparisons at 100%
@@ -559,11 +571,17 @@ def judge(figures: WindowFigures, gate: GateConfig, stage: StageConfig) -> Verdi
         )
     ]
     skipped: list[Skipped] = []
-    for op in Operation:
-        one = _OpJudge(figures.of(op), gate.ops.of(op), stage, gate.alpha)
+    for op in ops if ops is not None else Operation:
+        one = _OpJudge(figures.of(op), gate.criteria(op), stage, gate.alpha)
         one.run()
         results.extend(one.results)
         skipped.extend(one.skipped)
     return Verdict(
-        stage.name, figures.since_ns, figures.until_ns, gate.alpha, tuple(results), tuple(skipped)
+        stage.name,
+        figures.since_ns,
+        figures.until_ns,
+        gate.alpha,
+        tuple(results),
+        tuple(skipped),
+        migration=migration,
     )

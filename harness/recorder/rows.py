@@ -71,6 +71,8 @@ class OutcomeRecord(NamedTuple):
     custom_tag: str | None
     routing_key: str | None
     reconciled: bool = False
+    migration: str | None = None
+    targeted: bool = True
 
 
 class ShadowRecord(NamedTuple):
@@ -93,6 +95,7 @@ class ShadowRecord(NamedTuple):
     shadow_latency_us: float | None
     shadow_error: str | None
     bars_in: int | None
+    migration: str | None = None
 
 
 _BITS: Final = {SmallInteger: 16, BigInteger: 64, Integer: 32}

@@ -32,6 +32,8 @@ from typing import IO, Any, Final
 
 import orjson
 
+from harness.operations import shipped_migration
+
 __all__ = [
     "OUTCOME",
     "SHADOW",
@@ -105,8 +107,14 @@ def _parse(line: bytes, out: SpillContents, widths: tuple[int, int]) -> bool:
     checked = []
     for kind, row in rows:
         width = outcome_width if kind == OUTCOME else shadow_width
-        if kind == OUTCOME and len(row) == width - 1:
-            row = (*row, False)  # spilled before schema 0002: not `reconciled`
+        # Rows spilled by an older version: the columns added since read as their upgrade
+        # fills them (0002: not `reconciled`; 0005: the op's shipped migration, targeted).
+        if kind == OUTCOME and len(row) == width - 3:
+            row = (*row, False)
+        if kind == OUTCOME and len(row) == width - 2 and isinstance(row[0], str):
+            row = (*row, shipped_migration(str(row[3])), True)
+        if kind == SHADOW and len(row) == width - 1 and isinstance(row[0], str):
+            row = (*row, shipped_migration(str(row[3])))
         if len(row) != width or not isinstance(row[0], str):
             return False
         checked.append((kind, row))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter_ns, time_ns
 from types import ModuleType
 from typing import Any, Final
@@ -33,13 +33,14 @@ from harness.bars import Bar, Bars, Offset, Unit
 from harness.bars import python as _python
 from harness.errors import BarDataError
 from harness.operations import Impl, Operation
+from harness.router.call import call_sync
 from harness.router.core import Router
-from harness.router.policy import Action, bars_failure_action, env_allows_rust
+from harness.router.policy import bars_failure_action, env_allows_rust
 from harness.router.shadow import DEFAULT_ENGINES, ShadowRunner
 
 __all__ = ["RoutedAggregator", "RoutedBars", "routing_key"]
 
-OP: Final = Operation.AGGREGATE_BARS
+OP: Final = Operation.AGGREGATE_BARS.value  # a plain str, as the store takes it
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
 
@@ -57,10 +58,6 @@ def routing_key(contract: str | None, timeframes: Any) -> str:
 
 def _other(side: Impl) -> Impl:
     return PYTHON if side is RUST else RUST
-
-
-def _why(exc: BaseException, how: str) -> str:
-    return f"rust {type(exc).__name__}; {how}: {exc}"
 
 
 class RoutedBars:
@@ -105,57 +102,44 @@ class RoutedBars:
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = routing_key(contract, timeframe)
-        snap = router.snapshot
-        routed = router.route(OP, key)
-        served, why = routed, None
-        columns: tuple[np.ndarray, ...] | None = None
-        batch: _bars.Prepared | None = None
-        engine_started = started
-        try:
-            batch = _bars.prepare(bars, timeframe, offset=offset, unit=unit)
-            columns, periods, offsets, names = (
-                batch.columns,
-                batch.periods,
-                batch.offsets,
-                batch.names,
+        attrs = None if router.snapshot.targets[OP] is None else {"symbol": contract}
+        routed, targeted = router.route_call(OP, key, attrs)
+        rate = router.snapshot.shadow_rates[OP]
+        stage = router.snapshot.stages[OP]
+        # Prepared once, whichever side runs (and reruns) it; the shadow gets the same columns.
+        prepared: list[_bars.Prepared] = []
+        engine_started = [started]  # the shadow compares engine time with engine time
+
+        def run(side: Impl) -> dict[str, Bars]:
+            if not prepared:
+                prepared.append(_bars.prepare(bars, timeframe, offset=offset, unit=unit))
+            batch = prepared[0]
+            engine_started[0] = perf_counter_ns()
+            series = self.engine(side).aggregate_columns(
+                *batch.columns, batch.periods, batch.offsets
             )
-            engine_started = perf_counter_ns()
-            try:
-                series = self.engine(routed).aggregate_columns(*columns, periods, offsets)
-            except BaseException as exc:
-                if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
-                    raise
-                router.rust_failed(OP, exc)
-                served, why = PYTHON, _why(exc, "reran on python")
-                series = self.engine(PYTHON).aggregate_columns(*columns, periods, offsets)
-            engine_us = (perf_counter_ns() - engine_started) / 1000.0
-            result = {name: Bars(*s) for name, s in zip(names, series, strict=True)}
-        except BaseException as exc:
+            return {name: Bars(*one) for name, one in zip(batch.names, series, strict=True)}
+
+        def shown(exc: BaseException) -> BaseException:
             # The shadow compares what the engines raised (indices of the sorted rows); the
             # caller and the store get the caller's row.
-            shown: BaseException = exc
-            if batch is not None and isinstance(exc, BarDataError):
-                shown = batch.caller_error(exc)
-            router.record(
-                OP, ts_ns, started, snap.stage, routed, served, key=key,
-                fell_back=why is not None, reason=why, error=shown,
-            )  # fmt: skip
-            if columns is not None and why is None and isinstance(exc, Exception):
-                engine_us = (perf_counter_ns() - engine_started) / 1000.0
-                self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
-                             exc, engine_us, ts_ns, snap.stage, key)  # fmt: skip
-            if shown is not exc:
-                raise shown from None
-            raise
-        if why is None:
-            router.record_ok(OP, ts_ns, started, snap.stage, served, key)
-            self._shadow(snap.shadow_sample_rate, served, columns, periods, offsets, names,
-                         result, engine_us, ts_ns, snap.stage, key)  # fmt: skip
-        else:
-            router.record(
-                OP, ts_ns, started, snap.stage, routed, served, key=key, fell_back=True,
-                reason=why,
-            )  # fmt: skip
+            if prepared and isinstance(exc, BarDataError):
+                return prepared[0].caller_error(exc)
+            return exc
+
+        def shadow(side: Impl, outcome: Any, _latency_us: float) -> None:
+            if prepared:
+                batch = prepared[0]
+                engine_us = (perf_counter_ns() - engine_started[0]) / 1000.0
+                self._shadow(rate, side, batch.columns, batch.periods, batch.offsets,
+                             batch.names, outcome, engine_us, ts_ns, stage, key)  # fmt: skip
+
+        result = call_sync(
+            router, OP, routed, key, run, failure=bars_failure_action, how="reran on python",
+            targeted=targeted, shown=shown, after=shadow if rate > 0.0 else None,
+            on_error=shadow if rate > 0.0 else None, ts_ns=ts_ns, started=started,
+        )  # fmt: skip
+        names = prepared[0].names
         return result[names[0]] if isinstance(timeframe, str) else result
 
     def _shadow(
@@ -238,7 +222,7 @@ class RoutedAggregator:
         self._input_timeframe = input_timeframe
         self.timeframes: tuple[str, ...] = tuple(names)
         self.key = routing_key(contract, timeframes)
-        self._side = router.route(OP, self.key)
+        self._side, self._targeted = router.route_call(OP, self.key, {"symbol": contract})
         self._agg = self._build(self._side)
         self._open: deque[tuple[int, float, float, float, float, int]] = deque()
         self._count = 0
@@ -260,72 +244,37 @@ class RoutedAggregator:
 
     def push(self, t: Any, o: float, h: float, l: float, c: float, v: int) -> list[tuple[str, Bar]]:  # noqa: E741
         """Push one closed 1-minute bar; `(timeframe, bar)` for each bar it completed."""
-        router = self._router
-        ts_ns, started = time_ns(), perf_counter_ns()
-        stage = router.snapshot.stage
-        routed = self._current_side()
-        served, why = routed, None
-        try:
-            try:
-                done = self._agg.push(t, o, h, l, c, v)
-            except BaseException as exc:
-                if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
-                    raise
-                router.rust_failed(OP, exc)
-                served, why = PYTHON, _why(exc, "state replayed into python")
-                self._move_to_python()
-                done = self._agg.push(t, o, h, l, c, v)
-        except BaseException as exc:
-            router.record(
-                OP, ts_ns, started, stage, routed, served, key=self.key,
-                fell_back=why is not None, reason=why, error=exc,
-            )  # fmt: skip
-            raise
+        done: list[tuple[str, Bar]] = self._routed(lambda: self._agg.push(t, o, h, l, c, v))
         last = self._agg.last_t
         assert last is not None  # set by the push that just succeeded
         self._keep([(last, float(o), float(h), float(l), float(c), int(v))])
-        self._record_done(ts_ns, started, stage, routed, served, why)
         return done
 
     def push_many(self, bars: Any) -> dict[str, Bars]:
         """Push a batch (columns or records; all or nothing); the completed bars per timeframe."""
-        router = self._router
-        ts_ns, started = time_ns(), perf_counter_ns()
-        stage = router.snapshot.stage
-        routed = self._current_side()
-        served, why = routed, None
-        try:
-            try:
-                done = self._agg.push_many(bars)
-            except BaseException as exc:
-                if routed is PYTHON or bars_failure_action(exc) is Action.RAISE:
-                    raise
-                router.rust_failed(OP, exc)
-                served, why = PYTHON, _why(exc, "state replayed into python")
-                self._move_to_python()
-                done = self._agg.push_many(bars)
-        except BaseException as exc:
-            router.record(
-                OP, ts_ns, started, stage, routed, served, key=self.key,
-                fell_back=why is not None, reason=why, error=exc,
-            )  # fmt: skip
-            raise
+        done: dict[str, Bars] = self._routed(lambda: self._agg.push_many(bars))
         columns = self._agg.last_columns
         assert columns is not None  # set by the push_many that just succeeded
         self._keep_columns(columns)
-        self._record_done(ts_ns, started, stage, routed, served, why)
         return done
 
-    def _record_done(
-        self, ts_ns: int, started: int, stage: str, routed: Impl, served: Impl, why: str | None
-    ) -> None:
-        if why is None:
-            self._router.record_ok(OP, ts_ns, started, stage, served, self.key)
-        else:
-            self._router.record(
-                OP, ts_ns, started, stage, routed, served, key=self.key, fell_back=True,
-                reason=why,
-            )  # fmt: skip
+    def _routed(self, work: Callable[[], Any]) -> Any:
+        """`work` on the side serving this aggregator, through the one routed-call path: a
+        Rust failure moves the state to Python and does `work` there."""
+        router = self._router
+        ts_ns, started = time_ns(), perf_counter_ns()
+        routed = self._current_side()
+
+        def run(side: Impl) -> Any:
+            if side is PYTHON and self._side is not PYTHON:
+                self._move_to_python()
+            return work()
+
+        return call_sync(
+            router, OP, routed, self.key, run, failure=bars_failure_action,
+            how="state replayed into python", targeted=self._targeted, ts_ns=ts_ns,
+            started=started,
+        )  # fmt: skip
 
     # ----- the side and its state ------------------------------------------------------------
 

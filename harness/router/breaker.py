@@ -14,8 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from harness.operations import Operation
-
 __all__ = ["FailureWindows"]
 
 
@@ -30,15 +28,15 @@ class FailureWindows:
         self.failures = failures
         self.window_s = float(window_s)
         self._clock = clock
-        self._times: dict[Operation, deque[float]] = {op: deque() for op in Operation}
+        self._times: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def add(self, op: Operation) -> int | None:
+    def add(self, op: str) -> int | None:
         """Count one failure of `op` now; the count in the window when it reaches `failures`
         (the breaker should trip), else None. The window is emptied when it trips."""
         now = self._clock()
         with self._lock:
-            times = self._times[op]
+            times = self._times.setdefault(op, deque())
             times.append(now)
             horizon = now - self.window_s
             while times and times[0] < horizon:
@@ -49,13 +47,13 @@ class FailureWindows:
                 return count
         return None
 
-    def count(self, op: Operation) -> int:
+    def count(self, op: str) -> int:
         """Failures of `op` within the window now."""
         horizon = self._clock() - self.window_s
         with self._lock:
-            return sum(1 for t in self._times[op] if t >= horizon)
+            return sum(1 for t in self._times.get(op, ()) if t >= horizon)
 
-    def clear(self, op: Operation) -> None:
+    def clear(self, op: str) -> None:
         """Forget `op`'s failures (a breaker reset starts a fresh window)."""
         with self._lock:
-            self._times[op].clear()
+            self._times.pop(op, None)

@@ -19,19 +19,19 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic, perf_counter_ns
-from typing import Final
+from typing import Any, Final
 
 from harness.compare import describe_error
 from harness.config import RolloutConfig
 from harness.errors import BrokerError
-from harness.operations import Impl, Operation
+from harness.operations import Impl
 from harness.recorder import OutcomeRecord, Recorder, ShadowRecord, fit_outcome, fit_shadow
 from harness.recorder.rows import OUTCOME_FIT, OUTCOME_WIDTH, fit_text
 from harness.router.breaker import FailureWindows
 from harness.router.decide import BUCKETS, op_seed
 from harness.router.policy import env_allows_rust
 from harness.router.snapshot import Snapshot, build_snapshot
-from harness.store.state import LiveState
+from harness.store.state import LiveState, StoreState
 
 __all__ = ["CallStats", "Router", "TripRequest"]
 
@@ -47,8 +47,12 @@ _FIT_ORDER_ID: Final = OUTCOME_FIT["order_id"]
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
 # Plain-str names (an enum's `.value` is a descriptor: slow on the hot path).
-_OP_NAME: Final = {op: op.value for op in Operation}
 _SIDE_NAME: Final = {side: side.value for side in Impl}
+_NOT_GIVEN: Final[Any] = object()
+# The answers of `route_call`, made once (a tuple per call would cost an allocation).
+_TO_RUST: Final = (RUST, True)
+_TO_PYTHON: Final = (PYTHON, True)
+_NOT_TARGETED: Final = (PYTHON, False)
 _new_tuple: Final = tuple.__new__  # builds a NamedTuple row in C, as `_make` does, sans checks
 
 
@@ -56,9 +60,10 @@ _new_tuple: Final = tuple.__new__  # builds a NamedTuple row in C, as `_make` do
 class TripRequest:
     """A breaker this process opened, waiting to be written to the store by the poller."""
 
-    op: Operation
+    op: str
     failures: int
     reason: str
+    migration: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,21 +99,45 @@ class Router:
         self.run_id = run_id
         self.native_available = native_available
         self._secrets = tuple(s for s in secrets if s)
-        self._seeds = {op: op_seed(rollout.salt, op) for op in Operation}
-        self._windows = FailureWindows(rollout.breaker.failures, rollout.breaker.window_s, clock)
+        self._clock = clock
+        self._seeds: dict[str, int] = {}
+        self._windows: dict[str, FailureWindows] = {}
         self._swap = threading.Lock()
-        self._live: LiveState | None = None
-        self._tripped: set[Operation] = set()
-        self._unknown_logged: set[str] = set()
+        self._live: StoreState | LiveState | None = None
+        self._tripped: set[str] = set()
+        self._unknown_logged: set[tuple[str, str]] = set()
         self.trip_requests: deque[TripRequest] = deque()
         self.wake = threading.Event()
         """Set when the poller has something to write (a trip); it then runs at once."""
-        self._counts = {op: [0, 0, 0, 0, 0] for op in Operation}
+        self._counts: dict[str, list[int]] = {}
+        self._migration_of: dict[str, str] = {}
         self.snapshot: Snapshot = build_snapshot(rollout, None, native_available=native_available)
+        self._index_operations()
+
+    def _index_operations(self) -> None:
+        """Seeds, counters, breaker windows and the migration of every configured operation
+        (again after a registration)."""
+        for name, migration in self.rollout.migrations.items():
+            breaker = self.rollout.breaker_of(name)
+            if name not in self._windows:
+                self._windows[name] = FailureWindows(
+                    breaker.failures, breaker.window_s, self._clock
+                )
+            for op in migration.operations:
+                self._seeds.setdefault(op, op_seed(self.rollout.salt, op))
+                self._counts.setdefault(op, [0, 0, 0, 0, 0])
+                self._migration_of[op] = name
+
+    def add_operation(self, op: str, migration: str) -> None:
+        """Make `op` (of `migration`, already in `rollout.migrations`) routable: its seed,
+        counters and breaker window, and a snapshot that knows it."""
+        with self._swap:
+            self._index_operations()
+            self._rebuild()
 
     # ----- the hot path --------------------------------------------------------------------------
 
-    def decide(self, op: Operation, key: str) -> Impl:
+    def decide(self, op: str, key: str) -> Impl:
         """Rust when `crc32(salt|op|key) mod 10000 < percent * 100` at the current snapshot.
 
         No I/O, no lock: one attribute read, one dict read, one CRC. The environment's kill
@@ -121,20 +150,43 @@ class Router:
             return RUST
         return RUST if zlib.crc32(key.encode(), self._seeds[op]) % BUCKETS < limit else PYTHON
 
-    def route(self, op: Operation, key: str) -> Impl:
-        """`decide`, unless `TOPSTEPX_USE_RUST` is false right now (then Python)."""
-        if not env_allows_rust():
-            return PYTHON
-        return self.decide(op, key)
+    def route(self, op: str, key: str, attrs: Any = _NOT_GIVEN) -> Impl:
+        """`route_call`'s side alone."""
+        return self.route_call(op, key, attrs)[0]
 
-    def rust_enabled(self, op: Operation) -> bool:
+    def route_call(self, op: str, key: str, attrs: Any = _NOT_GIVEN) -> tuple[Impl, bool]:
+        """(side, targeted): Python when the stage's targets leave the call out (targeted
+        False; `attrs` is its targeting attributes, a mapping or a function returning one,
+        called only when the stage targets), or when `TOPSTEPX_USE_RUST` is false right now;
+        else `decide` (written out here: one call frame fewer on every routed call)."""
+        snap = self.snapshot
+        targets = snap.targets[op]
+        if targets is not None:
+            found = attrs() if callable(attrs) else (None if attrs is _NOT_GIVEN else attrs)
+            if not targets.admits(found):
+                return _NOT_TARGETED
+        if not env_allows_rust():
+            return _TO_PYTHON
+        limit = snap.thresholds[op]
+        if limit <= 0.0:
+            return _TO_PYTHON
+        if limit >= BUCKETS:
+            return _TO_RUST
+        hashed = zlib.crc32(key.encode(), self._seeds[op]) % BUCKETS
+        return _TO_RUST if hashed < limit else _TO_PYTHON
+
+    def rust_enabled(self, op: str) -> bool:
         """Whether `op` may go to Rust at all now (snapshot and environment)."""
         return self.snapshot.thresholds[op] > 0.0 and env_allows_rust()
+
+    def stage_of(self, op: str) -> str:
+        """The current stage of `op`'s migration."""
+        return self.snapshot.stages[op]
 
     # ----- live state ----------------------------------------------------------------------------
 
     def apply_state(
-        self, live: LiveState | None, written: frozenset[Operation] = frozenset()
+        self, live: StoreState | LiveState | None, written: frozenset[str] = frozenset()
     ) -> None:
         """Take a state read from the store; `written` are trips now committed there."""
         with self._swap:
@@ -150,46 +202,54 @@ class Router:
             native_available=self.native_available,
             tripped=self._tripped,
         )
-        if not snap.stage_known and snap.stage not in self._unknown_logged:
-            self._unknown_logged.add(snap.stage)
-            names = ", ".join(s.name for s in self.rollout.stages)
-            log.error(
-                "rollout stage %r is not in this process's ladder (%s): everything goes to "
-                "Python until the stage is one this process knows",
-                snap.stage,
-                names,
-            )
+        for view in snap.migrations.values():
+            if not view.stage_known and (view.name, view.stage) not in self._unknown_logged:
+                self._unknown_logged.add((view.name, view.stage))
+                names = ", ".join(s.name for s in self.rollout.ladder(view.name))
+                log.error(
+                    "migration %s: stage %r is not in this process's ladder (%s): its "
+                    "operations go to Python until the stage is one this process knows",
+                    view.name,
+                    view.stage,
+                    names,
+                )
         self.snapshot = snap
 
     @property
-    def live_state(self) -> LiveState | None:
+    def live_state(self) -> StoreState | LiveState | None:
         """The last state read from the store (None before the first read)."""
         return self._live
 
     # ----- failures and the circuit breaker ------------------------------------------------------
 
-    def rust_failed(self, op: Operation, exc: BaseException) -> None:
+    def rust_failed(self, op: str, exc: BaseException) -> None:
         """Count a Rust failure of `op` (a fallback's cause); trip the breaker past the limit.
 
         A trip sends `op` to Python from the next call on, and asks the poller to write it to
         the store (event `breaker_trip`), where every process sees it.
         """
         self._counts[op][3] += 1
-        count = self._windows.add(op)
+        migration = self._migration_of.get(op)
+        windows = self._windows.get(migration or "")
+        if windows is None:
+            return
+        count = windows.add(op)
         if count is None:
             return
-        window = self._windows.window_s
+        window = windows.window_s
         reason = f"{count} Rust failures within {window:g} s; last: {self.error_text(exc)}"
-        log.error("circuit breaker of %s tripped: %s", op.value, reason)
+        log.error("circuit breaker of %s tripped: %s", op, reason)
         with self._swap:
             self._tripped.add(op)
             self._rebuild()
-        self.trip_requests.append(TripRequest(op, count, reason))
+        self.trip_requests.append(TripRequest(op, count, reason, migration))
         self.wake.set()
 
-    def breaker_reset(self, op: Operation) -> None:
+    def breaker_reset(self, op: str) -> None:
         """Forget `op`'s failures and any trip of this process not yet written."""
-        self._windows.clear(op)
+        windows = self._windows.get(self._migration_of.get(op, ""))
+        if windows is not None:
+            windows.clear(op)
         with self._swap:
             self._tripped.discard(op)
             self._rebuild()
@@ -208,7 +268,7 @@ class Router:
 
     def record(
         self,
-        op: Operation,
+        op: str,
         ts_ns: int,
         started_ns: int,
         stage: str,
@@ -223,10 +283,12 @@ class Router:
         order_id: int | None = None,
         custom_tag: str | None = None,
         reconciled: bool = False,
+        targeted: bool = True,
     ) -> None:
         """Hand one outcome to the recorder; `started_ns` is the `perf_counter_ns` at the start
         of the caller's wait (the latency recorded is up to now). `reconciled`: the outcome was
-        settled by a look-up after an attempt of unknown outcome."""
+        settled by a look-up after an attempt of unknown outcome. `targeted` False: routed to
+        Python because the stage's targets left the call out."""
         latency_us = (perf_counter_ns() - started_ns) / 1000.0
         counts = self._counts[op]
         counts[0] += 1
@@ -253,7 +315,7 @@ class Router:
                 OutcomeRecord(
                     ts_ns,
                     self.run_id,
-                    _OP_NAME[op],
+                    str(op),
                     stage,
                     _SIDE_NAME[routed],
                     _SIDE_NAME[served],
@@ -269,13 +331,15 @@ class Router:
                     custom_tag if isinstance(custom_tag, str) else None,  # the client refused it
                     key,
                     reconciled,
+                    self._migration_of.get(op),
+                    targeted,
                 )
             )
         )
 
     def record_ok(
         self,
-        op: Operation,
+        op: str,
         ts_ns: int,
         started_ns: int,
         stage: str,
@@ -285,6 +349,7 @@ class Router:
         order_id: int | None = None,
         custom_tag: str | None = None,
         reconciled: bool = False,
+        targeted: bool = True,
     ) -> None:
         """`record` for the common case, kept lean: served where routed, no fallback, no error
         (`order_id` and `custom_tag` are what the client accepted: an int and a str;
@@ -321,7 +386,7 @@ class Router:
                 (
                     ts_ns,
                     self.run_id,
-                    _OP_NAME[op],
+                    op,  # a plain str: the routed clients and registrations pass one
                     stage,
                     name,
                     name,
@@ -337,6 +402,8 @@ class Router:
                     custom_tag,
                     key,
                     reconciled is True,
+                    self._migration_of.get(op),
+                    targeted is True,
                 ),
             )
         )
@@ -346,6 +413,10 @@ class Router:
         fit what the store holds (a shadow is off the caller's path)."""
         self.recorder.record_shadow(fit_shadow(row))
 
-    def call_stats(self) -> dict[Operation, CallStats]:
+    def migration_of(self, op: str) -> str | None:
+        """The migration `op` belongs to in this process."""
+        return self._migration_of.get(op)
+
+    def call_stats(self) -> dict[str, CallStats]:
         """Routed calls per operation since the harness opened."""
         return {op: CallStats(*c) for op, c in self._counts.items()}

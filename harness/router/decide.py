@@ -19,20 +19,19 @@ from __future__ import annotations
 import zlib
 from typing import Final
 
-from harness.operations import Operation
-
 __all__ = ["BUCKETS", "bucket", "op_seed", "threshold"]
 
 BUCKETS: Final = 10_000
 """Buckets of the hash; a percentage p sends buckets [0, p * 100) to Rust (0.01% steps)."""
 
 
-def op_seed(salt: str, op: Operation) -> int:
-    """CRC-32 of `salt|op|`: the running CRC every key of `op` is continued from."""
-    return zlib.crc32(f"{salt}|{op.value}|".encode())
+def op_seed(salt: str, op: str) -> int:
+    """CRC-32 of `salt|op|`: the running CRC every key of `op` is continued from (a built-in
+    `Operation` or a registered operation's name: the same text, the same seed)."""
+    return zlib.crc32(f"{salt}|{op!s}|".encode())
 
 
-def bucket(salt: str, op: Operation, key: str) -> int:
+def bucket(salt: str, op: str, key: str) -> int:
     """The bucket (0..9999) of `key` for `op` under `salt`."""
     return zlib.crc32(key.encode(), op_seed(salt, op)) % BUCKETS
 

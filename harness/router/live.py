@@ -1,11 +1,11 @@
 """Following the store's rollout state: a background thread, one cheap query per `refresh_s`.
 
-The poller reads `harness.store.state.read_state` (one indexed row; the breakers only when the
-state's version moved) every `rollout.refresh_s` seconds and hands it to the router, which swaps
-its snapshot whole. A promotion, rollback, kill or breaker change made by another process is
-therefore followed within about `refresh_s` (0.5 s by default), without a restart and without a
-query per call. The poller also writes the breaker trips the router asks for (so a failing call
-never waits on the database), then reads the state back at once.
+The poller reads `harness.store.state.read_states` (the global row; every migration's row and
+the breakers only when its version moved) every `rollout.refresh_s` seconds and hands it to the
+router, which swaps its snapshot whole. A promotion, rollback, kill or breaker change made by
+another process is therefore followed within about `refresh_s` (0.5 s by default), without a
+restart and without a query per call. The poller also writes the breaker trips the router asks
+for (so a failing call never waits on the database), then reads the state back at once.
 
 A database that cannot be reached is logged once per outage; the last snapshot stays in force
 and the trips wait in order until they can be written.
@@ -20,10 +20,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from harness.errors import HarnessError
-from harness.operations import Operation
 from harness.router.core import Router, TripRequest
 from harness.store.db import error_line
-from harness.store.state import read_state, trip_breaker
+from harness.store.state import StoreState, read_states, trip_breaker
 
 __all__ = ["LiveStatePoller"]
 
@@ -65,8 +64,9 @@ class LiveStatePoller:
         with self._lock:
             try:
                 written = self._write_trips()
+                known = self._router.live_state
                 with self._engine.connect() as conn:
-                    state = read_state(conn, self._router.live_state)
+                    state = read_states(conn, known if isinstance(known, StoreState) else None)
             except (SQLAlchemyError, HarnessError) as exc:
                 if not self._failing:
                     log.warning(
@@ -81,16 +81,17 @@ class LiveStatePoller:
             self._router.apply_state(state, written)
             return True
 
-    def _write_trips(self) -> frozenset[Operation]:
+    def _write_trips(self) -> frozenset[str]:
         requests = self._router.trip_requests
-        written: set[Operation] = set()
+        written: set[str] = set()
         while requests:
             request: TripRequest = requests[0]
             trip_breaker(
                 self._engine,
-                request.op.value,
+                str(request.op),
                 failures=request.failures,
                 reason=request.reason,
+                migration=request.migration,
                 run_id=self._router.run_id,
             )
             requests.popleft()

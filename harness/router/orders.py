@@ -43,8 +43,9 @@ from harness.orders.reconcile import (
 )
 from harness.orders.validation import new_custom_tag
 from harness.projectx import OrderType
+from harness.router.call import call_async
 from harness.router.core import Router
-from harness.router.policy import Action, order_failure_action
+from harness.router.policy import order_failure_action
 
 __all__ = ["REMEMBER", "RoutedOrderClient"]
 
@@ -58,9 +59,10 @@ Call = Callable[[OrderClient], Awaitable[T]]
 # Enum members as module constants: `Impl.PYTHON` is a class-attribute look-up (~0.2 us).
 RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
-PLACE: Final = Operation.PLACE_ORDER
-MODIFY: Final = Operation.MODIFY_ORDER
-CANCEL: Final = Operation.CANCEL_ORDER
+# Plain strings, not the enum members: the store's column takes them as they are.
+PLACE: Final = Operation.PLACE_ORDER.value
+MODIFY: Final = Operation.MODIFY_ORDER.value
+CANCEL: Final = Operation.CANCEL_ORDER.value
 
 
 _ALREADY_APPLIED: Final = "the order already shows the change"
@@ -78,20 +80,26 @@ def _unreachable(exc: BaseException) -> bool:
     )
 
 
-class _Why:
-    """Why a call fell back: the Rust failure, what the rule said, and what was done."""
+def _blame(failure: BaseException, python_failure: BaseException) -> bool:
+    """Whether Rust's failure counts toward the breaker after the Python side failed too: not
+    when neither client could reach the broker (an outage, a network down is not a Rust
+    failure, and must not open the breaker that sends all to Python)."""
+    if _unreachable(failure) and _unreachable(python_failure):
+        log.warning(
+            "the broker is out of reach of both clients (%s: %s); not counted against Rust",
+            type(python_failure).__name__,
+            python_failure,
+        )
+        return False
+    return True
 
-    __slots__ = ("action", "failure", "how")
 
-    def __init__(self, failure: BaseException, action: Action, how: str) -> None:
-        self.failure = failure
-        self.action = action
-        self.how = how
+def _placed_detail(placed: PlacedOrder) -> tuple[int | None, int | None, bool]:
+    return placed.attempts, placed.order_id, placed.reconciled
 
-    def text(self) -> str:
-        """`rust <Class> (not sent|maybe sent); <what was done>: <message>` (for the store)."""
-        sent = "not sent" if self.action is Action.FALLBACK else "maybe sent"
-        return f"rust {type(self.failure).__name__} ({sent}); {self.how}: {self.failure}"
+
+def _settled(how: str) -> bool:
+    return how in _FOUND_APPLIED
 
 
 class RoutedOrderClient:
@@ -104,7 +112,10 @@ class RoutedOrderClient:
         self._router = router
         self._python = python
         self._rust = rust
-        self._placed_by: OrderedDict[int, Impl] = OrderedDict()
+        # order id -> (the side that placed it, whether the stage targeted the placement): a
+        # modify or cancel follows both, so an order the targets left out stays "not targeted"
+        # in the figures through its whole life, not "hashed to Python" after its placement.
+        self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
 
     def __repr__(self) -> str:
         sides = "rust+python" if self._rust is not None else "python only"
@@ -233,7 +244,7 @@ class RoutedOrderClient:
                 brackets=brackets,
             )
 
-        return self._place(account_id, tag, call)
+        return self._place(account_id, contract_id, tag, call)
 
     def place_market_order(
         self,
@@ -251,71 +262,41 @@ class RoutedOrderClient:
         def call(client: OrderClient) -> Awaitable[PlacedOrder]:
             return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
 
-        return self._place(account_id, tag, call)
+        return self._place(account_id, contract_id, tag, call)
 
-    async def _place(self, account_id: int, tag: Any, call: Call[PlacedOrder]) -> PlacedOrder:
+    def _place(
+        self, account_id: int, contract_id: Any, tag: Any, call: Call[PlacedOrder]
+    ) -> Coroutine[Any, Any, PlacedOrder]:
+        """The routed placement, as the coroutine to await (no frame of its own)."""
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = tag if isinstance(tag, str) else repr(tag)
-        stage = router.snapshot.stage
-        routed = router.route(PLACE, key) if self._rust is not None else PYTHON
-        served, why = routed, None
-        try:
-            if routed is PYTHON or self._rust is None:
-                placed = await call(self._python)
-            else:
-                try:
-                    placed = await call(self._rust)
-                except BaseException as exc:
-                    action = order_failure_action(exc)
-                    if action is Action.RAISE:
-                        raise
-                    served, why = PYTHON, _Why(exc, action, "placed on python")
-                    try:
-                        if action is Action.FALLBACK:
-                            placed = await call(self._python)
-                        else:
-                            placed, why.how = await self._reconcile_place(
-                                account_id, tag, call, exc
-                            )
-                    except BaseException as python_failure:
-                        self._rust_failed(PLACE, exc, python_failure)
-                        raise
-                    router.rust_failed(PLACE, exc)
-        except BaseException as exc:
-            router.record(
-                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
-                reason=None if why is None else why.text(), error=exc, custom_tag=tag,
-            )  # fmt: skip
-            raise
-        if why is None:
-            router.record_ok(
-                PLACE, ts_ns, started, stage, served, key, placed.attempts, placed.order_id, tag,
-                placed.reconciled,
-            )  # fmt: skip
+        if self._rust is None:
+            routed, targeted = PYTHON, True
         else:
-            router.record(
-                PLACE, ts_ns, started, stage, routed, served, key=key, fell_back=True,
-                reason=why.text(), attempts=placed.attempts, order_id=placed.order_id,
-                custom_tag=tag, reconciled=placed.reconciled,
-            )  # fmt: skip
-        self._remember(placed.order_id, served)
-        return placed
+            # The attributes only when the stage targets (a dict per call costs): a snapshot
+            # swapped in between sees none, and sends the call to Python, not targeted.
+            attrs = None
+            if router.snapshot.targets[PLACE] is not None:
+                attrs = {"symbol": contract_id, "account": account_id}
+            routed, targeted = router.route_call(PLACE, key, attrs)
+        return call_async(
+            router, PLACE, routed, key, lambda side: call(self._on(side)),
+            failure=order_failure_action, how="placed on python", targeted=targeted,
+            reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
+            blame=_blame, detail=_placed_detail, custom_tag=tag,
+            served_by=self._placed_on if targeted else self._placed_untargeted,
+            ts_ns=ts_ns, started=started,
+        )  # fmt: skip
 
-    def _rust_failed(
-        self, op: Operation, failure: BaseException, python_failure: BaseException
-    ) -> None:
-        """Count Rust's failure toward `op`'s breaker, unless the Python side then failed to
-        reach the broker too: a broker that neither client can reach (an outage, a network
-        down) is not a Rust failure, and must not open the breaker that sends all to Python."""
-        if _unreachable(failure) and _unreachable(python_failure):
-            log.warning(
-                "%s: the broker is out of reach of both clients (%s); not counted against Rust",
-                op.value,
-                self._router.error_text(python_failure),
-            )
-            return
-        self._router.rust_failed(op, failure)
+    def _on(self, side: Impl) -> OrderClient:
+        return self._python if side is PYTHON or self._rust is None else self._rust
+
+    def _placed_on(self, side: Impl, placed: PlacedOrder) -> None:
+        self._remember(placed.order_id, side)
+
+    def _placed_untargeted(self, side: Impl, placed: PlacedOrder) -> None:
+        self._remember(placed.order_id, side, targeted=False)
 
     async def _reconcile_place(
         self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
@@ -394,7 +375,7 @@ class RoutedOrderClient:
 
     async def _mutate(
         self,
-        op: Operation,
+        op: str,
         account_id: int,
         order_id: int,
         call: Call[None],
@@ -403,44 +384,17 @@ class RoutedOrderClient:
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = str(order_id)
-        stage = router.snapshot.stage
-        routed = self._follow(op, order_id, key)
-        served, why = routed, None
-        try:
-            if routed is PYTHON or self._rust is None:
-                await call(self._python)
-            else:
-                try:
-                    await call(self._rust)
-                except BaseException as exc:
-                    action = order_failure_action(exc)
-                    if action is Action.RAISE:
-                        raise
-                    served, why = PYTHON, _Why(exc, action, "repeated on python")
-                    try:
-                        if action is Action.FALLBACK:
-                            await call(self._python)
-                        else:
-                            why.how = await self._reconcile_mutation(
-                                account_id, order_id, call, done
-                            )
-                    except BaseException as python_failure:
-                        self._rust_failed(op, exc, python_failure)
-                        raise
-                    router.rust_failed(op, exc)
-        except BaseException as exc:
-            router.record(
-                op, ts_ns, started, stage, routed, served, key=key, fell_back=why is not None,
-                reason=None if why is None else why.text(), error=exc, order_id=order_id,
-            )  # fmt: skip
-            raise
-        if why is None:
-            router.record_ok(op, ts_ns, started, stage, served, key, None, order_id)
-        else:
-            router.record(
-                op, ts_ns, started, stage, routed, served, key=key, fell_back=True,
-                reason=why.text(), order_id=order_id, reconciled=why.how in _FOUND_APPLIED,
-            )  # fmt: skip
+        routed, targeted = self._follow(op, account_id, order_id, key)
+
+        async def reconcile(_exc: BaseException) -> tuple[None, str]:
+            return None, await self._reconcile_mutation(account_id, order_id, call, done)
+
+        await call_async(
+            router, op, routed, key, lambda side: call(self._on(side)),
+            failure=order_failure_action, how="repeated on python", targeted=targeted,
+            reconcile=reconcile, blame=_blame, order_id=order_id, settled=_settled,
+            ts_ns=ts_ns, started=started,
+        )  # fmt: skip
 
     async def _reconcile_mutation(
         self, account_id: int, order_id: int, call: Call[None], done: Callable[[Order], bool]
@@ -468,23 +422,31 @@ class RoutedOrderClient:
 
     # ----- which side ---------------------------------------------------------------------------
 
-    def _follow(self, op: Operation, order_id: Any, key: str) -> Impl:
-        """The placing side of `order_id` if remembered and still enabled, else the hash."""
+    def _follow(self, op: str, account_id: Any, order_id: Any, key: str) -> tuple[Impl, bool]:
+        """(side, targeted): the placing side of `order_id` and whether its placement was
+        targeted, if remembered (Rust only while still enabled: modify and cancel follow the
+        placement), else the targets and the hash (an order this process did not place has no
+        symbol to target by: with symbol targets it goes to Python, not targeted)."""
         if self._rust is None:
-            return PYTHON
-        placed_by = self._placed_by.get(order_id) if type(order_id) is int else None
-        if placed_by is PYTHON:
-            return PYTHON
-        if placed_by is RUST:
-            return RUST if self._router.rust_enabled(op) else PYTHON
-        return self._router.route(op, key)
+            return PYTHON, True
+        placed = self._placed_by.get(order_id) if type(order_id) is int else None
+        if placed is not None:
+            side, targeted = placed
+            if side is RUST and not self._router.rust_enabled(op):
+                return PYTHON, targeted
+            return side, targeted
+        attrs = None
+        if self._router.snapshot.targets[op] is not None:
+            attrs = {"account": account_id}
+        return self._router.route_call(op, key, attrs)
 
-    def _remember(self, order_id: int, side: Impl) -> None:
+    def _remember(self, order_id: int, side: Impl, *, targeted: bool = True) -> None:
         placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
-        placed_by[order_id] = side
+        placed_by[order_id] = (side, targeted)
         if len(placed_by) > REMEMBER:
             placed_by.popitem(last=False)
 
     def placed_by(self, order_id: int) -> Impl | None:
         """The side that placed `order_id` in this process (None: not remembered)."""
-        return self._placed_by.get(order_id)
+        placed = self._placed_by.get(order_id)
+        return None if placed is None else placed[0]

@@ -31,7 +31,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -51,7 +51,7 @@ log = logging.getLogger("harness.router")
 
 DEFAULT_ENGINES: Final = {Impl.RUST: "harness._native", Impl.PYTHON: "harness.bars.python"}
 """The module serving each side's aggregation: `aggregate_columns` and `Aggregator`."""
-OP: Final = Operation.AGGREGATE_BARS
+OP: Final = Operation.AGGREGATE_BARS.value  # a plain str, as the store takes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,37 @@ class ShadowRunner:
         future.add_done_callback(lambda f: self._done(f, meta))
         return True
 
+    def submit_call(self, work: Callable[[], bool]) -> bool:
+        """Run `work` on the shadow threads, off the caller's path (a registered operation's
+        shadow: it runs the other side, compares and records, returning whether it matched);
+        False if skipped (`max_in_flight` reached, or closed). Its exceptions are counted as
+        `failed` and logged, never raised."""
+        with self._lock:
+            if self._closed or self._in_flight >= self.config.max_in_flight:
+                self._n["skipped"] += 1
+                return False
+            self._in_flight += 1
+            self._n["submitted"] += 1
+        future = self._thread_pool().submit(work)
+
+        def done(f: cf.Future[bool]) -> None:
+            try:
+                if f.cancelled():
+                    return
+                error = f.exception()
+                if error is not None:
+                    self._count("failed")
+                    log.warning("shadow run failed to run: %s", describe_error(error))
+                else:
+                    self._count("matched" if f.result() else "mismatched")
+            finally:
+                self._finished(f)  # type: ignore[arg-type]
+
+        with self._lock:
+            self._futures.add(future)  # type: ignore[arg-type]
+        future.add_done_callback(done)
+        return True
+
     def prestart(self, shadow: Impl, timeout: float = 60.0) -> bool:
         """Start the pool that shadows of side `shadow` run in and wait until its workers are
         up (benchmarks: keep the one-off start out of the figures); False on time-out."""
@@ -211,7 +242,7 @@ class ShadowRunner:
             ShadowRecord(
                 meta.ts_ns,
                 self._router.run_id,
-                OP.value,
+                OP,
                 meta.stage,
                 meta.key,
                 meta.primary.value,
@@ -226,6 +257,7 @@ class ShadowRunner:
                 result.latency_us,
                 None if result.error is None else self._router.scrub(result.error)[:1000],
                 meta.bars_in,
+                self._router.migration_of(OP),
             )
         )
         self._count("matched" if diff is None else "mismatched")

@@ -9,8 +9,8 @@ The figures come from the store after the recorder flushed, through the same que
     run, status, exit_status, interrupted_by, stage, elapsed_s, account_id, symbols,
     concurrency, budget_wait_s, round_trips {planned, started, completed, failed, cancelled,
     stopped_out},
-    ops [{op, calls, calls_made, to_rust, served_by_rust, rust_share, fallbacks, errors,
-          reconciled, shadow_comparisons, shadow_mismatches,
+    ops [{op, migration, calls, calls_made, to_rust, served_by_rust, rust_share, not_targeted,
+          fallbacks, errors, reconciled, shadow_comparisons, shadow_mismatches,
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
     recorder {rows, dropped, in_spill, spill_file, earlier_lost, damaged_files}, gate (as
     `harness gate --json`), problems [{trade, symbol, step, error, action}], leftovers {found,
@@ -18,9 +18,14 @@ The figures come from the store after the recorder flushed, through the same que
     {cancelled, closed, failed} or null, status}], crashed, native {available, error}, env_kill
     (TOPSTEPX_USE_RUST was false: all to Python)
 
-`calls` is what the store holds for the operation; `calls_made` what this process's router
-counted (they are equal once the recorder flushed: nothing lost); `reconciled` the calls
-settled by a look-up after an attempt of unknown outcome (`outcomes.reconciled`);
+`ops` has a row per built-in operation and per other operation (a bot's registered one) with
+calls in this run; `migration` is the migration the operation belongs to (the config's, else
+the one its calls were recorded under). `not_targeted` counts the calls that went to Python
+because the stage's targets (`targets: {symbols, accounts}`) left them out, apart from those
+the hash sent there. `calls` is what the store holds for the operation; `calls_made` what this
+process's router counted (they are equal once the recorder flushed: nothing lost);
+`reconciled` the calls settled by a look-up after an attempt of unknown outcome
+(`outcomes.reconciled`);
 `rust`/`python` are `harness query latency` rows (`calls` served by that side, `count` of them
 successful without a fallback, latency of those). `recorder` holds what this process's recorder
 counted, not what its run row says (a full or read-only database may not have taken the last
@@ -39,7 +44,7 @@ from sqlalchemy import Engine
 
 from harness.config import HarnessConfig
 from harness.control import actions
-from harness.operations import Impl, Operation
+from harness.operations import Impl
 from harness.output import print_table, table_cell
 from harness.router.core import CallStats
 from harness.router.policy import RUST_ENV, env_allows_rust
@@ -93,34 +98,37 @@ class RunFacts:
 def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[str, Any]:
     """The summary object (see the module docstring), read from the store for `facts.run_id`."""
     filters = queries.Filters(run=facts.run_id)
-    latency = {(row.op, row.impl): row.to_dict() for row in queries.latency(engine, filters)}
+    latency_rows = queries.latency(engine, filters)
+    latency = {(row.op, row.impl): row.to_dict() for row in latency_rows}
     figures = queries.op_figures(engine, filters)
     reconciled = queries.reconciled(engine, filters)
     verdict = actions.verdict(engine, cfg)
     rec = facts.recorder
+    recorded_under = {row.op: row.migration for row in latency_rows if row.migration}
     ops = []
-    for op in Operation:
-        f = figures[op]
+    for op, f in figures.items():
         calls = f.rust.calls + f.python.calls
         served_by_rust = f.rust.calls - f.rust.fallbacks
-        made = facts.calls_made.get(op.value)
+        made = facts.calls_made.get(op)
         sides = {}
         for side in Impl:
-            row = dict(latency.get((op.value, side.value), _EMPTY_SIDE))
-            row.pop("op", None)
-            row.pop("impl", None)
+            row = dict(latency.get((op, side.value), _EMPTY_SIDE))
+            for key in ("op", "impl", "migration", "not_targeted"):
+                row.pop(key, None)
             sides[side.value] = row
         ops.append(
             {
-                "op": op.value,
+                "op": op,
+                "migration": cfg.rollout.migration_of(op) or recorded_under.get(op),
                 "calls": calls,
                 "calls_made": 0 if made is None else made.calls,
                 "to_rust": f.rust.calls,
                 "served_by_rust": served_by_rust,
                 "rust_share": None if calls == 0 else round(served_by_rust / calls, 4),
+                "not_targeted": f.rust.not_targeted + f.python.not_targeted,
                 "fallbacks": f.rust.fallbacks + f.python.fallbacks,
                 "errors": f.rust.errors + f.python.errors,
-                "reconciled": reconciled.get(op.value, 0),
+                "reconciled": reconciled.get(op, 0),
                 "shadow_comparisons": f.shadow_comparisons,
                 "shadow_mismatches": f.shadow_mismatches,
                 "rust": sides["rust"],
@@ -187,8 +195,10 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
     rows = [
         {
             "op": o["op"],
+            "migration": o["migration"],
             "calls": o["calls"],
             "rust %": None if o["rust_share"] is None else f"{100 * o['rust_share']:.0f}%",
+            "not targeted": o["not_targeted"],
             "fallbacks": o["fallbacks"],
             "errors": o["errors"],
             "rust p50": _ms(o["rust"], "p50_ms"),
@@ -207,7 +217,7 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         columns,
         rows,
         stream=out,
-        right=columns[1:],
+        right=columns[2:],
         min_width=TABLE_WIDTH,
     )
     made = sum(o["calls_made"] for o in summary["ops"])

@@ -9,10 +9,12 @@ Alembic's `stamp` is left out on purpose: the schema exists only through the mig
 offline script stamps its own revision.
 
 `harness query latency|rates|errors|fallbacks|shadow|events|runs` answers from the configured
-database with filters `--op`, `--impl`, `--since`/`--until` (a duration back from now such as
+database with filters `--op` (any operation the store has calls of, a bot's registered ones
+included), `--migration`, `--impl`, `--since`/`--until` (a duration back from now such as
 `1h`, or an ISO-8601 timestamp), `--stage`, `--run`, and `--bucket 5m` for a time series
-(latency, rates). A table by default, `--json` (a list of objects with stable keys; an event's
-`gate` is the verdict at that moment as an object) or `--csv`.
+(latency, rates). An unknown `--op` or `--migration` is refused (exit 2) naming the known
+ones. A table by default, `--json` (a list of objects with stable keys; an event's `gate` is
+the verdict at that moment as an object; a run's `migrations` a list) or `--csv`.
 """
 
 from __future__ import annotations
@@ -241,8 +243,30 @@ def _history(args: argparse.Namespace, cfg: HarnessConfig) -> int:
 BUCKET_EXAMPLES = "1m, 5m, 15m, 1h, 1d"  # every one valid: buckets are whole minutes
 KINDS = ("latency", "rates", "errors", "fallbacks", "shadow", "events", "runs")
 COLUMNS: dict[str, list[str]] = {
-    "latency": ["op", "impl", "calls", "count", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms"],
-    "rates": ["op", "impl", "calls", "errors", "fallbacks", "error_rate", "fallback_rate"],
+    "latency": [
+        "migration",
+        "op",
+        "impl",
+        "calls",
+        "not_targeted",
+        "count",
+        "mean_ms",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+    ],
+    "rates": [
+        "migration",
+        "op",
+        "impl",
+        "calls",
+        "not_targeted",
+        "errors",
+        "fallbacks",
+        "error_rate",
+        "fallback_rate",
+    ],
     "errors": [
         "time",
         "op",
@@ -280,7 +304,17 @@ COLUMNS: dict[str, list[str]] = {
         "shadow_value",
         "shadow_error",
     ],
-    "events": ["time", "kind", "op", "from_stage", "to_stage", "who", "reason", "forced"],
+    "events": [
+        "time",
+        "kind",
+        "migration",
+        "op",
+        "from_stage",
+        "to_stage",
+        "who",
+        "reason",
+        "forced",
+    ],
     "runs": [
         "run",
         "started",
@@ -292,10 +326,12 @@ COLUMNS: dict[str, list[str]] = {
         "native_available",
         "rows_recorded",
         "rows_dropped",
+        "migrations",
     ],
 }
 NUMERIC = [
     "calls",
+    "not_targeted",
     "errors",
     "fallbacks",
     "error_rate",
@@ -323,7 +359,14 @@ class Query:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of `harness query`."""
         parser.add_argument("kind", choices=KINDS, help="what to list")
-        parser.add_argument("--op", choices=[op.value for op in Operation], help="one operation")
+        parser.add_argument(
+            "--op",
+            help="one operation: any the store has calls of (a registered one too), e.g. "
+            + ", ".join(op.value for op in Operation),
+        )
+        parser.add_argument(
+            "--migration", help="one migration's calls (events: its own and those of all)"
+        )
         parser.add_argument(
             "--impl",
             choices=[i.value for i in Impl],
@@ -365,7 +408,8 @@ class Query:
             reason = f"must be whole minutes, such as {BUCKET_EXAMPLES}"
             raise InvalidInputError("bucket", args.bucket, reason)
         filters = queries.Filters(
-            op=None if args.op is None else Operation(args.op),
+            op=args.op,
+            migration=args.migration,
             impl=None if args.impl is None else Impl(args.impl),
             stage=args.stage,
             run=args.run,
@@ -378,17 +422,42 @@ class Query:
             raise InvalidInputError("bucket", args.bucket, reason)
         engine = open_store(cfg.db.url, read_only=True)
         try:
+            _check_names(args, engine, cfg)
             rows = _rows(args, engine, filters)
         finally:
             engine.dispose()
         columns = (["bucket"] if args.bucket else []) + COLUMNS[args.kind]
         if args.json:
             print_json(rows)
-        elif args.csv:
+            return 0
+        if args.kind == "runs":  # one cell each: a run's migrations as `bars, orders`
+            rows = [{**row, "migrations": ", ".join(row["migrations"])} for row in rows]
+        if args.csv:
             print_csv(rows, columns)
         else:
             print_table(f"{args.kind} ({len(rows)} rows)", columns, rows, right=NUMERIC)
         return 0
+
+
+def _check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> None:
+    """Refuse an `--op` or `--migration` that neither the store nor the config knows, naming
+    the known ones (a typo would otherwise print an empty table, read as "no calls"). The
+    built-in operations and the configured ones are known before any call was recorded."""
+    if args.op is None and args.migration is None:
+        return
+    with engine.connect() as conn:
+        if args.op is not None:
+            configured = [op for name in cfg.rollout.migration_names() for op in
+                          cfg.rollout.operations_of(name)]  # fmt: skip
+            ops = {*queries.known_ops(conn), *(op.value for op in Operation), *configured}
+            if args.op not in ops:
+                reason = f"no such operation; known: {', '.join(sorted(ops))}"
+                raise InvalidInputError("op", args.op, reason)
+        if args.migration is not None:
+            names = {*queries.known_migrations(conn), *cfg.rollout.migration_names()}
+            if args.migration not in names:
+                reason = f"no such migration; known: {', '.join(sorted(names))}"
+                raise InvalidInputError("migration", args.migration, reason)
 
 
 def _rows(args: argparse.Namespace, engine: Any, filters: queries.Filters) -> list[dict[str, Any]]:

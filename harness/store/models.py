@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,6 +43,7 @@ __all__ = [
     "Base",
     "Breaker",
     "DirtyBucket",
+    "MigrationState",
     "Outcome",
     "OutcomeRollup",
     "Retention",
@@ -62,6 +64,7 @@ NAMING = {
 
 ID = String(32)
 OP = String(32)
+MIGRATION = String(32)
 SIDE = String(8)
 STAGE = String(64)
 
@@ -123,6 +126,11 @@ class Outcome(Base):
     # Settled by a look-up after an attempt of unknown outcome: the placement's order found by
     # its customTag, or the modify/cancel found applied (by the client or the router).
     reconciled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The migration the operation belonged to when it was called (0005; older rows: the
+    # operation's shipped migration), and whether the stage's targets let it go to Rust at all
+    # (False: routed to Python because not targeted, not by the hash; older rows: True).
+    migration: Mapped[str | None] = mapped_column(MIGRATION)
+    targeted: Mapped[bool] = mapped_column(Boolean, server_default=true())
 
     __table_args__ = (
         Index(None, "ts_ns"),
@@ -166,6 +174,8 @@ class OutcomeRollup(Base):
     served: Mapped[str] = mapped_column(SIDE, primary_key=True)
     fell_back: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     ok: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    migration: Mapped[str] = mapped_column(MIGRATION, primary_key=True)
+    targeted: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     latency_sum_us: Mapped[float] = mapped_column(Float)
     latency_max_us: Mapped[float] = mapped_column(Float)
@@ -239,6 +249,7 @@ class ShadowComparison(Base):
     shadow_latency_us: Mapped[float | None] = mapped_column(Float)
     shadow_error: Mapped[str | None] = mapped_column(Text)
     bars_in: Mapped[int | None] = mapped_column(Integer)
+    migration: Mapped[str | None] = mapped_column(MIGRATION)  # 0005; older: the shipped one
 
     __table_args__ = (
         Index(None, "ts_ns"),
@@ -248,24 +259,38 @@ class ShadowComparison(Base):
 
 
 class RolloutState(Base):
-    """The live rollout state: one row (`id` = 1) every process reads about once a second.
-
-    `version` grows with every change, so a reader learns of a change by one cheap compare.
-    `stage_since_ns` opens the current stage's window (what the gate judges); `gate_*` are the
-    gate settings that judge it, stored with it when it started (`harness.control.gates`).
-    """
+    """The rollout's global row (`id` = 1): the kill flag that `harness kill` without
+    `--migration` sets (every migration, registered ones too, goes to Python), and `version`,
+    which grows with every change of any migration, a breaker or this flag, so a reader learns
+    of any change by one cheap compare (0005: the stage and its gate moved to
+    `migration_state`)."""
 
     __tablename__ = "rollout_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kill: Mapped[bool] = mapped_column(Boolean)
+    kill_reason: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(BigInteger)
+    updated_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class MigrationState(Base):
+    """One migration's live state: its stage, since when, its kill flag, its version.
+
+    `version` grows with every change of this migration (its actions compare and set it);
+    `stage_since_ns` opens the current stage's window (what the gate judges); `gate_*` are the
+    gate settings that judge it, stored with it when it started (`harness.control.gates`).
+    """
+
+    __tablename__ = "migration_state"
+
+    migration: Mapped[str] = mapped_column(MIGRATION, primary_key=True)
     stage: Mapped[str] = mapped_column(STAGE)
     stage_since_ns: Mapped[int] = mapped_column(BigInteger)
     kill: Mapped[bool] = mapped_column(Boolean)
     kill_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(BigInteger)
     updated_ns: Mapped[int] = mapped_column(BigInteger)
-    # The gate settings the current stage is judged by, stored when it started (migration
-    # 0003; NULL before: each command's own settings judge).
     gate_name: Mapped[str | None] = mapped_column(String(255))
     gate_fingerprint: Mapped[str | None] = mapped_column(String(64))
     gate_settings: Mapped[str | None] = mapped_column(Text)
@@ -306,5 +331,8 @@ class RolloutEvent(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
     gate: Mapped[str | None] = mapped_column(Text)
+    # The migration acted on (0005); NULL for events before it and for actions on all
+    # migrations at once (a global kill), shown as `all`.
+    migration: Mapped[str | None] = mapped_column(MIGRATION)
 
     __table_args__ = (Index(None, "ts_ns"), Index(None, "kind", "ts_ns"))

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.db import write_transaction
-from harness.store.models import DirtyBucket, Outcome, Retention, RolloutState, ShadowComparison
+from harness.store.models import DirtyBucket, MigrationState, Outcome, Retention, ShadowComparison
 from harness.store.rollups import MINUTE_NS, NEVER, PRUNE_LOCK, raw_before
 
 __all__ = ["BATCH_ROWS", "MIN_AGE_NS", "PruneResult", "prune"]
@@ -68,9 +68,11 @@ class PruneResult:
 
 
 def _stage_start(conn: Connection) -> tuple[int, str] | None:
+    """The earliest start of any migration's current stage, and that stage: the oldest window
+    a gate still judges (each migration judges its own)."""
     row = conn.execute(
-        select(RolloutState.stage_since_ns, RolloutState.stage)
-        .order_by(RolloutState.stage_since_ns)
+        select(MigrationState.stage_since_ns, MigrationState.stage)
+        .order_by(MigrationState.stage_since_ns)
         .limit(1)
     ).first()
     return None if row is None else (int(row[0]), str(row[1]))

@@ -70,7 +70,9 @@ log = logging.getLogger("harness.store")
 MINUTE_NS: Final = 60_000_000_000
 HOUR_NS: Final = 60 * MINUTE_NS
 PERIODS: Final = (MINUTE_NS, HOUR_NS)
-GROUP: Final = ("run_id", "op", "stage", "routed", "served", "fell_back", "ok")
+GROUP: Final = (
+    "run_id", "op", "stage", "routed", "served", "fell_back", "ok", "migration", "targeted",
+)  # fmt: skip
 """The columns an outcome is rolled up by (besides its bucket)."""
 GRACE_NS: Final = 2_000_000_000
 """A bucket is compacted once it ended this long ago (rows of its last batches have landed)."""
@@ -101,6 +103,8 @@ def fold(rows: Iterable[tuple[Any, ...]], bucket_ns: int) -> list[dict[str, Any]
     groups: dict[tuple[Any, ...], list[float]] = {}
     for row in rows:
         key = tuple(row[:-1])
+        if key[7] is None:  # `migration`: NULL only in a row written by hand; keep it whole
+            key = (*key[:7], "", *key[8:])
         latencies = groups.get(key)
         if latencies is None:
             groups[key] = [row[-1]]

@@ -1,9 +1,17 @@
 """The live rollout state and every change to it, as one transaction each.
 
-`read_state` is what every router polls (one indexed row, plus the breakers only when `version`
-moved). The actions (`set_stage`, `set_kill`, `trip_breaker`, `reset_breaker`) are the only
-writers: the CLI, the dashboard and the router call these same functions, so an event is always
-written the same way, exactly one `rollout_events` row per change.
+The state is one row per migration (`migration_state`: stage, since, kill flag, version, the
+stage's gate settings) plus the global row (`rollout_state`: the kill flag `harness kill`
+without `--migration` sets, and a version that grows with every change of anything).
+`read_states` is what every router polls: the global row alone (one indexed row) while its
+version stands still, every migration row and the open breakers only when it moved.
+`read_state` is one migration's view (`LiveState`), or with `migration=None` every
+migration's at once (the stage they share; what scripts written before migrations act on).
+
+The actions (`set_stage`, `set_kill`, `trip_breaker`, `reset_breaker`) are the only writers:
+the CLI, the dashboard and the router call these same functions, so an event is always written
+the same way, exactly one `rollout_events` row per change and migration, naming the migration
+(NULL: the global kill flag).
 
 Each change is a compare-and-set on the state row's `version`. An action carries what it was
 decided on (`Expected`: the stage, and for a promotion the kill flag and the open breakers);
@@ -19,7 +27,6 @@ any other database failure is a `StoreUnavailableError`. Either way nothing was 
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import os
@@ -36,23 +43,26 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from harness.errors import HarnessError
 from harness.store.db import SQLITE_BUSY_MS, StoreUnavailableError, describe, unavailable_error
-from harness.store.models import Breaker, RolloutEvent, RolloutState
+from harness.store.models import Breaker, MigrationState, RolloutEvent, RolloutState
 
 __all__ = [
     "WRITE_WAIT_S",
     "EventKind",
     "Expected",
     "LiveState",
+    "MigrationRow",
     "StageGate",
     "StateConflictError",
     "StateMovedError",
     "StoreBusyError",
+    "StoreState",
     "change_kill",
     "default_who",
     "ensure_state",
     "moved_error",
     "not_started",
     "read_state",
+    "read_states",
     "reset_breaker",
     "set_kill",
     "set_stage",
@@ -117,9 +127,12 @@ class StageGate:
 
 @dataclass(frozen=True, slots=True)
 class LiveState:
-    """What a router needs to decide: the stage, the kill flag, the open breakers.
+    """One migration's state as an action sees it: the stage, the kill flag, the open breakers.
 
-    `stage_since_ns` opens the stage's window; `version` grows with every change. `gate` is the
+    `kill` is the migration's own flag or the global one (`kill_reason` says which).
+    `stage_since_ns` opens the stage's window; `version` grows with every change of the
+    migration (with `migration` None: of anything, and the stage is the one every migration
+    is at, or the first's when they differ: see `read_state`). `gate` is the
     stage's stored gate settings, read only when asked (`read_state(with_gate=True)`: the
     actions judge with them, routers never need them); None when not read or none stored.
     """
@@ -132,6 +145,8 @@ class LiveState:
     version: int
     updated_ns: int
     gate: StageGate | None = None
+    migration: str | None = None
+    """The migration this is the state of (None: every migration at once)."""
 
     @property
     def started(self) -> bool:
@@ -186,11 +201,13 @@ class Expected:
         return out
 
 
-def not_started(start_stage: str, now_ns: int | None = None) -> LiveState:
+def not_started(
+    start_stage: str, now_ns: int | None = None, migration: str | None = None
+) -> LiveState:
     """The state a store without one would start at `start_stage` (`version` 0, nothing
     written): what a reader shows, so that reading never needs to write."""
     now = _now() if now_ns is None else now_ns
-    return LiveState(start_stage, now, False, None, frozenset(), 0, now)
+    return LiveState(start_stage, now, False, None, frozenset(), 0, now, migration=migration)
 
 
 def default_who() -> str:
@@ -210,47 +227,143 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def read_state(
-    conn: Connection, known: LiveState | None = None, *, with_gate: bool = False
-) -> LiveState | None:
-    """The current state (None before the first `ensure_state`).
+@dataclass(frozen=True, slots=True)
+class MigrationRow:
+    """One `migration_state` row as read (the stage's gate settings aside)."""
 
-    When `known` has the same version, it is returned as is (no second query). `with_gate`
-    reads the stage's stored gate settings too, in the same statement (so they are the
-    settings of the stage read, never of the next one).
+    migration: str
+    stage: str
+    stage_since_ns: int
+    kill: bool
+    kill_reason: str | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreState:
+    """Everything a router decides by, read in one go: the global kill flag, every
+    migration's row, the open breakers; `version` is the global row's (it grows with every
+    change of any of them)."""
+
+    kill: bool
+    kill_reason: str | None
+    version: int
+    updated_ns: int
+    migrations: dict[str, MigrationRow]
+    open_breakers: frozenset[str]
+
+
+_MIGRATION_COLUMNS: Final = (
+    MigrationState.migration,
+    MigrationState.stage,
+    MigrationState.stage_since_ns,
+    MigrationState.kill,
+    MigrationState.kill_reason,
+    MigrationState.version,
+    MigrationState.updated_ns,
+)
+
+
+def read_states(conn: Connection, known: StoreState | None = None) -> StoreState | None:
+    """The whole state (None before the first `ensure_state`): one query of the global row
+    when its version equals `known`'s (returned as is), else every migration row and the open
+    breakers too."""
+    top = conn.execute(
+        select(
+            RolloutState.kill, RolloutState.kill_reason, RolloutState.version,
+            RolloutState.updated_ns,
+        ).where(RolloutState.id == STATE_ID)
+    ).first()  # fmt: skip
+    if top is None:
+        return None
+    if known is not None and known.version == top.version:
+        return known
+    rows = conn.execute(select(*_MIGRATION_COLUMNS).order_by(MigrationState.migration)).all()
+    open_ops = conn.execute(select(Breaker.op).where(Breaker.is_open.is_(True))).scalars()
+    return StoreState(
+        kill=bool(top.kill),
+        kill_reason=top.kill_reason,
+        version=int(top.version),
+        updated_ns=int(top.updated_ns),
+        migrations={
+            r.migration: MigrationRow(
+                r.migration,
+                r.stage,
+                int(r.stage_since_ns),
+                bool(r.kill),
+                r.kill_reason,
+                int(r.version),
+            )
+            for r in rows
+        },
+        open_breakers=frozenset(open_ops),
+    )
+
+
+def read_state(
+    conn: Connection,
+    known: LiveState | None = None,
+    *,
+    with_gate: bool = False,
+    migration: str | None = None,
+    ops: frozenset[str] | None = None,
+) -> LiveState | None:
+    """The state of `migration` (None when the store has none for it yet).
+
+    `migration` None: every migration at once: the stage every migration is at (the first's,
+    by name, when they differ), the latest `stage_since`, the kill flag set when the global
+    one is or every migration's is, the global version. `ops` limits the open breakers to
+    those operations (None: all). When `known` has the same version, it is returned as is.
+    `with_gate` reads the stage's stored gate settings too, in the same statement (so they
+    are the settings of the stage read, never of the next one).
     """
-    columns = [
-        RolloutState.stage,
-        RolloutState.stage_since_ns,
-        RolloutState.kill,
-        RolloutState.kill_reason,
-        RolloutState.version,
-        RolloutState.updated_ns,
-    ]
+    top = conn.execute(
+        select(RolloutState.kill, RolloutState.kill_reason, RolloutState.version).where(
+            RolloutState.id == STATE_ID
+        )
+    ).first()
+    if top is None:
+        return None
+    columns = [*_MIGRATION_COLUMNS]
     if with_gate:
         columns += [
-            RolloutState.gate_name,
-            RolloutState.gate_fingerprint,
-            RolloutState.gate_settings,
+            MigrationState.gate_name,
+            MigrationState.gate_fingerprint,
+            MigrationState.gate_settings,
         ]
-    row = conn.execute(select(*columns).where(RolloutState.id == STATE_ID)).first()
-    if row is None:
+    query = select(*columns).order_by(MigrationState.migration)
+    if migration is not None:
+        query = query.where(MigrationState.migration == migration)
+    rows = conn.execute(query).all()
+    if not rows:
         return None
-    if known is not None and known.version == row.version and not with_gate:
+    version = int(top.version) if migration is None else int(rows[0].version)
+    if known is not None and known.version == version and not with_gate:
         return known
-    open_ops = conn.execute(select(Breaker.op).where(Breaker.is_open.is_(True))).scalars()
+    breakers = select(Breaker.op).where(Breaker.is_open.is_(True))
+    if ops is not None:
+        breakers = breakers.where(Breaker.op.in_(sorted(ops)))
+    open_ops = frozenset(conn.execute(breakers).scalars())
+    first = rows[0]
     gate = None
-    if with_gate and row.gate_settings is not None:
-        gate = StageGate(row.gate_name or "", row.gate_fingerprint or "", row.gate_settings)
+    if with_gate and first.gate_settings is not None:
+        gate = StageGate(first.gate_name or "", first.gate_fingerprint or "", first.gate_settings)
+    if top.kill:
+        kill, reason = True, top.kill_reason
+    elif all(r.kill for r in rows):
+        kill, reason = True, first.kill_reason
+    else:
+        kill, reason = False, None
     return LiveState(
-        stage=row.stage,
-        stage_since_ns=int(row.stage_since_ns),
-        kill=bool(row.kill),
-        kill_reason=row.kill_reason,
-        open_breakers=frozenset(open_ops),
-        version=int(row.version),
-        updated_ns=int(row.updated_ns),
+        stage=first.stage,
+        stage_since_ns=max(int(r.stage_since_ns) for r in rows),
+        kill=kill,
+        kill_reason=reason,
+        open_breakers=open_ops,
+        version=version,
+        updated_ns=max(int(r.updated_ns) for r in rows),
         gate=gate,
+        migration=migration,
     )
 
 
@@ -278,8 +391,10 @@ def write_event(
     run_id: str | None = None,
     gate: dict[str, Any] | None = None,
     ts_ns: int | None = None,
+    migration: str | None = None,
 ) -> str:
-    """Insert one `rollout_events` row in the caller's transaction; returns its id."""
+    """Insert one `rollout_events` row in the caller's transaction; returns its id.
+    `migration` None: an action on every migration at once (shown as `all`)."""
     event_id = new_id()
     conn.execute(
         insert(RolloutEvent).values(
@@ -296,6 +411,7 @@ def write_event(
             host=socket.gethostname(),
             pid=os.getpid(),
             gate=None if gate is None else json.dumps(gate, sort_keys=True, default=str),
+            migration=migration,
         )
     )
     return event_id
@@ -370,31 +486,55 @@ def write_transaction(
             delay = min(delay * 2, 0.5)
 
 
+def _bump_global(conn: Connection, **values: Any) -> None:
+    """Grow the global version (every reader's cheap "anything moved?"), with `values`."""
+    conn.execute(
+        update(RolloutState)
+        .where(RolloutState.id == STATE_ID)
+        .values(version=RolloutState.version + 1, updated_ns=_now(), **values)
+    )
+
+
 def ensure_state(
     engine: Engine,
     start_stage: str,
     *,
+    migration: str = "orders",
     who: str | None = None,
     run_id: str | None = None,
     gate: StageGate | None = None,
     wait_s: float = WRITE_WAIT_S,
 ) -> LiveState:
-    """The current state, creating it at `start_stage` (with a `start` event, and `gate` as the
-    settings that judge the stage) if there is none.
+    """The state of `migration`, creating it at `start_stage` (with a `start` event naming the
+    migration, and `gate` as the settings that judge the stage) if there is none; the global
+    row too, if the store has none yet.
 
-    Safe when several processes start at once: exactly one creates the row. The creation waits
-    out a busy database as `write_transaction` does.
+    Safe when several processes start at once: exactly one creates each row (the others read
+    it). The creation waits out a busy database as `write_transaction` does.
     """
     with engine.connect() as conn:
-        state = read_state(conn)
+        state = read_state(conn, migration=migration)
     if state is not None:
         return state
 
     def create(conn: Connection) -> None:
         now = _now()
+        if conn.execute(select(RolloutState.id).where(RolloutState.id == STATE_ID)).first() is None:
+            conn.execute(
+                insert(RolloutState).values(
+                    id=STATE_ID, kill=False, kill_reason=None, version=1, updated_ns=now
+                )
+            )
+        if (
+            conn.execute(
+                select(MigrationState.migration).where(MigrationState.migration == migration)
+            ).first()
+            is not None
+        ):
+            return
         conn.execute(
-            insert(RolloutState).values(
-                id=STATE_ID,
+            insert(MigrationState).values(
+                migration=migration,
                 stage=start_stage,
                 stage_since_ns=now,
                 kill=False,
@@ -404,28 +544,34 @@ def ensure_state(
                 **_gate_values(gate),
             )
         )
+        _bump_global(conn)
         write_event(
             conn,
             EventKind.START,
             who=who,
             to_stage=start_stage,
-            reason="no rollout state yet: starting at rollout.start_stage",
+            reason=f"no state for migration {migration!r} yet: starting at its start stage",
             run_id=run_id,
             ts_ns=now,
+            migration=migration,
         )
 
     # IntegrityError: another process created it between our read and insert: read theirs.
-    with contextlib.suppress(IntegrityError):
-        write_transaction(engine, create, wait_s=wait_s)
+    for _ in range(3):
+        try:
+            write_transaction(engine, create, wait_s=wait_s)
+            break
+        except IntegrityError:
+            continue
     with engine.connect() as conn:
-        created = read_state(conn)
+        created = read_state(conn, migration=migration)
     if created is None:  # pragma: no cover - the row exists after either branch
-        raise StateConflictError("the rollout state could not be created")
+        raise StateConflictError(f"the state of migration {migration!r} could not be created")
     return created
 
 
-def _current(conn: Connection) -> LiveState:
-    state = read_state(conn)
+def _current(conn: Connection, migration: str | None) -> LiveState:
+    state = read_state(conn, migration=migration)
     if state is None:
         raise StateConflictError("no rollout state yet: start a run first")
     return state
@@ -436,13 +582,16 @@ def moved_error(conn: Connection, expect: Expected, state: LiveState) -> StateMo
     the latest event of the kind that makes the first such move (who moved it, and when)."""
     moves = expect.changes(state)
     kinds = moves[0][1] if moves else ()
-    latest = conn.execute(
-        select(RolloutEvent.kind, RolloutEvent.who, RolloutEvent.ts_ns, RolloutEvent.op)
-        .where(RolloutEvent.kind.in_(kinds))
-        .order_by(RolloutEvent.ts_ns.desc())
-        .limit(1)
-    ).first()
+    query = select(RolloutEvent.kind, RolloutEvent.who, RolloutEvent.ts_ns, RolloutEvent.op)
+    query = query.where(RolloutEvent.kind.in_(kinds))
+    if state.migration is not None:
+        query = query.where(
+            (RolloutEvent.migration == state.migration) | RolloutEvent.migration.is_(None)
+        )
+    latest = conn.execute(query.order_by(RolloutEvent.ts_ns.desc()).limit(1)).first()
     said = "; ".join(phrase for phrase, _kinds in moves)
+    if state.migration is not None:
+        said = f"migration {state.migration}: {said}"
     if latest is not None:
         from harness.output import printable
 
@@ -454,33 +603,52 @@ def moved_error(conn: Connection, expect: Expected, state: LiveState) -> StateMo
     )
 
 
+def _migrations(conn: Connection, migration: str | None) -> list[str]:
+    if migration is not None:
+        return [migration]
+    return list(
+        conn.execute(select(MigrationState.migration).order_by(MigrationState.migration)).scalars()
+    )
+
+
 def _compare_and_set(
     conn: Connection,
+    migration: str | None,
     expect: Expected | None,
     values: Callable[[LiveState], dict[str, Any]],
     *,
     check: Callable[[LiveState], bool] | None = None,
 ) -> tuple[LiveState, LiveState] | None:
-    """Bump the state row from the version read, with `values(before)`, while `expect` still
-    holds; (before, after), or None when `check(before)` says there is nothing to do.
+    """Bump `migration`'s row (None: every migration's) from the version read, with
+    `values(before)`, while `expect` still holds; (before, after), or None when
+    `check(before)` says there is nothing to do. The global version grows too.
 
-    When the version moved between the read and the update (another process committed a change
+    When a version moved between the read and the update (another process committed a change
     `expect` does not care about), read again and try again, within this transaction. Raises
     `StateMovedError` when `expect` no longer holds.
     """
     for _ in range(_CAS_ROUNDS):
-        state = _current(conn)
+        state = _current(conn, migration)
         if expect is not None and expect.moves(state):
             raise moved_error(conn, expect, state)
         if check is not None and not check(state):
             return None
-        result = conn.execute(
-            update(RolloutState)
-            .where(RolloutState.id == STATE_ID, RolloutState.version == state.version)
-            .values(version=RolloutState.version + 1, updated_ns=_now(), **values(state))
-        )
-        if result.rowcount == 1:
-            after = read_state(conn)
+        names = _migrations(conn, migration)
+        landed = True
+        for name in names:
+            row = read_state(conn, migration=name)
+            assert row is not None
+            result = conn.execute(
+                update(MigrationState)
+                .where(MigrationState.migration == name, MigrationState.version == row.version)
+                .values(version=MigrationState.version + 1, updated_ns=_now(), **values(row))
+            )
+            if result.rowcount != 1:
+                landed = False
+                break
+        if landed:
+            _bump_global(conn)
+            after = read_state(conn, migration=migration)
             assert after is not None
             return state, after
     raise StateConflictError(
@@ -494,6 +662,7 @@ def set_stage(
     to_stage: str,
     *,
     kind: str,
+    migration: str | None = None,
     who: str | None = None,
     reason: str | None = None,
     forced: bool = False,
@@ -505,9 +674,11 @@ def set_stage(
     wait_s: float = WRITE_WAIT_S,
     on_busy: Callable[[str], None] | None = None,
 ) -> LiveState:
-    """Move to `to_stage` (promote, rollback or auto_rollback) and write its event; the new
-    state. `stage_gate` is stored as the settings that judge the new stage (None: none, each
-    reader's own then judge).
+    """Move `migration` (None: every migration together) to `to_stage` (promote, rollback or
+    auto_rollback) and write its event (one; with None its migration is NULL: `all`); the new
+    state.
+    `stage_gate` is stored as the settings that judge the new stage (None: none, each reader's
+    own then judge).
 
     With `expect` (or `expect_stage`, the same for the stage alone), nothing happens unless the
     state is still as expected: `StateMovedError` otherwise (an automatic rollback from several
@@ -519,8 +690,10 @@ def set_stage(
 
     def move(conn: Connection) -> LiveState:
         now = _now()
+        befores = {name: _current(conn, name).stage for name in _migrations(conn, migration)}
         changed = _compare_and_set(
             conn,
+            migration,
             expect,
             lambda _state: {
                 "stage": to_stage,
@@ -529,18 +702,20 @@ def set_stage(
             },
         )
         assert changed is not None
-        before, after = changed
+        _before, after = changed
+        # One event: the migration's, or with None one for every migration at once (`all`).
         write_event(
             conn,
             kind,
             who=who,
             reason=reason,
-            from_stage=before.stage,
+            from_stage=befores.get(migration) if migration is not None else _before.stage,
             to_stage=to_stage,
             forced=forced,
             gate=gate,
             run_id=run_id,
             ts_ns=now,
+            migration=migration,
         )
         return after
 
@@ -551,6 +726,7 @@ def change_kill(
     engine: Engine,
     kill: bool,
     *,
+    migration: str | None = None,
     who: str | None = None,
     reason: str | None = None,
     gate: dict[str, Any] | None = None,
@@ -558,35 +734,69 @@ def change_kill(
     wait_s: float = WRITE_WAIT_S,
     on_busy: Callable[[str], None] | None = None,
 ) -> tuple[LiveState, bool]:
-    """Set (kill) or clear (unkill) the store's kill flag, with its event: (the state after,
-    whether this call changed it). Already so: nothing is written (False).
+    """Set (kill) or clear (unkill) a kill flag, with its event: `migration`'s own, or with
+    None the global one (every migration, registered later ones too; an unkill then clears
+    every migration's own flag as well). (the state after, whether this call changed it).
+    Already so: nothing is written (False).
 
-    A kill expects nothing (`expect` None): its compare-and-set is made again on whatever
-    version it finds, so it lands whatever else commits at the same moment. An unkill is given
-    the stage it was decided on (routing resumes at that stage's percentages):
-    `StateMovedError` when that moved. A busy database: see `write_transaction`.
+    A kill expects nothing (`expect` None): it lands whatever else commits at the same moment.
+    An unkill is given the stage it was decided on (routing resumes at that stage's
+    percentages): `StateMovedError` when that moved. A busy database: see `write_transaction`.
     """
 
     def flip(conn: Connection) -> tuple[LiveState, bool]:
-        changed = _compare_and_set(
-            conn,
-            expect,
-            lambda _state: {"kill": kill, "kill_reason": reason if kill else None},
-            check=lambda state: state.kill != kill,
-        )
-        if changed is None:
-            return _current(conn), False
-        before, after = changed
+        state = _current(conn, migration)
+        if expect is not None and expect.moves(state):
+            raise moved_error(conn, expect, state)
+        now = _now()
+        # Conditional updates: a flag another process set (or cleared) since the read above
+        # is found by the update itself, so a second kill writes nothing and says so.
+        if migration is None:
+            flipped = conn.execute(
+                update(RolloutState)
+                .where(RolloutState.id == STATE_ID, RolloutState.kill.is_(not kill))
+                .values(
+                    kill=kill, kill_reason=reason if kill else None,
+                    version=RolloutState.version + 1, updated_ns=now,
+                )
+            ).rowcount  # fmt: skip
+            cleared = 0
+            if not kill:  # an unkill of all clears every migration's own flag too
+                cleared = conn.execute(
+                    update(MigrationState)
+                    .where(MigrationState.kill.is_(True))
+                    .values(
+                        kill=False, kill_reason=None, version=MigrationState.version + 1,
+                        updated_ns=now,
+                    )
+                ).rowcount  # fmt: skip
+            if not flipped and not cleared:
+                return _current(conn, migration), False
+            if not flipped:
+                _bump_global(conn)
+        else:
+            flipped = conn.execute(
+                update(MigrationState)
+                .where(MigrationState.migration == migration, MigrationState.kill.is_(not kill))
+                .values(
+                    kill=kill, kill_reason=reason if kill else None,
+                    version=MigrationState.version + 1, updated_ns=now,
+                )
+            ).rowcount  # fmt: skip
+            if not flipped:
+                return _current(conn, migration), False
+            _bump_global(conn)
         write_event(
             conn,
             EventKind.KILL if kill else EventKind.UNKILL,
             who=who,
             reason=reason,
-            from_stage=before.stage,
-            to_stage=before.stage,
+            from_stage=state.stage,
+            to_stage=state.stage,
             gate=gate,
+            migration=migration,
         )
-        return after, True
+        return _current(conn, migration), True
 
     return write_transaction(engine, flip, wait_s=wait_s, on_busy=on_busy)
 
@@ -595,13 +805,14 @@ def set_kill(
     engine: Engine,
     kill: bool,
     *,
+    migration: str | None = None,
     who: str | None = None,
     reason: str | None = None,
     gate: dict[str, Any] | None = None,
 ) -> LiveState:
-    """Set (kill) or clear (unkill) the store's kill flag, with its event (`change_kill`; the
-    state after, nothing written when it was already so)."""
-    return change_kill(engine, kill, who=who, reason=reason, gate=gate)[0]
+    """Set (kill) or clear (unkill) a kill flag, with its event (`change_kill`; the state
+    after, nothing written when it was already so)."""
+    return change_kill(engine, kill, migration=migration, who=who, reason=reason, gate=gate)[0]
 
 
 def trip_breaker(
@@ -610,10 +821,12 @@ def trip_breaker(
     *,
     failures: int,
     reason: str,
+    migration: str | None = None,
     run_id: str | None = None,
     who: str | None = None,
 ) -> bool:
-    """Open `op`'s breaker; True if this call opened it (False: it was open already).
+    """Open `op`'s breaker (an operation of `migration`, named in the event); True if this
+    call opened it (False: it was open already).
 
     One attempt (the router's poller tries again at its next refresh, so it never waits on a
     busy database); a database failure raises as `write_transaction` says.
@@ -629,18 +842,26 @@ def trip_breaker(
             conn.execute(insert(Breaker).values(op=op, **values))
         else:
             conn.execute(update(Breaker).where(Breaker.op == op).values(**values))
-        changed = _compare_and_set(conn, None, lambda _state: {})
-        assert changed is not None
+        state = read_state(conn, migration=migration)
+        stage = None if state is None else state.stage
+        if migration is not None:
+            conn.execute(
+                update(MigrationState)
+                .where(MigrationState.migration == migration)
+                .values(version=MigrationState.version + 1, updated_ns=now)
+            )
+        _bump_global(conn)
         write_event(
             conn,
             EventKind.BREAKER_TRIP,
             who=who or "router",
             reason=reason,
             op=op,
-            from_stage=changed[0].stage,
-            to_stage=changed[0].stage,
+            from_stage=stage,
+            to_stage=stage,
             run_id=run_id,
             ts_ns=now,
+            migration=migration,
         )
         return True
 
@@ -651,6 +872,7 @@ def reset_breaker(
     engine: Engine,
     op: str,
     *,
+    migration: str | None = None,
     who: str | None = None,
     reason: str | None = None,
     expect: Expected | None = None,
@@ -658,8 +880,8 @@ def reset_breaker(
     on_busy: Callable[[str], None] | None = None,
 ) -> bool:
     """Close `op`'s breaker (a person's decision); True if it was open (False: nothing
-    written). With `expect`, `StateMovedError` when the state moved from it (the operation
-    returns to the stage's percentage, so the stage matters). A busy database: see
+    written). With `expect`, `StateMovedError` when `migration`'s state moved from it (the
+    operation returns to the stage's percentage, so the stage matters). A busy database: see
     `write_transaction`."""
 
     def is_open(conn: Connection) -> bool:
@@ -668,7 +890,7 @@ def reset_breaker(
 
     def close(conn: Connection) -> bool:
         changed = _compare_and_set(
-            conn, expect, lambda _state: {}, check=lambda _state: is_open(conn)
+            conn, migration, expect, lambda _state: {}, check=lambda _state: is_open(conn)
         )
         if changed is None:
             return False
@@ -681,6 +903,7 @@ def reset_breaker(
             op=op,
             from_stage=changed[0].stage,
             to_stage=changed[0].stage,
+            migration=migration,
         )
         return True
 

@@ -15,7 +15,7 @@ from harness.control import actions
 from harness.control.gates import COMMAND, REJUDGED, STORED, gate_config, stage_gate
 from harness.control.monitor import GateMonitor
 from harness.store.db import open_engine
-from harness.store.models import RolloutEvent, RolloutState
+from harness.store.models import MigrationState, RolloutEvent
 from harness.store.state import ensure_state
 
 from .test_actions import seed_rust_errors
@@ -111,7 +111,7 @@ def test_the_automatic_rollback_judges_with_the_stored_settings(engine, store_ur
     with engine.begin() as conn:  # the stage's settings are now the strict ones
         strict_gate = stage_gate(strict.gate)
         conn.execute(
-            update(RolloutState).values(
+            update(MigrationState).values(
                 gate_name=strict_gate.name,
                 gate_fingerprint=strict_gate.fingerprint,
                 gate_settings=strict_gate.settings,

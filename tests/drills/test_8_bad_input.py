@@ -153,7 +153,7 @@ def _prepare(folder: Path, case: Case) -> None:
 def _state(db: Path) -> tuple[object, ...]:
     url = f"sqlite:///{db}"
     return (
-        rows(url, "SELECT stage, version FROM rollout_state")[0],
+        rows(url, "SELECT migration, stage, version FROM migration_state ORDER BY migration"),
         rows(url, "SELECT count(*) AS n FROM rollout_events")[0]["n"],
         rows(url, "SELECT count(*) AS n FROM outcomes")[0]["n"],
         rows(url, "SELECT count(*) AS n FROM breakers")[0]["n"],

@@ -11,7 +11,7 @@ from harness.operations import Operation
 def test_the_shipped_gate_config_has_a_not_slower_margin_for_every_operation():
     cfg = compose([])
     for op in Operation:
-        assert cfg.gate.ops.of(op).not_slower_margin == 0.05
+        assert cfg.gate.criteria(op).not_slower_margin == 0.05
 
 
 @pytest.mark.parametrize("value", ["0", "-0.1", "1.5"])

@@ -77,7 +77,7 @@ def test_the_simulation_decides_as_judge_does_on_real_sketches_of_real_samples()
     rng = np.random.default_rng(21)
     rust_all = 1.1 * rng.lognormal(np.log(90_000), 0.5, 3_000)
     python_all = rng.lognormal(np.log(90_000), 0.5, 6_000)
-    stage = StageConfig("canary", Percentages(33, 33, 33, 33))
+    stage = StageConfig("canary", Percentages(33))
     gate = GateConfig()
     op = Operation.PLACE_ORDER
     for look in (1, 2, 5, 10, 20, 40, 60):
@@ -91,7 +91,7 @@ def test_the_simulation_decides_as_judge_does_on_real_sketches_of_real_samples()
         grid = SketchGrid(rust, python)
         for criterion in (Criterion.p50_ratio, Criterion.p99_ratio, Criterion.not_slower):
             evidence = latency_evidence(
-                criterion, grid.low, grid.high, *grid.at_most, gate.ops.of(op), ALPHA / 3
+                criterion, grid.low, grid.high, *grid.at_most, gate.criteria(op), ALPHA / 3
             )
             want = {1: Outcome.PASS, -1: Outcome.FAIL, 0: Outcome.INCONCLUSIVE}[int(evidence.code)]
             judged = verdict.of(op, criterion)
@@ -159,7 +159,7 @@ def test_the_rate_simulation_decides_as_judge_does():
     interval for error_rate and error_excess as the vectorised path of the simulations."""
     scenario = RateScenario("x", rust_rate=0.03, python_rate=0.004, rust_share=0.25)
     counts = rate_counts(scenario, runs=1, seed=35)
-    stage = StageConfig("canary", Percentages(25, 25, 25, 25))
+    stage = StageConfig("canary", Percentages(25))
     gate = GateConfig()
     op = Operation.PLACE_ORDER
     seen = set()
@@ -176,7 +176,7 @@ def test_the_rate_simulation_decides_as_judge_does():
                 counts.rust_calls[0, look],
                 counts.python_errors[0, look],
                 counts.python_calls[0, look],
-                gate.ops.of(op),
+                gate.criteria(op),
                 ALPHA,
             )
             want = {1: Outcome.PASS, -1: Outcome.FAIL, 0: Outcome.INCONCLUSIVE}[int(evidence.code)]

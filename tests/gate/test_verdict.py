@@ -11,7 +11,6 @@ import pytest
 from harness.config.schema import (
     Criterion,
     GateConfig,
-    GateOps,
     OpCriteria,
     Percentages,
     StageConfig,
@@ -26,13 +25,13 @@ SECOND = 1_000_000_000
 
 
 def stage(percent: float = 50.0, shadow: float = 0.25, name: str = "canary") -> StageConfig:
-    return StageConfig(name=name, percent=Percentages(*[percent] * 4), shadow_sample_rate=shadow)
+    return StageConfig(name=name, percent=Percentages(percent), shadow_sample_rate=shadow)
 
 
 def gate(**changes) -> GateConfig:
     """The shipped defaults, with `changes` applied to every operation's criteria."""
     criteria = replace(OpCriteria(min_shadow_comparisons=100), **changes)
-    return GateConfig(ops=GateOps(*[replace(criteria) for _ in Operation]))
+    return GateConfig(ops={str(op): replace(criteria) for op in Operation})
 
 
 def sketch(n: int, scale: float = 1.0, seed: int = 0) -> LatencySketch:
@@ -289,6 +288,7 @@ def test_to_dict_has_stable_keys_and_is_strict_json():
         "gate_settings",
         "criteria",
         "skipped",
+        "migration",
     ]
     assert data["verdict"] == "INCONCLUSIVE" and data["stage"] == "canary"
     assert data["since"] == "1970-01-01T00:00:10.000+00:00"

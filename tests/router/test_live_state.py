@@ -35,9 +35,14 @@ async def test_the_store_kill_switch_takes_effect_on_the_next_call(open_harness,
     await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
     assert h.recorder.flush(10)
     assert [r["served"] for r in outcomes(store_url)] == ["rust", "python", "rust"]
-    events = rows(store_url, "SELECT kind, who, reason FROM rollout_events ORDER BY ts_ns")
-    assert [e["kind"] for e in events] == ["start", "kill", "unkill"]
-    assert events[1]["who"] == "alice" and events[1]["reason"] == "incident 42"
+    events = rows(
+        store_url, "SELECT kind, who, reason, migration FROM rollout_events ORDER BY ts_ns"
+    )
+    # One start per migration; the kill without a migration is the global one (`all`).
+    assert [(e["kind"], e["migration"]) for e in events] == [
+        ("start", "orders"), ("start", "bars"), ("kill", None), ("unkill", None),
+    ]  # fmt: skip
+    assert events[2]["who"] == "alice" and events[2]["reason"] == "incident 42"
 
 
 async def test_a_kill_set_elsewhere_reaches_this_process_without_a_restart(open_harness, store_url):
@@ -121,12 +126,12 @@ async def test_the_breaker_trips_after_repeated_rust_failures_and_a_reset_closes
     assert got == [("rust", "python", True)] * 3 + [("python", "python", False)] + [
         ("rust", "python", True)
     ]
-    events = rows(store_url, "SELECT kind, op, who FROM rollout_events ORDER BY ts_ns")
-    assert [(e["kind"], e["op"]) for e in events[1:]] == [
-        ("breaker_trip", "place_order"),
-        ("breaker_reset", "place_order"),
+    events = rows(store_url, "SELECT kind, op, who, migration FROM rollout_events ORDER BY ts_ns")
+    assert [(e["kind"], e["op"], e["migration"]) for e in events[2:]] == [
+        ("breaker_trip", "place_order", "orders"),
+        ("breaker_reset", "place_order", "orders"),
     ]
-    assert events[2]["who"] == "carol"
+    assert events[3]["who"] == "carol"
 
 
 async def test_an_open_breaker_in_the_store_reaches_a_new_process(open_harness, store_url):

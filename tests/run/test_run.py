@@ -41,6 +41,8 @@ SUMMARY_KEYS = {
 }
 OP_KEYS = {
     "op",
+    "migration",
+    "not_targeted",
     "calls",
     "calls_made",
     "to_rust",

@@ -11,7 +11,8 @@ from harness.run.summary import print_summary
 
 def _summary(rust: dict[str, Any], python: dict[str, Any]) -> dict[str, Any]:
     op = {
-        "op": "aggregate_bars", "calls": 21, "calls_made": 21, "rust_share": 0.5, "fallbacks": 0,
+        "op": "aggregate_bars", "migration": "bars", "calls": 21, "calls_made": 21,
+        "rust_share": 0.5, "not_targeted": 0, "fallbacks": 0,
         "errors": 0, "reconciled": 0, "shadow_comparisons": 0, "shadow_mismatches": 0,
         "rust": rust, "python": python,
     }  # fmt: skip
@@ -35,4 +36,4 @@ def test_latencies_of_microseconds_and_of_seconds_show_four_significant_digits()
     print_summary(_summary(rust, python), out)
     [row] = [line for line in out.getvalue().splitlines() if line.startswith("aggregate_bars")]
     cells = [cell.strip() for cell in row.split("│")]
-    assert cells[5:9] == ["0.001424", "0.0211", "12.35", "10,123"], row
+    assert cells[7:11] == ["0.001424", "0.0211", "12.35", "10,123"], row

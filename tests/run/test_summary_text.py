@@ -12,7 +12,8 @@ from harness.run.summary import print_summary
 def _summary(**recorder: Any) -> dict[str, Any]:
     side = {"calls": 0, "count": 0, "p50_ms": None, "p99_ms": None}
     op = {
-        "op": "place_order", "calls": 21, "calls_made": 84, "rust_share": None, "fallbacks": 0,
+        "op": "place_order", "migration": "orders", "calls": 21, "calls_made": 84,
+        "rust_share": None, "not_targeted": 0, "fallbacks": 0,
         "errors": 0, "reconciled": 0, "shadow_comparisons": 0, "shadow_mismatches": 0,
         "rust": side, "python": side,
     }  # fmt: skip

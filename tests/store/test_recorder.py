@@ -21,8 +21,10 @@ import pytest
 from sqlalchemy import func, select
 
 from harness.config import RecorderConfig
+from harness.operations import shipped_migration
 from harness.recorder import (
     SPILL_PREFIX,
+    OutcomeRecord,
     Recorder,
 )
 from harness.recorder.writer import _Batch, _Status
@@ -225,14 +227,16 @@ def test_a_spill_file_written_before_the_reconciled_column_is_replayed(sqlite_ur
     # A spill line of schema 0001 has one outcome column fewer: it replays as not reconciled.
     engine = open_engine(sqlite_url)
     run_id = start_run(engine, kind="test", config={}, native_available=True)
-    old = [(f"{i:032x}", *outcome(run_id, i)[:-1]) for i in range(3)]
+    width_0001 = OutcomeRecord._fields.index("reconciled")  # 0002 and 0004 added columns after
+    old = [(f"{i:032x}", *outcome(run_id, i)[:width_0001]) for i in range(3)]
     line = orjson.dumps({"b": "b" * 32, "o": old, "s": []}) + b"\n"  # a batch a line, then
     (tmp_path / f"{SPILL_PREFIX}dead-run.jsonl").write_bytes(line)
     recorder = Recorder(engine, FAST, spill_dir=tmp_path, name="next-run")
     assert recorder.flush(30)
     recorder.close()
     with engine.connect() as conn:
-        rows = conn.execute(select(Outcome.reconciled)).scalars().all()
-    assert rows == [False, False, False]
+        rows = conn.execute(select(Outcome.reconciled, Outcome.migration, Outcome.targeted)).all()
+    shipped = shipped_migration(outcome(run_id, 0).op)
+    assert [tuple(r) for r in rows] == [(False, shipped, True)] * 3
     assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
     engine.dispose()

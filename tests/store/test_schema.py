@@ -18,6 +18,7 @@ from harness.store.db import (
     upgrade,
 )
 from harness.store.models import Base
+from harness.store.state import read_states
 
 TABLES = {
     "runs",
@@ -28,6 +29,7 @@ TABLES = {
     "breakers",
     "dirty_buckets",
     "retention",
+    "migration_state",
     "rollout_events",
     "alembic_version",
 }
@@ -157,7 +159,7 @@ def test_upgrading_from_0002_keeps_every_row_and_the_stage_reads_no_stored_gate(
             conn.execute(text(statement), params)
     with engine.connect() as conn:
         before = {t: conn.execute(text(f"SELECT * FROM {t}")).all() for t in ROWS_AT_0002}
-    assert upgrade(engine) == SCHEMA_REVISION
+    assert upgrade(engine, "0003") == "0003"
     with engine.connect() as conn:
         after = {t: conn.execute(text(f"SELECT * FROM {t}")).all() for t in ROWS_AT_0002}
         gate = conn.execute(
@@ -167,4 +169,45 @@ def test_upgrading_from_0002_keeps_every_row_and_the_stage_reads_no_stored_gate(
         assert len(after[table]) == len(rows) == 1, table
         assert tuple(after[table][0])[: len(rows[0])] == tuple(rows[0]), table
     assert [tuple(r) for r in gate] == [(None, None, None)]
+    engine.dispose()
+
+
+def test_upgrading_to_0005_keeps_every_row_and_moves_the_state_into_each_migration(db_url):
+    engine = open_engine(db_url)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for statement in ROWS_AT_0002.values():
+            params = {"sketch": b"\x01\x02"} if ":sketch" in statement else {}
+            conn.execute(text(statement), params)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE rollout_state SET gate_name = 'quick', gate_settings = '{}'"))
+    kept = ("runs", "outcomes", "outcome_rollups", "dirty_buckets", "shadow_comparisons",
+            "breakers", "rollout_events")  # fmt: skip
+    with engine.connect() as conn:
+        before = {t: conn.execute(text(f"SELECT * FROM {t}")).mappings().all() for t in kept}
+    assert upgrade(engine) == SCHEMA_REVISION
+    with engine.connect() as conn:
+        after = {t: conn.execute(text(f"SELECT * FROM {t}")).mappings().all() for t in kept}
+        states = conn.execute(
+            text("SELECT migration, stage, stage_since_ns, kill, kill_reason, gate_name "
+                 "FROM migration_state ORDER BY migration")
+        ).all()  # fmt: skip
+        top = conn.execute(text("SELECT kill, kill_reason FROM rollout_state")).all()
+    for table, rows in before.items():  # every row, every old column's value
+        assert len(after[table]) == len(rows) == 1, table
+        assert {k: after[table][0][k] for k in rows[0]} == dict(rows[0]), table
+    assert after["outcomes"][0]["migration"] == "orders" and after["outcomes"][0]["targeted"]
+    assert after["outcome_rollups"][0]["migration"] == "orders"
+    assert after["shadow_comparisons"][0]["migration"] == "bars"
+    assert after["rollout_events"][0]["migration"] is None  # an action of all: `all`
+    assert [tuple(r) for r in states] == [
+        ("bars", "canary", 7, True, "halt", "quick"),
+        ("orders", "canary", 7, True, "halt", "quick"),
+    ]
+    assert [tuple(r) for r in top] == [(False, None)]
+    with engine.connect() as conn:  # what routers read after the upgrade
+        state = read_states(conn)
+    assert state is not None and state.migrations["orders"].stage == "canary"
+    assert state.open_breakers == frozenset({"place_order"})
     engine.dispose()

@@ -51,11 +51,12 @@ def test_state_is_created_once_even_when_processes_race(engine):
 
 
 def test_promotion_moves_the_stage_opens_a_window_and_writes_one_event(engine):
-    first = ensure_state(engine, "off")
+    first = ensure_state(engine, "off", migration="orders")
     moved = set_stage(
         engine,
         "shadow",
         kind=EventKind.PROMOTE,
+        migration="orders",  # its version: the migration's own, as `first`'s
         who="ana",
         reason="soaked",
         gate={"verdict": "PASS"},

@@ -53,9 +53,9 @@ class GateScreen(DashboardScreen):
         if chosen is None:
             text = ""
         elif isinstance(chosen, Skipped):
-            where = chosen.op.value if chosen.op else "stage"
+            where = str(chosen.op) if chosen.op else "stage"
             text = f"{where} {chosen.criterion.value}: skipped: {chosen.reason}"
         else:
-            where = chosen.op.value if chosen.op else "stage"
+            where = str(chosen.op) if chosen.op else "stage"
             text = f"{where} {chosen.criterion.value}: {chosen.detail}"
         self.query_one("#criterion-detail", Static).update(Content(text))

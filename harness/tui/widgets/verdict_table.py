@@ -56,7 +56,7 @@ class VerdictTable(DataTable[Text]):
         self.clear()
         self._criteria = [] if verdict is None else [*verdict.criteria, *verdict.skipped]
         for i, c in enumerate(self._criteria):
-            op = Text(c.op.value if c.op is not None else "(stage)")
+            op = Text(str(c.op) if c.op is not None else "(stage)")
             if isinstance(c, Skipped):
                 dim = "dim"
                 self.add_row(

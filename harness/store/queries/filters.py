@@ -1,0 +1,101 @@
+"""A history query's filters as a user gives them: durations, instants, and the `Filters`
+every query takes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from harness.errors import InvalidInputError
+from harness.operations import Impl
+from harness.store.rollups import MINUTE_NS
+
+MAX_LIMIT: Final = 100_000
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNIT_NS: Final = {
+    "s": 1_000_000_000,
+    "m": MINUTE_NS,
+    "h": 60 * MINUTE_NS,
+    "d": 1_440 * MINUTE_NS,
+    "w": 10_080 * MINUTE_NS,
+}
+_MAX_NS: Final = 100 * 365 * _UNIT_NS["d"]  # a century: anything longer is a typo
+
+
+def parse_duration(
+    text: str, field: str = "duration", examples: str = "30s, 15m, 1h, 2h30m, 7d"
+) -> int:
+    """Nanoseconds of a duration like `90s`, `15m`, `1h`, `2h30m`, `7d`, `1w` (at most a century).
+
+    Raises `InvalidInputError(field, text, ...)` for anything else, its reason showing
+    `examples` (valid values for `field`: a caller that takes only whole minutes names those).
+    """
+    value = text.strip().lower() if isinstance(text, str) else ""
+    parts = _DURATION.findall(value)
+    if not value or not parts or "".join(n + u for n, u in parts) != value:
+        raise InvalidInputError(field, text, f"expected a duration such as {examples}")
+    total = sum(int(n) * _UNIT_NS[u] for n, u in parts)
+    if total <= 0:
+        raise InvalidInputError(field, text, "must be longer than zero")
+    if total > _MAX_NS:
+        raise InvalidInputError(field, text, "longer than a century")
+    return total
+
+
+def parse_instant(text: str, field: str, now_ns: int | None = None) -> int:
+    """Nanoseconds since the epoch of `--since`/`--until`: a duration back from now (`1h`) or an
+    ISO-8601 timestamp (`2026-11-30T14:00`, `...Z`, an offset; naive means UTC)."""
+    now = time.time_ns() if now_ns is None else now_ns
+    value = text.strip() if isinstance(text, str) else ""
+    if _DURATION.match(value.lower()):
+        return now - parse_duration(value, field)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        reason = "expected a duration back from now (1h, 30m, 7d) or an ISO-8601 timestamp"
+        raise InvalidInputError(field, text, reason) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if not 1970 <= parsed.astimezone(UTC).year <= 2200:
+        raise InvalidInputError(field, text, "outside the years 1970 to 2200")
+    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta // timedelta(microseconds=1)) * 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a history query keeps: every field optional (None = any).
+
+    `op` is any operation's name; `migration` keeps that migration's rows; `ops` keeps those
+    operations' rows (the gate's window of one migration). `impl` is the side that served;
+    `since_ns`/`until_ns` bound the outcome's start time; `bucket_ns` (a whole number of
+    minutes) splits the answer into a time series.
+    """
+
+    op: str | None = None
+    impl: Impl | None = None
+    stage: str | None = None
+    run: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    bucket_ns: int | None = None
+    migration: str | None = None
+    ops: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("stage", "run"):
+            value = getattr(self, name)
+            if value is not None and (not value or len(value) > 255 or not value.isprintable()):
+                reason = "must be 1 to 255 printable characters"
+                raise InvalidInputError(name, value, reason)
+        since, until = self.since_ns, self.until_ns
+        if since is not None and until is not None and since >= until:
+            raise InvalidInputError("since", self.since_ns, "must be before --until")
+        if self.bucket_ns is not None and (
+            self.bucket_ns < MINUTE_NS or self.bucket_ns % MINUTE_NS
+        ):
+            raise InvalidInputError("bucket", self.bucket_ns, "must be a whole number of minutes")
