@@ -567,8 +567,11 @@ def validate(cfg: HarnessConfig) -> None:
             raise ConfigError(
                 f"{where}.start_stage", migration.start_stage, f"not a stage ({names})"
             )
-        if migration.breaker is not None:
-            _validate_breaker(f"{where}.breaker", migration.breaker)
+        own_breaker = migration.breaker
+        if own_breaker.failures is not None and own_breaker.failures < 1:
+            raise ConfigError(f"{where}.breaker.failures", own_breaker.failures, "must be >= 1")
+        if own_breaker.window_s is not None:
+            _positive(f"{where}.breaker.window_s", own_breaker.window_s)
         _validate_migration_gate(f"{where}.gate", migration.gate)
     if not rollout.salt:
         raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")
