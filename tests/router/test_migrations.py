@@ -8,6 +8,7 @@ stage's targets send only the targeted calls to Rust and record the rest as not 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
@@ -171,3 +172,64 @@ async def test_a_registered_operation_trips_its_breaker(open_harness, store_url)
             break
         await asyncio.sleep(0.05)
     assert [(t["op"], t["migration"]) for t in trips] == [("flaky", "flaky")]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_registered_operations_bad_input_is_the_callers_error(
+    open_harness, store_url, is_async
+):
+    """Rust raising ValueError (or TypeError) for bad input reaches the caller as it is: no
+    rerun on Python, no breaker failure; `caller_errors=()` makes it a fallback again."""
+    h = open_harness(url=store_url, stage="production", rollout__breaker__failures=2)
+    calls: list[str] = []
+
+    def check(side: str, window: int) -> int:
+        calls.append(side)
+        if window <= 0:
+            raise ValueError(f"window must be > 0, got {window}")
+        return window
+
+    def make(side: str) -> Any:
+        if is_async:
+
+            async def run_async(window: int) -> int:
+                return check(side, window)
+
+            return run_async
+
+        def run(window: int) -> int:
+            return check(side, window)
+
+        return run
+
+    async def call(op: Any, window: int) -> int:
+        got = op(window)
+        return int(await got) if is_async else int(got)
+
+    ema = h.register_operation("ema", python=make("python"), rust=make("rust"))
+    for _ in range(3):
+        with pytest.raises(ValueError, match="window must be > 0"):
+            await call(ema, 0)
+    assert calls == ["rust"] * 3  # never rerun on Python
+    assert "ema" not in h.state.open_breakers
+    assert h.router.decide("ema", "0") is Impl.RUST
+    assert await call(ema, 5) == 5
+
+    calls.clear()
+    every = h.register_operation(
+        "ema_all", python=make("python"), rust=make("rust"), caller_errors=()
+    )
+    with pytest.raises(ValueError, match="window must be > 0"):
+        await call(every, 0)
+    assert calls == ["rust", "python"]  # any exception falls back, as the bot asked
+    with pytest.raises(TypeError, match="caller_errors"):
+        h.register_operation("ema_bad", python=make("python"), rust=make("rust"),
+                             caller_errors=("ValueError",))  # fmt: skip
+    assert h.recorder.flush(10)
+    got = [
+        (r["op"], r["served"], bool(r["fell_back"]), r["error_class"] is not None)
+        for r in outcomes(store_url)
+    ]
+    assert got == [("ema", "rust", False, True)] * 3 + [("ema", "rust", False, False)] + [
+        ("ema_all", "python", True, True)
+    ]
