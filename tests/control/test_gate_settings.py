@@ -77,7 +77,11 @@ def test_every_reader_judges_a_stage_by_the_settings_stored_when_it_started(engi
     assert actions.verdict(engine, quick).result.value == "INCONCLUSIVE"
     assert actions.verdict(engine, quick).gate_settings["name"] == "default"  # type: ignore[index]
     with engine.connect() as conn:
-        gate = conn.execute(select(RolloutEvent.gate).where(RolloutEvent.kind == "promote"))
+        gate = conn.execute(  # one event per migration moved: orders' here
+            select(RolloutEvent.gate).where(
+                RolloutEvent.kind == "promote", RolloutEvent.migration == "orders"
+            )
+        )
         event = json.loads(gate.scalar_one())
     assert event["gate_settings"]["name"] == "quick"
     assert event["next_stage_gate"]["name"] == "default"
