@@ -78,8 +78,10 @@ __all__ = [
     "check_migration",
     "current_state",
     "gate_judging",
+    "gate_of",
     "kill",
     "known_migrations",
+    "operations_of",
     "overview",
     "person_text",
     "plan_promote",
@@ -241,7 +243,7 @@ def check_migration(engine: Engine | None, cfg: HarnessConfig, name: str | None)
     return name
 
 
-def _ops_of(engine: Engine, cfg: HarnessConfig, migration: str) -> list[str]:
+def operations_of(engine: Engine, cfg: HarnessConfig, migration: str) -> list[str]:
     """The operations of `migration`: the config's, then any other its recorded outcomes
     name (a bot's registered operation the config does not list)."""
     ops = cfg.rollout.operations_of(migration)
@@ -266,7 +268,7 @@ def _start_stage(cfg: HarnessConfig, migration: str | None = None) -> str:
     return cfg.rollout.start_stage or cfg.rollout.stages[0].name
 
 
-def _gate_of(cfg: HarnessConfig, migration: str | None) -> GateConfig:
+def gate_of(cfg: HarnessConfig, migration: str | None) -> GateConfig:
     """The gate settings of `migration` (its `gate` overrides applied)."""
     if migration is None:
         return cfg.gate
@@ -279,7 +281,7 @@ def current_state(engine: Engine, cfg: HarnessConfig, migration: str | None = No
     (`LiveState.started` False), with nothing written: reading needs no write access (a
     read-only store, `harness status` on a copy). A migration's open breakers are those of its
     own operations."""
-    ops = None if migration is None else frozenset(_ops_of(engine, cfg, migration))
+    ops = None if migration is None else frozenset(operations_of(engine, cfg, migration))
     with engine.connect() as conn:
         state = read_state(conn, with_gate=True, migration=migration, ops=ops)
     if state is not None:
@@ -308,7 +310,7 @@ def _stored(engine: Engine, cfg: HarnessConfig, state: LiveState) -> LiveState:
             engine,
             cfg.rollout.start_of(name),
             migration=name,
-            gate=stage_gate(_gate_of(cfg, name)),
+            gate=stage_gate(gate_of(cfg, name)),
             wait_s=cfg.db.write_wait_s,
         )
     return current_state(engine, cfg, state.migration)
@@ -403,7 +405,7 @@ def gate_judging(cfg: HarnessConfig, state: LiveState, *, rejudge: bool = False)
     """Which gate settings judge `state`'s stage for a command configured with `cfg`
     (`harness.control.gates.judging`, with `state`'s migration's own overrides): its `note()`
     is the line a command prints when they are not its own."""
-    return judging(_gate_of(cfg, state.migration), state.gate, rejudge=rejudge)
+    return judging(gate_of(cfg, state.migration), state.gate, rejudge=rejudge)
 
 
 def _judged(
@@ -425,7 +427,7 @@ def _judged(
     name = state.migration
     stage = stage_config(cfg, state.stage, name)
     until = max(now_ns or time.time_ns(), state.stage_since_ns)
-    ops = None if name is None else _ops_of(engine, cfg, name)
+    ops = None if name is None else operations_of(engine, cfg, name)
     figures = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops)
     how = gate_judging(cfg, state, rejudge=rejudge)
     judged = judge(figures, how.gate, stage, ops, migration=name)
@@ -436,7 +438,7 @@ def _event_gate(judged: Verdict, cfg: HarnessConfig, migration: str | None) -> d
     """A stage change's event: the verdict it was judged by, and in full the gate settings the
     new stage is stored with (this command's, with the migration's overrides), so the log says
     what judged every stage."""
-    own = stage_gate(_gate_of(cfg, migration))
+    own = stage_gate(gate_of(cfg, migration))
     settings = json.loads(own.settings)
     return {
         **judged.to_dict(),
@@ -474,6 +476,13 @@ def _decided_on(
         with engine.connect() as conn:
             raise moved_error(conn, expect, state)
     return state, expect
+
+
+def _on_ladder(flag: str, stage: str | None, ladder: list[StageConfig]) -> None:
+    """`ActionInputError` when `stage` (given with `flag`) is not on `ladder`."""
+    if stage is not None and stage not in {s.name for s in ladder}:
+        names = ", ".join(s.name for s in ladder)
+        raise ActionInputError(f"{flag} {stage!r} is not on this ladder ({names})")
 
 
 def _check_seen_all(
@@ -561,7 +570,7 @@ def _plan_all(
             parts.append(planned)
     if not parts:
         why = "; ".join(f"{name}: {reason}" for name, reason in alone)
-        raise ActionError(f"no migration to {action} ({why})")
+        raise ActionError(f"nothing to {action} to ({why})")
     first = parts[0]
     return replace(
         first,
@@ -599,6 +608,7 @@ def plan_promote(
         def one(each: str) -> ActionPlan | str:
             state = current_state(engine, cfg, each)
             ladder = _ladder(cfg, each)
+            _on_ladder("--from", from_stage, ladder)
             if _index(cfg, state.stage, each) + 1 >= len(ladder):
                 return f"already at the last stage, {state.stage}"
             return plan_promote(
@@ -634,10 +644,10 @@ def plan_promote(
             key_advice="the gate screen, key 2, shows why; P forces it, with a reason",
         )
     forced = force and not passed
-    own = stage_gate(_gate_of(cfg, name))
+    own = stage_gate(gate_of(cfg, name))
     return ActionPlan(
         "promote", state, stages[i], stages[i + 1], judged, forced, expect, own, name,
-        tuple(_ops_of(engine, cfg, name)),
+        tuple(operations_of(engine, cfg, name)),
     )  # fmt: skip
 
 
@@ -662,15 +672,16 @@ def plan_rollback(
 
         def one(each: str) -> ActionPlan | str:
             ladder = _ladder(cfg, each)
+            _on_ladder("--from", from_stage, ladder)
             if to is not None and to not in {s.name for s in ladder}:
                 names = ", ".join(s.name for s in ladder)
                 raise ActionInputError(f"--to {to!r} is not on this ladder ({names})")
             state = current_state(engine, cfg, each)
             i = _index(cfg, state.stage, each)
-            if i == 0:
-                return f"already at the first stage, {state.stage}"
             if to is not None and _index(cfg, to, each) >= i:
                 return f"--to {to!r} is not below its stage {state.stage!r}"
+            if i == 0:
+                return f"already at the first stage, {state.stage}"
             return plan_rollback(
                 engine, cfg, to=to, now_ns=now_ns, from_stage=from_stage, migration=each
             )
@@ -691,10 +702,10 @@ def plan_rollback(
         if _index(cfg, to, name) >= i:
             raise ActionError(f"--to {to!r} is not below the current stage {state.stage!r}")
     judged = verdict(engine, cfg, state, now_ns)
-    own = stage_gate(_gate_of(cfg, name))
+    own = stage_gate(gate_of(cfg, name))
     return ActionPlan(
         "rollback", state, stages[i], target, judged, expect=expect, next_gate=own,
-        migration=name, ops=tuple(_ops_of(engine, cfg, name)),
+        migration=name, ops=tuple(operations_of(engine, cfg, name)),
     )  # fmt: skip
 
 
@@ -969,7 +980,7 @@ def reset_breaker(
     owner = cfg.rollout.migration_of(op)
     if owner is None:
         owner = next(
-            (m for m in known_migrations(engine, cfg) if op in _ops_of(engine, cfg, m)), None
+            (m for m in known_migrations(engine, cfg) if op in operations_of(engine, cfg, m)), None
         )
     if migration is not None and owner != migration:
         raise ActionInputError(
@@ -1071,12 +1082,12 @@ def overview(
         figures = window_figures(engine, state.stage, state.stage_since_ns, until)
         judged = combined(verdicts(engine, cfg, now_ns, rejudge=rejudge))
         how = None if first is None else gate_judging(cfg, current_state(engine, cfg, first))
-        ops: tuple[str, ...] = tuple(op for m in names for op in _ops_of(engine, cfg, m))
+        ops: tuple[str, ...] = tuple(op for m in names for op in operations_of(engine, cfg, m))
     else:
         ladder = _ladder(cfg, migration)
         stage = stage_config(cfg, state.stage, migration)
         figures, judged, how = _judged(engine, cfg, state, now_ns, rejudge=rejudge)
-        ops = tuple(_ops_of(engine, cfg, migration))
+        ops = tuple(operations_of(engine, cfg, migration))
     return Overview(
         state=state,
         stage=stage,
