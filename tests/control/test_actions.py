@@ -180,7 +180,7 @@ def test_a_critical_fail_rolls_the_stage_back_once_however_many_processes_judge(
     second = GateMonitor(engine, cfg)  # another process seeing the same FAIL
     assert first.check_once() is True
     assert second.check_once() is False  # the stage moved: shadow's window has no FAIL
-    assert [s.stage for s in applied] == ["shadow"]
+    assert [s.migrations["orders"].stage for s in applied] == ["shadow"]  # every migration's
     rollbacks = [e for e in events(engine) if e.kind == "auto_rollback"]
     assert len(rollbacks) == 1
     event = rollbacks[0]

@@ -145,16 +145,18 @@ def test_after_a_promotion_with_gate_quick_every_command_without_it_agrees(store
     assert bounds(judged) == bounds(again) and judged["skipped"] == again["skipped"]
     assert again["gate_settings"]["name"] == "quick" and again["gate_settings"]["source"] == STORED
     assert with_quick.stderr == ""
-    [warning] = without.stderr.splitlines()
-    assert warning.startswith("harness gate: warning: stage 'shadow' is judged by the gate ")
-    assert "'quick'" in warning and "not by this command's 'default'" in warning
+    warnings = without.stderr.splitlines()  # one per migration, each naming it
+    assert [w.split(": ")[2] for w in warnings] == ["orders", "bars"]
+    for warning in warnings:
+        assert ": stage 'shadow' is judged by the gate " in warning
+        assert "'quick'" in warning and "not by this command's 'default'" in warning
     status = harness("status", "--json", db, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
     assert data["verdict"] == judged["verdict"]
     assert bounds(data["gate"]) == bounds(judged)
     assert data["gate_settings"]["judged_by"]["name"] == "quick"
-    assert len(status.stderr.splitlines()) == 1
+    assert len(status.stderr.splitlines()) == 2  # a warning per migration
     table = harness("gate", db, cwd=tmp_path)
     assert f"verdict: {judged['verdict']}  (gate settings 'quick' (" in table.stdout
     assert "stored with the stage)" in table.stdout
