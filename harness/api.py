@@ -343,6 +343,7 @@ class Harness:
         key: KeyFunction | None = None,
         compare: Callable[[Any, Any], str | None] | None = None,
         idempotent: bool = True,
+        caller_errors: tuple[type[BaseException], ...] = (ValueError, TypeError),
     ) -> Callable[..., Any]:
         """The bot's own operation, routed like the built-in ones; returns the routed callable.
 
@@ -357,7 +358,11 @@ class Harness:
         Python, not targeted. `compare(python_result, rust_result)` returns None when equal,
         else a difference text (default: `harness.compare.describe_difference`).
         `idempotent=False` declares a call that must never be repeated: a Rust failure is
-        raised to the caller and the Python side is not called.
+        raised to the caller and the Python side is not called. `caller_errors` are the
+        exception classes that mean the caller's input was wrong (default `ValueError`,
+        `TypeError`; `InvalidInputError` is a `ValueError`): raised to the caller as they are,
+        recorded as an error, never a fallback and never counted toward the breaker; `()`
+        makes every Rust exception a fallback (`harness.router.registered`).
 
         Criteria: `gate.ops.<name>` if configured, else the defaults. Raises `ConfigError`
         naming the field for a bad name (`NAME_PATTERN`), a clash with a built-in or another
@@ -375,6 +380,7 @@ class Harness:
             key=key,
             compare=compare,
             idempotent=idempotent,
+            caller_errors=caller_errors,
         )
 
     # ----- the live state and actions ------------------------------------------------------------

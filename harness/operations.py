@@ -61,7 +61,8 @@ class Failure(StrEnum):
     """What a Rust failure of an operation leads to (`OperationSpec.failure`).
 
     - `pure`: the operation is safe to repeat (a pure function, an idempotent request): any
-      `Exception` that is not the caller's input (`InvalidInputError`) reruns on Python.
+      `Exception` that is not the caller's input reruns on Python (the caller's input:
+      `InvalidInputError` for the built-ins, `OperationSpec.caller_errors` for a registered one).
     - `not_idempotent`: never repeated: the Rust failure is raised to the caller, and the Python
       side is not called (a registered callable declares `idempotent=False`).
     - `orders`: the order clients' rule (`harness.router.policy.order_failure_action`): not
@@ -95,7 +96,9 @@ class OperationSpec:
     operation (None: the built-in rule of its router module); `failure` what a Rust failure
     leads to; `compare(python_result, rust_result)` returns None when equal, else a difference
     text (None: `harness.compare.describe_difference`); `shadow_in` where a shadow runs
-    (`thread`, `process` or `auto`: see `harness.router.shadow`).
+    (`thread`, `process` or `auto`: see `harness.router.shadow`); `caller_errors` the
+    exception classes that mean the caller's input was wrong (raised to the caller as they are,
+    never a fallback nor a breaker's failure; the built-ins use `InvalidInputError`).
     """
 
     name: str
@@ -108,6 +111,7 @@ class OperationSpec:
     compare: Callable[[Any, Any], str | None] | None = None
     shadow_in: str = "auto"
     builtin: bool = False
+    caller_errors: tuple[type[BaseException], ...] = ()
 
     @property
     def idempotent(self) -> bool:

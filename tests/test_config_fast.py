@@ -139,6 +139,37 @@ def test_other_inputs_are_left_to_hydra(monkeypatch, overrides):
     assert _outcome(overrides, {}) == _by_hydra(monkeypatch, overrides, {})
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["rollout.migrations.bars.start_stage=canary"],
+        ["rollout=by_symbol", "rollout.migrations.orders.start_stage=mnq"],
+        ["rollout.migrations.bars.gate.min_soak_s=0", "rollout.migrations.bars.gate.alpha=0.1"],
+        ["gate.ops.aggregate_bars.min_samples=20", "gate=quick"],
+        ["rollout.migrations.orders.breaker.failures=3"],
+        ["rollout.migrations.orders.breaker.window_s=0"],  # wrong: the same ConfigError
+        ["rollout.migrations.bars.start_stage=nosuch"],  # wrong: the same ConfigError
+    ],
+)
+def test_overrides_into_a_mapping_compose_as_hydra_composes_them(monkeypatch, overrides):
+    _check(monkeypatch, overrides, {})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["rollout.migrations.ema.start_stage=canary"],  # an entry the files do not hold
+        ["gate.ops.ema.min_samples=20"],
+        ["rollout.migrations.bars=x"],  # an entry as a whole
+        ["rollout.migrations.bars.operations=[aggregate_bars]"],
+        ["+gate.ops.ema.min_samples=20"],
+    ],
+)
+def test_other_mapping_overrides_are_left_to_hydra(monkeypatch, overrides):
+    assert compose_packaged(CONF_DIR, overrides, None) is None
+    assert _outcome(overrides, {}) == _by_hydra(monkeypatch, overrides, {})
+
+
 def test_a_folder_of_the_users_is_left_to_hydra(monkeypatch, tmp_path):
     (tmp_path / "gate").mkdir()
     (tmp_path / "gate" / "mine.yaml").write_text("defaults:\n  - default\n  - _self_\nalpha: 0.2\n")
@@ -159,3 +190,10 @@ def test_hydra_is_not_imported_on_the_fast_path():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert (done.stdout.strip(), done.returncode) == ("[]", 0), done.stderr
+
+
+def test_one_breaker_value_of_one_migration_is_set_by_one_override(monkeypatch):
+    overrides = ["rollout.migrations.orders.breaker.failures=3"]
+    for cfg in (compose(overrides), compose(overrides, config_dir=CONF_DIR)):  # fast, Hydra
+        orders, bars = cfg.rollout.breaker_of("orders"), cfg.rollout.breaker_of("bars")
+        assert (orders.failures, orders.window_s, bars.failures) == (3, 60.0, 5)

@@ -146,12 +146,15 @@ def compose(
     from omegaconf.errors import OmegaConfBaseException
 
     _register()
+    entries = [o for o in hydra_overrides if _entry_override(o) is not None]
+    hydra_overrides = [o for o in hydra_overrides if o not in entries]
     try:
         with initialize_config_dir(
             config_dir=str(CONF_DIR), version_base="1.3", job_name="harness"
         ):
             # With Hydra's own node, for the group options chosen (the gate's name below).
             composed = hydra_compose("config", overrides=hydra_overrides, return_hydra_config=True)
+        _apply_entry_overrides(composed, entries)
         choices = composed.hydra.runtime.choices
         sections = [f.name for f in fields(HarnessConfig)]
         for key in composed:
@@ -178,6 +181,57 @@ def compose(
     resolve_credentials(cfg, env)
     validate(cfg)
     return cfg
+
+
+_ENTRY_MAPPINGS: Final[dict[str, type]] = {
+    "gate.ops": OpCriteria,
+    "rollout.migrations": MigrationConfig,
+}
+"""The mappings of the schema whose entries are sections, by any name (an operation's, a
+migration's): an override may add an entry to them (`harness.config._apply_entry_overrides`)."""
+
+
+def _entry_override(override: str) -> tuple[str, str, str, Any] | None:
+    """For an override of an entry of a mapping in `_ENTRY_MAPPINGS` or a key inside one
+    (`+gate.ops.ema.min_samples=20`, `gate.ops.ema={min_samples: 20}`): the mapping's key,
+    the entry's name, the key inside the entry ('' for the whole entry), and the value as
+    Hydra's grammar reads it; None for any other override (a deletion `~` too)."""
+    found = _ASSIGNMENT.match(override)
+    if found is None:
+        return None
+    key = found.group(2)
+    for mapping in _ENTRY_MAPPINGS:
+        if key.startswith(f"{mapping}."):
+            name, _, inner = key[len(mapping) + 1 :].partition(".")
+            from hydra.core.override_parser.overrides_parser import OverridesParser
+
+            parsed = OverridesParser.create().parse_override(override)
+            return mapping, name, inner, parsed.value()
+    return None
+
+
+def _apply_entry_overrides(composed: Any, entries: Sequence[str]) -> None:
+    """Apply, in order, overrides of entries of the schema's mappings of sections, creating
+    an entry the files do not hold with its section's defaults first.
+
+    Hydra cannot: `+gate.ops.ema.min_samples=20` makes `gate.ops.ema` a plain mapping, which
+    OmegaConf refuses in a `dict[str, OpCriteria]` (and `gate.ops.ema={...}` without `+` is
+    "could not override"), though an operation a bot registers at run time has no entry in
+    the packaged files. A leading `+` or `++` changes nothing here: the entry and every key of
+    its section exist once created. Errors are OmegaConf's, turned into `ConfigError` naming
+    the full key by the caller."""
+    from omegaconf import OmegaConf, open_dict
+
+    for override in entries:
+        parsed = _entry_override(override)
+        assert parsed is not None
+        mapping, name, inner, value = parsed
+        check_name(mapping, name)
+        node = OmegaConf.select(composed, mapping)
+        if name not in node:
+            with open_dict(node):  # Hydra composes in struct mode: new keys are refused
+                node[name] = _ENTRY_MAPPINGS[mapping]()
+        OmegaConf.update(node, f"{name}.{inner}" if inner else name, value, merge=True)
 
 
 _GROUPS: Final = ("rollout", "broker", "db", "gate", "workload")
@@ -567,8 +621,11 @@ def validate(cfg: HarnessConfig) -> None:
             raise ConfigError(
                 f"{where}.start_stage", migration.start_stage, f"not a stage ({names})"
             )
-        if migration.breaker is not None:
-            _validate_breaker(f"{where}.breaker", migration.breaker)
+        own_breaker = migration.breaker
+        if own_breaker.failures is not None and own_breaker.failures < 1:
+            raise ConfigError(f"{where}.breaker.failures", own_breaker.failures, "must be >= 1")
+        if own_breaker.window_s is not None:
+            _positive(f"{where}.breaker.window_s", own_breaker.window_s)
         _validate_migration_gate(f"{where}.gate", migration.gate)
     if not rollout.salt:
         raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")

@@ -10,12 +10,15 @@ inputs it fully understands:
   Hydra reads (`# @package`, a `config.yaml` of its own, ...);
 - group options of the primary defaults list (`db=postgres`, `gate=quick`), each at most once;
 - `key=value` on a dotted key of the schema that holds one value (no list index, no section),
+  through a mapping (`rollout.migrations.bars.start_stage`, `gate.ops.place_order.min_samples`)
+  only by a name the composed files already hold (Hydra refuses a new one without `+`),
   each key at most once, with a value in a plain form: `true`/`false`, an integer, a decimal
   number, `null` where the key is optional, an enum member's name, or any text for a text key
   (taken literally, as `harness.config._literal_text` has Hydra take it), but never text that
   Hydra or OmegaConf would read further (`${...}` interpolations, backslashes, quotes);
 - files without interpolations, `# @package` lines or defaults other than options of their own
-  group followed by `_self_`.
+  group followed by `_self_`; a mapping of the schema (`dict[str, X]`) holds text names, and an
+  `Any` value (a stage's `percent`) holds a number or a mapping of text to numbers.
 
 Anything else, and every input that is wrong, returns None: the caller composes with Hydra,
 which gives the answer or the error it always gave. `tests/test_config_fast.py` holds the two
@@ -103,7 +106,7 @@ def _compose(
     for group, option in choices.items():
         tree[group] = _group_option(conf_dir, group, option, ())
     for key, value in assignments:
-        _assign(tree, key, _typed(key, value))
+        _assign(tree, key, _typed(key, value, tree))
     built = _build(HarnessConfig, tree)
     assert isinstance(built, HarnessConfig)
     return built, choices
@@ -151,10 +154,10 @@ def _assign(tree: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _typed(key: str, text: str) -> Any:
+def _typed(key: str, text: str, tree: dict[str, Any]) -> Any:
     """An override's value as Hydra parses it and OmegaConf types it for the key's schema
     type; `_NotPlain` for any form not listed in the module docstring."""
-    kind = _leaf_type(key)
+    kind = _leaf_type(key, tree)
     optional = type(None) in typing.get_args(kind)
     base = next(a for a in typing.get_args(kind) if a is not type(None)) if optional else kind
     value = text.strip()
@@ -183,17 +186,26 @@ def _typed(key: str, text: str) -> Any:
     raise _NotPlain(f"{key}={text!r}")
 
 
-def _leaf_type(key: str) -> Any:
+def _leaf_type(key: str, tree: dict[str, Any]) -> Any:
     """The schema type at dotted `key` if it holds one value (text, number, flag, enum, each
-    maybe optional); `_NotPlain` otherwise."""
+    maybe optional); `_NotPlain` otherwise. A part that names an entry of a mapping
+    (`rollout.migrations.<name>`, `gate.ops.<op>`) must name one `tree` (the composed files)
+    already holds: Hydra refuses a new entry without `+`, and its error is Hydra's to give."""
     kind: Any = HarnessConfig
+    node: Any = tree
     for part in key.split("."):
+        if typing.get_origin(kind) is dict:
+            if not (isinstance(node, dict) and isinstance(node.get(part), dict)):
+                raise _NotPlain(f"{key}: {part!r} is not an entry of the mapping")
+            kind, node = typing.get_args(kind)[1], node[part]
+            continue
         if not (isinstance(kind, type) and is_dataclass(kind)):
             raise _NotPlain(f"{key}: not a key of a section")
         hints = _hints(kind)
         if part not in hints:
             raise _NotPlain(f"{key}: not in the schema")
         kind = hints[part]
+        node = node.get(part) if isinstance(node, dict) else None
     args = typing.get_args(kind)
     base = next(a for a in args if a is not type(None)) if type(None) in args else kind
     plain = base in (str, int, float, bool) or (isinstance(base, type) and issubclass(base, Enum))
@@ -241,6 +253,14 @@ def _build(kind: Any, value: Any) -> Any:
         if not isinstance(value, list):
             raise _NotPlain("not a list")
         return [_build(args[0], item) for item in value]
+    if origin is dict:
+        if args[0] is not str or not isinstance(value, dict):
+            raise _NotPlain("not a mapping of names")
+        if not all(isinstance(k, str) for k in value):
+            raise _NotPlain("a mapping with keys that are not text")
+        return {k: _build(args[1], item) for k, item in value.items()}
+    if kind is Any:
+        return _untyped(value)
     if isinstance(value, str) and ("${" in value or value == MISSING):
         raise _NotPlain("an interpolation or a missing value")
     if kind is bool and isinstance(value, bool):
@@ -256,6 +276,19 @@ def _build(kind: Any, value: Any) -> Any:
         if member is not None:
             return member
     raise _NotPlain(f"{value!r} as {kind}")
+
+
+def _untyped(value: Any) -> Any:
+    """An `Any` value (a stage's `percent`) as `OmegaConf.to_object` gives it: a number as
+    read, a mapping of text to numbers as a plain dict; anything else is left to Hydra."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        return dict(value)
+    raise _NotPlain(f"{value!r} for an untyped key")
 
 
 def _load(path: Path) -> dict[str, Any]:

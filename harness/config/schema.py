@@ -25,6 +25,7 @@ __all__ = [
     "DbConfig",
     "GateConfig",
     "HarnessConfig",
+    "MigrationBreakerConfig",
     "MigrationConfig",
     "MigrationGateConfig",
     "OpCriteria",
@@ -164,18 +165,31 @@ class MigrationGateConfig:
 
 
 @dataclass
+class MigrationBreakerConfig:
+    """Per-migration overrides of `rollout.breaker` (null: `rollout.breaker`'s own value).
+
+    Each field is optional rather than the section, so that one override
+    (`rollout.migrations.orders.breaker.failures=3`) sets one value: OmegaConf cannot set a
+    key inside a section that is null."""
+
+    failures: int | None = None
+    window_s: float | None = None
+
+
+@dataclass
 class MigrationConfig:
     """A migration: operations that move together, with their own ladder and current stage.
 
     `operations` belong to this migration only. `stages` empty: the shared default ladder
     (`rollout.stages`). `start_stage` None: `rollout.start_stage`, else the ladder's first.
-    `breaker` None: `rollout.breaker`. `gate`: overrides of the gate's settings for this one.
+    `breaker`: overrides of `rollout.breaker` (a null field: its value). `gate`: overrides of
+    the gate's settings for this one.
     """
 
     operations: list[str] = field(default_factory=list)
     stages: list[StageConfig] = field(default_factory=list)
     start_stage: str | None = None
-    breaker: BreakerConfig | None = None
+    breaker: MigrationBreakerConfig = field(default_factory=MigrationBreakerConfig)
     gate: MigrationGateConfig = field(default_factory=MigrationGateConfig)
 
 
@@ -244,7 +258,10 @@ class RolloutConfig:
     def breaker_of(self, migration: str) -> BreakerConfig:
         """The breaker settings of `migration`'s operations."""
         own = self.migration(migration).breaker
-        return own if own is not None else self.breaker
+        return BreakerConfig(
+            failures=self.breaker.failures if own.failures is None else own.failures,
+            window_s=self.breaker.window_s if own.window_s is None else own.window_s,
+        )
 
 
 # ----- broker -----------------------------------------------------------------------------------

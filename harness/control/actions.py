@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select
 
-from harness.config import HarnessConfig, StageConfig
+from harness.config import GateConfig, HarnessConfig, StageConfig
 from harness.control.gates import Judging, judging, stage_gate
 from harness.errors import HarnessError
 from harness.gate import Verdict, judge
@@ -46,19 +46,21 @@ from harness.gate.verdict import Outcome
 from harness.operations import Operation
 from harness.output import printable, unsafe_character
 from harness.router.policy import env_allows_rust
-from harness.store.models import Breaker, Run
+from harness.store.models import Breaker, MigrationState, OutcomeRollup, Run
 from harness.store.queries import window_figures
 from harness.store.state import (
     EventKind,
     Expected,
     LiveState,
     StageGate,
+    StageMove,
+    StateConflictError,
     change_kill,
     ensure_state,
     moved_error,
     not_started,
     read_state,
-    set_stage,
+    set_stages,
 )
 from harness.store.state import (
     reset_breaker as _reset_breaker,
@@ -73,9 +75,13 @@ __all__ = [
     "ActionResult",
     "BreakerState",
     "Overview",
+    "check_migration",
     "current_state",
     "gate_judging",
+    "gate_of",
     "kill",
+    "known_migrations",
+    "operations_of",
     "overview",
     "person_text",
     "plan_promote",
@@ -87,6 +93,7 @@ __all__ = [
     "status",
     "unkill",
     "verdict",
+    "verdicts",
 ]
 
 BusyHook = Callable[[str], None] | None
@@ -126,7 +133,10 @@ class ActionResult:
     """What an action did: the state before and after, and the verdict it was judged by.
 
     `changed` is False when there was nothing to do (a kill while the kill flag is already
-    set, an unkill while it is clear): nothing was written then.
+    set, an unkill while it is clear): nothing was written then. `migration` is the migration
+    acted on (None: every migration at once); an action on every migration that moved them one
+    by one (a promotion or rollback without `--migration`) holds each one's result in `parts`,
+    and `left_alone` names the migrations it did not move (already at the top, or the bottom).
     """
 
     action: str
@@ -135,11 +145,15 @@ class ActionResult:
     verdict: Verdict | None
     forced: bool = False
     changed: bool = True
+    migration: str | None = None
+    parts: tuple[ActionResult, ...] = ()
+    left_alone: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able summary (stable keys)."""
-        return {
+        """JSON-able summary (stable keys); `migrations` holds each part's, by migration."""
+        out: dict[str, Any] = {
             "action": self.action,
+            "migration": self.migration,
             "from_stage": self.before.stage,
             "to_stage": self.after.stage,
             "kill": self.after.kill,
@@ -147,42 +161,132 @@ class ActionResult:
             "changed": self.changed,
             "verdict": None if self.verdict is None else self.verdict.result.value,
         }
+        if self.parts or self.left_alone:
+            out["migrations"] = {p.migration: p.to_dict() for p in self.parts}
+            out["left_alone"] = {name: why for name, why in self.left_alone}
+        return out
 
     def summary(self) -> str:
-        """One line for a person, as `harness promote` (and the others) print it."""
+        """For a person, as `harness promote` (and the others) print it: one line, or one per
+        migration for an action on every migration."""
+        if self.parts or self.left_alone:
+            lines = [part.summary() for part in self.parts]
+            uniform = {line.split(": ", 2)[0] + ": " + line.split(": ", 2)[2] for line in lines}
+            if len(uniform) == 1 and not self.left_alone:
+                return uniform.pop()  # every migration, from one stage to one stage
+            lines += [f"{self.action}: {name}: left alone ({why})" for name, why in self.left_alone]
+            return "\n".join(lines)
+        who = "" if self.migration is None else f"{self.migration}: "
         if self.action in ("kill", "unkill"):
             if not self.changed:
                 if self.after.kill:
                     why = printable(self.after.kill_reason or "no reason given")
                     return (
-                        f"{self.action}: the kill flag was already set at stage "
+                        f"{self.action}: {who}the kill flag was already set at stage "
                         f"{self.after.stage} ({why}): nothing written"
                     )
                 return (
-                    f"{self.action}: the kill flag was not set at stage {self.after.stage}: "
-                    "nothing written"
+                    f"{self.action}: {who}the kill flag was not set at stage "
+                    f"{self.after.stage}: nothing written"
                 )
             flag = "set" if self.after.kill else "cleared"
-            return f"{self.action}: kill flag {flag} at stage {self.after.stage}"
-        line = f"{self.action}: {self.before.stage} -> {self.after.stage}"
+            scope = "" if self.migration is not None else " (every migration)"
+            return f"{self.action}: {who}kill flag {flag}{scope} at stage {self.after.stage}"
+        line = f"{self.action}: {who}{self.before.stage} -> {self.after.stage}"
         if self.forced:
             said = self.verdict.result.value if self.verdict else "?"
             line += f" (FORCED: the gate said {said})"
         return line
 
 
-def _start_stage(cfg: HarnessConfig) -> str:
+# ----- migrations -------------------------------------------------------------------------------
+
+
+def known_migrations(engine: Engine | None, cfg: HarnessConfig) -> list[str]:
+    """The migrations an action may name: the config's, in config order, then any other the
+    store holds (one a bot registered at run time), by name."""
+    names = cfg.rollout.migration_names()
+    if engine is not None:
+        names += [name for name in _stored_migrations(engine) if name not in names]
+    return names
+
+
+def _stored_migrations(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(MigrationState.migration).order_by(MigrationState.migration)
+            ).scalars()
+        )
+
+
+def acted_on(engine: Engine, cfg: HarnessConfig) -> list[str]:
+    """The migrations an action or verdict without `--migration` covers: every migration the
+    store holds a state for (in `known_migrations` order), or, in a store that holds none
+    yet, every configured one (which such an action starts first). A migration added to the
+    config later joins once a run (or an action naming it) starts it."""
+    stored = set(_stored_migrations(engine))
+    names = known_migrations(engine, cfg)
+    return [name for name in names if name in stored] if stored else names
+
+
+def check_migration(engine: Engine | None, cfg: HarnessConfig, name: str | None) -> str | None:
+    """`name` if it is a known migration (`known_migrations`), None for None;
+    `ActionInputError` naming the known ones otherwise (exit 2 from the CLI)."""
+    if name is None:
+        return None
+    known = known_migrations(engine, cfg)
+    if name not in known:
+        raise ActionInputError(
+            f"unknown migration {printable(name)!r} (known: {', '.join(known) or 'none'})"
+        )
+    return name
+
+
+def operations_of(engine: Engine, cfg: HarnessConfig, migration: str) -> list[str]:
+    """The operations of `migration`: the config's, then any other its recorded outcomes
+    name (a bot's registered operation the config does not list)."""
+    ops = cfg.rollout.operations_of(migration)
+    with engine.connect() as conn:
+        recorded = conn.execute(
+            select(OutcomeRollup.op)
+            .where(OutcomeRollup.migration == migration)
+            .distinct()
+            .order_by(OutcomeRollup.op)
+        ).scalars()
+        ops += [op for op in recorded if op not in ops]
+    return ops
+
+
+def _ladder(cfg: HarnessConfig, migration: str | None) -> list[StageConfig]:
+    return cfg.rollout.stages if migration is None else cfg.rollout.ladder(migration)
+
+
+def _start_stage(cfg: HarnessConfig, migration: str | None = None) -> str:
+    if migration is not None:
+        return cfg.rollout.start_of(migration)
     return cfg.rollout.start_stage or cfg.rollout.stages[0].name
 
 
-def current_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
-    """The store's rollout state with its stage's gate settings; if there is none yet, the one
-    the first run or action would start at `rollout.start_stage` (`LiveState.started` False),
-    with nothing written: reading needs no write access (a read-only store, `harness status` on
-    a copy)."""
+def gate_of(cfg: HarnessConfig, migration: str | None) -> GateConfig:
+    """The gate settings of `migration` (its `gate` overrides applied)."""
+    if migration is None:
+        return cfg.gate
+    return cfg.gate.for_migration(cfg.rollout.migration(migration))
+
+
+def current_state(engine: Engine, cfg: HarnessConfig, migration: str | None = None) -> LiveState:
+    """The store's state of `migration` (None: every migration at once, `read_state`) with its
+    stage's gate settings; if there is none yet, the one the first run or action would start
+    (`LiveState.started` False), with nothing written: reading needs no write access (a
+    read-only store, `harness status` on a copy). A migration's open breakers are those of its
+    own operations."""
+    ops = None if migration is None else frozenset(operations_of(engine, cfg, migration))
     with engine.connect() as conn:
-        state = read_state(conn, with_gate=True)
-    return state if state is not None else not_started(_start_stage(cfg))
+        state = read_state(conn, with_gate=True, migration=migration, ops=ops)
+    if state is not None:
+        return state
+    return not_started(_start_stage(cfg, migration), migration=migration)
 
 
 def started_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
@@ -193,39 +297,78 @@ def started_state(engine: Engine, cfg: HarnessConfig) -> LiveState:
 
 
 def _stored(engine: Engine, cfg: HarnessConfig, state: LiveState) -> LiveState:
-    """`state`, written first (with its `start` event, judged by `cfg.gate`) if it is one no
-    store holds yet: an action about to write needs the row it compares and sets."""
+    """`state`, written first (with its `start` event, judged by its migration's gate) if it
+    is one no store holds yet: an action about to write needs the row it compares and sets.
+    Every configured migration gets its row then (each at its own start stage)."""
     if state.started:
         return state
-    for name in cfg.rollout.migration_names():
+    names = cfg.rollout.migration_names()
+    if state.migration is not None and state.migration not in names:
+        names.append(state.migration)
+    for name in names:
         ensure_state(
             engine,
             cfg.rollout.start_of(name),
             migration=name,
-            gate=stage_gate(cfg.gate.for_migration(cfg.rollout.migration(name))),
+            gate=stage_gate(gate_of(cfg, name)),
             wait_s=cfg.db.write_wait_s,
         )
-    with engine.connect() as conn:
-        created = read_state(conn, with_gate=True)
-    assert created is not None  # ensure_state made it, or found another process's
-    return created
+    return current_state(engine, cfg, state.migration)
 
 
-def stage_config(cfg: HarnessConfig, name: str) -> StageConfig:
-    """The ladder's stage called `name` (ActionError naming the ladder otherwise)."""
-    for stage in cfg.rollout.stages:
+def stage_config(cfg: HarnessConfig, name: str, migration: str | None = None) -> StageConfig:
+    """The stage called `name` on `migration`'s ladder (None: the default ladder);
+    ActionError naming the ladder otherwise."""
+    ladder = _ladder(cfg, migration)
+    for stage in ladder:
         if stage.name == name:
             return stage
-    names = ", ".join(s.name for s in cfg.rollout.stages)
+    names = ", ".join(s.name for s in ladder)
     raise ActionError(f"stage {name!r} is not on this ladder ({names})")
 
 
-def _index(cfg: HarnessConfig, name: str) -> int:
-    for i, stage in enumerate(cfg.rollout.stages):
+def _index(cfg: HarnessConfig, name: str, migration: str | None = None) -> int:
+    ladder = _ladder(cfg, migration)
+    for i, stage in enumerate(ladder):
         if stage.name == name:
             return i
-    names = ", ".join(s.name for s in cfg.rollout.stages)
-    raise ActionError(f"the store's stage {name!r} is not on this ladder ({names})")
+    names = ", ".join(s.name for s in ladder)
+    where = "" if migration is None else f" of migration {migration}"
+    raise ActionError(f"the store's stage {name!r}{where} is not on this ladder ({names})")
+
+
+# ----- the gate ---------------------------------------------------------------------------------
+
+_SEVERITY: Final = {Outcome.PASS: 0, Outcome.INCONCLUSIVE: 1, Outcome.FAIL: 2}
+
+
+def worst(results: list[Outcome]) -> Outcome:
+    """FAIL over INCONCLUSIVE over PASS (PASS for none): the verdict of several migrations."""
+    return max(results, key=_SEVERITY.__getitem__, default=Outcome.PASS)
+
+
+def combined(judged: dict[str, Verdict]) -> Verdict:
+    """Several migrations' verdicts as one (`migration` None): every criterion of each, the
+    window from the earliest start to the latest end, and the stage they share (else
+    `orders=canary bars=production`). Its result is the worst of theirs, since a FAIL or an
+    INCONCLUSIVE of any criterion decides it."""
+    parts = list(judged.values())
+    if len(parts) == 1:
+        return replace(parts[0], migration=None)
+    stages = {v.stage for v in parts}
+    stage = (
+        stages.pop() if len(stages) == 1 else " ".join(f"{m}={v.stage}" for m, v in judged.items())
+    )
+    return Verdict(
+        stage,
+        min(v.since_ns for v in parts),
+        max(v.until_ns for v in parts),
+        parts[0].alpha,
+        tuple(c for v in parts for c in v.criteria),
+        tuple(k for v in parts for k in v.skipped),
+        gate_settings=parts[0].gate_settings,
+        migration=None,
+    )
 
 
 def verdict(
@@ -235,18 +378,34 @@ def verdict(
     now_ns: int | None = None,
     *,
     rejudge: bool = False,
+    migration: str | None = None,
 ) -> Verdict:
-    """The gate's judgement of the current stage since it was entered, by the gate settings
-    stored with the stage (`harness.control.gates`; `rejudge`: by `cfg.gate` instead)."""
-    state = state or current_state(engine, cfg)
+    """The gate's judgement of `migration`'s current stage since it was entered (the
+    migration of `state` when given), by the gate settings stored with the stage
+    (`harness.control.gates`; `rejudge`: by this config's instead). None: every migration's,
+    `combined` (`verdicts` gives them one by one)."""
+    name = state.migration if state is not None else migration
+    if name is None:
+        return combined(verdicts(engine, cfg, now_ns, rejudge=rejudge))
+    state = state or current_state(engine, cfg, name)
     return _judged(engine, cfg, state, now_ns, rejudge=rejudge)[1]
+
+
+def verdicts(
+    engine: Engine, cfg: HarnessConfig, now_ns: int | None = None, *, rejudge: bool = False
+) -> dict[str, Verdict]:
+    """The verdict of every migration `acted_on` covers, each over its own window."""
+    return {
+        name: verdict(engine, cfg, now_ns=now_ns, rejudge=rejudge, migration=name)
+        for name in acted_on(engine, cfg)
+    }
 
 
 def gate_judging(cfg: HarnessConfig, state: LiveState, *, rejudge: bool = False) -> Judging:
     """Which gate settings judge `state`'s stage for a command configured with `cfg`
-    (`harness.control.gates.judging`): its `note()` is the line a command prints when they
-    are not its own."""
-    return judging(cfg.gate, state.gate, rejudge=rejudge)
+    (`harness.control.gates.judging`, with `state`'s migration's own overrides): its `note()`
+    is the line a command prints when they are not its own."""
+    return judging(gate_of(cfg, state.migration), state.gate, rejudge=rejudge)
 
 
 def _judged(
@@ -257,24 +416,29 @@ def _judged(
     *,
     rejudge: bool = False,
 ) -> tuple[WindowFigures, Verdict, Judging]:
-    """The current stage's window figures (`[stage_since, now)`), the gate's verdict on them,
-    and the settings it was judged by (stored with the stage, see `gate_judging`).
+    """One migration's window figures (`[stage_since, now)`, its operations only), the gate's
+    verdict on them, and the settings it was judged by (stored with the stage, see
+    `gate_judging`). `state.migration` None: every operation over the shared stage (what a
+    store with one migration, or every migration on one stage, is judged by).
 
     A stage entered after `now` (another machine's clock runs ahead of this one) is judged
     over an empty window, not refused.
     """
-    stage = stage_config(cfg, state.stage)
+    name = state.migration
+    stage = stage_config(cfg, state.stage, name)
     until = max(now_ns or time.time_ns(), state.stage_since_ns)
-    figures = window_figures(engine, state.stage, state.stage_since_ns, until)
+    ops = None if name is None else operations_of(engine, cfg, name)
+    figures = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops)
     how = gate_judging(cfg, state, rejudge=rejudge)
-    judged = replace(judge(figures, how.gate, stage), gate_settings=how.ref())
-    return figures, judged, how
+    judged = judge(figures, how.gate, stage, ops, migration=name)
+    return figures, replace(judged, gate_settings=how.ref()), how
 
 
-def _event_gate(judged: Verdict, cfg: HarnessConfig) -> dict[str, Any]:
+def _event_gate(judged: Verdict, cfg: HarnessConfig, migration: str | None) -> dict[str, Any]:
     """A stage change's event: the verdict it was judged by, and in full the gate settings the
-    new stage is stored with (this command's), so the log says what judged every stage."""
-    own = stage_gate(cfg.gate)
+    new stage is stored with (this command's, with the migration's overrides), so the log says
+    what judged every stage."""
+    own = stage_gate(gate_of(cfg, migration))
     settings = json.loads(own.settings)
     return {
         **judged.to_dict(),
@@ -290,15 +454,19 @@ def _decided_on(
     from_stage: str | None,
     kill: bool = False,
     breakers: bool = False,
+    migration: str | None = None,
 ) -> tuple[LiveState, Expected]:
-    """The state read now, and what the action expects of it when it writes: the stage (and
-    the kill flag and open breakers, when asked) of `seen`, else the stage `from_stage` names,
-    else what this read found. Raises `ActionInputError` for a `from_stage` not on the ladder
-    and `StateMovedError` at once when the read already differs from the expectation."""
-    if from_stage is not None and from_stage not in {s.name for s in cfg.rollout.stages}:
-        names = ", ".join(s.name for s in cfg.rollout.stages)
-        raise ActionInputError(f"--from {from_stage!r} is not on this ladder ({names})")
-    state = current_state(engine, cfg)
+    """`migration`'s state read now, and what the action expects of it when it writes: the
+    stage (and the kill flag and open breakers, when asked) of `seen`, else the stage
+    `from_stage` names, else what this read found. Raises `ActionInputError` for a
+    `from_stage` not on the migration's ladder and `StateMovedError` at once when the read
+    already differs from the expectation."""
+    ladder = _ladder(cfg, migration)
+    if from_stage is not None and from_stage not in {s.name for s in ladder}:
+        names = ", ".join(s.name for s in ladder)
+        where = "" if migration is None else f" (migration {migration})"
+        raise ActionInputError(f"--from {from_stage!r} is not on this ladder{where} ({names})")
+    state = current_state(engine, cfg, migration)
     if seen is not None:
         expect = Expected.of(seen, kill=kill, breakers=breakers)
     else:
@@ -310,6 +478,30 @@ def _decided_on(
     return state, expect
 
 
+def _on_ladder(flag: str, stage: str | None, ladder: list[StageConfig]) -> None:
+    """`ActionInputError` when `stage` (given with `flag`) is not on `ladder`."""
+    if stage is not None and stage not in {s.name for s in ladder}:
+        names = ", ".join(s.name for s in ladder)
+        raise ActionInputError(f"{flag} {stage!r} is not on this ladder ({names})")
+
+
+def _check_seen_all(
+    engine: Engine, cfg: HarnessConfig, seen: LiveState | None, **what: bool
+) -> None:
+    """For an action on every migration decided on `seen` (every migration's state at once):
+    `StateMovedError` when that moved (each migration is then checked on what is read)."""
+    if seen is None:
+        return
+    expect = Expected.of(seen, **what)
+    state = current_state(engine, cfg)
+    if expect.moves(state):
+        with engine.connect() as conn:
+            raise moved_error(conn, expect, state)
+
+
+# ----- plans ------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class ActionPlan:
     """What a promotion or rollback would do, checked as the action checks it; nothing written.
@@ -317,7 +509,10 @@ class ActionPlan:
     `verdict` is the gate's judgement it was checked against; `forced` is True for a promotion
     that goes ahead only because it was forced (the gate did not PASS); `expect` is what the
     action will require of the state when it writes (see `_decided_on`); `next_gate` the gate
-    settings the new stage will be stored with (the acting config's own).
+    settings the new stage will be stored with (the acting config's own, with the migration's
+    overrides). A plan for every migration (`migration` None) holds one plan per migration it
+    moves in `parts` (its own fields are the first part's, its verdict `combined`), and the
+    migrations it leaves alone, with why, in `left_alone`.
     """
 
     action: str
@@ -328,12 +523,65 @@ class ActionPlan:
     forced: bool = False
     expect: Expected | None = None
     next_gate: StageGate | None = None
+    migration: str | None = None
+    ops: tuple[str, ...] = ()
+    parts: tuple[ActionPlan, ...] = ()
+    left_alone: tuple[tuple[str, str], ...] = ()
 
-    def percent_changes(self) -> list[tuple[Operation, float, float]]:
-        """(operation, % to Rust now, % after) for every operation, in `Operation` order."""
-        return [
-            (op, self.from_stage.percent.of(op), self.to_stage.percent.of(op)) for op in Operation
-        ]
+    def percent_changes(self) -> list[tuple[str, float, float]]:
+        """(operation, % to Rust now, % after) for every operation the plan moves."""
+        if self.parts:
+            return [change for part in self.parts for change in part.percent_changes()]
+        ops = self.ops or tuple(Operation)
+        return [(op, self.from_stage.percent.of(op), self.to_stage.percent.of(op)) for op in ops]
+
+
+def _refused_by(migration: str | None, exc: ActionError) -> ActionError:
+    """`exc` naming the migration that refused an action on every migration."""
+    if migration is None:
+        return exc
+    kind = type(exc)
+    return kind(
+        f"migration {migration}: {exc.message}", advice=exc.advice, key_advice=exc.key_advice
+    )
+
+
+def _plan_all(
+    action: str,
+    engine: Engine,
+    cfg: HarnessConfig,
+    plan_one: Callable[[str], ActionPlan | str],
+) -> ActionPlan:
+    """A plan over every migration `acted_on` covers: each planned by `plan_one` (a plan, or
+    the reason it is left alone), all checked before anything is written; the first refusal
+    refuses the whole, naming its migration."""
+    parts: list[ActionPlan] = []
+    alone: list[tuple[str, str]] = []
+    for name in acted_on(engine, cfg):
+        try:
+            planned = plan_one(name)
+        except StateConflictError:
+            raise
+        except ActionError as exc:
+            raise _refused_by(name, exc) from None
+        if isinstance(planned, str):
+            alone.append((name, planned))
+        else:
+            parts.append(planned)
+    if not parts:
+        why = "; ".join(f"{name}: {reason}" for name, reason in alone)
+        raise ActionError(f"nothing to {action} to ({why})")
+    first = parts[0]
+    return replace(
+        first,
+        before=current_state(engine, cfg),
+        verdict=combined({p.migration or "": p.verdict for p in parts}),
+        forced=any(p.forced for p in parts),
+        expect=None,
+        migration=None,
+        parts=tuple(parts),
+        left_alone=tuple(alone),
+    )
 
 
 def plan_promote(
@@ -345,17 +593,36 @@ def plan_promote(
     seen: LiveState | None = None,
     from_stage: str | None = None,
     rejudge: bool = False,
+    migration: str | None = None,
 ) -> ActionPlan:
-    """The promotion `promote` would make now, from the state `seen` (or `from_stage`, or
-    the state read now), judged by the gate settings stored with the stage (`rejudge`: by
-    `cfg.gate`); ActionError (the sentence `promote` raises) when there is no stage above, or
-    the gate does not PASS and `force` is off; `StateMovedError` when the state is no longer
-    what was seen."""
+    """The promotion `promote` would make now, of `migration` (None: every migration; one
+    already at the last stage of its ladder is left alone), from the state `seen` (or
+    `from_stage`, or the state read now), judged by the gate settings stored with the stage
+    (`rejudge`: by `cfg.gate`); ActionError (the sentence `promote` raises, naming the
+    migration) when there is no stage above, or the gate does not PASS and `force` is off;
+    `StateMovedError` when the state is no longer what was seen."""
+    name = migration if migration is not None else (seen.migration if seen else None)
+    if name is None:
+        _check_seen_all(engine, cfg, seen, kill=True, breakers=True)
+
+        def one(each: str) -> ActionPlan | str:
+            state = current_state(engine, cfg, each)
+            ladder = _ladder(cfg, each)
+            _on_ladder("--from", from_stage, ladder)
+            if _index(cfg, state.stage, each) + 1 >= len(ladder):
+                return f"already at the last stage, {state.stage}"
+            return plan_promote(
+                engine, cfg, force=force, now_ns=now_ns, from_stage=from_stage,
+                rejudge=rejudge, migration=each,
+            )  # fmt: skip
+
+        return _plan_all("promote", engine, cfg, one)
     state, expect = _decided_on(
-        engine, cfg, seen=seen, from_stage=from_stage, kill=True, breakers=True
+        engine, cfg, seen=seen, from_stage=from_stage, kill=True, breakers=True, migration=name
     )
-    i = _index(cfg, state.stage)
-    if i + 1 >= len(cfg.rollout.stages):
+    stages = _ladder(cfg, name)
+    i = _index(cfg, state.stage, name)
+    if i + 1 >= len(stages):
         raise ActionError(f"{state.stage!r} is the last stage: nothing to promote to")
     judged = verdict(engine, cfg, state, now_ns, rejudge=rejudge)
     passed = judged.result is Outcome.PASS
@@ -369,16 +636,19 @@ def plan_promote(
         shown = "; ".join(failing[:6]) + (" ..." if len(failing) > 6 else "")
         settings = judged.gate_settings or {}
         by = f", judged by gate settings {settings['name']!r}" if settings else ""
+        flag = f" --migration {name}" if migration is not None else ""
         raise ActionError(
             f"the gate says {judged.result.value} for stage {state.stage!r} ({shown}){by}: "
             "not promoted",
-            advice="`harness gate` shows why; --force --reason TEXT overrides",
+            advice=f"`harness gate{flag}` shows why; --force --reason TEXT overrides",
             key_advice="the gate screen, key 2, shows why; P forces it, with a reason",
         )
-    stages = cfg.rollout.stages
     forced = force and not passed
-    own = stage_gate(cfg.gate)
-    return ActionPlan("promote", state, stages[i], stages[i + 1], judged, forced, expect, own)
+    own = stage_gate(gate_of(cfg, name))
+    return ActionPlan(
+        "promote", state, stages[i], stages[i + 1], judged, forced, expect, own, name,
+        tuple(operations_of(engine, cfg, name)),
+    )  # fmt: skip
 
 
 def plan_rollback(
@@ -389,29 +659,54 @@ def plan_rollback(
     now_ns: int | None = None,
     seen: LiveState | None = None,
     from_stage: str | None = None,
+    migration: str | None = None,
 ) -> ActionPlan:
-    """The rollback `rollback` would make now (one stage down, or to the stage `to`), from the
-    stage `seen` (or `from_stage`, or read now); ActionError when there is no stage below or
-    `to` is not below the current stage, ActionInputError when `to` is not on the ladder,
-    `StateMovedError` when the stage is no longer the one seen."""
-    if to is not None and to not in {s.name for s in cfg.rollout.stages}:
-        names = ", ".join(s.name for s in cfg.rollout.stages)
+    """The rollback `rollback` would make now (one stage down, or to the stage `to`), of
+    `migration` (None: every migration; one already at the first stage, or at or below `to`,
+    is left alone), from the stage `seen` (or `from_stage`, or read now); ActionError when
+    there is no stage below or `to` is not below the current stage, ActionInputError when `to`
+    is not on the ladder, `StateMovedError` when the stage is no longer the one seen."""
+    name = migration if migration is not None else (seen.migration if seen else None)
+    if name is None:
+        _check_seen_all(engine, cfg, seen)
+
+        def one(each: str) -> ActionPlan | str:
+            ladder = _ladder(cfg, each)
+            _on_ladder("--from", from_stage, ladder)
+            if to is not None and to not in {s.name for s in ladder}:
+                names = ", ".join(s.name for s in ladder)
+                raise ActionInputError(f"--to {to!r} is not on this ladder ({names})")
+            state = current_state(engine, cfg, each)
+            i = _index(cfg, state.stage, each)
+            if to is not None and _index(cfg, to, each) >= i:
+                return f"--to {to!r} is not below its stage {state.stage!r}"
+            if i == 0:
+                return f"already at the first stage, {state.stage}"
+            return plan_rollback(
+                engine, cfg, to=to, now_ns=now_ns, from_stage=from_stage, migration=each
+            )
+
+        return _plan_all("roll back", engine, cfg, one)
+    stages = _ladder(cfg, name)
+    if to is not None and to not in {s.name for s in stages}:
+        names = ", ".join(s.name for s in stages)
         raise ActionInputError(f"--to {to!r} is not on this ladder ({names})")
-    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
-    i = _index(cfg, state.stage)
+    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage, migration=name)
+    i = _index(cfg, state.stage, name)
     if to is None:
         if i == 0:
             raise ActionError(f"{state.stage!r} is the first stage: nothing to roll back to")
-        target = cfg.rollout.stages[i - 1]
+        target = stages[i - 1]
     else:
-        target = stage_config(cfg, to)
-        if _index(cfg, to) >= i:
+        target = stage_config(cfg, to, name)
+        if _index(cfg, to, name) >= i:
             raise ActionError(f"--to {to!r} is not below the current stage {state.stage!r}")
     judged = verdict(engine, cfg, state, now_ns)
-    own = stage_gate(cfg.gate)
+    own = stage_gate(gate_of(cfg, name))
     return ActionPlan(
-        "rollback", state, cfg.rollout.stages[i], target, judged, expect=expect, next_gate=own
-    )
+        "rollback", state, stages[i], target, judged, expect=expect, next_gate=own,
+        migration=name, ops=tuple(operations_of(engine, cfg, name)),
+    )  # fmt: skip
 
 
 WHO_MAX_CHARS: Final = 255
@@ -466,6 +761,42 @@ def _who(who: str | None) -> str | None:
     return person_text("--who", who, limit=WHO_MAX_CHARS)
 
 
+def _moves(plan: ActionPlan, cfg: HarnessConfig) -> list[StageMove]:
+    parts = plan.parts or (plan,)
+    return [
+        StageMove(
+            p.migration or "",
+            p.to_stage.name,
+            expect=p.expect,
+            gate=_event_gate(p.verdict, cfg, p.migration),
+            stage_gate=p.next_gate,
+        )
+        for p in parts
+    ]
+
+
+def _result(action: str, plan: ActionPlan, after: dict[str, LiveState]) -> ActionResult:
+    """The result of a stage change written by `set_stages` from `plan`."""
+    parts = tuple(
+        ActionResult(
+            action,
+            p.before,
+            after[p.migration or ""],
+            p.verdict,
+            forced=p.forced,
+            migration=p.migration,
+        )
+        for p in (plan.parts or (plan,))
+    )
+    if not plan.parts:
+        return parts[0]
+    first = parts[0]
+    return ActionResult(
+        action, plan.before, first.after, plan.verdict, forced=plan.forced, parts=parts,
+        left_alone=plan.left_alone,
+    )  # fmt: skip
+
+
 def promote(
     engine: Engine,
     cfg: HarnessConfig,
@@ -477,34 +808,36 @@ def promote(
     from_stage: str | None = None,
     rejudge: bool = False,
     on_busy: BusyHook = None,
+    migration: str | None = None,
 ) -> ActionResult:
-    """Move to the next stage if the gate PASSes (or, with `force` and a reason, regardless).
+    """Move `migration` to the next stage of its ladder if the gate PASSes (or, with `force`
+    and a reason, regardless).
 
-    Judged by the gate settings stored with the stage; `rejudge` (with a reason) judges by
-    `cfg.gate` instead, recorded as such in the event's verdict. Decided on `seen` /
-    `from_stage` (see the module docstring): refused with `StateMovedError` when the stage, the
-    kill flag or the open breakers moved since. A forced promotion is recorded with
-    `forced = True` and the verdict it overrode.
+    `migration` None: every migration, each to the next stage of its own ladder, atomically:
+    each is checked first and one refusal refuses the whole (naming the migration), nothing
+    written; a migration already at the last stage is left alone (named in the result), so
+    `harness promote` keeps climbing the ones below. Judged by the gate settings stored with
+    each stage; `rejudge` (with a reason) judges by `cfg.gate` instead, recorded as such in
+    the event's verdict. Decided on `seen` / `from_stage` (see the module docstring): refused
+    with `StateMovedError` when the stage, the kill flag or the open breakers moved since. A
+    forced promotion is recorded with `forced = True` and the verdict it overrode. One event
+    per migration moved, naming it.
     """
     asked = "a forced promotion" if force else "a re-judged promotion" if rejudge else "promote"
     reason = _reason(reason, asked, required=force or rejudge)
     who = _who(who)
-    plan = plan_promote(engine, cfg, force=force, seen=seen, from_stage=from_stage, rejudge=rejudge)
-    _stored(engine, cfg, plan.before)
-    after = set_stage(
-        engine,
-        plan.to_stage.name,
-        kind=EventKind.PROMOTE,
-        who=who,
-        reason=reason,
-        forced=plan.forced,
-        gate=_event_gate(plan.verdict, cfg),
-        expect=plan.expect,
-        stage_gate=stage_gate(cfg.gate),
-        wait_s=cfg.db.write_wait_s,
-        on_busy=on_busy,
-    )
-    return ActionResult("promote", plan.before, after, plan.verdict, forced=plan.forced)
+    check_migration(engine, cfg, migration)
+    plan = plan_promote(
+        engine, cfg, force=force, seen=seen, from_stage=from_stage, rejudge=rejudge,
+        migration=migration,
+    )  # fmt: skip
+    for part in plan.parts or (plan,):
+        _stored(engine, cfg, part.before)
+    after = set_stages(
+        engine, _moves(plan, cfg), kind=EventKind.PROMOTE, who=who, reason=reason,
+        forced=plan.forced, wait_s=cfg.db.write_wait_s, on_busy=on_busy,
+    )  # fmt: skip
+    return _result("promote", plan, after)
 
 
 def rollback(
@@ -518,31 +851,29 @@ def rollback(
     seen: LiveState | None = None,
     from_stage: str | None = None,
     on_busy: BusyHook = None,
+    migration: str | None = None,
 ) -> ActionResult:
-    """Move down the ladder at once: one stage, or to the stage `to` (below the current one).
+    """Move `migration` down its ladder at once: one stage, or to the stage `to` (below the
+    current one).
 
-    Decided on the stage of `seen` / `from_stage` (see the module docstring):
-    `StateMovedError` when it moved since. `automatic` marks the rollback a running stage's
-    critical FAIL made (event `auto_rollback`), decided on the state that was judged.
+    `migration` None: every migration, atomically (one refusal refuses the whole, naming the
+    migration); one already at its first stage, or at or below `to`, is left alone. Decided
+    on the stage of `seen` / `from_stage` (see the module docstring): `StateMovedError` when it
+    moved since. `automatic` marks the rollback a running stage's critical FAIL made (event
+    `auto_rollback`), decided on the state that was judged. One event per migration moved.
     """
     reason = _reason(reason, "rollback", required=False)
     who = _who(who)
-    plan = plan_rollback(engine, cfg, to=to, seen=seen, from_stage=from_stage)
-    _stored(engine, cfg, plan.before)
-    after = set_stage(
-        engine,
-        plan.to_stage.name,
-        kind=EventKind.AUTO_ROLLBACK if automatic else EventKind.ROLLBACK,
-        who=who,
-        reason=reason,
-        gate=_event_gate(plan.verdict, cfg),
-        expect=plan.expect,
-        stage_gate=stage_gate(cfg.gate),
-        wait_s=cfg.db.write_wait_s,
-        on_busy=on_busy,
-    )
-    action = "auto_rollback" if automatic else "rollback"
-    return ActionResult(action, plan.before, after, plan.verdict)
+    check_migration(engine, cfg, migration)
+    plan = plan_rollback(engine, cfg, to=to, seen=seen, from_stage=from_stage, migration=migration)
+    for part in plan.parts or (plan,):
+        _stored(engine, cfg, part.before)
+    kind = EventKind.AUTO_ROLLBACK if automatic else EventKind.ROLLBACK
+    after = set_stages(
+        engine, _moves(plan, cfg), kind=kind, who=who, reason=reason,
+        wait_s=cfg.db.write_wait_s, on_busy=on_busy,
+    )  # fmt: skip
+    return _result("auto_rollback" if automatic else "rollback", plan, after)
 
 
 def _verdict_if_judged(engine: Engine, cfg: HarnessConfig, state: LiveState) -> Verdict | None:
@@ -561,29 +892,33 @@ def kill(
     who: str | None = None,
     reason: str | None = None,
     on_busy: BusyHook = None,
+    migration: str | None = None,
 ) -> ActionResult:
-    """Send every operation to Python in every process (within about a second).
+    """Send `migration`'s operations to Python in every process (within about a second);
+    `migration` None: the global kill flag, every migration, registered later ones too.
 
     A kill expects nothing of the state, so it always lands: its compare-and-set is made again
     when something else commits at the same moment (a promotion, a breaker trip). When the
-    kill flag is already set, nothing is written (`changed` False). A store with no rollout
-    state yet gets one first (at `rollout.start_stage`), then the kill.
+    flag is already set, nothing is written (`changed` False). A store with no rollout state
+    yet gets one first (each migration at its start stage), then the kill.
     """
     reason = _reason(reason, "kill", required=False)
     who = _who(who)
-    state = current_state(engine, cfg)
+    check_migration(engine, cfg, migration)
+    state = current_state(engine, cfg, migration)
     judged = _verdict_if_judged(engine, cfg, state)
     state = _stored(engine, cfg, state)
     after, changed = change_kill(
         engine,
         True,
+        migration=migration,
         who=who,
         reason=reason,
         gate=None if judged is None else judged.to_dict(),
         wait_s=cfg.db.write_wait_s,
         on_busy=on_busy,
     )
-    return ActionResult("kill", state, after, judged, changed=changed)
+    return ActionResult("kill", state, after, judged, changed=changed, migration=migration)
 
 
 def unkill(
@@ -595,19 +930,24 @@ def unkill(
     seen: LiveState | None = None,
     from_stage: str | None = None,
     on_busy: BusyHook = None,
+    migration: str | None = None,
 ) -> ActionResult:
-    """Clear the kill flag: routing follows the stage again, the stage of `seen` /
-    `from_stage` (`StateMovedError` when it moved since). When the flag is already clear,
-    nothing is written (`changed` False)."""
+    """Clear `migration`'s kill flag (None: the global one and every migration's own): routing
+    follows the stage again, the stage of `seen` / `from_stage` (`StateMovedError` when it
+    moved since). When the flag is already clear, nothing is written (`changed` False). A
+    migration's own unkill leaves the global flag as it is (`harness status` says so)."""
     reason = _reason(reason, "unkill", required=False)
     who = _who(who)
-    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
+    check_migration(engine, cfg, migration)
+    name = migration if migration is not None else (seen.migration if seen else None)
+    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage, migration=name)
     judged = _verdict_if_judged(engine, cfg, state)
     if not state.started:  # no rollout state yet, so no kill flag to clear: nothing written
-        return ActionResult("unkill", state, state, judged, changed=False)
+        return ActionResult("unkill", state, state, judged, changed=False, migration=name)
     after, changed = change_kill(
         engine,
         False,
+        migration=name,
         who=who,
         reason=reason,
         gate=None if judged is None else judged.to_dict(),
@@ -615,30 +955,45 @@ def unkill(
         wait_s=cfg.db.write_wait_s,
         on_busy=on_busy,
     )
-    return ActionResult("unkill", state, after, judged, changed=changed)
+    return ActionResult("unkill", state, after, judged, changed=changed, migration=name)
 
 
 def reset_breaker(
     engine: Engine,
     cfg: HarnessConfig,
-    op: Operation,
+    op: str,
     *,
     who: str | None = None,
     reason: str | None = None,
     seen: LiveState | None = None,
     from_stage: str | None = None,
     on_busy: BusyHook = None,
+    migration: str | None = None,
 ) -> ActionResult:
     """Close `op`'s circuit breaker (ActionError if it is not open): `op` returns to the
-    percentage of the stage of `seen` / `from_stage` (`StateMovedError` when it moved)."""
+    percentage of its migration's stage of `seen` / `from_stage` (`StateMovedError` when it
+    moved). `migration`, when given, must be `op`'s (`ActionInputError` otherwise)."""
     reason = _reason(reason, "reset", required=False)
     who = _who(who)
-    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage)
+    op = str(op)
+    check_migration(engine, cfg, migration)
+    owner = cfg.rollout.migration_of(op)
+    if owner is None:
+        owner = next(
+            (m for m in known_migrations(engine, cfg) if op in operations_of(engine, cfg, m)), None
+        )
+    if migration is not None and owner != migration:
+        raise ActionInputError(
+            f"{op} is not an operation of migration {migration} ({owner or 'no migration'}'s)"
+        )
+    name = migration or owner
+    state, expect = _decided_on(engine, cfg, seen=seen, from_stage=from_stage, migration=name)
     if not state.started:  # no breaker trips before there is a rollout state
-        raise ActionError(f"the {op.value} breaker is not open")
+        raise ActionError(f"the {op} breaker is not open")
     closed = _reset_breaker(
         engine,
-        op.value,
+        op,
+        migration=name,
         who=who,
         reason=reason,
         expect=expect,
@@ -646,8 +1001,9 @@ def reset_breaker(
         on_busy=on_busy,
     )
     if not closed:
-        raise ActionError(f"the {op.value} breaker is not open")
-    return ActionResult("breaker_reset", state, current_state(engine, cfg), None)
+        raise ActionError(f"the {op} breaker is not open")
+    after = current_state(engine, cfg, name)
+    return ActionResult("breaker_reset", state, after, None, migration=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -663,13 +1019,15 @@ class BreakerState:
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """The rollout at one moment, read in one pass: what `harness status` prints and the
-    dashboard shows every second.
+    """One migration's rollout at one moment, read in one pass: what `harness status` prints
+    and the dashboard shows every second.
 
-    `figures` and `verdict` cover the current stage's window `[state.stage_since_ns, now)`,
-    the window the gate judges, by the settings `judging` says (stored with the stage, see
-    `harness.control.gates`); `breakers` holds a row per operation whose breaker ever
-    tripped; `native_available` / `native_error` are what the latest run saw (None: no run yet).
+    `figures` and `verdict` cover the current stage's window `[state.stage_since_ns, now)` of
+    the migration's operations (`ops`), the window the gate judges, by the settings `judging`
+    says (stored with the stage, see `harness.control.gates`); `breakers` holds a row per
+    operation whose breaker ever tripped (every operation's); `native_available` /
+    `native_error` are what the latest run saw (None: no run yet). `migration` None: every
+    migration at once (`read_state`'s shared view, the default ladder, the `combined` verdict).
     """
 
     state: LiveState
@@ -681,6 +1039,8 @@ class Overview:
     native_available: bool | None
     native_error: str | None
     judging: Judging | None = None
+    migration: str | None = None
+    ops: tuple[str, ...] = ()
 
     @property
     def gate_note(self) -> str | None:
@@ -691,26 +1051,47 @@ class Overview:
     def next_stage(self) -> StageConfig | None:
         """The stage a promotion would move to (None at the top of the ladder)."""
         names = [s.name for s in self.ladder]
+        if self.state.stage not in names:
+            return None
         i = names.index(self.state.stage)
         return self.ladder[i + 1] if i + 1 < len(self.ladder) else None
 
 
 def overview(
-    engine: Engine, cfg: HarnessConfig, now_ns: int | None = None, *, rejudge: bool = False
+    engine: Engine,
+    cfg: HarnessConfig,
+    now_ns: int | None = None,
+    *,
+    rejudge: bool = False,
+    migration: str | None = None,
 ) -> Overview:
-    """The rollout now (see `Overview`); `now_ns` ends the window (default: the clock);
-    `rejudge` judges with `cfg.gate` instead of the settings stored with the stage."""
-    state = current_state(engine, cfg)
-    stage = stage_config(cfg, state.stage)
-    figures, judged, how = _judged(engine, cfg, state, now_ns, rejudge=rejudge)
+    """`migration`'s rollout now (see `Overview`; None: every migration at once); `now_ns`
+    ends the window (default: the clock); `rejudge` judges with `cfg.gate` instead of the
+    settings stored with the stage."""
+    state = current_state(engine, cfg, migration)
     with engine.connect() as conn:
         # Core rows (one attribute per column): `.scalars()` would keep only the first column.
         breakers = conn.execute(select(Breaker)).all()
         last_run = conn.execute(select(Run).order_by(Run.started_ns.desc()).limit(1)).first()
+    if migration is None:
+        names = acted_on(engine, cfg)
+        first = sorted(names)[0] if names else None  # read_state's shared stage is the first's
+        ladder = _ladder(cfg, first)
+        stage = next((s for s in ladder if s.name == state.stage), ladder[0])
+        until = max(now_ns or time.time_ns(), state.stage_since_ns)
+        figures = window_figures(engine, state.stage, state.stage_since_ns, until)
+        judged = combined(verdicts(engine, cfg, now_ns, rejudge=rejudge))
+        how = None if first is None else gate_judging(cfg, current_state(engine, cfg, first))
+        ops: tuple[str, ...] = tuple(op for m in names for op in operations_of(engine, cfg, m))
+    else:
+        ladder = _ladder(cfg, migration)
+        stage = stage_config(cfg, state.stage, migration)
+        figures, judged, how = _judged(engine, cfg, state, now_ns, rejudge=rejudge)
+        ops = tuple(operations_of(engine, cfg, migration))
     return Overview(
         state=state,
         stage=stage,
-        ladder=tuple(cfg.rollout.stages),
+        ladder=tuple(ladder),
         figures=figures,
         verdict=judged,
         breakers={
@@ -720,41 +1101,33 @@ def overview(
         native_available=None if last_run is None else bool(last_run.native_available),
         native_error=None if last_run is None else last_run.native_error,
         judging=how,
+        migration=migration,
+        ops=ops,
     )
 
 
-def status(engine: Engine, cfg: HarnessConfig, *, rejudge: bool = False) -> dict[str, Any]:
-    """The rollout at a glance (JSON-able, stable keys): stage and its percentages, the kill
-    flag, `env_kill` (`TOPSTEPX_USE_RUST` is false in this process's environment: any process
-    started with it sends everything to Python whatever the stage), breakers, the native module
-    as the latest run saw it, the gate's verdict, and `gate_settings`: which settings judged it
-    (`judged_by`: name, fingerprint, source), this command's own (`this_command`) and the
-    `note` a command prints when they differ (null when not). `started` False: the store holds
-    no rollout state yet (nothing is written to show it); `stage` is the one the first run or
-    action starts, `stage_since` None."""
-    view = overview(engine, cfg, rejudge=rejudge)
+def _migration_status(view: Overview) -> dict[str, Any]:
+    """One migration's part of `status` (stable keys)."""
     how = view.judging
     assert how is not None
     state, stage = view.state, view.stage
-    ladder = [s.name for s in view.ladder]
     following = view.next_stage
     return {
         "stage": state.stage,
         "started": state.started,
         "stage_since": view.verdict.to_dict()["since"] if state.started else None,
-        "ladder": ladder,
+        "ladder": [s.name for s in view.ladder],
         "next_stage": None if following is None else following.name,
-        "percent": {op.value: stage.percent.of(op) for op in Operation},
+        "operations": list(view.ops),
+        "percent": {op: stage.percent.of(op) for op in view.ops},
         "shadow_sample_rate": stage.shadow_sample_rate,
+        "targets": {
+            "symbols": list(stage.targets.symbols),
+            "accounts": list(stage.targets.accounts),
+        },
         "kill": state.kill,
         "kill_reason": state.kill_reason,
-        "env_kill": not env_allows_rust(),
-        "breakers": {
-            b.op: {"open": b.is_open, "reason": b.reason, "failures": b.failures}
-            for b in view.breakers.values()
-        },
-        "native_available": view.native_available,
-        "native_error": view.native_error,
+        "open_breakers": sorted(op for op in state.open_breakers if op in view.ops),
         "verdict": view.verdict.result.value,
         "gate_settings": {
             "judged_by": how.ref(),
@@ -762,4 +1135,67 @@ def status(engine: Engine, cfg: HarnessConfig, *, rejudge: bool = False) -> dict
             "note": view.gate_note,
         },
         "gate": view.verdict.to_dict(),
+    }
+
+
+def status(
+    engine: Engine, cfg: HarnessConfig, *, rejudge: bool = False, migration: str | None = None
+) -> dict[str, Any]:
+    """The rollout at a glance (JSON-able, stable keys).
+
+    `migrations`: each migration's stage, `started` (False: the store holds no state for it
+    yet, nothing is written to show it; `stage` is the one the first run or action starts),
+    `stage_since`, ladder, next stage, operations and their percentages, shadow sample rate,
+    targets, kill flag (its own or the global one), open breakers of its operations, the
+    gate's verdict on its own window and `gate_settings` (which settings judged it, this
+    command's own, and the `note` a command prints when they differ), by migration in config
+    order (only `migration`'s when given).
+
+    The top-level keys are every migration's at once (a script written before migrations keeps
+    working), of the migrations `acted_on` covers: `stage` / `ladder` / `next_stage` /
+    `shadow_sample_rate` / `stage_since` when they all share them, else null; `percent` of
+    every operation (each belongs to one migration); `kill` (the global flag, or every
+    migration's own), `kill_reason`; `env_kill`
+    (`TOPSTEPX_USE_RUST` is false in this process's environment: any process started with it
+    sends everything to Python whatever the stage); `breakers` of every operation; the native
+    module as the latest run saw it; `verdict`, the worst of the verdicts of the migrations
+    `acted_on` covers; `gate` their `combined` verdict and `gate_settings` the first
+    migration's. With `migration`, the
+    top-level keys are that migration's.
+    """
+    check_migration(engine, cfg, migration)
+    names = [migration] if migration is not None else known_migrations(engine, cfg)
+    views = {name: overview(engine, cfg, rejudge=rejudge, migration=name) for name in names}
+    parts = {name: _migration_status(view) for name, view in views.items()}
+    any_view = next(iter(views.values()))
+
+    judged_on = [name for name in acted_on(engine, cfg) if name in views] or list(views)
+
+    def shared(key: str) -> Any:
+        values = {json.dumps(parts[name][key], sort_keys=True) for name in judged_on}
+        return parts[judged_on[0]][key] if len(values) == 1 else None
+
+    every = current_state(engine, cfg, migration)
+    judged = combined({name: views[name].verdict for name in judged_on})
+    return {
+        "stage": shared("stage"),
+        "started": any(p["started"] for p in parts.values()),
+        "stage_since": shared("stage_since"),
+        "ladder": shared("ladder"),
+        "next_stage": shared("next_stage"),
+        "percent": {op: pct for p in parts.values() for op, pct in p["percent"].items()},
+        "shadow_sample_rate": shared("shadow_sample_rate"),
+        "kill": every.kill,
+        "kill_reason": every.kill_reason,
+        "env_kill": not env_allows_rust(),
+        "breakers": {
+            b.op: {"open": b.is_open, "reason": b.reason, "failures": b.failures}
+            for b in any_view.breakers.values()
+        },
+        "native_available": any_view.native_available,
+        "native_error": any_view.native_error,
+        "verdict": judged.result.value,
+        "gate_settings": next(iter(parts.values()))["gate_settings"],
+        "gate": judged.to_dict(),
+        "migrations": parts,
     }

@@ -2,7 +2,10 @@
 
 Each command reads the configured database (`db.url`, `HARNESS_DB_URL`), acts through
 `harness.control.actions` (the same functions the dashboard calls) and prints a table, or JSON
-with `--json`. Exit status: 0 done (for `gate`: PASS), 1 refused or FAIL (the state moved since
+with `--json`. Each takes `--migration NAME` to act on one migration (an unknown name: exit 2,
+naming the known ones); without it `promote` / `rollback` move every migration together,
+`kill` / `unkill` set or clear the global kill flag, `gate` / `status` / `breaker` show every
+migration. Exit status: 0 done (for `gate`: PASS), 1 refused or FAIL (the state moved since
 `--from STAGE` included), 2 bad input, an unusable database or one that stayed busy for
 `db.write_wait_s`, 3 `gate` INCONCLUSIVE.
 """
@@ -22,7 +25,6 @@ from harness.control import actions
 from harness.control.gates import stage_gate
 from harness.gate import Verdict
 from harness.gate.verdict import Outcome
-from harness.operations import Operation
 from harness.output import print_json, print_table, printable
 from harness.router.policy import RUST_ENV
 from harness.store.db import open_store, unavailable_error
@@ -54,6 +56,16 @@ def _from_flag(parser: argparse.ArgumentParser, what: str) -> None:
         metavar="STAGE",
         help=f"the stage you decided on: {what} only if the stage is still STAGE (exit 1 "
         "otherwise, nothing written); default: the stage this command reads",
+    )
+
+
+def _migration_flag(parser: argparse.ArgumentParser, without: str) -> None:
+    parser.add_argument(
+        "--migration",
+        default=None,
+        metavar="NAME",
+        help=f"act on this migration only (orders, bars, or one the store holds); without it: "
+        f"{without}",
     )
 
 
@@ -112,7 +124,8 @@ def print_verdict(verdict: Verdict) -> None:
         }
         for c in verdict.criteria
     ]
-    title = f"gate of stage {verdict.stage!r} (* = critical: a FAIL rolls the stage back)"
+    which = "" if verdict.migration is None else f"migration {verdict.migration}: "
+    title = f"{which}gate of stage {verdict.stage!r} (* = critical: a FAIL rolls the stage back)"
     print_table(title, ["op", "criterion", "result", "figure", "bound", "detail"], rows)
     if verdict.skipped:
         print(f"skipped: {len(verdict.skipped)} criteria that do not apply at this stage")
@@ -137,6 +150,7 @@ def _act(
             who=args.who,
             reason=args.reason,
             on_busy=_waiting(args.command),
+            migration=args.migration,
             **options,
         )
     except SQLAlchemyError as exc:
@@ -154,47 +168,68 @@ def _act(
 def _judged_note(command: str, result: actions.ActionResult, cfg: HarnessConfig) -> None:
     """After a promotion or rollback judged by settings other than this command's own: one
     line naming both (the new stage is stored with this command's)."""
-    judged_by = None if result.verdict is None else result.verdict.gate_settings
-    if command not in ("promote", "rollback") or judged_by is None:
-        return
-    own = stage_gate(cfg.gate)
-    if judged_by["source"] == "stored" and judged_by["fingerprint"] != own.fingerprint:
-        print(
-            f"harness {command}: warning: stage {result.before.stage!r} was judged by the gate "
-            f"settings stored with it, {judged_by['name']!r} ({judged_by['fingerprint']}), not "
-            f"by this command's {own.name!r} ({own.fingerprint}), which are stored with "
-            f"{result.after.stage!r}",
-            file=sys.stderr,
-        )
+    for part in result.parts or (result,):
+        judged_by = None if part.verdict is None else part.verdict.gate_settings
+        if command not in ("promote", "rollback") or judged_by is None:
+            continue
+        migration = part.migration
+        own = stage_gate(cfg.gate if migration is None else actions.gate_of(cfg, migration))
+        if judged_by["source"] == "stored" and judged_by["fingerprint"] != own.fingerprint:
+            which = "" if migration is None else f"{migration}: "
+            print(
+                f"harness {command}: warning: {which}stage {part.before.stage!r} was judged by "
+                f"the gate settings stored with it, {judged_by['name']!r} "
+                f"({judged_by['fingerprint']}), not by this command's {own.name!r} "
+                f"({own.fingerprint}), which are stored with {part.after.stage!r}",
+                file=sys.stderr,
+            )
 
 
 class Gate:
-    """`harness gate`: judge the current stage's window."""
+    """`harness gate`: judge each migration's current stage over its own window."""
 
     help = "judge the current stage against the gate's criteria"
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of `harness gate`."""
+        _migration_flag(parser, "every migration, one verdict each (exit status: the worst)")
         _rejudge_flag(parser)
         _json_flag(parser)
 
     @staticmethod
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
-        """Print the verdict; exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE."""
+        """Print the verdict (one per migration without `--migration`); exit 0 PASS, 1 FAIL,
+        3 INCONCLUSIVE: the worst of them."""
         engine = open_store(cfg.db.url, read_only=True)
         try:
-            _note("gate", (engine, cfg), rejudge=args.rejudge)
-            verdict = actions.verdict(engine, cfg, rejudge=args.rejudge)
+            name = actions.check_migration(engine, cfg, args.migration)
+            names = [name] if name is not None else actions.acted_on(engine, cfg)
+            judged: dict[str, Verdict] = {}
+            for each in names:
+                state = actions.current_state(engine, cfg, each)
+                note = actions.gate_judging(cfg, state, rejudge=args.rejudge).note(state.stage)
+                if note is not None:
+                    print(f"harness gate: warning: {each}: {note}", file=sys.stderr)
+                judged[each] = actions.verdict(engine, cfg, state, rejudge=args.rejudge)
         except SQLAlchemyError as exc:
             raise unavailable_error(engine, exc) from None
         finally:
             engine.dispose()
+        overall = actions.combined(judged)
         if args.json:
-            print_json(verdict.to_dict())
+            data = judged[name].to_dict() if name is not None else overall.to_dict()
+            data["migrations"] = {m: v.to_dict() for m, v in judged.items()}
+            print_json(data)
         else:
-            print_verdict(verdict)
-        return EXIT_FOR[verdict.result]
+            for i, verdict in enumerate(judged.values()):
+                if i:
+                    print()
+                print_verdict(verdict)
+            if name is None and len(judged) > 1:
+                each_said = ", ".join(f"{m} {v.result.value}" for m, v in judged.items())
+                print(f"\noverall: {overall.result.value} ({each_said})")
+        return EXIT_FOR[overall.result]
 
 
 class Promote:
@@ -211,6 +246,11 @@ class Promote:
             help="promote whatever the gate says (needs --reason; recorded as forced)",
         )
         _from_flag(parser, "promote")
+        _migration_flag(
+            parser,
+            "every migration together, each to the next stage of its own ladder, all or none "
+            "(one already at its last stage is left alone)",
+        )
         _rejudge_flag(parser, "; needs --reason, recorded in the event's verdict")
         _who_reason(parser, reason_help="why (required with --force and --rejudge)")
         _json_flag(parser)
@@ -239,6 +279,11 @@ class Rollback:
         """Options of `harness rollback`."""
         parser.add_argument("--to", default=None, metavar="STAGE", help="the stage to return to")
         _from_flag(parser, "roll back")
+        _migration_flag(
+            parser,
+            "every migration together, all or none (one already at its first stage, or at or "
+            "below --to, is left alone)",
+        )
         _who_reason(parser, reason_help="why, for the event")
         _json_flag(parser)
 
@@ -259,6 +304,7 @@ class Kill:
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of `harness kill`."""
+        _migration_flag(parser, "the global kill flag: every migration, later ones too")
         _who_reason(parser, reason_help="why, for the event")
         _json_flag(parser)
 
@@ -277,6 +323,7 @@ class Unkill:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of `harness unkill`."""
         _from_flag(parser, "resume routing")
+        _migration_flag(parser, "the global kill flag and every migration's own")
         _who_reason(parser, reason_help="why, for the event")
         _json_flag(parser)
 
@@ -299,10 +346,12 @@ class Breaker:
         )
         parser.add_argument(
             "--op",
-            choices=[op.value for op in Operation],
             default=None,
-            help="reset: the operation whose breaker to close; show: only that operation's",
+            metavar="OP",
+            help="reset: the operation whose breaker to close; show: only that operation's "
+            "(any operation of a known migration)",
         )
+        _migration_flag(parser, "every migration's operations")
         _from_flag(parser, "reset")
         _who_reason(parser, reason_help="why, for the event")
         _json_flag(parser)
@@ -312,6 +361,15 @@ class Breaker:
         """Show or reset."""
         engine = open_store(cfg.db.url, read_only=args.action == "show")
         try:
+            name = actions.check_migration(engine, cfg, args.migration)
+            names = [name] if name is not None else actions.known_migrations(engine, cfg)
+            ops = {op: m for m in names for op in actions.operations_of(engine, cfg, m)}
+            if args.op is not None and args.op not in ops:
+                where = f"migration {name}" if name is not None else "any known migration"
+                raise actions.ActionInputError(
+                    f"--op {printable(args.op)!r} is not an operation of {where} "
+                    f"({', '.join(ops) or 'none'})"
+                )
             if args.action == "reset":
                 if args.op is None:
                     raise actions.ActionInputError("breaker reset needs --op OPERATION")
@@ -319,11 +377,12 @@ class Breaker:
                     result = actions.reset_breaker(
                         engine,
                         cfg,
-                        Operation(args.op),
+                        args.op,
                         who=args.who,
                         reason=args.reason,
                         from_stage=args.from_stage,
                         on_busy=_waiting("breaker"),
+                        migration=name,
                     )
                 except SQLAlchemyError as exc:
                     raise unavailable_error(engine, exc) from None
@@ -334,27 +393,31 @@ class Breaker:
             engine.dispose()
         rows = [
             {
-                "op": op.value,
-                **breakers.get(op.value, {"open": False, "reason": None, "failures": 0}),
+                "migration": migration,
+                "op": op,
+                **breakers.get(op, {"open": False, "reason": None, "failures": 0}),
             }
-            for op in Operation
-            if args.op is None or op.value == args.op
+            for op, migration in ops.items()
+            if args.op is None or op == args.op
         ]
         if args.json:
             print_json(rows)
         else:
-            print_table("circuit breakers", ["op", "open", "failures", "reason"], rows)
+            columns = ["migration", "op", "open", "failures", "reason"]
+            print_table("circuit breakers", columns, rows)
         return 0
 
 
 class Status:
-    """`harness status`: stage, percentages, kill flag, breakers, native module, verdict."""
+    """`harness status`: each migration's stage, percentages, targets, kill flag, breakers and
+    verdict, one line each; the native module; the kill switches."""
 
-    help = "the rollout at a glance: stage, percentages, kill flag, breakers, verdict"
+    help = "the rollout at a glance: each migration's stage, percentages, kill flag, verdict"
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         """Options of `harness status`."""
+        _migration_flag(parser, "every migration, one line each")
         _rejudge_flag(parser)
         _json_flag(parser)
 
@@ -364,24 +427,19 @@ class Status:
         the first run would start, and not written)."""
         engine = open_store(cfg.db.url, read_only=True)
         try:
-            data = actions.status(engine, cfg, rejudge=args.rejudge)
+            data = actions.status(engine, cfg, rejudge=args.rejudge, migration=args.migration)
         except SQLAlchemyError as exc:
             raise unavailable_error(engine, exc) from None
         finally:
             engine.dispose()
-        if data["gate_settings"]["note"] is not None:
-            print(f"harness status: warning: {data['gate_settings']['note']}", file=sys.stderr)
+        for name, part in data["migrations"].items():
+            if part["gate_settings"]["note"] is not None:
+                note = part["gate_settings"]["note"]
+                print(f"harness status: warning: {name}: {note}", file=sys.stderr)
         if args.json:
             print_json(data)
             return 0
-        ladder = " -> ".join(f"[{s}]" if s == data["stage"] else s for s in data["ladder"])
-        since = (
-            f"since {data['stage_since']}"
-            if data["started"]
-            else "(no rollout state yet: the first run or action starts it at this stage)"
-        )
-        print(f"stage: {data['stage']} {since}   ladder: {ladder}")
-        if data["kill"]:
+        if data["kill"] and args.migration is None:
             why = printable(data["kill_reason"] or "no reason given")
             print(f"KILL SWITCH SET: everything goes to Python ({why})")
         if data["env_kill"]:
@@ -389,16 +447,17 @@ class Status:
                 f"KILL SWITCH IN THIS ENVIRONMENT: {RUST_ENV}={os.environ.get(RUST_ENV, '')!r}: "
                 "a bot or `harness run` started from here sends everything to Python"
             )
-        rows = [
-            {
-                "op": op,
-                "% to Rust": pct,
-                "breaker": "OPEN" if data["breakers"].get(op, {}).get("open") else "closed",
-            }
-            for op, pct in data["percent"].items()
-        ]
-        print_table(None, ["op", "% to Rust", "breaker"], rows, right=["% to Rust"])
-        print(f"shadow sample rate: {data['shadow_sample_rate']:g}")
+        rows = [_status_row(name, part) for name, part in data["migrations"].items()]
+        columns = ["migration", "stage", "% to Rust", "targets", "kill", "breakers", "verdict"]
+        print_table(None, columns, rows)
+        for name, part in data["migrations"].items():
+            ladder = " -> ".join(f"[{s}]" if s == part["stage"] else s for s in part["ladder"])
+            since = (
+                f"since {part['stage_since']}"
+                if part["started"]
+                else "(no state yet: the first run or action starts it at this stage)"
+            )
+            print(f"{name}: {since}; ladder {ladder}")
         native = data["native_available"]
         native_text = (
             "unknown (no run yet)"
@@ -406,13 +465,40 @@ class Status:
             else ("available" if native else f"UNAVAILABLE: {data['native_error']}")
         )
         print(f"native module (latest run): {native_text}")
-        judged_by = data["gate_settings"]["judged_by"]
-        print(
-            f"gate: {data['verdict']}  (gate settings {judged_by['name']!r}, "
-            f"{judged_by['fingerprint']}; `harness gate` for the criteria)"
-        )
-        for criterion in data["gate"]["criteria"]:
-            if criterion["result"] == "FAIL":  # e.g. a fallback rate, with its figures
-                where = criterion["op"] or "stage"
-                print(f"  FAIL {where} {criterion['criterion']}: {criterion['detail']}")
+        flag = f" --migration {args.migration}" if args.migration else " [--migration NAME]"
+        print(f"gate: {data['verdict']}  (`harness gate{flag}` for the criteria)")
+        for name, part in data["migrations"].items():
+            for criterion in part["gate"]["criteria"]:
+                if criterion["result"] == "FAIL":  # e.g. a fallback rate, with its figures
+                    where = criterion["op"] or "stage"
+                    print(f"  FAIL {name} {where} {criterion['criterion']}: {criterion['detail']}")
         return 0
+
+
+def _percent_text(percent: dict[str, float]) -> str:
+    """A migration's percentages: one number when its operations share it (`5%`), else each
+    (`place_order 5%, cancel_order 0%`)."""
+    values = set(percent.values())
+    if len(values) == 1:
+        return f"{values.pop():g}%"
+    return ", ".join(f"{op} {pct:g}%" for op, pct in percent.items())
+
+
+def _status_row(name: str, part: dict[str, Any]) -> dict[str, Any]:
+    """One migration's line of `harness status`."""
+    targets = part["targets"]
+    aimed = [*targets["symbols"], *(str(a) for a in targets["accounts"])]
+    kill = "KILLED" if part["kill"] else "-"
+    if part["kill"] and part["kill_reason"]:
+        kill += f" ({printable(part['kill_reason'])})"
+    return {
+        "migration": name,
+        "stage": part["stage"] + ("" if part["started"] else " (not started)"),
+        "% to Rust": _percent_text(part["percent"]),
+        "targets": ", ".join(aimed) if aimed else "all",
+        "kill": kill,
+        "breakers": ("OPEN " + ", ".join(part["open_breakers"]))
+        if part["open_breakers"]
+        else "closed",
+        "verdict": part["verdict"],
+    }

@@ -1,12 +1,15 @@
 """The automatic rollback: while a stage runs, a FAIL on a critical criterion rolls it back.
 
-Every open harness (a bot's `harness.open()`, `harness run`) with `gate.auto_rollback` judges
-the current stage every `gate.check_interval_s` and, on a critical FAIL, moves one stage down
-through `harness.control.actions.rollback(automatic=True)`: an `auto_rollback` event carrying
-the verdict, written once even when several processes see the FAIL together (the action is a
-compare-and-set on the stage judged: a stage that moved since is left alone), as Argo Rollouts
-aborts a failing canary. The latency and rate criteria are anytime-valid, so judging this often
-does not raise false alarms (harness/gate).
+Every open harness (a bot's `harness.open()`, `harness run`) judges each migration on its own:
+every `check_interval_s`, each migration whose `auto_rollback` is on (the `gate` group's, or
+its own `rollout.migrations.<name>.gate` override) is judged over its own window, and on a
+critical FAIL that migration alone moves one stage down through
+`harness.control.actions.rollback(migration=..., automatic=True)`: an `auto_rollback` event
+naming it and carrying the verdict, written once even when several processes see the FAIL
+together (the action is a compare-and-set on the stage judged: a stage that moved since is left
+alone), as Argo Rollouts aborts a failing canary. The other migrations keep their stages.
+The latency and rate criteria are anytime-valid, so judging this often does not raise false
+alarms (harness/gate).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy import Engine
 from harness.config import HarnessConfig
 from harness.control import actions
 from harness.errors import HarnessError
-from harness.store.state import LiveState, StateConflictError
+from harness.store.state import LiveState, StateConflictError, StoreState, read_states
 
 __all__ = ["GateMonitor"]
 
@@ -30,8 +33,8 @@ log = logging.getLogger("harness.gate")
 class GateMonitor:
     """A daemon thread judging the gate and rolling back on a critical FAIL.
 
-    `on_rollback(result)` is called (from the thread) after a rollback this monitor made, so the
-    owner can apply the new state at once.
+    `on_rollback(state)` is called (from the thread) after a rollback this monitor made, with
+    every migration's state read after it (`read_states`), so the owner can apply it at once.
     """
 
     def __init__(
@@ -40,7 +43,7 @@ class GateMonitor:
         cfg: HarnessConfig,
         *,
         run_id: str | None = None,
-        on_rollback: Callable[[LiveState], None] | None = None,
+        on_rollback: Callable[[StoreState | LiveState], None] | None = None,
     ) -> None:
         self._engine = engine
         self._cfg = cfg
@@ -52,9 +55,23 @@ class GateMonitor:
         self.checks = 0
         self.last_error: str | None = None
 
+    def _watched(self) -> list[str]:
+        """The migrations this monitor judges: those with `auto_rollback` on."""
+        known = actions.acted_on(self._engine, self._cfg)
+        return [m for m in known if actions.gate_of(self._cfg, m).auto_rollback]
+
+    def _interval(self) -> float:
+        """How often to judge: the shortest `check_interval_s` of any migration."""
+        names = self._cfg.rollout.migration_names()
+        intervals = [actions.gate_of(self._cfg, m).check_interval_s for m in names]
+        return min(intervals, default=self._cfg.gate.check_interval_s)
+
     def start(self) -> GateMonitor:
-        """Start judging (no-op when `gate.auto_rollback` is off)."""
-        if self._cfg.gate.auto_rollback:
+        """Start judging (no-op when no migration has `auto_rollback` on)."""
+        names = self._cfg.rollout.migration_names()
+        if self._cfg.gate.auto_rollback or any(
+            actions.gate_of(self._cfg, m).auto_rollback for m in names
+        ):
             self._thread.start()
         return self
 
@@ -65,16 +82,28 @@ class GateMonitor:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._cfg.gate.check_interval_s):
+        while not self._stop.wait(self._interval()):
             self.check_once()
 
     def check_once(self) -> bool:
-        """Judge once; True if this call rolled the stage back."""
+        """Judge every watched migration once; True if this call rolled any back."""
         self.checks += 1
         try:
-            state = actions.current_state(self._engine, self._cfg)
-            if state.kill:
-                return False  # everything already goes to Python
+            names = self._watched()
+        except Exception as exc:  # the monitor must never die
+            self.last_error = str(exc)
+            return False
+        rolled = False
+        for name in names:
+            rolled = self._check(name) or rolled
+        return rolled
+
+    def _check(self, migration: str) -> bool:
+        """Judge `migration`; roll it (alone) back on a critical FAIL. True if this did."""
+        try:
+            state = actions.current_state(self._engine, self._cfg, migration)
+            if state.kill or not state.started:
+                return False  # everything already goes to Python, or nothing ran yet
             verdict = actions.verdict(self._engine, self._cfg, state)
             failures = verdict.critical_failures()
             if not failures:
@@ -92,6 +121,7 @@ class GateMonitor:
                 reason=f"critical criteria FAILed: {names}",
                 automatic=True,
                 seen=state,
+                migration=migration,
             )
         except StateConflictError:
             return False  # another process rolled back (or promoted) first
@@ -104,8 +134,16 @@ class GateMonitor:
             return False
         self.rollbacks += 1
         log.warning(
-            "automatic rollback %s -> %s: %s", result.before.stage, result.after.stage, names
+            "automatic rollback of %s %s -> %s: %s",
+            migration,
+            result.before.stage,
+            result.after.stage,
+            names,
         )
         if self._on_rollback is not None:
-            self._on_rollback(result.after)
+            # Every migration's state, not the one rolled back: a `LiveState` would be taken
+            # as one stage for every migration (`build_snapshot`).
+            with self._engine.connect() as conn:
+                fresh = read_states(conn)
+            self._on_rollback(fresh if fresh is not None else result.after)
         return True

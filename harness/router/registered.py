@@ -11,9 +11,16 @@ over: the two callables, the key rule, the comparison, and whether a call may be
   `repr` of the first argument (sticky per first argument; "" without arguments), and a stage
   with targets sends every call to Python, recorded as not targeted (nothing to match on).
 - Failure: an idempotent operation (the default: a pure function is always safe to repeat)
-  reruns on Python after any `Exception` of the Rust side that is not the caller's input
-  (`InvalidInputError`); `idempotent=False` raises the Rust failure to the caller, and the
-  Python side is never called for that call.
+  reruns on Python after any `Exception` of the Rust side that is not the caller's input;
+  `idempotent=False` raises the Rust failure to the caller, and the Python side is never
+  called for that call. The caller's input is told by class, `caller_errors`: by default
+  `(ValueError, TypeError)`, Python's own convention for a bad argument (and what PyO3 raises
+  for an argument it cannot convert; `InvalidInputError` is a `ValueError`). Such an
+  exception is raised to the caller as it is and recorded as an error, never a fallback and
+  never a failure that counts toward the breaker: rerunning bad input on Python would only
+  raise again, after tripping the breaker of a Rust side that did nothing wrong. A bot whose
+  Rust side raises `ValueError` for its own faults passes `caller_errors=()` (every exception
+  falls back) or its own classes.
 - Shadow: at the stage's shadow sample rate the other side also runs on a shadow thread, off
   the caller's path, with the same arguments; `compare(python_result, rust_result)` (default
   `harness.compare.describe_difference`) decides, and the comparison is recorded. A thread,
@@ -38,7 +45,7 @@ from harness.errors import ConfigError
 from harness.operations import BUILTIN_SPECS, Failure, Impl, OperationSpec, check_name
 from harness.recorder import ShadowRecord
 from harness.router.call import call_async, call_sync
-from harness.router.policy import Action, bars_failure_action
+from harness.router.policy import Action
 
 if TYPE_CHECKING:
     from harness.api import Harness
@@ -49,8 +56,25 @@ RUST: Final = Impl.RUST
 PYTHON: Final = Impl.PYTHON
 
 
+CALLER_ERRORS: Final[tuple[type[BaseException], ...]] = (ValueError, TypeError)
+"""The default `caller_errors` of a registered operation (module docstring)."""
+
+
 def _never(_exc: BaseException) -> Action:
     return Action.RAISE
+
+
+def _failure_action(caller_errors: tuple[type[BaseException], ...]) -> Any:
+    """What a Rust exception of an idempotent registered operation leads to: raised when it is
+    the caller's (`caller_errors`) or not an `Exception` (KeyboardInterrupt, ...), else a
+    rerun on Python."""
+
+    def action(exc: BaseException) -> Action:
+        if not isinstance(exc, Exception) or isinstance(exc, caller_errors):
+            return Action.RAISE
+        return Action.FALLBACK
+
+    return action
 
 
 def _default_key(args: tuple[Any, ...], _kwargs: dict[str, Any]) -> tuple[str, None]:
@@ -67,9 +91,15 @@ def register(
     key: Callable[..., Any] | None,
     compare: Callable[[Any, Any], str | None] | None,
     idempotent: bool,
+    caller_errors: tuple[type[BaseException], ...] = CALLER_ERRORS,
 ) -> Callable[..., Any]:
     """See `Harness.register_operation`."""
     check_name("name", name)
+    caller_errors = tuple(caller_errors)
+    if not all(isinstance(c, type) and issubclass(c, BaseException) for c in caller_errors):
+        raise TypeError(
+            f"register_operation({name!r}): caller_errors must be a tuple of exception classes"
+        )
     if name in BUILTIN_SPECS:
         raise ConfigError("name", name, "is a built-in operation")
     if not callable(python) or not callable(rust):
@@ -84,7 +114,7 @@ def register(
     spec = OperationSpec(
         name, group, python=python, rust=rust, is_async=is_async, key=key,
         failure=Failure.pure if idempotent else Failure.not_idempotent, compare=compare,
-        shadow_in="thread",
+        shadow_in="thread", caller_errors=caller_errors,
     )  # fmt: skip
     registry: dict[str, tuple[OperationSpec, Callable[..., Any]]] = h.__dict__.setdefault(
         "_registered", {}
@@ -121,7 +151,7 @@ def _routed_callable(h: Harness, spec: OperationSpec) -> Callable[..., Any]:
     name, python, rust = spec.name, spec.python, spec.rust
     assert python is not None and rust is not None
     sides: Mapping[Impl, Callable[..., Any]] = {PYTHON: python, RUST: rust}
-    failure = bars_failure_action if spec.idempotent else _never
+    failure = _failure_action(spec.caller_errors) if spec.idempotent else _never
     same = spec.compare or describe_difference
     user_key = spec.key
 

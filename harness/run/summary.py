@@ -13,10 +13,11 @@ The figures come from the store after the recorder flushed, through the same que
           fallbacks, errors, reconciled, shadow_comparisons, shadow_mismatches,
           rust {calls, count, mean_ms, p50_ms, p95_ms, p99_ms, max_ms}, python {...}}],
     recorder {rows, dropped, in_spill, spill_file, earlier_lost, damaged_files}, gate (as
-    `harness gate --json`), problems [{trade, symbol, step, error, action}], leftovers {found,
-    after_sweep}, stale_runs [{run, pid, started, kind, open_orders, open_positions, swept
-    {cancelled, closed, failed} or null, status}], crashed, native {available, error}, env_kill
-    (TOPSTEPX_USE_RUST was false: all to Python)
+    `harness gate --json`: every migration's criteria together, the worst verdict, and each
+    migration's own verdict in `gate.migrations.<name>`), problems [{trade, symbol, step,
+    error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
+    open_orders, open_positions, swept {cancelled, closed, failed} or null, status}],
+    crashed, native {available, error}, env_kill (TOPSTEPX_USE_RUST was false: all to Python)
 
 `ops` has a row per built-in operation and per other operation (a bot's registered one) with
 calls in this run; `migration` is the migration the operation belongs to (the config's, else
@@ -102,7 +103,8 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
     latency = {(row.op, row.impl): row.to_dict() for row in latency_rows}
     figures = queries.op_figures(engine, filters)
     reconciled = queries.reconciled(engine, filters)
-    verdict = actions.verdict(engine, cfg)
+    judged = actions.verdicts(engine, cfg)
+    verdict = actions.combined(judged)
     rec = facts.recorder
     recorded_under = {row.op: row.migration for row in latency_rows if row.migration}
     ops = []
@@ -156,7 +158,10 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
             "earlier_lost": rec.earlier_lost,
             "damaged_files": list(rec.damaged_files),
         },
-        "gate": verdict.to_dict(),
+        "gate": {
+            **verdict.to_dict(),
+            "migrations": {name: each.to_dict() for name, each in judged.items()},
+        },
         "problems": [p.to_dict() for p in facts.problems],
         "leftovers": None if facts.settlement is None else facts.settlement.to_dict(),
         "stale_runs": list(facts.stale_runs),
@@ -253,15 +258,15 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
             + ", ".join(settled),
             file=out,
         )
-    gate = summary["gate"]
-    not_passing = [c for c in gate["criteria"] if c["result"] != "PASS"]
-    detail = ""
-    if not_passing and gate["verdict"] != "PASS":
-        shown = ", ".join(
-            f"{c['op'] or 'stage'} {c['criterion']} {c['result']}" for c in not_passing[:4]
-        )
-        detail = f" ({shown}{', ...' if len(not_passing) > 4 else ''})"
-    print(f"gate for stage {gate['stage']}: {gate['verdict']}{detail}", file=out)
+    for name, gate in summary["gate"]["migrations"].items():  # each judged on its own
+        not_passing = [c for c in gate["criteria"] if c["result"] != "PASS"]
+        detail = ""
+        if not_passing and gate["verdict"] != "PASS":
+            shown = ", ".join(
+                f"{c['op'] or 'stage'} {c['criterion']} {c['result']}" for c in not_passing[:4]
+            )
+            detail = f" ({shown}{', ...' if len(not_passing) > 4 else ''})"
+        print(f"gate for {name} at stage {gate['stage']}: {gate['verdict']}{detail}", file=out)
     for stale in summary["stale_runs"]:
         orders, held = stale["open_orders"], stale["open_positions"]
         left = (

@@ -52,6 +52,7 @@ __all__ = [
     "LiveState",
     "MigrationRow",
     "StageGate",
+    "StageMove",
     "StateConflictError",
     "StateMovedError",
     "StoreBusyError",
@@ -66,6 +67,7 @@ __all__ = [
     "reset_breaker",
     "set_kill",
     "set_stage",
+    "set_stages",
     "trip_breaker",
     "write_event",
     "write_transaction",
@@ -718,6 +720,60 @@ def set_stage(
             migration=migration,
         )
         return after
+
+    return write_transaction(engine, move, wait_s=wait_s, on_busy=on_busy)
+
+
+@dataclass(frozen=True, slots=True)
+class StageMove:
+    """One migration's part of `set_stages`: where it goes, what it must still be (`expect`),
+    the verdict its event carries (`gate`) and the settings stored with its new stage."""
+
+    migration: str
+    to_stage: str
+    expect: Expected | None = None
+    gate: dict[str, Any] | None = None
+    stage_gate: StageGate | None = None
+
+
+def set_stages(
+    engine: Engine,
+    moves: list[StageMove],
+    *,
+    kind: str,
+    who: str | None = None,
+    reason: str | None = None,
+    forced: bool = False,
+    run_id: str | None = None,
+    wait_s: float = WRITE_WAIT_S,
+    on_busy: Callable[[str], None] | None = None,
+) -> dict[str, LiveState]:
+    """Move several migrations, each to its own stage, in one transaction: all land or none
+    does (`StateMovedError` naming the migration whose `expect` no longer holds). One event
+    per migration moved, each naming it, all at the same instant; the states after, by
+    migration. What `harness promote` without `--migration` writes when the migrations stand
+    on different stages or ladders. A busy database: see `write_transaction`."""
+
+    def move(conn: Connection) -> dict[str, LiveState]:
+        now = _now()
+        out: dict[str, LiveState] = {}
+        for part in moves:
+            values: dict[str, Any] = {"stage": part.to_stage, "stage_since_ns": now}
+            values.update(_gate_values(part.stage_gate))
+
+            def new_values(_state: LiveState, values: dict[str, Any] = values) -> dict[str, Any]:
+                return values
+
+            changed = _compare_and_set(conn, part.migration, part.expect, new_values)
+            assert changed is not None
+            before, after = changed
+            write_event(
+                conn, kind, who=who, reason=reason, from_stage=before.stage,
+                to_stage=part.to_stage, forced=forced, gate=part.gate, run_id=run_id, ts_ns=now,
+                migration=part.migration,
+            )  # fmt: skip
+            out[part.migration] = after
+        return out
 
     return write_transaction(engine, move, wait_s=wait_s, on_busy=on_busy)
 

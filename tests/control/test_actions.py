@@ -122,8 +122,17 @@ def test_status_has_the_stage_percentages_flags_and_verdict(engine):
     ensure_state(engine, "canary")
     status = actions.status(engine, cfg)
     assert status["stage"] == "canary" and status["next_stage"] == "staging"
-    assert status["percent"] == {op.value: 5.0 for op in Operation}
+    # Only orders has a state: bars is shown at the stage its first run starts, 0% to Rust.
+    assert status["percent"] == {
+        op.value: 0.0 if op == "aggregate_bars" else 5.0 for op in Operation
+    }
     assert status["kill"] is False and status["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE")
+    orders, bars = status["migrations"]["orders"], status["migrations"]["bars"]
+    assert (orders["stage"], orders["started"], bars["stage"], bars["started"]) == (
+        "canary", True, "off", False,
+    )  # fmt: skip
+    assert orders["operations"] == ["place_order", "modify_order", "cancel_order"]
+    assert orders["targets"] == {"symbols": [], "accounts": []}
 
 
 def seed_rust_errors(engine, stage: str, tmp_path, *, n: int = 300, errors: int = 150) -> None:
@@ -171,7 +180,7 @@ def test_a_critical_fail_rolls_the_stage_back_once_however_many_processes_judge(
     second = GateMonitor(engine, cfg)  # another process seeing the same FAIL
     assert first.check_once() is True
     assert second.check_once() is False  # the stage moved: shadow's window has no FAIL
-    assert [s.stage for s in applied] == ["shadow"]
+    assert [s.migrations["orders"].stage for s in applied] == ["shadow"]  # every migration's
     rollbacks = [e for e in events(engine) if e.kind == "auto_rollback"]
     assert len(rollbacks) == 1
     event = rollbacks[0]

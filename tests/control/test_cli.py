@@ -49,7 +49,10 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     assert "Traceback" not in refused.stderr
     # Reading and a refused action write nothing: the first action that writes (a kill here)
     # starts the rollout state, judged by its gate settings from then on.
-    assert harness("status", "--json", db, cwd=tmp_path).stdout.count('"started": false') == 1
+    unread = json.loads(harness("status", "--json", db, cwd=tmp_path).stdout)
+    assert [unread["started"]] + [m["started"] for m in unread["migrations"].values()] == [
+        False, False, False,
+    ]  # fmt: skip
     assert harness("kill", "--reason", "first look", db, cwd=tmp_path).returncode == 0
     assert harness("unkill", db, cwd=tmp_path).returncode == 0
     # `off` is judged by the settings stored when it started (the default gate's, by the first
@@ -81,20 +84,22 @@ def test_a_full_cycle_of_actions_with_exit_statuses_and_events(db, tmp_path):
     assert harness("unkill", db, cwd=tmp_path).returncode == 0
     assert harness("rollback", "--to", "off", "--who", "ops", db, cwd=tmp_path).returncode == 0
     listed = harness("query", "events", "--json", db, cwd=tmp_path)
-    kinds = [(e["kind"], e["forced"]) for e in reversed(json.loads(listed.stdout))]
-    assert kinds == [
-        ("start", False),
+    kinds = [(e["kind"], e["forced"], e["migration"]) for e in reversed(json.loads(listed.stdout))]
+    # Each migration starts, is promoted and rolled back with its own event; kills are global.
+    assert sorted(kinds[:2]) == [("start", False, "bars"), ("start", False, "orders")]
+    assert [k[:2] for k in kinds[2:]] == [
         ("kill", False),
         ("unkill", False),
-        ("promote", False),
-        ("promote", True),
+        ("promote", False), ("promote", False),
+        ("promote", True), ("promote", True),
         ("kill", False),
         ("unkill", False),
-        ("rollback", False),
-    ]
+        ("rollback", False), ("rollback", False),
+    ]  # fmt: skip
+    assert [k[2] for k in kinds if k[0] in ("kill", "unkill")] == ["all"] * 4
     reasons = [e["reason"] for e in json.loads(listed.stdout)]
     assert "drill: a=b" in reasons
-    first = json.loads(listed.stdout)[-4]["gate"]["gate_settings"]
+    first = json.loads(listed.stdout)[-6]["gate"]["gate_settings"]
     assert first == {
         "name": "default gate.min_soak_s=0",
         "fingerprint": first["fingerprint"],

@@ -77,7 +77,11 @@ def test_every_reader_judges_a_stage_by_the_settings_stored_when_it_started(engi
     assert actions.verdict(engine, quick).result.value == "INCONCLUSIVE"
     assert actions.verdict(engine, quick).gate_settings["name"] == "default"  # type: ignore[index]
     with engine.connect() as conn:
-        gate = conn.execute(select(RolloutEvent.gate).where(RolloutEvent.kind == "promote"))
+        gate = conn.execute(  # one event per migration moved: orders' here
+            select(RolloutEvent.gate).where(
+                RolloutEvent.kind == "promote", RolloutEvent.migration == "orders"
+            )
+        )
         event = json.loads(gate.scalar_one())
     assert event["gate_settings"]["name"] == "quick"
     assert event["next_stage_gate"]["name"] == "default"
@@ -141,16 +145,18 @@ def test_after_a_promotion_with_gate_quick_every_command_without_it_agrees(store
     assert bounds(judged) == bounds(again) and judged["skipped"] == again["skipped"]
     assert again["gate_settings"]["name"] == "quick" and again["gate_settings"]["source"] == STORED
     assert with_quick.stderr == ""
-    [warning] = without.stderr.splitlines()
-    assert warning.startswith("harness gate: warning: stage 'shadow' is judged by the gate ")
-    assert "'quick'" in warning and "not by this command's 'default'" in warning
+    warnings = without.stderr.splitlines()  # one per migration, each naming it
+    assert [w.split(": ")[2] for w in warnings] == ["orders", "bars"]
+    for warning in warnings:
+        assert ": stage 'shadow' is judged by the gate " in warning
+        assert "'quick'" in warning and "not by this command's 'default'" in warning
     status = harness("status", "--json", db, cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
     assert data["verdict"] == judged["verdict"]
     assert bounds(data["gate"]) == bounds(judged)
     assert data["gate_settings"]["judged_by"]["name"] == "quick"
-    assert len(status.stderr.splitlines()) == 1
+    assert len(status.stderr.splitlines()) == 2  # a warning per migration
     table = harness("gate", db, cwd=tmp_path)
     assert f"verdict: {judged['verdict']}  (gate settings 'quick' (" in table.stdout
     assert "stored with the stage)" in table.stdout

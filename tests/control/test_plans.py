@@ -84,14 +84,16 @@ def test_a_forced_promotion_needs_a_reason_and_is_recorded_as_forced(engine, tmp
     with pytest.raises(actions.ActionError, match="needs a reason"):
         actions.promote(engine, cfg, force=True, reason="  ")
     result = actions.promote(engine, cfg, force=True, reason="vendor outage", who="ops")
-    assert result.summary() == "promote: canary -> staging (FORCED: the gate said FAIL)"
-    [row] = actions_events(engine, "promote")
-    assert (row.who, row.reason, row.forced, row.to_stage) == (
-        "ops",
-        "vendor outage",
-        True,
-        "staging",
-    )
+    # Every migration together, each judged on its own window and named in its own event.
+    assert result.summary().splitlines() == [
+        "promote: orders: canary -> staging (FORCED: the gate said FAIL)",
+        "promote: bars: canary -> staging (FORCED: the gate said INCONCLUSIVE)",
+    ]
+    rows = actions_events(engine, "promote")
+    assert sorted((r.migration, r.who, r.reason, r.forced, r.to_stage) for r in rows) == [
+        ("bars", "ops", "vendor outage", True, "staging"),
+        ("orders", "ops", "vendor outage", True, "staging"),
+    ]
 
 
 def actions_events(engine, kind):

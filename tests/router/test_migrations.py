@@ -8,12 +8,15 @@ stage's targets send only the targeted calls to Rust and record the rest as not 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
 
-from harness.config import Percentages, StageConfig, TargetsConfig
+from harness.config import Criterion, OpCriteria, Percentages, StageConfig, TargetsConfig
+from harness.control import actions
 from harness.errors import ConfigError
+from harness.gate.verdict import Outcome
 from harness.operations import Impl, Operation
 from harness.orders import OrderType
 from harness.store.state import EventKind, set_stage
@@ -198,3 +201,140 @@ async def test_a_registered_operation_trips_its_breaker(open_harness, store_url)
             break
         await asyncio.sleep(0.05)
     assert [(t["op"], t["migration"]) for t in trips] == [("flaky", "flaky")]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_a_registered_operations_bad_input_is_the_callers_error(
+    open_harness, store_url, is_async
+):
+    """Rust raising ValueError (or TypeError) for bad input reaches the caller as it is: no
+    rerun on Python, no breaker failure; `caller_errors=()` makes it a fallback again."""
+    h = open_harness(url=store_url, stage="production", rollout__breaker__failures=2)
+    calls: list[str] = []
+
+    def check(side: str, window: int) -> int:
+        calls.append(side)
+        if window <= 0:
+            raise ValueError(f"window must be > 0, got {window}")
+        return window
+
+    def make(side: str) -> Any:
+        if is_async:
+
+            async def run_async(window: int) -> int:
+                return check(side, window)
+
+            return run_async
+
+        def run(window: int) -> int:
+            return check(side, window)
+
+        return run
+
+    async def call(op: Any, window: int) -> int:
+        got = op(window)
+        return int(await got) if is_async else int(got)
+
+    ema = h.register_operation("ema", python=make("python"), rust=make("rust"))
+    for _ in range(3):
+        with pytest.raises(ValueError, match="window must be > 0"):
+            await call(ema, 0)
+    assert calls == ["rust"] * 3  # never rerun on Python
+    assert "ema" not in h.state.open_breakers
+    assert h.router.decide("ema", "0") is Impl.RUST
+    assert await call(ema, 5) == 5
+
+    calls.clear()
+    every = h.register_operation(
+        "ema_all", python=make("python"), rust=make("rust"), caller_errors=()
+    )
+    with pytest.raises(ValueError, match="window must be > 0"):
+        await call(every, 0)
+    assert calls == ["rust", "python"]  # any exception falls back, as the bot asked
+    with pytest.raises(TypeError, match="caller_errors"):
+        h.register_operation("ema_bad", python=make("python"), rust=make("rust"),
+                             caller_errors=("ValueError",))  # fmt: skip
+    assert h.recorder.flush(10)
+    got = [
+        (r["op"], r["served"], bool(r["fell_back"]), r["error_class"] is not None)
+        for r in outcomes(store_url)
+    ]
+    assert got == [("ema", "rust", False, True)] * 3 + [("ema", "rust", False, False)] + [
+        ("ema_all", "python", True, True)
+    ]
+
+
+BARS_CRITERIA = OpCriteria(
+    min_samples=1, max_fallback_rate=0.5, max_error_rate=0.5, max_error_excess=0.5,
+    max_p50_ratio=None, max_p99_ratio=None, not_slower=False, min_shadow_comparisons=0,
+    critical=[Criterion.error_rate, Criterion.fallback_rate],
+)  # fmt: skip
+"""Lenient enough that a few hundred clean aggregations pass each stage, strict enough that a
+Rust side failing every call FAILs `fallback_rate` (critical) within a few hundred calls."""
+
+
+async def test_two_migrations_climb_judge_and_roll_back_on_their_own(open_harness, store_url):
+    """bars climbs to production on its own evidence while orders stays at canary; each has its
+    own verdict and events; bars' Rust side failing rolls back bars alone."""
+    h = open_harness(
+        url=store_url, stage="off", gate__min_soak_s=0, gate__check_interval_s=0.1,
+        gate__ops={"aggregate_bars": BARS_CRITERIA},
+        rollout__breaker__failures=1_000_000,  # the gate, not the breaker, is on trial here
+    )  # fmt: skip
+    engine, cfg = h.engine, h.config
+    calls = 0
+
+    def aggregate_until_bars_passes() -> None:
+        nonlocal calls
+        for _ in range(40):
+            if actions.verdict(engine, cfg, migration="bars").result is Outcome.PASS:
+                return
+            for _ in range(25):
+                calls += 1
+                h.bars.aggregate(_bars(), "5m", contract=f"K{calls}")
+            assert h.recorder.flush(10)
+        raise AssertionError(f"bars never passed: {actions.verdict(engine, cfg, migration='bars')}")
+
+    for _ in range(2):  # orders: off -> shadow -> canary, then it stays
+        actions.promote(engine, cfg, migration="orders", who="ana")
+    for _ in range(5):  # bars: off -> shadow -> canary -> staging -> staging_50 -> production
+        aggregate_until_bars_passes()
+        actions.promote(engine, cfg, migration="bars", who="ana")
+    h.refresh()
+    stages = {m: actions.current_state(engine, cfg, m).stage for m in ("orders", "bars")}
+    assert stages == {"orders": "canary", "bars": "production"}
+    assert h.state.stages[Operation.AGGREGATE_BARS] == "production"
+    assert h.state.stages[Operation.PLACE_ORDER] == "canary"
+    verdicts = actions.verdicts(engine, cfg)
+    assert (verdicts["orders"].migration, verdicts["orders"].stage) == ("orders", "canary")
+    assert (verdicts["bars"].migration, verdicts["bars"].stage) == ("bars", "production")
+    assert {c.op for c in verdicts["bars"].criteria} <= {"aggregate_bars", None}
+    promotions = rows(
+        store_url, "SELECT migration, to_stage FROM rollout_events WHERE kind = 'promote' "
+        "ORDER BY ts_ns",
+    )  # fmt: skip
+    assert [(p["migration"], p["to_stage"]) for p in promotions] == [
+        ("orders", "shadow"), ("orders", "canary"), ("bars", "shadow"), ("bars", "canary"),
+        ("bars", "staging"), ("bars", "staging_50"), ("bars", "production"),
+    ]  # fmt: skip
+
+    # bars' Rust side now fails every call: its fallbacks FAIL the critical fallback_rate and
+    # the harness's own monitor rolls bars back, one stage, and nothing else.
+    h.bars.use_engine(Impl.RUST, "router.raising_engine")
+    for _ in range(200):
+        if actions.current_state(engine, cfg, "bars").stage != "production":
+            break
+        for _ in range(10):
+            calls += 1
+            h.bars.aggregate(_bars(), "5m", contract=f"K{calls}")
+        assert h.recorder.flush(10)
+        await asyncio.sleep(0.05)
+    stages = {m: actions.current_state(engine, cfg, m).stage for m in ("orders", "bars")}
+    assert stages == {"orders": "canary", "bars": "staging_50"}
+    rollbacks = rows(
+        store_url, "SELECT migration, from_stage, to_stage, who FROM rollout_events "
+        "WHERE kind = 'auto_rollback'",
+    )  # fmt: skip
+    assert rollbacks == [
+        {"migration": "bars", "from_stage": "production", "to_stage": "staging_50", "who": "gate"}
+    ]

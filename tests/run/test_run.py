@@ -71,7 +71,7 @@ def test_default_run_from_an_empty_folder_prints_the_table_and_fills_harness_db(
     assert "4/4 round trips completed" in out
     for name in OPS:
         assert name in out
-    assert "gate for stage off:" in out
+    assert "gate for orders at stage off:" in out and "gate for bars at stage off:" in out
     assert "recorded: 28 of 28 calls (dropped: 0)" in out
     db = tmp_path / "harness.db"
     assert db.exists()
@@ -123,6 +123,10 @@ def test_json_summary_has_stable_keys_and_agrees_with_harness_query(tmp_path):
         "FAIL",
         "INCONCLUSIVE",
     )
+    each = data["gate"]["migrations"]
+    assert [(m, v["migration"], v["stage"]) for m, v in each.items()] == [
+        ("orders", "orders", "off"), ("bars", "bars", "off"),
+    ]  # fmt: skip
 
     query = harness(tmp_path, "query", "latency", "--run", data["run"], "--json")
     assert query.returncode == 0, query.stderr

@@ -22,7 +22,10 @@ def _summary(**recorder: Any) -> dict[str, Any]:
         "budget_wait_s": 0.0, "exit_status": 4, "interrupted_by": None, "crashed": None,
         "round_trips": {"planned": 12, "completed": 12, "failed": 0, "cancelled": 0,
                         "stopped_out": 0},
-        "ops": [op], "gate": {"stage": "off", "verdict": "INCONCLUSIVE", "criteria": []},
+        "ops": [op],
+        "gate": {
+            "migrations": {"orders": {"stage": "off", "verdict": "INCONCLUSIVE", "criteria": []}}
+        },
         "stale_runs": [], "problems": [], "leftovers": None, "env_kill": False,
         "native": {"available": True, "error": None},
         "recorder": {"rows": 21, "dropped": 0, "in_spill": 0, "spill_file": None,

@@ -53,9 +53,7 @@ def plan_body(plan: ActionPlan) -> Content:
     lines = [Content(f"{'% to Rust':<18}{'now':>8}{'after':>8}")]
     for op, before, after in plan.percent_changes():
         mark = "" if before == after else "  *"
-        lines.append(
-            Content(f"{op.value:<18}{fmt.percent(before):>8}{fmt.percent(after):>8}{mark}")
-        )
+        lines.append(Content(f"{op!s:<18}{fmt.percent(before):>8}{fmt.percent(after):>8}{mark}"))
     rate_a, rate_b = plan.from_stage.shadow_sample_rate, plan.to_stage.shadow_sample_rate
     lines.append(Content(f"{'shadow sampled':<18}{fmt.rate(rate_a):>8}{fmt.rate(rate_b):>8}"))
     lines.append(Content("gate now: ") + verdict_markup(plan.verdict.result))
