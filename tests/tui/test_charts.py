@@ -44,7 +44,7 @@ async def test_all_zero_rates_are_drawn_on_an_axis_from_0_never_below(seeded_sql
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("c")  # modify_order: no error, no fallback in the seed
-        await until(pilot, lambda: app.snapshot.chart_op is Operation.MODIFY_ORDER, what="c")
+        await until(pilot, lambda: app.snapshot.chart_op == Operation.MODIFY_ORDER, what="c")
         await pilot.pause()
         lines = plot_lines(app, "rates-chart")
     labels = y_labels(lines)

@@ -171,7 +171,7 @@ class TrendChart(Widget):
     """(unit, least top of the value axis) per kind."""
 
     points: reactive[list[Point]] = reactive(list, always_update=True)
-    op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
+    op: reactive[str] = reactive(str(Operation.PLACE_ORDER))
     stage_minute: reactive[float | None] = reactive(None)
     stage: reactive[str] = reactive("")
 
@@ -284,7 +284,7 @@ class TrendChart(Widget):
         """The title and the legend on one line when they fit in `width`, else on two (the
         shorter forms first, so the legend is never cut)."""
         if not self.points:
-            return [Content(f"{self.op.value}: no calls in the last {self.window_min} min")]
+            return [Content(f"{self.op}: no calls in the last {self.window_min} min")]
         titles = self._titles()
         for title in titles:
             for long in (True, False):
@@ -296,13 +296,13 @@ class TrendChart(Widget):
         return [Content.from_markup("[b]$t[/]", t=title), legend]
 
     def _titles(self) -> list[str]:
-        return [t.format(op=self.op.value) for t in self.TITLES[self.kind]]
+        return [t.format(op=self.op) for t in self.TITLES[self.kind]]
 
     def _spark_title(self, width: int) -> Content:
         drawn = self.drawn()
         values = [v for d in drawn for _, v in d.points]
         if not values:
-            return Content(f"{self.op.value}: no calls in the last {self.window_min} min")
+            return Content(f"{self.op}: no calls in the last {self.window_min} min")
         peak = charting.tick_text(max(values), self.unit)
         lines = [f"{title}, max {peak}" for title in self._titles()]
         line = next((text for text in lines if len(text) <= width), lines[-1])
