@@ -111,7 +111,9 @@ class HarnessApp(App[None]):
         Binding("b", "rollback", "Roll back"),
         Binding("k", "kill", "Kill"),
         Binding("u", "unkill", "Unkill"),
-        Binding("s", "next_migration", "Migration"),
+        # Not in the footer (at 80 columns it would push Unkill off the line): the overview's
+        # migration list marks the one chosen, the filter lines say `(s)`, the help lists it.
+        Binding("s", "next_migration", "Next migration (or all)", show=False),
         Binding("t", "toggle_theme", "Light/dark", show=False),
         Binding("q", "quit", "Quit", show=False),
     ]

@@ -1,13 +1,13 @@
 """Every migration at a glance: its stage on its ladder, its percentage to Rust, its targets, its
 kill flag, its open breakers and its gate's verdict, one line each, the chosen one marked.
 
-    migration stage          % Rust  targets   kill  breakers    gate
-  > orders    canary 3/6     5%      MNQ       -     -           INCONCLUSIVE
-    bars      production 6/6 100%    all       -     -           PASS
+  > orders canary 3/6     5%   targets MNQ breakers closed gate INCONCLUSIVE
+    bars   production 6/6 100% targets all OPEN aggregate_bars KILLED gate FAIL
 
-`% Rust` is the stage's percentage when every operation of the migration has the same one,
-else the lowest and highest (the operations' table below has each); `targets` the stage's
-symbols and accounts (`all`: no targets, every call may go to Rust).
+The percentage is the stage's when every operation of the migration has the same one, else
+the lowest and highest (the operations' table below has each); `targets` the stage's symbols
+and accounts (`all`: no targets, every call may go to Rust); `OPEN` names the operations whose
+breaker is open; `KILLED` shows the migration's kill flag (its own or the global one).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from harness.tui.widgets.stage_ladder import verdict_markup
 
 __all__ = ["MigrationList", "percent_text", "targets_text"]
 
-_COLUMNS: Final = (("migration", 10), ("stage", 15), ("% Rust", 8), ("targets", 10))
-_KILL: Final = 6
-_BREAKERS: Final = 12
+_TARGETS: Final = 12
+_BREAKERS: Final = 14
 
 
 def percent_text(view: Overview) -> str:
@@ -57,33 +56,31 @@ class MigrationList(Static):
     chosen: reactive[str | None] = reactive(None)
 
     def render(self) -> Content:
-        """The header and one line per migration."""
-        head = "".join(f"{name:<{width}}" for name, width in _COLUMNS)
-        head += f"{'kill':<{_KILL}}{'breakers':<{_BREAKERS}}gate"
-        lines = [Content.from_markup("[b]  $head[/]", head=head)]
+        """One self-labelled line per migration (no header: every line a row of the screen's
+        height is worth, at 80x24 the charts' room), its columns as wide as their longest."""
+        rows = []
         for name, view in self.views.items():
             ladder = [s.name for s in view.ladder]
             place = f"{view.state.stage} {ladder.index(view.state.stage) + 1}/{len(ladder)}"
-            cells = (name, place, percent_text(view), targets_text(view))
-            row = "".join(
-                f"{_cut(cell, width):<{width}}"
-                for cell, (_, width) in zip(cells, _COLUMNS, strict=True)
-            )
-            opened = sorted(b.op for b in view.breakers.values() if b.is_open)
+            targets = f"targets {_cut(targets_text(view), _TARGETS)}"
+            rows.append((name, (name, place, percent_text(view), targets), view))
+        widths = [max((len(cells[i]) for _, cells, _ in rows), default=0) + 1 for i in range(4)]
+        lines = []
+        for name, cells, view in rows:
             mark = "> " if name == self.chosen else "  "
-            line = Content(mark + row)
-            kill = Content.from_markup(f"[b $error]{'KILL':<{_KILL}}[/]")
-            line += kill if view.state.kill else Content(f"{'-':<{_KILL}}")
-            broken = f"{_cut(','.join(opened), _BREAKERS):<{_BREAKERS}}" if opened else None
-            line += (
-                Content.from_markup("[b $error]$b[/]", b=broken)
-                if broken
-                else Content(f"{'-':<{_BREAKERS}}")
-            )
-            line += verdict_markup(view.verdict.result)
+            line = Content(mark + "".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)))
+            opened = sorted(b.op for b in view.breakers.values() if b.is_open)
+            if opened:
+                said = f"OPEN {_cut(','.join(opened), _BREAKERS)}"
+                line += Content.from_markup("[b $error]$said[/]", said=said) + Content(" ")
+            else:
+                line += Content("breakers closed ")
+            if view.state.kill:
+                line += Content.from_markup("[b $error]KILLED[/]") + Content(" ")
+            line += Content("gate ") + verdict_markup(view.verdict.result)
             if name == self.chosen:
                 line = line.stylize("b")
             lines.append(line)
-        if not self.views:
+        if not lines:
             lines.append(Content("  reading the store..."))
         return Content("\n").join(lines)

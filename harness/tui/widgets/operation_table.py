@@ -1,10 +1,11 @@
 """The per-operation figures of a stage's window (the current stage's, or the stage left last's),
 one column per operation.
 
-Operations are columns (four of them fit 80 terminal columns; thirteen figures would not; more
+Operations are columns (four of them fit 80 terminal columns; twelve figures would not; more
 operations scroll sideways), the figures are rows: the stage's percentage to Rust, calls, the
-share Rust served, the calls routed to Python and how many of those the stage's targets left
-out (`not targeted`: the rest went by the hash, a kill or a breaker), the fallback rate, each
+share Rust served, the calls routed to Python by the hash (or a kill or an open breaker) and
+those routed there because the stage's targets left them out (`Py hash/not tgt`), the fallback
+rate, each
 side's error rate, p50 and p99 of each side, shadow mismatches of comparisons, and the
 breaker. The columns are the operations of the rows given (any operation a migration
 configures or the store recorded, a bot's registered ones included), rebuilt when they change.
@@ -34,8 +35,7 @@ ROWS: Final[tuple[tuple[str, Callable[[OpRow], str]], ...]] = (
     ("% to Rust (stage)", lambda r: fmt.percent(r.percent)),
     ("calls", lambda r: fmt.count(r.calls)),
     ("served by Rust", lambda r: fmt.rate(r.rust_share)),
-    ("to Python", lambda r: fmt.count(r.to_python)),
-    ("  not targeted", lambda r: fmt.count(r.not_targeted)),
+    ("Py hash/not tgt", lambda r: f"{r.to_python - r.not_targeted:,}/{r.not_targeted:,}"),
     ("fallback rate", lambda r: fmt.rate(r.fallback_rate)),
     ("errors Rust", lambda r: fmt.rate(r.error_rate_rust)),
     ("errors Python", lambda r: fmt.rate(r.error_rate_python)),
