@@ -1,6 +1,6 @@
 """A chart of one operation over the last minutes (textual-plotext), which turns into one
-sparkline per series when its box is too short for a readable chart (an 80x24 terminal with
-an alarm showing).
+sparkline per series when its box is too short for a readable chart (an 80x24 terminal, below
+the migrations' lines and the operations' table).
 
 Two kinds: `latency` (p50 in ms of Rust and of Python, minute by minute) and `rates` (Rust's
 and Python's error rates and Rust's fallback rate, in %).
@@ -37,7 +37,7 @@ __all__ = ["COMPACT_BELOW", "TrendChart"]
 COMPACT_BELOW: Final = 8
 """A chart needs this many lines: up to two of title and legend, four rows of data (fewer are
 unreadable), the axis and its labels. In a shorter box both charts become sparklines: at
-80x24 the charts get exactly 8 lines, and any alarm line takes one of them."""
+80x24, below a line per migration and the operations' table, they get about 5."""
 
 Kind = Literal["latency", "rates"]
 RGB = tuple[int, int, int]
