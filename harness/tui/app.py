@@ -41,7 +41,6 @@ from harness.operations import Operation
 from harness.store.db import can_write, open_store
 from harness.store.state import LiveState, StateConflictError
 from harness.tui import format as fmt
-from harness.tui import scope
 from harness.tui.commands import RolloutCommands
 from harness.tui.data import Snapshot, Store, load_snapshot
 from harness.tui.messages import (
@@ -331,11 +330,11 @@ class HarnessApp(App[None]):
         try:
             engine = self.store.engine()
             if action == "promote":
-                plan = scope.plan_promote(
+                plan = actions.plan_promote(
                     engine, self.cfg, force=force, now_ns=self.clock(), seen=seen, migration=within
                 )
             else:
-                plan = scope.plan_rollback(
+                plan = actions.plan_rollback(
                     engine, self.cfg, now_ns=self.clock(), seen=seen, migration=within
                 )
         except actions.ActionError as exc:
@@ -358,7 +357,7 @@ class HarnessApp(App[None]):
         """Ask for confirmation, showing what will change."""
         plan = message.plan
         title = f"{'Force promote' if plan.forced else plan.action.capitalize()}"
-        title += f" {plan.before.migration}: " if plan.before.migration else ": "
+        title += f" {plan.migration}: " if plan.migration else ": "
         title += f"{plan.from_stage.name} -> {plan.to_stage.name}"
         request = ActionRequest(
             plan.action,
@@ -367,7 +366,7 @@ class HarnessApp(App[None]):
             force=plan.forced,
             to=plan.to_stage.name,
             seen=plan.before,
-            migration=plan.before.migration,
+            migration=plan.migration,
         )
         dialog = ActionDialog(
             request, title, plan_body(plan), reason_required=plan.forced, danger=plan.forced
@@ -385,7 +384,7 @@ class HarnessApp(App[None]):
         try:
             engine_cfg = (self.store.engine(), self.cfg)
             if request.action == "promote":
-                result = scope.promote(
+                result = actions.promote(
                     *engine_cfg,
                     who=who,
                     reason=reason,
@@ -395,7 +394,7 @@ class HarnessApp(App[None]):
                     migration=within,
                 )
             elif request.action == "rollback":
-                result = scope.rollback(
+                result = actions.rollback(
                     *engine_cfg,
                     to=request.to,
                     who=who,
@@ -405,16 +404,16 @@ class HarnessApp(App[None]):
                     migration=within,
                 )
             elif request.action == "kill":
-                result = scope.kill(
+                result = actions.kill(
                     *engine_cfg, who=who, reason=reason, on_busy=told, migration=within
                 )
             elif request.action == "unkill":
-                result = scope.unkill(
+                result = actions.unkill(
                     *engine_cfg, who=who, reason=reason, seen=seen, on_busy=told, migration=within
                 )
             else:
                 assert request.op is not None
-                result = scope.reset_breaker(
+                result = actions.reset_breaker(
                     *engine_cfg,
                     request.op,
                     who=who,

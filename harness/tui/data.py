@@ -140,10 +140,14 @@ def stage_left(engine: Engine, state: LiveState) -> StageLeft | None:
     """The stage left when the current one was entered (None: the rollout started at the
     current stage, or the log holds no event that entered it). Two rows of the event log,
     read by its (kind, ts_ns) index: of `state.migration` and of actions on every migration
-    at once (its NULL), or with `state.migration` None of any."""
+    at once (its NULL), or with `state.migration` None of any (the events of one step of
+    every migration taken as one)."""
     e = RolloutEvent
+    # Distinct: a promotion or rollback of every migration at once writes one event per
+    # migration, all alike but for the migration; they are one step of the rollout here.
     query = (
         select(e.kind, e.ts_ns, e.from_stage, e.to_stage)
+        .distinct()
         .where(e.kind.in_(_STAGE_EVENTS), e.ts_ns <= state.stage_since_ns)
         .order_by(e.ts_ns.desc())
         .limit(2)
@@ -295,12 +299,12 @@ def load_snapshot(
     and `ActionError` when the store's stage is not on the configured ladder.
     """
     views = {
-        name: scope.overview(engine, cfg, now_ns, migration=name)
+        name: actions.overview(engine, cfg, now_ns, migration=name)
         for name in scope.migration_names(engine, cfg)
     }
     view = views.get(migration) if migration is not None else None
     if view is None:
-        view = scope.overview(engine, cfg, now_ns, migration=migration)
+        view = actions.overview(engine, cfg, now_ns, migration=migration)
     since = now_ns - chart_window_ns
     since -= since % CHART_BUCKET_NS
     window = Filters(op=chart_op, since_ns=since, until_ns=now_ns, bucket_ns=CHART_BUCKET_NS)

@@ -111,7 +111,9 @@ async def test_the_chart_marks_where_the_current_stage_began(promoted_3_min_ago)
     assert re.search(r"-20 min", under)  # the stage before, drawn to its left
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (200, 50)])
+# At 80x24 a line per migration and the operations' table leave the charts too few lines:
+# they are sparklines there (test_at_80x24_an_alarm_turns_the_charts_into_sparklines).
+@pytest.mark.parametrize("size", [(100, 30), (120, 40), (200, 50)])
 async def test_both_charts_have_their_title_and_legend_above_the_plot(seeded_sqlite, size):
     app = app_on(seeded_sqlite)
     async with app.run_test(size=size) as pilot:

@@ -69,7 +69,8 @@ class MigrationList(Static):
         for name, cells, view in rows:
             mark = "> " if name == self.chosen else "  "
             line = Content(mark + "".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)))
-            opened = sorted(b.op for b in view.breakers.values() if b.is_open)
+            own = set(view.ops or view.figures.ops)
+            opened = sorted(b.op for b in view.breakers.values() if b.is_open and b.op in own)
             if opened:
                 said = f"OPEN {_cut(','.join(opened), _BREAKERS)}"
                 line += Content.from_markup("[b $error]$said[/]", said=said) + Content(" ")
