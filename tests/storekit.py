@@ -22,7 +22,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 
 from harness.config import HarnessConfig, RecorderConfig, compose
-from harness.operations import Operation
+from harness.operations import Operation, shipped_migration
 from harness.recorder import OutcomeRecord, Recorder, ShadowRecord
 from harness.store.db import open_engine, open_store
 from harness.store.models import MigrationState, RolloutEvent, RolloutState, Run
@@ -136,6 +136,8 @@ def outcomes(
                     None,
                     None,
                     None,
+                    # As the router records it: the operation's migration.
+                    migration=shipped_migration(t.op.value),
                 )
             )
     rows.sort(key=lambda r: r.ts_ns)
@@ -168,6 +170,7 @@ def shadows(
                 shadow_latency_us=45.0,
                 shadow_error=None,
                 bars_in=240,
+                migration=shipped_migration(Operation.AGGREGATE_BARS),
             )
         )
     return out

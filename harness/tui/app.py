@@ -110,6 +110,9 @@ class HarnessApp(App[None]):
         Binding("b", "rollback", "Roll back"),
         Binding("k", "kill", "Kill"),
         Binding("u", "unkill", "Unkill"),
+        # Not in the footer (at 80 columns it would push Unkill off the line): the overview's
+        # migration list marks the one chosen, the filter lines say `(s)`, the help lists it.
+        Binding("s", "next_migration", "Next migration (or all)", show=False),
         Binding("t", "toggle_theme", "Light/dark", show=False),
         Binding("q", "quit", "Quit", show=False),
     ]
@@ -118,8 +121,11 @@ class HarnessApp(App[None]):
     """The latest figures read (None until the first refresh lands)."""
     store_problem: reactive[str | None] = reactive(None)
     """Why the figures on screen are stale (None: they are fresh)."""
-    chart_op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
+    chart_op: reactive[str] = reactive(str(Operation.PLACE_ORDER))
     """The operation the overview charts (its series is read with every refresh)."""
+    migration: reactive[str | None] = reactive(None)
+    """The migration the screens and the actions are scoped to (`s` cycles; None: all of
+    them at once, as before migrations)."""
     show_left: reactive[bool] = reactive(False)
     """The overview's table shows the stage left last instead of the current one (`w`); its
     figures are read with every refresh while it does."""
@@ -172,6 +178,7 @@ class HarnessApp(App[None]):
                 now,
                 chart_op=self.chart_op,
                 with_left=self.show_left,
+                migration=self.migration,
             )
         except Exception as exc:  # every failure is shown in the banner
             text = self.store.failure_text(exc)
@@ -242,20 +249,27 @@ class HarnessApp(App[None]):
         self._plan("rollback", force=False)
 
     def action_kill(self) -> None:
-        """Set the kill flag (everything to Python, every process), after a confirmation."""
+        """Set the kill flag of the migration chosen (or of all: everything to Python, every
+        process), after a confirmation."""
+        within = self._scope()
+        which = "Every operation" if within is None else f"Every operation of {within}"
         body = (
-            "Every operation goes to Python in every process within about a second; the stage "
+            f"{which} goes to Python in every process within about a second; the stage "
             "stays where it is. `u` (unkill) clears it."
         )
-        self._confirm(ActionRequest("kill", None, None), "Kill: everything to Python", body, True)
+        title = "Kill: everything to Python" if within is None else f"Kill {within}: to Python"
+        request = ActionRequest("kill", None, None, migration=within)
+        self._confirm(request, title, body, True)
 
     def action_unkill(self) -> None:
         """Clear the kill flag, after a confirmation (decided on the stage shown)."""
         seen = self._shown_state()
         stage = f" ({seen.stage})" if seen is not None else ""
         body = f"Routing follows the current stage's{stage} percentages again in every process."
-        request = ActionRequest("unkill", None, None, seen=seen)
-        self._confirm(request, "Unkill: clear the kill flag", body)
+        within = self._scope()
+        request = ActionRequest("unkill", None, None, seen=seen, migration=within)
+        title = "Unkill: clear the kill flag" if within is None else f"Unkill {within}"
+        self._confirm(request, title, body)
 
     def action_reset_breaker(self, op: str) -> None:
         """Close an operation's circuit breaker, after a confirmation (decided on the stage
@@ -263,22 +277,53 @@ class HarnessApp(App[None]):
         seen = self._shown_state()
         stage = f" ({seen.stage})" if seen is not None else ""
         body = f"{op} goes back to its stage{stage} percentage to Rust in every process."
-        request = ActionRequest("reset_breaker", None, None, op=Operation(op), seen=seen)
+        request = ActionRequest(
+            "reset_breaker", None, None, op=op, seen=seen, migration=self._scope()
+        )
         self._confirm(request, f"Reset the {op} breaker", body)
 
     def _shown_state(self) -> LiveState | None:
-        """The rollout state on screen (None before the first refresh)."""
-        return None if self.snapshot is None else self.snapshot.overview.state
+        """The rollout state on screen (None before the first refresh, or while the scope
+        just chosen has not been read yet)."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.migration != self.migration:
+            return None
+        return snapshot.overview.state
+
+    def _scope(self) -> str | None:
+        """The migration the actions act on (None: every migration)."""
+        return self.migration
+
+    def migration_choices(self) -> list[str | None]:
+        """What `s` cycles through: all (None), then every migration the latest refresh
+        found (configured, then the store's own)."""
+        found = [] if self.snapshot is None else list(self.snapshot.migrations)
+        return [None, *(found or self.cfg.rollout.migration_names())]
+
+    def action_next_migration(self) -> None:
+        """Scope the screens and the actions to the next migration (then all again); the
+        figures of the new scope come with the refresh started now."""
+        choices = self.migration_choices()
+        i = choices.index(self.migration) if self.migration in choices else 0
+        self.choose_migration(choices[(i + 1) % len(choices)])
+
+    def choose_migration(self, migration: str | None) -> None:
+        """Scope the screens and the actions to `migration` (None: all); read it at once."""
+        self.migration = migration
+        self.show_left = False
+        self.refresh_now()
 
     def _confirm(self, request: ActionRequest, title: str, body: str, danger: bool = False) -> None:
         dialog = ActionDialog(request, title, Content(body), danger=danger)
         self.push_screen(dialog, self._confirmed)
 
     def _plan(self, action: str, *, force: bool) -> None:
-        self._plan_from(action, force=force, seen=self._shown_state())
+        self._plan_from(action, force=force, seen=self._shown_state(), within=self._scope())
 
     @work(thread=True, exit_on_error=False, group="actions")
-    def _plan_from(self, action: str, *, force: bool, seen: LiveState | None) -> None:
+    def _plan_from(
+        self, action: str, *, force: bool, seen: LiveState | None, within: str | None
+    ) -> None:
         """Check the action against the store, from the state on screen (`seen`): the dialog
         then shows what the person decided on, or the refusal says what moved."""
         name = "force promote" if force else action
@@ -286,10 +331,12 @@ class HarnessApp(App[None]):
             engine = self.store.engine()
             if action == "promote":
                 plan = actions.plan_promote(
-                    engine, self.cfg, force=force, now_ns=self.clock(), seen=seen
+                    engine, self.cfg, force=force, now_ns=self.clock(), seen=seen, migration=within
                 )
             else:
-                plan = actions.plan_rollback(engine, self.cfg, now_ns=self.clock(), seen=seen)
+                plan = actions.plan_rollback(
+                    engine, self.cfg, now_ns=self.clock(), seen=seen, migration=within
+                )
         except actions.ActionError as exc:
             self.post_message(ActionRefused(name, exc.for_dashboard()))
             return
@@ -309,10 +356,17 @@ class HarnessApp(App[None]):
     def on_plan_ready(self, message: PlanReady) -> None:
         """Ask for confirmation, showing what will change."""
         plan = message.plan
-        title = f"{'Force promote' if plan.forced else plan.action.capitalize()}: "
+        title = f"{'Force promote' if plan.forced else plan.action.capitalize()}"
+        title += f" {plan.migration}: " if plan.migration else ": "
         title += f"{plan.from_stage.name} -> {plan.to_stage.name}"
         request = ActionRequest(
-            plan.action, None, None, force=plan.forced, to=plan.to_stage.name, seen=plan.before
+            plan.action,
+            None,
+            None,
+            force=plan.forced,
+            to=plan.to_stage.name,
+            seen=plan.before,
+            migration=plan.migration,
         )
         dialog = ActionDialog(
             request, title, plan_body(plan), reason_required=plan.forced, danger=plan.forced
@@ -325,7 +379,7 @@ class HarnessApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="actions")
     def _act(self, request: ActionRequest) -> None:
-        who, reason, seen = request.who, request.reason, request.seen
+        who, reason, seen, within = request.who, request.reason, request.seen, request.migration
         told = self._waiting
         try:
             engine_cfg = (self.store.engine(), self.cfg)
@@ -337,21 +391,36 @@ class HarnessApp(App[None]):
                     force=request.force,
                     seen=seen,
                     on_busy=told,
+                    migration=within,
                 )
             elif request.action == "rollback":
                 result = actions.rollback(
-                    *engine_cfg, to=request.to, who=who, reason=reason, seen=seen, on_busy=told
+                    *engine_cfg,
+                    to=request.to,
+                    who=who,
+                    reason=reason,
+                    seen=seen,
+                    on_busy=told,
+                    migration=within,
                 )
             elif request.action == "kill":
-                result = actions.kill(*engine_cfg, who=who, reason=reason, on_busy=told)
+                result = actions.kill(
+                    *engine_cfg, who=who, reason=reason, on_busy=told, migration=within
+                )
             elif request.action == "unkill":
                 result = actions.unkill(
-                    *engine_cfg, who=who, reason=reason, seen=seen, on_busy=told
+                    *engine_cfg, who=who, reason=reason, seen=seen, on_busy=told, migration=within
                 )
             else:
                 assert request.op is not None
                 result = actions.reset_breaker(
-                    *engine_cfg, request.op, who=who, reason=reason, seen=seen, on_busy=told
+                    *engine_cfg,
+                    request.op,
+                    who=who,
+                    reason=reason,
+                    seen=seen,
+                    on_busy=told,
+                    migration=within,
                 )
         except actions.ActionError as exc:
             self.post_message(ActionRefused(request.action, exc.for_dashboard()))
@@ -362,9 +431,7 @@ class HarnessApp(App[None]):
         except Exception as exc:  # shown, never raised
             self.post_message(ActionRefused(request.action, self.store.failure_text(exc)))
             return
-        text = (
-            f"breaker of {request.op.value} closed" if request.op is not None else result.summary()
-        )
+        text = f"breaker of {request.op} closed" if request.op is not None else result.summary()
         self.post_message(ActionDone(result, text))
 
     def _waiting(self, text: str) -> None:

@@ -16,8 +16,8 @@ __all__ = ["RolloutCommands"]
 
 
 class RolloutCommands(Provider):
-    """Commands: promote, force promote, roll back, kill, unkill, reset a breaker, show a
-    screen. Each runs the same app action as its key."""
+    """Commands: promote, force promote, roll back, kill, unkill, reset a breaker, choose a
+    migration, show a screen. Each runs the same app action as its key."""
 
     @property
     def dashboard(self) -> HarnessApp:
@@ -64,6 +64,16 @@ class RolloutCommands(Provider):
                             "close the circuit breaker (a person's decision)",
                         )
                     )
+        for choice in app.migration_choices():
+            name = choice or "all"
+            if choice != app.migration:
+                out.append(
+                    (
+                        f"migration {name}",
+                        partial(app.choose_migration, choice),
+                        "scope the screens and the actions to it (s cycles)",
+                    )
+                )
         for mode, title in app.SCREEN_TITLES.items():
             out.append((f"show {title}", partial(app.switch_mode, mode), f"the {title} screen"))
         return out

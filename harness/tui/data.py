@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from harness.config import HarnessConfig, redact_url
+from harness.config import HarnessConfig, StageConfig, redact_url
 from harness.control import actions
 from harness.errors import HarnessError
 from harness.gate.figures import WindowFigures
@@ -50,6 +50,7 @@ from harness.store.queries import (
 )
 from harness.store.rollups import MINUTE_NS
 from harness.store.state import EventKind, LiveState
+from harness.tui import scope
 
 __all__ = [
     "CHART_BUCKET_NS",
@@ -80,10 +81,12 @@ class OpRow:
     configured ladder).
     """
 
-    op: Operation
+    op: str
     percent: float | None
     calls: int
     rust_share: float | None
+    to_python: int
+    not_targeted: int
     fallback_rate: float | None
     error_rate_rust: float | None
     error_rate_python: float | None
@@ -94,6 +97,7 @@ class OpRow:
     shadow_comparisons: int
     shadow_mismatches: int
     breaker_open: bool
+    migration: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +139,21 @@ _STAGE_EVENTS: Final = (
 def stage_left(engine: Engine, state: LiveState) -> StageLeft | None:
     """The stage left when the current one was entered (None: the rollout started at the
     current stage, or the log holds no event that entered it). Two rows of the event log,
-    read by its (kind, ts_ns) index."""
+    read by its (kind, ts_ns) index: of `state.migration` and of actions on every migration
+    at once (its NULL), or with `state.migration` None of any (the events of one step of
+    every migration taken as one)."""
     e = RolloutEvent
+    # Distinct: a promotion or rollback of every migration at once writes one event per
+    # migration, all alike but for the migration; they are one step of the rollout here.
     query = (
         select(e.kind, e.ts_ns, e.from_stage, e.to_stage)
+        .distinct()
         .where(e.kind.in_(_STAGE_EVENTS), e.ts_ns <= state.stage_since_ns)
         .order_by(e.ts_ns.desc())
         .limit(2)
     )
+    if state.migration is not None:
+        query = query.where(or_(e.migration == state.migration, e.migration.is_(None)))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     if not rows:
@@ -161,71 +172,98 @@ def stage_left(engine: Engine, state: LiveState) -> StageLeft | None:
     )
 
 
+def _rows(
+    window: WindowFigures,
+    stage: StageConfig | None,
+    view: actions.Overview,
+    migration: str | None,
+) -> list[OpRow]:
+    """One `OpRow` per operation of `window`, in its order, at `stage` (None: not on the
+    ladder)."""
+    rows = []
+    for op, figures in window.ops.items():
+        rust, python = figures.rust, figures.python
+        breaker = view.breakers.get(op)
+        rows.append(
+            OpRow(
+                op=op,
+                percent=None if stage is None else stage.percent.of(op),
+                calls=figures.calls,
+                rust_share=figures.rust_share,
+                to_python=python.calls,
+                not_targeted=python.not_targeted,
+                fallback_rate=rust.fallback_rate,
+                error_rate_rust=rust.error_rate,
+                error_rate_python=python.error_rate,
+                p50_rust_ms=percentile_ms(rust.latency, 0.50, rust.latency_max_us),
+                p50_python_ms=percentile_ms(python.latency, 0.50, python.latency_max_us),
+                p99_rust_ms=percentile_ms(rust.latency, 0.99, rust.latency_max_us),
+                p99_python_ms=percentile_ms(python.latency, 0.99, python.latency_max_us),
+                shadow_comparisons=figures.shadow_comparisons,
+                shadow_mismatches=figures.shadow_mismatches,
+                breaker_open=breaker is not None and breaker.is_open,
+                migration=migration,
+            )
+        )
+    return rows
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One refresh: the rollout now, and the chart window's series (see the module docstring).
 
     `taken_ns` is the moment the window ends (the dashboard's clock), ns since the epoch.
-    `left` is the stage left last; `left_figures` its window's figures, when they were asked
-    for (`load_snapshot(..., with_left=True)`).
+    `migration` is the scope shown (None: every migration at once): `overview` is its
+    overview (stage, ladder, verdict, kill, breakers: what the gate screen and the actions act
+    on); `migrations` holds every migration's own, each over its own stage's window, in the
+    order `harness.tui.scope.migration_names` gives. `left` is the stage the scope left last;
+    `left_figures` its window's figures, when they were asked for (`load_snapshot(...,
+    with_left=True)`).
     """
 
     taken_ns: int
     overview: actions.Overview
-    chart_op: Operation = Operation.PLACE_ORDER
+    chart_op: str = Operation.PLACE_ORDER
     latency: list[LatencyRow] = field(default_factory=list)
     rates: list[RateRow] = field(default_factory=list)
     chart_since_ns: int = 0
     left: StageLeft | None = None
     left_figures: WindowFigures | None = None
+    migration: str | None = None
+    migrations: dict[str, actions.Overview] = field(default_factory=dict)
 
     def ops(self) -> list[OpRow]:
-        """The per-operation lines of the current stage's window, in `Operation` order."""
-        return self._rows(self.overview.figures, self.overview.stage.name)
+        """The per-operation lines of the scope: of every migration (each over its own
+        stage's window), or of the one chosen; each migration's operations in its order."""
+        rows = []
+        for name, view in self.migrations.items():
+            if self.migration is None or name == self.migration:
+                rows.extend(_rows(view.figures, view.stage, view, name))
+        if not self.migrations:  # no migration in the config nor the store: the overview's
+            rows = _rows(self.overview.figures, self.overview.stage, self.overview, None)
+        return rows
+
+    def op_names(self) -> list[str]:
+        """The operations of the scope, in table order (what `c` and `o` cycle through)."""
+        return [row.op for row in self.ops()]
 
     def left_ops(self) -> list[OpRow] | None:
         """The per-operation lines of the stage left last, over its window (None: not read)."""
         if self.left_figures is None:
             return None
-        return self._rows(self.left_figures, self.left_figures.stage)
-
-    def _rows(self, window: WindowFigures, stage_name: str) -> list[OpRow]:
         view = self.overview
-        stage = next((s for s in view.ladder if s.name == stage_name), None)
-        rows = []
-        for op in Operation:
-            figures = window.of(op)
-            rust, python = figures.rust, figures.python
-            breaker = view.breakers.get(op.value)
-            rows.append(
-                OpRow(
-                    op=op,
-                    percent=None if stage is None else stage.percent.of(op),
-                    calls=figures.calls,
-                    rust_share=figures.rust_share,
-                    fallback_rate=rust.fallback_rate,
-                    error_rate_rust=rust.error_rate,
-                    error_rate_python=python.error_rate,
-                    p50_rust_ms=percentile_ms(rust.latency, 0.50, rust.latency_max_us),
-                    p50_python_ms=percentile_ms(python.latency, 0.50, python.latency_max_us),
-                    p99_rust_ms=percentile_ms(rust.latency, 0.99, rust.latency_max_us),
-                    p99_python_ms=percentile_ms(python.latency, 0.99, python.latency_max_us),
-                    shadow_comparisons=figures.shadow_comparisons,
-                    shadow_mismatches=figures.shadow_mismatches,
-                    breaker_open=breaker is not None and breaker.is_open,
-                )
-            )
-        return rows
+        stage = next((s for s in view.ladder if s.name == self.left_figures.stage), None)
+        return _rows(self.left_figures, stage, view, self.migration)
 
-    def series(self, op: Operation) -> list[Point]:
+    def series(self, op: str) -> list[Point]:
         """`op`'s chart points, oldest first: one per minute that saw a call of it (empty for an
         operation other than `chart_op`: its series was not read)."""
         points: dict[str, dict[str, float | None]] = {}
         for row in self.latency:
-            if row.op == op.value and row.bucket is not None:
+            if row.op == op and row.bucket is not None:
                 points.setdefault(row.bucket, {})[f"p50_{row.impl}_ms"] = row.p50_ms
         for rate in self.rates:
-            if rate.op == op.value and rate.bucket is not None:
+            if rate.op == op and rate.bucket is not None:
                 point = points.setdefault(rate.bucket, {})
                 point[f"error_rate_{rate.impl}"] = rate.error_rate
                 if rate.impl == Impl.RUST.value:
@@ -248,17 +286,25 @@ def load_snapshot(
     cfg: HarnessConfig,
     now_ns: int,
     *,
-    chart_op: Operation = Operation.PLACE_ORDER,
+    chart_op: str = Operation.PLACE_ORDER,
     chart_window_ns: int = CHART_WINDOW_NS,
     with_left: bool = False,
+    migration: str | None = None,
 ) -> Snapshot:
-    """Everything one refresh shows, as of `now_ns`, with `chart_op`'s series for the charts
-    and, with `with_left`, the figures of the stage left last (see the module docstring).
+    """Everything one refresh shows, as of `now_ns`, for the scope `migration` (None: every
+    migration), with `chart_op`'s series for the charts and, with `with_left`, the figures of
+    the stage the scope left last (see the module docstring).
 
     Raises what the store raises (`SQLAlchemyError`, `StoreUnavailableError`, `SchemaError`)
     and `ActionError` when the store's stage is not on the configured ladder.
     """
-    view = actions.overview(engine, cfg, now_ns)
+    views = {
+        name: actions.overview(engine, cfg, now_ns, migration=name)
+        for name in scope.migration_names(engine, cfg)
+    }
+    view = views.get(migration) if migration is not None else None
+    if view is None:
+        view = actions.overview(engine, cfg, now_ns, migration=migration)
     since = now_ns - chart_window_ns
     since -= since % CHART_BUCKET_NS
     window = Filters(op=chart_op, since_ns=since, until_ns=now_ns, bucket_ns=CHART_BUCKET_NS)
@@ -266,7 +312,8 @@ def load_snapshot(
     left_figures = None
     if with_left and left is not None:
         # The window the gate judged when the stage was left (the same `window_figures`).
-        left_figures = window_figures(engine, left.stage, left.since_ns or 0, left.until_ns)
+        ops = None if migration is None else list(view.figures.ops)
+        left_figures = window_figures(engine, left.stage, left.since_ns or 0, left.until_ns, ops)
     return Snapshot(
         taken_ns=now_ns,
         overview=view,
@@ -276,6 +323,8 @@ def load_snapshot(
         chart_since_ns=since,
         left=left,
         left_figures=left_figures,
+        migration=migration,
+        migrations=views,
     )
 
 

@@ -75,8 +75,9 @@ async def test_promote_is_refused_while_the_gate_fails(seeded: Seeded):
         await until(pilot, lambda: notes(app), what="a notification")
         [(title, text)] = notes(app)
         assert title == "promote refused"
-        assert "the gate says FAIL for stage 'staging'" in text
-        assert "aggregate_bars shadow: FAIL" in text
+        # Every migration at once (no `s` chosen): refused by the first migration whose gate
+        # does not pass, named (bars' FAIL is its own, shown with `s` on bars).
+        assert text.startswith("migration orders: the gate says INCONCLUSIVE for stage 'staging'")
         # The dashboard's advice is its keys, not the command line's flags.
         assert text.endswith("(the gate screen, key 2, shows why; P forces it, with a reason)")
         assert "--force" not in text and "harness gate" not in text
@@ -103,15 +104,17 @@ async def test_promote_on_a_passing_gate_confirms_the_change_and_writes_the_even
         await until(pilot, lambda: event_rows(passing.engine, "promote"), what="the event")
         await until(pilot, lambda: app.snapshot.overview.state.stage == "shadow", what="refresh")
         assert notes(app) == [("done: event written", "promote: off -> shadow")]
-    [row] = event_rows(passing.engine, "promote")
-    assert (row.from_stage, row.to_stage, row.who, row.reason, row.forced) == (
-        "off",
-        "shadow",
-        default_who(),
-        "soak done, no errors",
-        False,
-    )
-    assert json.loads(row.gate)["verdict"] == "PASS"
+    rows = event_rows(passing.engine, "promote")  # every migration at once: one event each
+    assert sorted(row.migration for row in rows) == ["bars", "orders"]
+    for row in rows:
+        assert (row.from_stage, row.to_stage, row.who, row.reason, row.forced) == (
+            "off",
+            "shadow",
+            default_who(),
+            "soak done, no errors",
+            False,
+        )
+        assert json.loads(row.gate)["verdict"] == "PASS"
 
 
 async def test_a_forced_promotion_needs_a_reason_and_is_recorded_as_forced(seeded_sqlite):
@@ -129,13 +132,16 @@ async def test_a_forced_promotion_needs_a_reason_and_is_recorded_as_forced(seede
         await pilot.press(*"shadow diff is a known rounding case")
         await pilot.press("enter")
         await until(pilot, lambda: event_rows(seeded_sqlite.engine, "promote"), what="event")
-    [row] = event_rows(seeded_sqlite.engine, "promote")
-    assert (row.to_stage, row.forced, row.reason) == (
-        "staging_50",
-        True,
-        "shadow diff is a known rounding case",
-    )
-    assert json.loads(row.gate)["verdict"] == "FAIL"
+    rows = event_rows(seeded_sqlite.engine, "promote")  # one event per migration moved
+    assert sorted(row.migration for row in rows) == ["bars", "orders"]
+    for row in rows:
+        assert (row.to_stage, row.forced, row.reason) == (
+            "staging_50",
+            True,
+            "shadow diff is a known rounding case",
+        )
+    verdicts = {row.migration: json.loads(row.gate)["verdict"] for row in rows}
+    assert verdicts == {"orders": "INCONCLUSIVE", "bars": "FAIL"}
 
 
 async def act(pilot, app, key: str, reason: str, engine, kind: str) -> None:
@@ -196,9 +202,10 @@ async def test_rollback_kill_and_unkill_write_the_events_the_cli_writes(
     capsys.readouterr()
     cli_events = event_rows(twin.engine, "rollback", "kill", "unkill")
     twin.engine.dispose()
-    assert [summary(r) for r in tui_events] == [summary(r) for r in cli_events]
-    assert [r.kind for r in tui_events] == ["rollback", "kill", "unkill"]
-    assert tui_events[0].to_stage == "canary"
+    assert sorted(summary(r) for r in tui_events) == sorted(summary(r) for r in cli_events)
+    # The rollback of every migration writes one event each; the kill is the global flag's.
+    assert [r.kind for r in tui_events] == ["rollback", "rollback", "kill", "unkill"]
+    assert {r.to_stage for r in tui_events[:2]} == {"canary"}
 
 
 async def test_an_open_breaker_is_shown_and_reset_from_the_command_palette(seeded_sqlite):
@@ -247,7 +254,7 @@ async def test_a_confirmation_acts_on_the_stage_it_showed_or_not_at_all(seeded_s
     assert "latest event: promote by bob" in text
     assert [(r.from_stage, r.to_stage, r.who) for r in event_rows(engine, "promote")] == [
         ("staging", "staging_50", "bob")
-    ]  # never staging_50 -> production, which nobody saw
+    ] * 2  # bob's, one per migration; never staging_50 -> production, which nobody saw
 
 
 async def test_a_promotion_confirmed_after_a_kill_is_refused(passing):

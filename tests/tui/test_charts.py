@@ -44,7 +44,7 @@ async def test_all_zero_rates_are_drawn_on_an_axis_from_0_never_below(seeded_sql
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("c")  # modify_order: no error, no fallback in the seed
-        await until(pilot, lambda: app.snapshot.chart_op is Operation.MODIFY_ORDER, what="c")
+        await until(pilot, lambda: app.snapshot.chart_op == Operation.MODIFY_ORDER, what="c")
         await pilot.pause()
         lines = plot_lines(app, "rates-chart")
     labels = y_labels(lines)
@@ -111,7 +111,9 @@ async def test_the_chart_marks_where_the_current_stage_began(promoted_3_min_ago)
     assert re.search(r"-20 min", under)  # the stage before, drawn to its left
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (200, 50)])
+# At 80x24 a line per migration and the operations' table leave the charts too few lines:
+# they are sparklines there (test_at_80x24_an_alarm_turns_the_charts_into_sparklines).
+@pytest.mark.parametrize("size", [(100, 30), (120, 40), (200, 50)])
 async def test_both_charts_have_their_title_and_legend_above_the_plot(seeded_sqlite, size):
     app = app_on(seeded_sqlite)
     async with app.run_test(size=size) as pilot:

@@ -116,10 +116,10 @@ async def test_the_charts_plot_the_cli_series_of_the_operation_chosen(seeded_sql
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot, app)
         await pilot.press("c")  # place_order -> modify_order
-        await until(pilot, lambda: app.snapshot.chart_op is Operation.MODIFY_ORDER, what="c")
+        await until(pilot, lambda: app.snapshot.chart_op == Operation.MODIFY_ORDER, what="c")
         await pilot.pause()
         chart = app.screen.query_one("#latency-chart", TrendChart)
-        assert chart.op is Operation.MODIFY_ORDER
+        assert chart.op == Operation.MODIFY_ORDER
         plotted = {name: dict(zip(xs, ys, strict=True)) for name, xs, ys in chart.series()}
         since = app.snapshot.chart_since_ns
     rows = cli_json(

@@ -23,7 +23,6 @@ from harness.control.actions import (
     ActionPlan,
     person_text,
 )
-from harness.operations import Operation
 from harness.store.state import LiveState, default_who
 from harness.tui import format as fmt
 from harness.tui.widgets.stage_ladder import verdict_markup
@@ -42,8 +41,10 @@ class ActionRequest:
     reason: str | None
     force: bool = False
     to: str | None = None
-    op: Operation | None = None
+    op: str | None = None
     seen: LiveState | None = None
+    migration: str | None = None
+    """The migration acted on (None: every migration at once)."""
 
 
 def plan_body(plan: ActionPlan) -> Content:

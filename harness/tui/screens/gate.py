@@ -18,7 +18,8 @@ __all__ = ["GateScreen"]
 
 
 class GateScreen(DashboardScreen):
-    """What `harness gate` prints, live."""
+    """What `harness gate` prints, live: of the migration chosen with `s` (`harness gate
+    --migration NAME`), or of every migration at once (their combined verdict)."""
 
     def compose_body(self) -> ComposeResult:
         """The verdict line, the table, the detail of the selected row."""
@@ -35,7 +36,8 @@ class GateScreen(DashboardScreen):
             Content("verdict ")
             + verdict_markup(verdict.result)
             + Content(
-                f"  stage {verdict.stage}, window since {fmt.clock(verdict.since_ns)} "
+                f"  {snapshot.migration or 'all'} at {verdict.stage}, window since "
+                f"{fmt.clock(verdict.since_ns)} "
                 f"({fmt.age(verdict.until_ns, verdict.since_ns)}), alpha {verdict.alpha:g}"
                 "  * critical: a FAIL rolls the stage back"
             )

@@ -26,6 +26,7 @@ from textual.widgets import DataTable, Static
 from harness.operations import Impl, Operation
 from harness.output import printable
 from harness.store import queries
+from harness.tui import scope
 from harness.tui.messages import HistoryLoaded
 from harness.tui.screens.base import DashboardScreen
 
@@ -79,13 +80,15 @@ class HistoryScreen(DashboardScreen):
     """(row key, column heading); the key `time` is shortened, others shown as they are."""
     FILTERS: ClassVar[tuple[str, ...]] = ("op",)
 
-    op_filter: reactive[Operation | None] = reactive(None)
+    op_filter: reactive[str | None] = reactive(None)
     side_filter: reactive[Impl | None] = reactive(None)
     rows: reactive[list[dict[str, Any]]] = reactive(list, always_update=True)
 
     def __init__(self) -> None:
         super().__init__()
         self._timer: Timer | None = None
+        self._stored_ops: list[tuple[str, str]] = []
+        """Operations the store has recorded (read when the screen is shown; see `op_choices`)."""
 
     def compose_body(self) -> ComposeResult:
         """Filter line, table, detail."""
@@ -101,10 +104,12 @@ class HistoryScreen(DashboardScreen):
         for key, heading in self.COLUMNS:
             table.add_column(heading, key=key)
         self._filter_line()
+        self.watch(self.dashboard, "migration", lambda _m: self._refilter(), init=False)
 
     def on_screen_resume(self) -> None:
-        """Read now and on every refresh while shown."""
+        """Read now and on every refresh while shown (and which operations the store knows)."""
         self.load()
+        self._read_ops()
         if self._timer is None:
             self._timer = self.set_interval(self.dashboard.refresh_s, self.load)
         else:
@@ -116,8 +121,31 @@ class HistoryScreen(DashboardScreen):
             self._timer.pause()
 
     def filters(self) -> queries.Filters:
-        """The store filters of the current choices."""
-        return queries.Filters(op=self.op_filter, impl=self.side_filter)
+        """The store filters of the current choices, within the migration chosen (`s`)."""
+        return queries.Filters(
+            op=self.op_filter, impl=self.side_filter, migration=self.dashboard.migration
+        )
+
+    @work(thread=True, exclusive=True, group="history-ops", exit_on_error=False)
+    def _read_ops(self) -> None:
+        app = self.dashboard
+        try:
+            found = scope.operation_names(app.store.engine(), app.cfg)
+        except Exception as exc:  # any failure is shown, never raised
+            app.report_failure(exc)
+            return
+        self.app.call_from_thread(setattr, self, "_stored_ops", found)
+
+    def op_choices(self) -> list[str | None]:
+        """What `o` cycles through: all (None), then every operation of the migration chosen
+        (all: every migration) the latest refresh shows, then any other the store recorded
+        (a bot's registered operation included; with a migration chosen, only its own)."""
+        snapshot = self.dashboard.snapshot
+        shown = [] if snapshot is None else snapshot.op_names()
+        within = self.dashboard.migration
+        stored = [op for m, op in self._stored_ops if within is None or m == within]
+        ops = list(dict.fromkeys([*shown, *stored])) or [str(op) for op in Operation]
+        return [None, *ops]
 
     def fetch(self, engine: Engine, filters: queries.Filters) -> list[dict[str, Any]]:
         """The rows to list, newest first (a `harness.store.queries` function)."""
@@ -172,7 +200,9 @@ class HistoryScreen(DashboardScreen):
     def _filter_line(self) -> None:
         parts = [f"{self.TITLE}: the newest {LIMIT} at most"]
         if "op" in self.FILTERS:
-            parts.append(f"op {self.op_filter.value if self.op_filter else 'all'} (o)")
+            parts.append(f"op {self.op_filter or 'all'} (o)")
+        if self.FILTERS:
+            parts.append(f"migration {self.dashboard.migration or 'all'} (s)")
         if "side" in self.FILTERS:
             parts.append(f"side {self.side_filter.value if self.side_filter else 'both'} (i)")
         parts.extend(self.extra_filters())
@@ -186,7 +216,9 @@ class HistoryScreen(DashboardScreen):
     def action_cycle_op(self) -> None:
         """Next operation filter (all, then each operation)."""
         if "op" in self.FILTERS:
-            self.op_filter = _cycle([None, *Operation], self.op_filter)
+            choices = self.op_choices()
+            current = self.op_filter if self.op_filter in choices else None
+            self.op_filter = _cycle(choices, current)
 
     def action_cycle_side(self) -> None:
         """Next side filter (both, Rust, Python)."""

@@ -1,6 +1,7 @@
-"""The overview: per-operation figures of the current stage's window (or, `w`, of the stage
-left last), and charts of latency and of error and fallback rates over the last half hour for
-one operation (`c` cycles)."""
+"""The overview: every migration at a glance (stage, % to Rust, targets, kill, breakers,
+verdict; `s` chooses one, or all), per-operation figures of the current stage's window of the
+scope (or, `w`, of the stage left last), and charts of latency and of error and fallback
+rates over the last half hour for one operation (`c` cycles)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from harness.store.rollups import MINUTE_NS
 from harness.tui import format as fmt
 from harness.tui.data import CHART_WINDOW_NS, Snapshot
 from harness.tui.screens.base import DashboardScreen
+from harness.tui.widgets.migration_list import MigrationList
 from harness.tui.widgets.operation_table import OperationTable
 from harness.tui.widgets.trend_chart import TrendChart
 
@@ -62,6 +64,7 @@ class OverviewScreen(DashboardScreen):
 
     def compose_body(self) -> ComposeResult:
         """The window line (hidden unless needed), the table, then the two charts."""
+        yield MigrationList(id="migrations")
         yield Static(id="window-line")
         yield OperationTable(id="operations")
         with Horizontal(id="charts"):
@@ -73,6 +76,9 @@ class OverviewScreen(DashboardScreen):
         if snapshot is None:
             return
         show_left = self.dashboard.show_left
+        migrations = self.query_one(MigrationList)
+        migrations.chosen = snapshot.migration
+        migrations.views = snapshot.migrations
         line = window_line(snapshot, show_left)
         widget = self.query_one("#window-line", Static)
         widget.display = line is not None
@@ -95,8 +101,10 @@ class OverviewScreen(DashboardScreen):
     def action_next_chart_op(self) -> None:
         """Chart the next operation (its series comes with the refresh started now)."""
         app = self.dashboard
-        ops = list(Operation)
-        app.chart_op = ops[(ops.index(app.chart_op) + 1) % len(ops)]
+        ops = [] if app.snapshot is None else app.snapshot.op_names()
+        ops = ops or [str(op) for op in Operation]
+        i = ops.index(app.chart_op) if app.chart_op in ops else -1
+        app.chart_op = ops[(i + 1) % len(ops)]
         app.refresh_now()
 
     def action_toggle_left(self) -> None:

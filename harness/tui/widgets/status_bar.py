@@ -41,7 +41,7 @@ class StatusBar(Static):
             return [(head, self.where), (head, short)]
         state = snap.overview.state
         values = {
-            "stage": state.stage,
+            "stage": state.stage if snap.migration is None else f"{snap.migration} {state.stage}",
             "since": fmt.clock(state.stage_since_ns),
             "age": fmt.age(snap.taken_ns, state.stage_since_ns),
             "now": fmt.clock(snap.taken_ns),

@@ -1,6 +1,6 @@
 """A chart of one operation over the last minutes (textual-plotext), which turns into one
-sparkline per series when its box is too short for a readable chart (an 80x24 terminal with
-an alarm showing).
+sparkline per series when its box is too short for a readable chart (an 80x24 terminal, below
+the migrations' lines and the operations' table).
 
 Two kinds: `latency` (p50 in ms of Rust and of Python, minute by minute) and `rates` (Rust's
 and Python's error rates and Rust's fallback rate, in %).
@@ -37,7 +37,7 @@ __all__ = ["COMPACT_BELOW", "TrendChart"]
 COMPACT_BELOW: Final = 8
 """A chart needs this many lines: up to two of title and legend, four rows of data (fewer are
 unreadable), the axis and its labels. In a shorter box both charts become sparklines: at
-80x24 the charts get exactly 8 lines, and any alarm line takes one of them."""
+80x24, below a line per migration and the operations' table, they get about 5."""
 
 Kind = Literal["latency", "rates"]
 RGB = tuple[int, int, int]
@@ -171,7 +171,7 @@ class TrendChart(Widget):
     """(unit, least top of the value axis) per kind."""
 
     points: reactive[list[Point]] = reactive(list, always_update=True)
-    op: reactive[Operation] = reactive(Operation.PLACE_ORDER)
+    op: reactive[str] = reactive(str(Operation.PLACE_ORDER))
     stage_minute: reactive[float | None] = reactive(None)
     stage: reactive[str] = reactive("")
 
@@ -284,7 +284,7 @@ class TrendChart(Widget):
         """The title and the legend on one line when they fit in `width`, else on two (the
         shorter forms first, so the legend is never cut)."""
         if not self.points:
-            return [Content(f"{self.op.value}: no calls in the last {self.window_min} min")]
+            return [Content(f"{self.op}: no calls in the last {self.window_min} min")]
         titles = self._titles()
         for title in titles:
             for long in (True, False):
@@ -296,13 +296,13 @@ class TrendChart(Widget):
         return [Content.from_markup("[b]$t[/]", t=title), legend]
 
     def _titles(self) -> list[str]:
-        return [t.format(op=self.op.value) for t in self.TITLES[self.kind]]
+        return [t.format(op=self.op) for t in self.TITLES[self.kind]]
 
     def _spark_title(self, width: int) -> Content:
         drawn = self.drawn()
         values = [v for d in drawn for _, v in d.points]
         if not values:
-            return Content(f"{self.op.value}: no calls in the last {self.window_min} min")
+            return Content(f"{self.op}: no calls in the last {self.window_min} min")
         peak = charting.tick_text(max(values), self.unit)
         lines = [f"{title}, max {peak}" for title in self._titles()]
         line = next((text for text in lines if len(text) <= width), lines[-1])
