@@ -194,6 +194,7 @@ class _Target:
         self._closing_at: float | None = None  # monotonic flush deadline once closing
         self.sent = self.failed = self.dropped = self.retries = 0
         self._busy = False
+        self._abandoned = False  # close() gave up on the thread: it counts nothing more
         self._warned = False
         self._client: Any = None  # the webhook's httpx.Client, made by the thread
         self._thread = threading.Thread(
@@ -218,7 +219,7 @@ class _Target:
 
     def pending(self) -> int:
         with self._cond:
-            return len(self._queue) + (1 if self._busy else 0)
+            return len(self._queue) + (1 if self._busy and not self._abandoned else 0)
 
     def close(self, flush_s: float) -> None:
         with self._cond:
@@ -232,6 +233,8 @@ class _Target:
             left = len(self._queue) + (1 if self._busy else 0)
             self._queue.clear()
             self.dropped += left
+            self._abandoned = True
+            self._cond.notify_all()
         return left
 
     def _run(self) -> None:
@@ -267,8 +270,7 @@ class _Target:
                 deadline = min(deadline, closing_at)
             left = deadline - time.monotonic()
             if attempt and left <= 0:
-                with self._cond:
-                    self.failed += 1
+                self._settle("failed")
                 return
             attempt += 1
             # The first attempt always gets its full time-out (deadline_s 0: one attempt).
@@ -280,10 +282,9 @@ class _Target:
             except _Failure as exc:
                 if not exc.retryable:
                     log.warning("alerts: %s refused %s: %s", self.shown, alert.kind, exc)
-                    with self._cond:
-                        self.failed += 1
+                    self._settle("failed")
                     return
-                if attempt == 1:
+                if attempt == 1 and not self._abandoned:
                     log.warning(
                         "alerts: %s: %s not sent (%s); trying again for up to %g s",
                         self.shown,
@@ -292,6 +293,8 @@ class _Target:
                         self._config.deadline_s,
                     )
                 with self._cond:
+                    if self._abandoned:
+                        return
                     self.retries += 1
                     wait = min(delay, max(0.0, deadline - time.monotonic()))
                     if wait > 0 and closing_at is None:
@@ -301,9 +304,15 @@ class _Target:
                         self._cond.wait(wait)
                 delay = min(delay * 2, MAX_BACKOFF_S)
                 continue
-            with self._cond:
-                self.sent += 1
+            self._settle("sent")
             return
+
+    def _settle(self, outcome: str) -> None:
+        """Count the alert in flight as `sent` or `failed`, unless close() already counted it
+        as dropped (it gave up waiting for this thread)."""
+        with self._cond:
+            if not self._abandoned:
+                setattr(self, outcome, getattr(self, outcome) + 1)
 
 
 class Alerter:
