@@ -36,11 +36,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from sqlalchemy import Engine
 
 from harness import shutdown
+from harness.alerts import Alert, notify, open_alerter
 from harness.config import (
     BrokerKind,
     ConfigError,
@@ -75,6 +76,9 @@ from harness.store.state import (
     set_kill,
     write_event,
 )
+
+if TYPE_CHECKING:
+    from harness.alerts.sender import Alerter
 
 __all__ = ["Harness", "HarnessStats", "open"]
 
@@ -202,6 +206,18 @@ def _log_losses(run_id: str, stats: RecorderStats) -> None:
         )
 
 
+def _dropped_alert(run_id: str, stats: RecorderStats) -> Alert:
+    """The `rows_dropped` alert of a run that ends with rows lost (not a store event: the
+    database may be what lost them)."""
+    return Alert(
+        kind=EventKind.ROWS_DROPPED,
+        who="recorder",
+        run_id=run_id,
+        reason=f"run {run_id} ended with {stats.dropped} of {stats.enqueued} rows dropped "
+        f"({stats.refused} refused by the database); {stats.written} written",
+    )
+
+
 def _typed(reason: str | None, who: str | None) -> tuple[str | None, str | None]:
     """`reason` and `who` held to the rule of every typed text shown later
     (`harness.control.actions.person_text`: no control character, a length limit)."""
@@ -225,6 +241,7 @@ class Harness:
         self._cleanup = contextlib.ExitStack()
         self._secrets: list[str] = []
         self._failure: str | None = None
+        self.alerter: Alerter | None = None
         self.simulator: Simulator | None = None
         """The embedded simulator (`broker.kind == sim`), else None."""
         try:
@@ -244,6 +261,10 @@ class Harness:
         else:
             sim_settings = _simulator_settings(cfg)
             self._secrets.append(sim_settings.api_key)
+        # This harness's share of the process's alerter (None without `alerts.urls`).
+        self.alerter = open_alerter(cfg.alerts, [*self._secrets, *db.url_secrets(cfg.db.url)])
+        if self.alerter is not None:
+            self._cleanup.callback(self.alerter.close)
         self.native: NativeStatus = load_native()
         if not self.native.available:
             reason = self.native.error
@@ -261,7 +282,7 @@ class Harness:
         )
         self._cleanup.callback(self._end_run_quietly, "failed")
         if not self.native.available:
-            with engine.begin() as conn:
+            with db.begin(engine) as conn:
                 write_event(
                     conn,
                     EventKind.NATIVE_UNAVAILABLE,
@@ -530,6 +551,10 @@ class Harness:
         finally:
             shutdown.unwatch(self)
         _log_losses(self.run_id, stats)
+        if self.alerter is not None:
+            if stats.dropped:
+                notify(_dropped_alert(self.run_id, stats))
+            self.alerter.close()  # what is pending: sent within alerts.flush_s
 
     def _end_run_quietly(
         self, status: str, stats: RecorderStats | None = None, reason: str | None = None

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kill": ("harness.control.cli:Kill", "send everything to Python in every process"),
     "unkill": ("harness.control.cli:Unkill", "clear the kill flag"),
     "breaker": ("harness.control.cli:Breaker", "show or reset the circuit breakers"),
+    "alerts": ("harness.alerts.cli:Alerts", "send a test alert to every target of alerts.urls"),
     "query": ("harness.store.cli:Query", "latency, rates, errors, fallbacks, shadow, events, runs"),
     "db": (
         "harness.store.cli:Db",
@@ -234,9 +235,14 @@ def _main(argv: Sequence[str] | None, starting: _StartUp) -> int:
                 sys.stdout.write(text)
                 return 0
         target = _target(name)
+        alerter = _alerter(name, cfg)
         # The command acts from here (it may write): SIGINT is a KeyboardInterrupt again.
         starting.end()
-        return int(target.run(args, cfg) if _takes_config(name) else target.run(args))
+        try:
+            return int(target.run(args, cfg) if _takes_config(name) else target.run(args))
+        finally:
+            if alerter is not None:  # what the command's events queued: at most alerts.flush_s
+                alerter.close()
     except (ConfigError, InvalidInputError) as exc:
         error(name, exc)
         return 2
@@ -247,6 +253,18 @@ def _main(argv: Sequence[str] | None, starting: _StartUp) -> int:
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # as in main()
         error(name, "interrupted")
         return 130
+
+
+def _alerter(name: str, cfg: Any) -> Any:
+    """The command's alerter (`harness.alerts`), for the events it writes: None without
+    `alerts.urls` (nothing imported then) and for `harness alerts`, which sends by itself."""
+    if cfg is None or not cfg.alerts.urls or name == "alerts":
+        return None
+    from harness.alerts import open_alerter
+    from harness.store.db import url_secrets
+
+    secrets = [cfg.broker.api_key or "", *url_secrets(cfg.db.url)]
+    return open_alerter(cfg.alerts, secrets)
 
 
 def _exit_for(exc: Exception) -> int:

@@ -22,6 +22,8 @@ from typing import Any, Final
 
 from harness.config.fast import compose_packaged
 from harness.config.schema import (
+    ALERT_KINDS,
+    AlertsConfig,
     BreakerConfig,
     BrokerConfig,
     BrokerKind,
@@ -48,6 +50,7 @@ from harness.output import unsafe_character
 
 __all__ = [
     "CONF_DIR",
+    "AlertsConfig",
     "BreakerConfig",
     "BrokerConfig",
     "BrokerKind",
@@ -69,6 +72,7 @@ __all__ = [
     "TargetsConfig",
     "WorkloadConfig",
     "compose",
+    "redact_target",
     "redact_url",
     "redacted",
     "resolve_credentials",
@@ -486,6 +490,8 @@ def _secrets_in(overrides: Sequence[str]) -> list[str]:
         if key in _SECRET_KEYS and value.strip():
             found.append(value.strip())
             found.append(value.strip().strip("'\"[]${}"))  # as Hydra's message may quote it
+        if key.startswith("alerts.urls"):  # a target's path or host may be its token
+            found += [v.strip(" '\"") for v in value.strip("[] ").split(",") if v.strip()]
         if key == "db.url":
             found += [m.group(1) for m in _URL_PASSWORD.finditer(value)]
             found += [m.group(1) for m in _URL_QUERY_SECRET.finditer(value)]
@@ -653,6 +659,25 @@ def validate(cfg: HarnessConfig) -> None:
     _validate_db(cfg.db)
     _validate_gate(cfg.gate)
     _validate_workload(cfg.workload)
+    _validate_alerts(cfg.alerts)
+
+
+def _validate_alerts(alerts: AlertsConfig) -> None:
+    for i, url in enumerate(alerts.urls):
+        scheme, sep, rest = str(url).partition("://")
+        if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or not rest:
+            reason = "not a notification URL (http(s)://... or an Apprise scheme://...)"
+            raise ConfigError(f"alerts.urls.{i}", redact_target(str(url)), reason)
+    for i, kind in enumerate(alerts.events):
+        if kind not in ALERT_KINDS:
+            raise ConfigError(
+                f"alerts.events.{i}", kind, f"not an event ({', '.join(ALERT_KINDS)})"
+            )
+    _positive("alerts.timeout_s", alerts.timeout_s)
+    _positive("alerts.deadline_s", alerts.deadline_s, zero_ok=True)
+    _positive("alerts.flush_s", alerts.flush_s, zero_ok=True)
+    if alerts.max_pending < 1:
+        raise ConfigError("alerts.max_pending", alerts.max_pending, "must be >= 1")
 
 
 def percentages(where: str, value: Any) -> Percentages:
@@ -844,6 +869,25 @@ def redact_url(url: str) -> str:
 _QUERY_PASSWORD = re.compile(r"([?&][^=&#]*pass[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
+def redact_target(url: str) -> str:
+    """A notification target as it may be shown: `https://hooks.slack.com/***`.
+
+    A webhook's path and query are often its token (Slack's `/services/T/B/X`, Discord's
+    `/api/webhooks/ID/TOKEN`, `?token=`) and its user part a password, so an `http(s)://`
+    target keeps only its scheme, host and port; any other scheme (Apprise's) may hold a token
+    anywhere, its host included (`slack://TOKEN_A/...`, `tgram://BOT_TOKEN/...`), and keeps
+    only its scheme. Text that is not a URL is `***` whole."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+        return REDACTED
+    if scheme.lower() not in ("http", "https"):
+        return f"{scheme}://{REDACTED}"
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    host = authority[authority.rfind("@") + 1 :]
+    shown = f"{scheme}://{REDACTED + '@' if '@' in authority else ''}{host}"
+    return f"{shown}/{REDACTED}" if rest[len(authority) :].strip("/") else shown
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Percentages):
         return value.plain()
@@ -864,6 +908,7 @@ def redacted(cfg: HarnessConfig) -> dict[str, Any]:
     if data["broker"].get("api_key"):
         data["broker"]["api_key"] = REDACTED
     data["db"]["url"] = redact_url(data["db"]["url"])
+    data["alerts"]["urls"] = [redact_target(url) for url in data["alerts"]["urls"]]
     return data
 
 

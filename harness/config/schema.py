@@ -17,7 +17,10 @@ from typing import Any, Final
 from harness.operations import BUILTIN_MIGRATIONS
 
 __all__ = [
+    "ALERT_KINDS",
+    "DEFAULT_ALERT_KINDS",
     "MISSING",
+    "AlertsConfig",
     "BreakerConfig",
     "BrokerConfig",
     "BrokerKind",
@@ -461,6 +464,48 @@ class WorkloadConfig:
     sweep_stale: bool = False
 
 
+# ----- alerts -----------------------------------------------------------------------------------
+
+ALERT_KINDS: Final = (
+    "auto_rollback",
+    "breaker_trip",
+    "kill",
+    "unkill",
+    "promote",
+    "rollback",
+    "auto_promote",
+    "native_unavailable",
+    "rows_dropped",
+    "spill",
+)
+"""The events `alerts.events` may select: the store's event kinds people are told of, and
+`spill` (the recorder spilling to disk: no store event, the database is down then)."""
+DEFAULT_ALERT_KINDS: Final = tuple(kind for kind in ALERT_KINDS if kind != "promote")
+"""Every kind but a manual promotion (the person who promoted knows)."""
+
+
+@dataclass
+class AlertsConfig:
+    """Who is told of rollbacks, breaker trips, kills, promotions and lost rows (`harness.alerts`).
+
+    `urls`: notification targets. An `http://` or `https://` URL receives a JSON POST per
+    event; any other scheme goes through Apprise (`slack://`, `discord://`, `tgram://`,
+    `mailto://`, `json://`, ...). A URL may hold a token: it is shown as `***` everywhere.
+    `events`: the kinds sent (`ALERT_KINDS`; default: all but `promote`). Each target has a
+    sender thread with at most `max_pending` alerts waiting (more are dropped and counted);
+    one attempt waits at most `timeout_s`, failed attempts are retried with exponential
+    backoff until `deadline_s` after the event; a process that exits waits at most `flush_s`
+    for what is still pending.
+    """
+
+    urls: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=lambda: list(DEFAULT_ALERT_KINDS))
+    timeout_s: float = 5.0
+    deadline_s: float = 60.0
+    max_pending: int = 1000
+    flush_s: float = 2.0
+
+
 # ----- the whole --------------------------------------------------------------------------------
 
 
@@ -473,3 +518,4 @@ class HarnessConfig:
     db: DbConfig = field(default_factory=DbConfig)
     gate: GateConfig = field(default_factory=GateConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)

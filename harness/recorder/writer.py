@@ -51,6 +51,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
+from harness.alerts import Alert, listening, notify
 from harness.config import RecorderConfig
 from harness.errors import InvalidInputError
 from harness.recorder.rows import (
@@ -721,6 +722,7 @@ class Recorder:
                 self._spill_failing = True
                 return False
             self._spill_failing = False
+            started = count > 0 and self._spill_rows == 0  # the file goes from empty to rows
             self._spill_rows += count
             self._spilled += count
             self._spill_dropped += unencodable
@@ -731,6 +733,20 @@ class Recorder:
             )
         if count:
             log.warning("recorder: %d rows spilled to %s", count, self._spill.path)
+        if started and listening():  # once per spell: until the file is replayed whole
+            notify(
+                Alert(
+                    kind="spill",
+                    who="recorder",
+                    run_id=self._run_id,
+                    reason=f"{count} rows spilled to {self._spill.path}: "
+                    + (
+                        f"the database is unavailable ({self._last_error})"
+                        if self._last_error
+                        else "the queue reached db.recorder.queue_bound"
+                    ),
+                )
+            )
         return True
 
     def _replay_spill(self) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -47,6 +47,7 @@ __all__ = [
     "require_existing",
     "unavailable_error",
     "upgrade",
+    "url_secrets",
     "write_transaction",
 ]
 
@@ -211,6 +212,35 @@ def open_engine(
     )
 
 
+_AFTER_COMMIT: Final = "harness.after_commit"
+"""`Connection.info` key of the callbacks `begin` runs once its transaction has committed."""
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` once the transaction of `conn` has committed (never when it rolls back
+    or its commit fails), if `begin` (or `write_transaction`) opened it; at once otherwise.
+    How an event's alert is sent only for an event that is in the store."""
+    callbacks = conn.info.get(_AFTER_COMMIT)
+    if callbacks is None:
+        callback()
+    else:
+        callbacks.append(callback)
+
+
+@contextmanager
+def begin(engine: Engine) -> Iterator[Connection]:
+    """`engine.begin()` that runs the `after_commit` callbacks once it has committed."""
+    with engine.begin() as conn:
+        callbacks: list[Callable[[], None]] = []
+        conn.info[_AFTER_COMMIT] = callbacks
+        try:
+            yield conn
+        finally:  # the pooled connection's info outlives this transaction
+            conn.info.pop(_AFTER_COMMIT, None)
+    for callback in callbacks:
+        callback()
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write, committed at the end of the block (rolled back on error).
@@ -222,7 +252,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     plain. The driver sees the open transaction and adds no `BEGIN` of its own. PostgreSQL: an
     ordinary transaction (row locks are taken as rows are written).
     """
-    with engine.begin() as conn:
+    with begin(engine) as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_WRITE_WAIT_MS}")
             try:
@@ -290,6 +320,16 @@ def open_store(
         engine.dispose()
         raise
     return engine
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password a database URL carries (empty: none, or not a URL), for the scrubbers of
+    texts that leave the process (alerts)."""
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return []
+    return [str(password)] if password else []
 
 
 def describe(engine: Engine) -> str:

@@ -41,8 +41,16 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from harness.alerts.hub import listening, notify
 from harness.errors import HarnessError
-from harness.store.db import SQLITE_BUSY_MS, StoreUnavailableError, describe, unavailable_error
+from harness.store.db import (
+    SQLITE_BUSY_MS,
+    StoreUnavailableError,
+    after_commit,
+    begin,
+    describe,
+    unavailable_error,
+)
 from harness.store.models import Breaker, MigrationState, RolloutEvent, RolloutState
 
 __all__ = [
@@ -396,26 +404,47 @@ def write_event(
     migration: str | None = None,
 ) -> str:
     """Insert one `rollout_events` row in the caller's transaction; returns its id.
-    `migration` None: an action on every migration at once (shown as `all`)."""
+    `migration` None: an action on every migration at once (shown as `all`).
+
+    With an alerter open in this process (`harness.alerts`), the event's alert is sent once
+    the transaction commits (`harness.store.db.after_commit`): the process that writes an
+    event is the one that tells people, once."""
     event_id = new_id()
-    conn.execute(
-        insert(RolloutEvent).values(
-            id=event_id,
-            ts_ns=_now() if ts_ns is None else ts_ns,
+    values: dict[str, Any] = {
+        "id": event_id,
+        "ts_ns": _now() if ts_ns is None else ts_ns,
+        "kind": kind,
+        "op": op,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "who": who or default_who(),
+        "reason": reason,
+        "forced": forced,
+        "run_id": run_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "gate": None if gate is None else json.dumps(gate, sort_keys=True, default=str),
+        "migration": migration,
+    }
+    conn.execute(insert(RolloutEvent).values(**values))
+    if listening():
+        from harness.alerts.event import Alert
+
+        alert = Alert(
             kind=kind,
-            op=op,
+            migration=migration,
             from_stage=from_stage,
             to_stage=to_stage,
-            who=who or default_who(),
             reason=reason,
-            forced=forced,
+            who=values["who"],
+            op=op,
             run_id=run_id,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            gate=None if gate is None else json.dumps(gate, sort_keys=True, default=str),
-            migration=migration,
+            gate=gate,
+            at_ns=values["ts_ns"],
+            host=values["host"],
+            id=event_id,
         )
-    )
+        after_commit(conn, lambda: notify(alert))
     return event_id
 
 
@@ -455,7 +484,7 @@ def write_transaction(
     while True:
         remaining = deadline - time.monotonic()
         try:
-            with engine.begin() as conn:
+            with begin(engine) as conn:
                 # Wait on a lock at most this long: within what is left of `wait_s`, and on
                 # PostgreSQL at all (by default it waits for ever on a row a stuck transaction
                 # holds).
