@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -80,12 +80,20 @@ class StoreCollector(Collector):
 
     `rollout` names each migration's ladder (for the zeros of `harness_stage`) and the
     migration of an operation no recorded call names; `window_ns` is the trailing window of
-    the latency quantiles (ns). Scrapes are serialised (one store read at a time, however many
-    Prometheus servers ask). A store that cannot be read gives `harness_store_up 0` and one
-    warning line (the database's password never in it), never an HTTP error.
+    the latency quantiles (ns), ending at `clock()` (ns since the epoch). Scrapes are
+    serialised (one store read at a time, however many Prometheus servers ask). A store that
+    cannot be read gives `harness_store_up 0` and one warning line (the database's password
+    never in it), never an HTTP error.
     """
 
-    def __init__(self, engine: Engine, rollout: RolloutConfig, window_ns: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        rollout: RolloutConfig,
+        window_ns: int,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._clock = clock
         self._engine = engine
         self._rollout = rollout
         self._window_ns = window_ns
@@ -124,7 +132,7 @@ class StoreCollector(Collector):
         )  # fmt: skip
 
     def _read(self) -> _Reading:
-        since = time.time_ns() - self._window_ns
+        since = self._clock() - self._window_ns
         with self._engine.connect() as conn:
             calls = queries.call_totals(conn)
             shadows = _shadow_totals(conn)
