@@ -15,12 +15,15 @@ import ipaddress
 import signal
 import socket
 import sys
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from harness.config import HarnessConfig, redact_url
 from harness.errors import InvalidInputError
 from harness.output import error
 from harness.store import queries
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_WINDOW", "READ_TIMEOUT_S", "Metrics"]
 
@@ -110,7 +113,7 @@ def _port(text: str) -> int:
     return port
 
 
-def _serve(registry: object, host: str, port: int, where: str) -> int:
+def _serve(registry: CollectorRegistry, host: str, port: int, where: str) -> int:
     """Serve `registry` on host:port until SIGINT or SIGTERM; the exit status."""
     from prometheus_client import start_http_server
 
@@ -120,7 +123,7 @@ def _serve(registry: object, host: str, port: int, where: str) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
         try:
-            server, thread = start_http_server(port, addr=host, registry=registry)  # type: ignore[arg-type]
+            server, thread = start_http_server(port, addr=host, registry=registry)
         except OSError as exc:
             reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
             if exc.errno == errno.EADDRINUSE:

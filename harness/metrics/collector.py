@@ -45,6 +45,9 @@ QUANTILES: Final = (0.5, 0.95, 0.99)
 GLOBAL: Final = "all"
 """The `migration` label of the global kill flag (as `harness query events` names it)."""
 
+UNKNOWN: Final = "unknown"
+"""The `migration` label of an operation neither a recorded call nor the configuration places."""
+
 METRICS: Final = {
     "harness_calls_total": "counter",
     "harness_fallbacks_total": "counter",
@@ -172,7 +175,7 @@ class StoreCollector(Collector):
         for (migration, op, routed, _served, fell_back, ok), n in sorted(
             reading.calls.items(), key=lambda kv: tuple(str(part) for part in kv[0])
         ):
-            name = migration or self._rollout.migration_of(op) or op
+            name = migration or self._rollout.migration_of(op) or UNKNOWN
             migration_of.setdefault(op, name)
             outcome = "error" if not ok else "fallback" if fell_back else "ok"
             by_outcome[(name, op, routed, outcome)] += n
@@ -226,7 +229,7 @@ class StoreCollector(Collector):
             op for m in self._rollout.migration_names() for op in self._rollout.operations_of(m)
         )
         for op in [*ops, *sorted(set(reading.breakers) - set(ops))]:
-            name = migration_of.get(op) or self._rollout.migration_of(op) or op
+            name = migration_of.get(op) or self._rollout.migration_of(op) or UNKNOWN
             breaker.add_metric([name, op], 1 if reading.breakers.get(op, False) else 0)
         yield breaker
 
