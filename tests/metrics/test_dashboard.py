@@ -106,3 +106,18 @@ def test_every_expression_names_only_served_metrics():
 )  # fmt: skip
 def test_metric_names_are_found_in_promql(expr, names):
     assert metric_names(expr) == names
+
+
+def test_every_metric_and_flag_is_documented():
+    import argparse
+
+    from harness.metrics.cli import Metrics
+
+    page = (ROOT / "docs" / "metrics.md").read_text()
+    rows = set(re.findall(r"^\| `(harness_\w+)` \|", page, re.MULTILINE))
+    assert rows == set(METRICS)
+    parser = argparse.ArgumentParser()
+    Metrics.add_arguments(parser)
+    flags = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}
+    documented = set(re.findall(r"^\| `(--[a-z-]+)", page, re.MULTILINE))
+    assert documented == flags - {"--help"}
