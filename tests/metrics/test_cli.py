@@ -15,6 +15,9 @@ import pytest
 from tests.metrics.kit import by, one, samples
 from tests.run.kit import FAST, harness, start
 
+# Real processes (a run, the exporter, a query) on a shared, loaded machine.
+pytestmark = pytest.mark.timeout(300)
+
 SECRET = "pw-Metrics-5e2c"
 
 

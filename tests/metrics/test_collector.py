@@ -18,6 +18,9 @@ from harness.store.state import set_kill, set_stage, trip_breaker
 from tests import storekit
 from tests.metrics.kit import by, one, scrape
 
+# The seed goes through the real recorder into both databases.
+pytestmark = pytest.mark.timeout(180)
+
 MINUTE_NS = 60 * storekit.SECOND_NS
 WINDOW_NS = 5 * MINUTE_NS
 
