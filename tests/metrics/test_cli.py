@@ -74,9 +74,14 @@ def test_metrics_after_a_run_parse_and_equal_query_rates(tmp_path, ran):
         assert ":***@" in first
 
 
-def test_sigint_stops_it_with_130(tmp_path, sqlite_url):
-    process, _ = _serve(tmp_path, f"db.url={sqlite_url}")
-    process.send_signal(signal.SIGINT)
+def test_a_host_name_serves_and_sigint_stops_it_with_130(tmp_path, sqlite_url):
+    process, first = _serve(tmp_path, "--host", "localhost", f"db.url={sqlite_url}")
+    try:
+        assert first.startswith("serving http://localhost:")
+        scraped = samples(httpx.get(first.split()[1], timeout=30).text)
+        assert one(scraped["harness_store_up"]) == 1
+    finally:
+        process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert (process.returncode, err) == (130, "harness metrics: error: interrupted\n")
 
