@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.store.cli:Db",
         "create or upgrade the store's schema, show its revision, prune old raw rows",
     ),
+    "metrics": ("harness.metrics.cli:Metrics", "serve the store as Prometheus metrics (/metrics)"),
     "tui": ("harness.tui.cli:Tui", "the live dashboard: watch, judge the gate, promote, kill"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),
     "bars": ("harness.bars.cli", "aggregate a CSV of 1-minute bars into higher timeframes"),

@@ -30,6 +30,7 @@ CORE = [
     "harness.store.queries",
     "harness.control.actions",
     "harness.control.cli",
+    "harness.metrics.cli",
     "harness.cli",
 ]
 

@@ -15,21 +15,30 @@ Filters are bound parameters (SQLAlchemy expressions), never text pasted into SQ
 One module per job: `filters` (a user's filters), `plan` (which rollup and raw rows make up a
 window), `groups` (figures per group over a plan), `window` (the gate's per-operation figures),
 `latency` and `rates` (history figures), `names` (the operations and migrations a store
-holds), `rows` (history rows: errors, fallbacks, shadow
-comparisons, events, runs). This package re-exports what callers use.
+holds), `rows` (history rows: errors, fallbacks, shadow comparisons, events, runs), `totals`
+(all-time counts for the metrics exporter). This package re-exports what callers use.
 """
 
 from harness.store.queries.filters import Filters, parse_duration, parse_instant
-from harness.store.queries.latency import LatencyRow, latency, percentile_ms, percentiles
+from harness.store.queries.latency import (
+    MS_DIGITS,
+    LatencyRow,
+    latency,
+    percentile_ms,
+    percentiles,
+)
 from harness.store.queries.names import known_migrations, known_ops
 from harness.store.queries.rates import RateRow, rates
 from harness.store.queries.rows import errors, events, fallbacks, reconciled, runs, shadow
+from harness.store.queries.totals import call_totals
 from harness.store.queries.window import op_figures, window_figures
 
 __all__ = [
+    "MS_DIGITS",
     "Filters",
     "LatencyRow",
     "RateRow",
+    "call_totals",
     "errors",
     "events",
     "fallbacks",
