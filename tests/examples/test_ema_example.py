@@ -161,11 +161,12 @@ def _raised(ema: Callable[..., Any], prices: Any, span: Any) -> tuple[str, str]:
     return type(caught.value).__name__, str(caught.value)
 
 
-def test_the_rust_loop_runs_without_the_gil(sides: Any) -> None:
-    # With a switch interval longer than the test, the interpreter never hands the GIL to
-    # another thread on its own: the thread woken by `go` runs only if `ema` releases it.
-    ema_rs, _, _ = sides
-    prices = [float(i % 97) for i in range(200_000)]
+def other_thread_ran_during(call: Callable[[], object]) -> bool:
+    """Whether a thread waiting for the GIL ran while `call` ran (up to 200 times).
+
+    With a switch interval longer than the test, the interpreter never hands the GIL to another
+    thread on its own: the thread woken by `go` runs only if `call` gives the GIL back.
+    """
     go, ran = threading.Event(), threading.Event()
 
     def woken() -> None:
@@ -178,16 +179,29 @@ def test_the_rust_loop_runs_without_the_gil(sides: Any) -> None:
     try:
         thread.start()  # returns once the thread waits on `go`, the GIL given back
         go.set()
-        ran_during_ema = False
-        for _ in range(200):  # a state, not a time: at most 200 calls of about 1 ms
-            ema_rs.ema(prices, 10)
-            ran_during_ema = ran.is_set()
-            if ran_during_ema:
-                break
+        for _ in range(200):  # a state, not a time: at most 200 calls
+            call()
+            if ran.is_set():
+                return True
+        return False
     finally:
         sys.setswitchinterval(before)
         thread.join()
-    assert ran_during_ema, "no other thread ran while ema computed: the GIL was held"
+
+
+def test_a_long_input_is_computed_without_the_gil(sides: Any) -> None:
+    ema_rs, _, _ = sides
+    prices = [float(i % 97) for i in range(ema_rs.DETACH_FROM)]
+    assert other_thread_ran_during(lambda: ema_rs.ema(prices, 10))
+
+
+def test_a_short_input_keeps_the_gil(sides: Any) -> None:
+    # Giving the GIL back on a 200-price call let the harness's shadow threads take it and cost
+    # the caller up to a switch interval (lib.rs, DETACH_FROM): short calls keep it.
+    ema_rs, _, _ = sides
+    prices = [float(i % 97) for i in range(ema_rs.DETACH_FROM - 1)]
+    assert not other_thread_ran_during(lambda: ema_rs.ema(prices, 10))
+    assert not other_thread_ran_during(lambda: ema_rs.ema(prices[:200], 10))
 
 
 def test_the_declared_comparison_names_the_first_difference(sides: Any) -> None:
