@@ -8,6 +8,8 @@ the bot's `PYTHONPATH`; nothing is installed into the venv.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import os
 import subprocess
@@ -212,3 +214,59 @@ def test_the_declared_comparison_names_the_first_difference(sides: Any) -> None:
     assert bot.same_ema([1.0, 2.0], [1.0, nudged]) == (
         f"ema differs at 1: python 2.0 != rust {nudged!r} (1 ulp)"
     )
+
+
+# ----- the rollout: the bot and the same commands as the built-ins ----------------------------
+
+LADDER = ["off", "shadow", "canary", "staging", "staging_50", "production"]
+# Calls per stage: enough for ema_quick's 20 calls a side at canary's 5% (a key per bar spreads
+# them; about 100 reach Rust) and its 20 shadow comparisons at the shadow stage.
+CALLS = 2000
+
+
+def test_the_example_climbs_from_off_to_production_on_evidence(built: Path, tmp_path: Path):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(built),
+        "HARNESS_CONFIG_DIR": str(EXAMPLE / "conf"),  # gate=ema_quick: criteria for ema
+    }
+    env.pop("HARNESS_DB_URL", None)
+    common = [f"db.url=sqlite:///{tmp_path / 'store.db'}", "gate=ema_quick"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, env=env, cwd=tmp_path,
+            timeout=300,
+        )  # fmt: skip
+
+    def harness(*args: str) -> subprocess.CompletedProcess[str]:
+        return run("-m", "harness", *args, *common)
+
+    def stage() -> str:
+        done = harness("status", "--migration", "indicators", "--json")
+        assert done.returncode == 0, done.stderr
+        return str(json.loads(done.stdout)["stage"])
+
+    for here, above in itertools.pairwise(LADDER):
+        bot = run(str(EXAMPLE / "bot.py"), "--calls", str(CALLS), *common)
+        assert bot.returncode == 0, bot.stderr
+        assert bot.stdout.startswith(f"ema: stage {here}, {CALLS} calls"), bot.stdout
+        gate = harness("gate", "--migration", "indicators")
+        assert gate.returncode == 0, f"gate at {here}:\n{gate.stdout}{gate.stderr}"
+        promote = harness("promote", "--migration", "indicators", "--from", here)
+        assert promote.returncode == 0, f"promote from {here}:\n{promote.stdout}{promote.stderr}"
+        assert stage() == above
+
+    bot = run(str(EXAMPLE / "bot.py"), "--calls", str(CALLS), *common)
+    assert bot.returncode == 0, bot.stderr
+    assert f"{CALLS} served by rust, 0 fell back" in bot.stdout  # production: 100% Rust
+
+    latency = harness("query", "latency", "--op", "ema", "--json")
+    assert latency.returncode == 0, latency.stderr
+    sides = {row["impl"]: row for row in json.loads(latency.stdout)}
+    assert set(sides) == {"python", "rust"} and all(r["op"] == "ema" for r in sides.values())
+    shadow = harness("query", "shadow", "--op", "ema", "--json", "--limit", "1000")
+    assert shadow.returncode == 0, shadow.stderr
+    comparisons = json.loads(shadow.stdout)
+    assert comparisons and all(c["op"] == "ema" and c["matched"] for c in comparisons)
+    assert {c["stage"] for c in comparisons} >= {"shadow", "canary", "staging"}
