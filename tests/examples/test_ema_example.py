@@ -219,9 +219,10 @@ def test_the_declared_comparison_names_the_first_difference(sides: Any) -> None:
 # ----- the rollout: the bot and the same commands as the built-ins ----------------------------
 
 LADDER = ["off", "shadow", "canary", "staging", "staging_50", "production"]
-# Calls per stage: enough for ema_quick's 20 calls a side at canary's 5% (a key per bar spreads
-# them; about 100 reach Rust) and its 20 shadow comparisons at the shadow stage.
-CALLS = 2000
+# Calls per stage: enough for ema_quick's 100 calls a side at canary's 5% (a key per bar spreads
+# them: the keys are the same every run, so 157 reach Rust every time) and its 20 shadow
+# comparisons at the shadow stage (about 130 of 3000 are compared: 4 in flight at most).
+CALLS = 3000
 
 
 def test_the_example_climbs_from_off_to_production_on_evidence(built: Path, tmp_path: Path):
