@@ -1,7 +1,8 @@
 """The recorder's writer: every queued row reaches SQL, or is counted as lost.
 
 The caller pays one `deque.append` (`record`, `record_shadow`); a writer thread takes what is
-queued every `flush_interval_s` (or as soon as `batch_size` rows wait), gives each row its id,
+queued `flush_interval_s` after the first row of a batch arrived (or as soon as `batch_size`
+rows wait), gives each row its id,
 and inserts the batch with SQLAlchemy Core in one transaction (on SQLite `BEGIN IMMEDIATE`, so
 several processes on one file wait their turn, `write_transaction`): the outcomes, the shadow
 rows, this recorder's own dirty mark on each minute and hour written (from which the writers
@@ -26,6 +27,11 @@ Nothing is doubled, and nothing is lost without being counted:
 - a spill file left by a process that died is replayed by the next recorder opened on the
   same spill folder; a line it cannot read is counted, and the file is kept aside;
 - past `queue_bound` queued rows (a writer that cannot keep up), `record` itself spills.
+
+The writer sleeps until there is work, never on a short poll: with nothing queued it waits for
+the first row (`record` wakes it then, and only then: one wake-up per batch, not per row) or the
+next rollup compaction (`COMPACT_EVERY_S`); with rows queued it waits for the batch's deadline,
+a full batch, `flush` or `close`. `cycles` counts its passes (tests hold it to this).
 
 `stats().dropped` counts this recorder's rows that will never reach the store; it must stay 0.
 `close()` (also called at exit) flushes, and spills what the database did not take for the
@@ -222,6 +228,10 @@ class Recorder:
         self._bound = config.queue_bound
         self._batch_size = config.batch_size
         self._wake = threading.Event()
+        # True while the writer sleeps with nothing queued: the next row must wake it.
+        self._awaiting_rows = False
+        self.cycles = 0
+        """The writer's passes so far (each takes what is queued and writes it)."""
         self._idle = threading.Condition()
         self._closing = False
         self._closed = False
@@ -283,6 +293,8 @@ class Recorder:
         depth = len(queue)
         if depth >= self._batch_size:
             self._on_depth(depth)
+        elif self._awaiting_rows:
+            self._first_row()
 
     def record_shadow(self, row: ShadowRecord) -> None:
         """Queue one shadow comparison (same guarantees as `record`; each latency None or a
@@ -291,13 +303,25 @@ class Recorder:
             value = getattr(row, name)
             if value is not None and not _isfinite(value):
                 raise InvalidInputError(name, value, FINITE)
-        self._shadow_queue.append(row)
+        queue = self._shadow_queue
+        queue.append(row)
+        if len(queue) == self._batch_size:
+            self._wake.set()
+        elif self._awaiting_rows:
+            self._first_row()
+
+    def _first_row(self) -> None:
+        """Wake the writer sleeping on an empty queue: its batch's deadline starts now."""
+        self._awaiting_rows = False
         self._wake.set()
 
     def _on_depth(self, depth: int) -> None:
         if depth > self._max_depth:
             self._max_depth = depth
-        self._wake.set()
+        if depth == self._batch_size or depth > self._bound:
+            # Once, when the batch fills (the event stays set until the writer takes the
+            # queue): setting it for every row past the size cost each caller a lock.
+            self._wake.set()
         if depth > self._bound:
             # The writer cannot keep up: move the overflow to disk ourselves, in order.
             rows = []
@@ -319,8 +343,9 @@ class Recorder:
     # ----- flushing and closing ------------------------------------------------------------------
 
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Wait until every row queued before this call is committed (or counted as dropped);
-        False on time-out (the database is down: the rows still wait, or are spilled)."""
+        """Wait until every row queued before this call is committed (or counted as dropped,
+        its `rows_dropped` event written while the database takes it); False on time-out (the
+        database is down: the rows still wait, or are spilled)."""
         target = self._enqueued_so_far()
         deadline = None if timeout is None else time.monotonic() + timeout
         self._wake.set()
@@ -331,6 +356,12 @@ class Recorder:
                     return False
                 self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
                 self._wake.set()
+        # The counts are reached mid-cycle: let that cycle end, so that what it writes after
+        # the rows (a refused row's `rows_dropped` event) is in the store too.
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._writer_lock.acquire(timeout=-1 if remaining is None else remaining):
+            return False
+        self._writer_lock.release()
         return True
 
     def close(self, timeout: float = 30.0) -> RecorderStats:
@@ -445,8 +476,9 @@ class Recorder:
             log.exception("recorder: replaying earlier spill files failed")
         interval = self._config.flush_interval_s
         while True:
-            self._wake.wait(interval)
+            self._sleep(interval)
             self._wake.clear()
+            self.cycles += 1
             closing = self._closing
             failed = False
             try:
@@ -465,6 +497,30 @@ class Recorder:
                 return
             if failed or not self._db_ok:
                 self._wake.wait(self._config.retry_s)
+
+    def _sleep(self, interval: float) -> None:
+        """Until there is work: rows queued wait for their deadline (`interval` s), a full
+        batch, `flush` or `close` (each sets `_wake`); with nothing queued or held, until the
+        first row arrives or the next compaction is due."""
+        if self._pending or self._spill_rows or self._closing:
+            self._wake.wait(interval)
+            return
+        # Announce the sleep before looking at the queues: a row appended after the look
+        # finds the flag set and wakes the writer; one appended before it is seen here.
+        self._awaiting_rows = True
+        if self._queue or self._shadow_queue:
+            self._awaiting_rows = False
+            self._wake.wait(interval)
+            return
+        woken = self._wake.wait(COMPACT_EVERY_S)
+        first_row = woken and not self._awaiting_rows  # `_first_row` lowered the flag
+        self._awaiting_rows = False
+        if first_row:
+            # Gather the batch until its deadline. A close, a full batch or a flush cut it
+            # short (checked after the clear, so a wake-up set before it is not lost).
+            self._wake.clear()
+            if not self._closing and len(self._queue) < self._batch_size:
+                self._wake.wait(interval)
 
     def _take(self) -> _Batch | None:
         outcomes: list[tuple[Any, ...]] = []

@@ -7,11 +7,13 @@ must all equal the rows handed to `record`; no spill file may remain.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -240,3 +242,32 @@ def test_a_spill_file_written_before_the_reconciled_column_is_replayed(sqlite_ur
     assert [tuple(r) for r in rows] == [(False, shipped, True)] * 3
     assert not list(tmp_path.glob(f"{SPILL_PREFIX}*"))
     engine.dispose()
+
+
+def sleeps_of(thread: threading.Thread) -> int:
+    """How often `thread` has gone to sleep and been woken (its voluntary context switches,
+    from /proc): a count the machine's load does not change, unlike a time."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+
+def test_the_writer_wakes_once_per_batch_not_once_per_row(store, tmp_path):
+    """Rows queued below `batch_size` wait for their batch's deadline: the writer thread sleeps
+    through them (it used to be woken by every shadow row, and every outcome past the batch
+    size took a lock to set the wake-up again). The caller yields the CPU after each row, so
+    a writer woken per row would get to run each time."""
+    engine, run_id = store
+    slow = RecorderConfig(batch_size=5_000, flush_interval_s=3600.0, retry_s=0.1)
+    recorder = Recorder(engine, slow, spill_dir=tmp_path, name=run_id)
+    writer = recorder._thread
+    wait_for(recorder, lambda _: recorder._awaiting_rows)  # asleep on an empty queue
+    before = sleeps_of(writer)
+    for i in range(1_000):
+        recorder.record(outcome(run_id, i))
+        recorder.record_shadow(shadow(run_id, i))
+        os.sched_yield()
+    woken = sleeps_of(writer) - before
+    assert woken <= 20, f"the writer woke {woken} times for 2,000 rows"
+    assert recorder.flush(60)
+    assert recorder.close().written == 2_000
+    assert counts(engine)[0] == 1_000
