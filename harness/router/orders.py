@@ -116,6 +116,8 @@ class RoutedOrderClient:
         # modify or cancel follows both, so an order the targets left out stays "not targeted"
         # in the figures through its whole life, not "hashed to Python" after its placement.
         self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
+        self._placed_on = self._remember_placement  # bound once, not per placement
+        self._placed_untargeted = self._remember_untargeted
 
     def __repr__(self) -> str:
         sides = "rust+python" if self._rust is not None else "python only"
@@ -230,7 +232,8 @@ class RoutedOrderClient:
         plain method returning the coroutine to await: one coroutine frame fewer.)"""
         tag = new_custom_tag() if custom_tag is None else custom_tag
 
-        def call(client: OrderClient) -> Awaitable[PlacedOrder]:
+        def call(impl: Impl) -> Awaitable[PlacedOrder]:
+            client = self._python if impl is PYTHON or self._rust is None else self._rust
             return client.place_order(
                 account_id,
                 contract_id,
@@ -259,18 +262,20 @@ class RoutedOrderClient:
         coroutine to await, which spares the bot's hot path one coroutine frame.)"""
         tag = new_custom_tag() if custom_tag is None else custom_tag
 
-        def call(client: OrderClient) -> Awaitable[PlacedOrder]:
+        def call(impl: Impl) -> Awaitable[PlacedOrder]:
+            client = self._python if impl is PYTHON or self._rust is None else self._rust
             return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
 
         return self._place(account_id, contract_id, tag, call)
 
     def _place(
-        self, account_id: int, contract_id: Any, tag: Any, call: Call[PlacedOrder]
+        self, account_id: int, contract_id: Any, tag: Any, call: Callable[[Impl], Any]
     ) -> Coroutine[Any, Any, PlacedOrder]:
-        """The routed placement, as the coroutine to await (no frame of its own)."""
+        """The routed placement, as the coroutine to await (no frame of its own). `call(side)`
+        places on `side`."""
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
-        key = tag if isinstance(tag, str) else repr(tag)
+        key = tag if type(tag) is str else repr(tag)
         if self._rust is None:
             routed, targeted = PYTHON, True
         else:
@@ -280,26 +285,40 @@ class RoutedOrderClient:
             if router.snapshot.targets[PLACE] is not None:
                 attrs = {"symbol": contract_id, "account": account_id}
             routed, targeted = router.route_call(PLACE, key, attrs)
+        # By position, in call_async's order (failure, how, targeted, reconcile, blame, detail,
+        # order_id, custom_tag, settled, after, served_by, ts_ns, started): ~0.3 us a call less
+        # than by keyword.
         return call_async(
-            router, PLACE, routed, key, lambda side: call(self._on(side)),
-            failure=order_failure_action, how="placed on python", targeted=targeted,
-            reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
-            blame=_blame, detail=_placed_detail, custom_tag=tag,
-            served_by=self._placed_on if targeted else self._placed_untargeted,
-            ts_ns=ts_ns, started=started,
+            router, PLACE, routed, key, call,
+            order_failure_action, "placed on python", targeted,
+            lambda exc: self._reconcile_place(account_id, tag, call, exc),
+            _blame, _placed_detail, None, tag, None, None,
+            self._placed_on if targeted else self._placed_untargeted, ts_ns, started,
         )  # fmt: skip
 
     def _on(self, side: Impl) -> OrderClient:
         return self._python if side is PYTHON or self._rust is None else self._rust
 
-    def _placed_on(self, side: Impl, placed: PlacedOrder) -> None:
-        self._remember(placed.order_id, side)
+    def _remember_placement(self, side: Impl, placed: PlacedOrder) -> None:
+        """Remember which side placed `placed`, targeted (the last `REMEMBER` placements)."""
+        placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
+        placed_by[placed.order_id] = (side, True)
+        if len(placed_by) > REMEMBER:
+            placed_by.popitem(last=False)
 
-    def _placed_untargeted(self, side: Impl, placed: PlacedOrder) -> None:
-        self._remember(placed.order_id, side, targeted=False)
+    def _remember_untargeted(self, side: Impl, placed: PlacedOrder) -> None:
+        """Remember a placement the stage's targets left out (it went to `side`: Python)."""
+        placed_by = self._placed_by
+        placed_by[placed.order_id] = (side, False)
+        if len(placed_by) > REMEMBER:
+            placed_by.popitem(last=False)
 
     async def _reconcile_place(
-        self, account_id: int, tag: str, call: Call[PlacedOrder], failure: BaseException
+        self,
+        account_id: int,
+        tag: str,
+        call: Callable[[Impl], Awaitable[PlacedOrder]],
+        failure: BaseException,
     ) -> tuple[PlacedOrder, str]:
         """After a placement that may have landed: return the order found by its tag, or place
         with the same tag on Python. Never raises `maybe_sent=False` (the order may exist)."""
@@ -308,7 +327,7 @@ class RoutedOrderClient:
         if found is not None:
             return reconciled_placement(found.id, tag, rust_attempts), "found by customTag"
         try:
-            placed = await call(self._python)
+            placed = await call(PYTHON)
         except OrderRejectedError as rejection:
             # Most likely the duplicate-tag rejection: the Rust attempt landed after all.
             found = await self._quiet_find(account_id, tag)
@@ -439,12 +458,6 @@ class RoutedOrderClient:
         if self._router.snapshot.targets[op] is not None:
             attrs = {"account": account_id}
         return self._router.route_call(op, key, attrs)
-
-    def _remember(self, order_id: int, side: Impl, *, targeted: bool = True) -> None:
-        placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
-        placed_by[order_id] = (side, targeted)
-        if len(placed_by) > REMEMBER:
-            placed_by.popitem(last=False)
 
     def placed_by(self, order_id: int) -> Impl | None:
         """The side that placed `order_id` in this process (None: not remembered)."""
