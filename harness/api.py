@@ -332,7 +332,9 @@ class Harness:
             from harness.orders._rust import RustOrderClient
 
             rust = RustOrderClient(client_settings)
-        self.orders = RoutedOrderClient(self.router, PythonOrderClient(client_settings), rust)
+        self.orders = RoutedOrderClient(
+            self.router, PythonOrderClient(client_settings), rust, self._shadows
+        )
         """Routed order client (the `harness.orders.OrderClient` protocol)."""
         self.bars = RoutedBars(self.router, self._shadows)
         """Routed `aggregate` and `Aggregator` (as `harness.bars`, minus `impl`, plus

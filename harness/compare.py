@@ -1,4 +1,5 @@
-"""The one equality that decides "same result" for bar aggregation, and where two results part.
+"""The one equality that decides "same result", and where two results part: bar aggregation,
+and the build and read steps of an order call.
 
 The router's shadow comparison and the contract tests both use it (polars ships
 `polars.testing` the same way), so a shadow mismatch and a failing contract test mean the same
@@ -8,6 +9,9 @@ thing:
     assert_same_bars(got, want)                            # AssertionError with that text
     first_result_difference(a, b)                          # Bars, {timeframe: Bars} or an error
 
+    first_request_difference(sent, built)               # an order request: path, then body fields
+    first_read_difference(python_read, rust_read)       # what two read steps made of one answer
+
 Bars are equal when they have the same number of bars, the same dtypes, and every value equal
 exactly (prices are only copied or compared by aggregation, never computed, so no tolerance is
 needed or allowed). Two errors are equal when they have the same class and the same message.
@@ -15,8 +19,9 @@ needed or allowed). Two errors are equal when they have the same class and the s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -24,10 +29,13 @@ import numpy as np
 from harness.bars import COLUMNS, Bars
 
 __all__ = [
+    "READ_FIELDS",
     "Difference",
     "assert_same_bars",
     "describe_error",
     "first_difference",
+    "first_read_difference",
+    "first_request_difference",
     "first_result_difference",
     "same_error",
 ]
@@ -135,6 +143,82 @@ def describe_difference(left: Any, right: Any) -> str | None:
     except Exception as exc:  # an == that raises (numpy arrays): a difference, said so
         return f"cannot compare: {describe_error(exc)}"
     return None if equal else f"python {left!r} != rust {right!r}"[:1000]
+
+
+ABSENT: Final = "absent"
+"""The value shown for a body field one request carries and the other does not."""
+
+READ_FIELDS: Final = ("maybe_sent", "retry_after", "error_code", "http_status", "attempts")
+"""The attributes of a `harness.errors.BrokerError` two reads must agree on, in the order
+compared after the class: whether the request may have reached the broker (which decides a
+retry or a fallback), the advised wait, the broker's code, the HTTP status, the count of
+requests. Then the message (`message`)."""
+
+
+def first_request_difference(
+    left: tuple[str, bytes], right: tuple[str, bytes], *, at: str = ""
+) -> Difference | None:
+    """Where two order requests (`(path, JSON bytes)`, e.g. an `Exchange`'s `path` and
+    `request`, and a `harness.orders.codec.Request`) first part; None when byte for byte equal.
+
+    Field `{at}path` when the endpoints differ; else `{at}body.<key>` for the first key (in
+    `left`'s order, then `right`'s extra keys) whose values differ, `absent` for a missing key;
+    `{at}body` with both texts when the bytes differ but the parsed bodies do not (key order,
+    spacing, number spelling: the bytes are what the broker sees, so that is a difference too).
+    """
+    if left[0] != right[0]:
+        return Difference(None, None, f"{at}path", left[0], right[0])
+    if left[1] == right[1]:
+        return None
+    a, b = _body(left[1]), _body(right[1])
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in [*a, *(k for k in b if k not in a)]:
+            x, y = a.get(key, ABSENT), b.get(key, ABSENT)
+            if x != y or type(x) is not type(y):
+                return Difference(None, None, f"{at}body.{key}", x, y)
+    text_a, text_b = left[1].decode(errors="replace"), right[1].decode(errors="replace")
+    return Difference(None, None, f"{at}body", text_a[:500], text_b[:500])
+
+
+def first_read_difference(left: Any, right: Any, *, at: str = "read") -> Difference | None:
+    """Where two read steps' outcomes of one answer first part: each a result (a dataclass of
+    `harness.orders.models`, or None) or the exception the read raised. None when equal.
+
+    Fields: `{at}.error_class` (a class, or `ok` for a result, differs); `{at}.<attr>` for the
+    first of `READ_FIELDS` that differs; `{at}.message`; `{at}.<field>` for the first field of
+    two results that differs (`{at}.result` when they are not the same kind of value).
+    """
+    left_error, right_error = isinstance(left, BaseException), isinstance(right, BaseException)
+    if left_error or right_error:
+        if not (left_error and right_error) or type(left) is not type(right):
+            return Difference(None, None, f"{at}.error_class", _class(left), _class(right))
+        for name in READ_FIELDS:
+            x, y = getattr(left, name, None), getattr(right, name, None)
+            if x != y:
+                return Difference(None, None, f"{at}.{name}", x, y)
+        if str(left) != str(right):
+            return Difference(None, None, f"{at}.message", str(left), str(right))
+        return None
+    if type(left) is type(right) and is_dataclass(left) and not isinstance(left, type):
+        for f in fields(left):
+            x, y = getattr(left, f.name), getattr(right, f.name)
+            if x != y:
+                return Difference(None, None, f"{at}.{f.name}", x, y)
+        return None
+    if type(left) is not type(right) or left != right:
+        return Difference(None, None, f"{at}.result", repr(left), repr(right))
+    return None
+
+
+def _body(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content else {}
+    except ValueError:
+        return None
+
+
+def _class(outcome: Any) -> str:
+    return type(outcome).__name__ if isinstance(outcome, BaseException) else "ok"
 
 
 def assert_same_bars(got: Bars, want: Bars) -> None:

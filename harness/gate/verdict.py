@@ -45,11 +45,10 @@ import numpy.typing as npt
 from harness.config.schema import Criterion, GateConfig, OpCriteria, StageConfig
 from harness.gate import stats
 from harness.gate.figures import OpFigures, WindowFigures
-from harness.operations import ORDER_OPERATIONS, Operation
+from harness.operations import Operation
 
 __all__ = [
     "LATENCY_CRITERIA",
-    "NEVER_SHADOWED",
     "RATE_CRITERIA",
     "CriterionResult",
     "LatencyEvidence",
@@ -61,10 +60,6 @@ __all__ = [
     "latency_evidence",
     "rate_evidence",
 ]
-
-NEVER_SHADOWED: Final = frozenset(ORDER_OPERATIONS)
-"""Operations whose calls are never shadowed (run on both sides and compared): a shadow order
-would be a second real order. Every other operation, registered ones too, may be."""
 
 RATE_CRITERIA: Final = (Criterion.fallback_rate, Criterion.error_rate, Criterion.error_excess)
 """The criteria judged by confidence sequences for rates."""
@@ -519,9 +514,6 @@ class _OpJudge:
         self.add(Criterion.not_slower, result, estimate, margin, detail, interval)
 
     def _shadow(self) -> None:
-        if self.op in NEVER_SHADOWED:
-            self.skip(Criterion.shadow, f"{self.op} is never shadowed")
-            return
         if self.stage.shadow_sample_rate <= 0.0:
             self.skip(Criterion.shadow, f"no shadow sampling at stage {self.stage.name!r}")
             return
@@ -553,8 +545,8 @@ def judge(
 
     Criteria that cannot apply are listed in `Verdict.skipped` with the reason: every per-side
     criterion of an operation Rust gets no traffic of at this stage, Python comparisons at 100%
-    Rust, `not_slower` when switched off, `shadow` for operations never shadowed or a stage that
-    samples no shadows. Raises ValueError when the figures are of another stage.
+    Rust, `not_slower` when switched off, `shadow` at a stage that samples no shadows. Raises
+    ValueError when the figures are of another stage.
     """
     if figures.stage != stage.name:
         raise ValueError(f"figures of stage {figures.stage!r} judged against {stage.name!r}")

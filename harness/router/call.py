@@ -86,6 +86,7 @@ async def call_async(
     custom_tag: str | None = None,
     settled: Callable[[str], bool] | None = None,
     after: Callable[[Impl, Any, float], None] | None = None,
+    on_error: Callable[[Impl, BaseException, float], None] | None = None,
     served_by: Callable[[Impl, Any], None] | None = None,
     ts_ns: int | None = None,
     started: int | None = None,
@@ -94,7 +95,9 @@ async def call_async(
     returned, raises what the caller must see. `how` says what a fallback does (`placed on
     python`); `settled(how)` whether the way a reconciliation ended is a `reconciled` outcome;
     `served_by(side, result)` is told which side's answer the caller gets (the order router
-    remembers the placing side).
+    remembers the placing side); `on_error(side, exc, latency_us)` runs after a failure of the
+    side routed to that did not fall back (an order shadow compares failures too), as `after`
+    runs after such a success.
     """
     if ts_ns is None:
         ts_ns = time_ns()
@@ -129,6 +132,8 @@ async def call_async(
             reason=None if why is None else why.text(), error=exc, order_id=order_id,
             custom_tag=custom_tag, targeted=targeted,
         )  # fmt: skip
+        if on_error is not None and why is None and isinstance(exc, Exception):
+            on_error(served, exc, (perf_counter_ns() - started) / 1000.0)
         raise
     if why is None:
         attempts, placed_id, reconciled = detail(result)

@@ -45,7 +45,9 @@ from harness.orders.validation import new_custom_tag
 from harness.projectx import OrderType
 from harness.router.call import call_async
 from harness.router.core import Router
+from harness.router.order_shadow import OrderShadow, ShadowedCall
 from harness.router.policy import order_failure_action
+from harness.router.shadow import ShadowRunner
 
 __all__ = ["REMEMBER", "RoutedOrderClient"]
 
@@ -106,9 +108,17 @@ class RoutedOrderClient:
     """`OrderClient` whose mutations are routed (see the module docstring).
 
     `rust` is None when the native module is unavailable: everything then runs on `python`.
+    With `shadows`, a call sampled at the stage's shadow rate is compared with what the other
+    side would have sent and read (`harness.router.order_shadow`); the other side sends nothing.
     """
 
-    def __init__(self, router: Router, python: OrderClient, rust: OrderClient | None) -> None:
+    def __init__(
+        self,
+        router: Router,
+        python: OrderClient,
+        rust: OrderClient | None,
+        shadows: ShadowRunner | None = None,
+    ) -> None:
         self._router = router
         self._python = python
         self._rust = rust
@@ -118,6 +128,12 @@ class RoutedOrderClient:
         self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
         self._placed_on = self._remember_placement  # bound once, not per placement
         self._placed_untargeted = self._remember_untargeted
+        self.shadow = (
+            None if shadows is None else OrderShadow(router, shadows, self._current_python)
+        )
+
+    def _current_python(self) -> OrderClient:
+        return self._python
 
     def __repr__(self) -> str:
         sides = "rust+python" if self._rust is not None else "python only"
@@ -247,7 +263,12 @@ class RoutedOrderClient:
                 brackets=brackets,
             )
 
-        return self._place(account_id, contract_id, tag, call)
+        inputs = (account_id, contract_id, side, size, {
+            "type": type, "limit_price": limit_price, "stop_price": stop_price,
+            "trail_price": trail_price, "custom_tag": tag,
+            "brackets": None if brackets is None else dict(brackets),
+        })  # fmt: skip
+        return self._place(account_id, contract_id, tag, call, "place", inputs)
 
     def place_market_order(
         self,
@@ -266,10 +287,17 @@ class RoutedOrderClient:
             client = self._python if impl is PYTHON or self._rust is None else self._rust
             return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
 
-        return self._place(account_id, contract_id, tag, call)
+        inputs = (account_id, contract_id, side, size, tag)
+        return self._place(account_id, contract_id, tag, call, "market", inputs)
 
     def _place(
-        self, account_id: int, contract_id: Any, tag: Any, call: Callable[[Impl], Any]
+        self,
+        account_id: int,
+        contract_id: Any,
+        tag: Any,
+        call: Callable[[Impl], Any],
+        kind: str,
+        inputs: tuple[Any, ...],
     ) -> Coroutine[Any, Any, PlacedOrder]:
         """The routed placement, as the coroutine to await (no frame of its own). `call(side)`
         places on `side`."""
@@ -285,6 +313,18 @@ class RoutedOrderClient:
             if router.snapshot.targets[PLACE] is not None:
                 attrs = {"symbol": contract_id, "account": account_id}
             routed, targeted = router.route_call(PLACE, key, attrs)
+        shadowed = None
+        if self.shadow is not None and router.snapshot.shadow_rates[PLACE] > 0.0:
+            shadowed = self.shadow.sample(PLACE, routed, kind, inputs, key, ts_ns)
+        if shadowed is not None:
+            return self._shadowed(
+                shadowed, routed, key, call,
+                failure=order_failure_action, how="placed on python", targeted=targeted,
+                reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
+                blame=_blame, detail=_placed_detail, custom_tag=tag,
+                served_by=self._placed_on if targeted else self._placed_untargeted,
+                ts_ns=ts_ns, started=started,
+            )  # fmt: skip
         # By position, in call_async's order (failure, how, targeted, reconcile, blame, detail,
         # order_id, custom_tag, settled, after, served_by, ts_ns, started): ~0.3 us a call less
         # than by keyword.
@@ -294,6 +334,23 @@ class RoutedOrderClient:
             lambda exc: self._reconcile_place(account_id, tag, call, exc),
             _blame, _placed_detail, None, tag, None, None,
             self._placed_on if targeted else self._placed_untargeted, ts_ns, started,
+        )  # fmt: skip
+
+    def _shadowed(
+        self,
+        shadowed: ShadowedCall,
+        routed: Impl,
+        key: str,
+        on_side: Callable[[Impl], Awaitable[T]],
+        **hooks: Any,
+    ) -> Coroutine[Any, Any, T]:
+        """A sampled call: the serving side awaited inside a trace, the comparison handed to
+        the shadow threads once the outcome is recorded (`harness.router.order_shadow`)."""
+        assert self.shadow is not None
+        settle = self.shadow.after(shadowed)
+        return call_async(
+            self._router, shadowed.op, routed, key, lambda side: shadowed.run(on_side(side)),
+            after=settle, on_error=settle, **hooks,
         )  # fmt: skip
 
     def _on(self, side: Impl) -> OrderClient:
@@ -382,7 +439,11 @@ class RoutedOrderClient:
         def done(order: Order) -> bool:
             return modify_took_effect(order, size, limit_price, stop_price, trail_price)
 
-        await self._mutate(MODIFY, account_id, order_id, call, done)
+        inputs = (account_id, order_id, {
+            "size": size, "limit_price": limit_price, "stop_price": stop_price,
+            "trail_price": trail_price,
+        })  # fmt: skip
+        await self._mutate(MODIFY, account_id, order_id, call, done, "modify", inputs)
 
     async def cancel_order(self, account_id: int, order_id: int) -> None:
         """`Order/cancel` on the side that placed the order (see the module docstring)."""
@@ -390,7 +451,8 @@ class RoutedOrderClient:
         def call(client: OrderClient) -> Awaitable[None]:
             return client.cancel_order(account_id, order_id)
 
-        await self._mutate(CANCEL, account_id, order_id, call, cancel_took_effect)
+        inputs = (account_id, order_id)
+        await self._mutate(CANCEL, account_id, order_id, call, cancel_took_effect, "cancel", inputs)
 
     async def _mutate(
         self,
@@ -399,6 +461,8 @@ class RoutedOrderClient:
         order_id: int,
         call: Call[None],
         done: Callable[[Order], bool],
+        kind: str,
+        inputs: tuple[Any, ...],
     ) -> None:
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
@@ -408,6 +472,17 @@ class RoutedOrderClient:
         async def reconcile(_exc: BaseException) -> tuple[None, str]:
             return None, await self._reconcile_mutation(account_id, order_id, call, done)
 
+        shadowed = None
+        if self.shadow is not None and router.snapshot.shadow_rates[op] > 0.0:
+            shadowed = self.shadow.sample(op, routed, kind, inputs, key, ts_ns)
+        if shadowed is not None:
+            await self._shadowed(
+                shadowed, routed, key, lambda side: call(self._on(side)),
+                failure=order_failure_action, how="repeated on python", targeted=targeted,
+                reconcile=reconcile, blame=_blame, order_id=order_id, settled=_settled,
+                ts_ns=ts_ns, started=started,
+            )  # fmt: skip
+            return
         await call_async(
             router, op, routed, key, lambda side: call(self._on(side)),
             failure=order_failure_action, how="repeated on python", targeted=targeted,

@@ -59,9 +59,10 @@ class ShadowStats:
     """Shadow runs since the harness opened.
 
     `submitted` ran or are running; `skipped` were sampled but dropped because
-    `max_in_flight` shadows were already in flight; `matched` / `mismatched` are recorded
-    comparisons; `failed` could not run at all (not recorded); `abandoned` were still running
-    at close after `timeout_s`.
+    `max_in_flight` shadows were already in flight, or were order shadows that could not be
+    compared (an input unknown without I/O, `harness.router.order_shadow`); `matched` /
+    `mismatched` are recorded comparisons; `failed` could not run at all (not recorded);
+    `abandoned` were still running at close after `timeout_s`.
     """
 
     submitted: int
@@ -161,9 +162,10 @@ class ShadowRunner:
         future.add_done_callback(lambda f: self._done(f, meta))
         return True
 
-    def submit_call(self, work: Callable[[], bool]) -> bool:
+    def submit_call(self, work: Callable[[], bool | None]) -> bool:
         """Run `work` on the shadow threads, off the caller's path (a registered operation's
-        shadow: it runs the other side, compares and records, returning whether it matched);
+        or an order's shadow: it compares and records, returning whether it matched, None
+        when it was no comparison, counted as `skipped`);
         False if skipped (`max_in_flight` reached, or closed). Its exceptions are counted as
         `failed` and logged, never raised."""
         with self._lock:
@@ -174,7 +176,7 @@ class ShadowRunner:
             self._n["submitted"] += 1
         future = self._thread_pool().submit(work)
 
-        def done(f: cf.Future[bool]) -> None:
+        def done(f: cf.Future[bool | None]) -> None:
             try:
                 if f.cancelled():
                     return
@@ -183,7 +185,11 @@ class ShadowRunner:
                     self._count("failed")
                     log.warning("shadow run failed to run: %s", describe_error(error))
                 else:
-                    self._count("matched" if f.result() else "mismatched")
+                    matched = f.result()
+                    if matched is None:  # not a comparison (an order shadow's input unknown)
+                        self._count("skipped")
+                    else:
+                        self._count("matched" if matched else "mismatched")
             finally:
                 self._finished(f)  # type: ignore[arg-type]
 

@@ -92,6 +92,7 @@ class Run(Base):
     version: Mapped[str] = mapped_column(String(32))
     native_available: Mapped[bool] = mapped_column(Boolean)
     native_error: Mapped[str | None] = mapped_column(Text)
+    build_id: Mapped[str | None] = mapped_column(String(80))  # 0006; older runs: NULL
     config: Mapped[str] = mapped_column(Text)  # the resolved config as JSON, secrets redacted
     rows_recorded: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_dropped: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -242,7 +243,8 @@ class ShadowComparison(Base):
     matched: Mapped[bool] = mapped_column(Boolean)
     timeframe: Mapped[str | None] = mapped_column(String(16))
     bar_index: Mapped[int | None] = mapped_column(Integer)
-    field: Mapped[str | None] = mapped_column(String(16))
+    # a bar column, or an order shadow's path of the first difference (0006: 128, was 16)
+    field: Mapped[str | None] = mapped_column(String(128))
     primary_value: Mapped[str | None] = mapped_column(Text)
     shadow_value: Mapped[str | None] = mapped_column(Text)
     primary_latency_us: Mapped[float | None] = mapped_column(Float)

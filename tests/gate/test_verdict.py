@@ -73,7 +73,7 @@ def test_healthy_figures_pass_every_criterion():
     verdict = judge(window({op: healthy(op) for op in Operation}), gate(), stage())
     assert verdict.result is Outcome.PASS
     assert {c.result for c in verdict.criteria} == {Outcome.PASS}
-    assert len(verdict.criteria) == 1 + 4 * 7 + 1  # soak, 7 per operation, shadow of bars
+    assert len(verdict.criteria) == 1 + 4 * 8  # soak, 7 per operation and its shadow
 
 
 def test_min_samples_passes_with_enough_on_each_side_and_is_never_a_failure():
@@ -222,9 +222,19 @@ def test_an_operation_at_zero_percent_skips_every_rust_criterion():
     assert [c.criterion for c in verdict.criteria] == [Criterion.soak]
     reasons = {(s.op, s.criterion): s.reason for s in verdict.skipped}
     assert "0% at stage 'off'" in reasons[(PLACE, Criterion.error_rate)]
-    assert "never shadowed" in reasons[(PLACE, Criterion.shadow)]
+    assert "no shadow sampling" in reasons[(PLACE, Criterion.shadow)]
     assert "no shadow sampling" in reasons[(BARS, Criterion.shadow)]
     assert verdict.result is Outcome.PASS
+
+
+def test_the_shadow_stage_judges_order_shadows_with_no_rust_traffic():
+    few = OpFigures(PLACE, python=side(500), shadow_comparisons=500, shadow_mismatches=1)
+    verdict = judge(window({PLACE: few}, name="shadow"), gate(), stage(0.0, 1.0, "shadow"))
+    judged = result(verdict, PLACE, Criterion.shadow)
+    assert judged.result is Outcome.FAIL and judged.figure == 1
+    fine = OpFigures(PLACE, python=side(500), shadow_comparisons=500, shadow_mismatches=0)
+    verdict = judge(window({PLACE: fine}, name="shadow"), gate(), stage(0.0, 1.0, "shadow"))
+    assert result(verdict, PLACE, Criterion.shadow).result is Outcome.PASS
 
 
 def test_the_shadow_stage_judges_aggregation_shadows_with_no_rust_traffic():
@@ -240,7 +250,13 @@ def test_full_rust_skips_the_comparisons_with_python():
         window({PLACE: figures}, name="production"), gate(), stage(100.0, 0.01, "production")
     )
     judged = {c.criterion for c in verdict.criteria if c.op is PLACE}
-    assert judged == {Criterion.min_samples, Criterion.fallback_rate, Criterion.error_rate}
+    # The order shadow still compares a sample (on the Python side, which sends nothing).
+    assert judged == {
+        Criterion.min_samples,
+        Criterion.fallback_rate,
+        Criterion.error_rate,
+        Criterion.shadow,
+    }
     skipped = {s.criterion for s in verdict.skipped if s.op is PLACE}
     assert {
         Criterion.error_excess,

@@ -431,9 +431,10 @@ def test_db_history_downgrade_and_upgrade_cover_what_alembic_did(db_url, capsys)
     capsys.readouterr()
     assert main(["db", "history", f"db.url={db_url}"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"0004 -> {SCHEMA_REVISION} (head, current): Migrations: one")
-    assert lines[1].startswith("0003 -> 0004: dirty_buckets.writer")
-    assert lines[2].startswith("0002 -> 0003: rollout_state.gate")
+    assert lines[0].startswith(f"0005 -> {SCHEMA_REVISION} (head, current): shadow_comparisons")
+    assert lines[1].startswith("0004 -> 0005: Migrations: one")
+    assert lines[2].startswith("0003 -> 0004: dirty_buckets.writer")
+    assert lines[3].startswith("0002 -> 0003: rollout_state.gate")
     assert lines[-2].startswith("0001 -> 0002: outcomes.reconciled")
     assert lines[-1].startswith("base -> 0001: Initial schema")
     assert main(["db", "downgrade", "0001", f"db.url={db_url}"]) == 0

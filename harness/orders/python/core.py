@@ -66,6 +66,17 @@ class ClientCore:
             self._order_contracts.clear()
         await self._transport.aclose()
 
+    def cached_contract(self, key: str) -> Contract | None:
+        """The contract cached under `key` (a symbol or id as resolved), or None: no I/O (an
+        order shadow reads what the serving side resolved)."""
+        with self._contracts_guard:
+            return self._contracts.get(key) or self._contracts.get(key.strip())
+
+    def cached_order_contract(self, order_id: int) -> str | None:
+        """The contract id of an order this client placed or read, or None: no I/O."""
+        with self._orders_guard:
+            return self._order_contracts.get(order_id)
+
     async def _call(self, request: Request, attempts: Attempts, read: Reader[T]) -> T:
         """`request` sent on the session; a 401 leads to one fresh log-in and one repeat."""
         session = await self._sessions.current()

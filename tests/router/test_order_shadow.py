@@ -1,0 +1,191 @@
+"""Order shadows over real HTTP against the simulator: every sampled place, modify and cancel
+is compared with what the other side would have sent and read, the difference is named, and
+the shadow sends nothing (the simulator's request counts judge)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+import harness
+from harness.config import HarnessConfig
+from harness.errors import OrderRejectedError
+from harness.operations import Impl
+from harness.orders import OrderType
+from harness.orders.codec import Codec, Request
+from harness.orders.models import PlacedOrder
+from harness.sim import Simulator
+
+from .conftest import make_config
+from .kit import ACCOUNT, EXPIRED_MNQ, MNQ, rows
+
+ORDER_OPS = ("place_order", "modify_order", "cancel_order")
+
+
+@pytest.fixture
+async def open_shadowed(
+    base_config: HarnessConfig, sim: Simulator
+) -> AsyncIterator[Callable[..., harness.Harness]]:
+    """`open_shadowed(url, stage, rate)`: a harness at `stage` whose every stage samples order
+    shadows at `rate` (the shipped ladder's shipped rates otherwise)."""
+    opened: list[harness.Harness] = []
+
+    def make(url: str, stage: str, rate: float | None = None) -> harness.Harness:
+        cfg = make_config(base_config, url, sim.url, stage=stage)
+        if rate is not None:
+            cfg.rollout.stages = [
+                dataclasses.replace(s, shadow_sample_rate=rate) for s in cfg.rollout.stages
+            ]
+        h = harness.open(config=cfg)
+        opened.append(h)
+        return h
+
+    yield make
+    for h in opened:
+        await h.aclose()
+
+
+async def round_trips(h: harness.Harness, prefix: str) -> None:
+    """A market order, a resting stop modified then cancelled: every order mutation once."""
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=f"{prefix}-m")
+    placed = await h.orders.place_order(
+        ACCOUNT, MNQ, "sell", 1, type=OrderType.STOP, stop_price=1000.0, custom_tag=f"{prefix}-s"
+    )
+    await h.orders.modify_order(ACCOUNT, placed.order_id, stop_price=1000.25)
+    await h.orders.cancel_order(ACCOUNT, placed.order_id)
+
+
+def comparisons(url: str) -> list[dict[str, Any]]:
+    return rows(url, "SELECT * FROM shadow_comparisons ORDER BY ts_ns, id")
+
+
+def settle(h: harness.Harness) -> None:
+    assert h.wait_for_shadows(30)
+    assert h.recorder.flush(10)
+
+
+async def test_the_shadow_stage_compares_every_order_call_and_sends_nothing_more(
+    open_shadowed, store_url, sim, tmp_path
+):
+    # The same calls without shadows first, on a database of their own (a stage is stored).
+    plain_url = f"sqlite:///{tmp_path / 'plain.db'}"
+    plain = open_shadowed(plain_url, "off")
+    await round_trips(plain, "plain")
+    settle(plain)
+    sent_without_shadow = sim.stats()["requests"]
+    assert comparisons(plain_url) == []
+    await plain.aclose()
+    sim.reset()
+
+    h = open_shadowed(store_url, "shadow")
+    await round_trips(h, "shadowed")
+    settle(h)
+    assert sim.stats()["requests"] == sent_without_shadow
+    assert [o["customTag"] for o in sim.ledger()] == ["shadowed-m", "shadowed-s"]
+    found = comparisons(store_url)
+    assert [(r["op"], r["primary"], r["shadow"], r["matched"]) for r in found] == [
+        ("place_order", "python", "rust", True),
+        ("place_order", "python", "rust", True),
+        ("modify_order", "python", "rust", True),
+        ("cancel_order", "python", "rust", True),
+    ]
+    assert all(r["migration"] == "orders" and r["stage"] == "shadow" for r in found)
+    assert h.stats().shadows.mismatched == 0
+
+
+class BrokenBuild:
+    """A side's codec whose placement body carries the stop price one tick higher."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def build_place(self, args: Any, contract: Any, custom_tag: str) -> Request:
+        request = self.inner.build_place(args, contract, custom_tag)
+        body = request.body
+        if body.get("stopPrice") is not None:
+            body["stopPrice"] += 0.25
+        import json
+
+        return Request(request.path, json.dumps(body, separators=(",", ":")).encode())
+
+
+class BrokenRead:
+    """A side's codec that reads a refused placement (`success: false`) as placed."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read_place(self, status: int, body: bytes, retry_after: Any = None, **kw: Any) -> Any:
+        try:
+            return self.inner.read_place(status, body, retry_after, **kw)
+        except OrderRejectedError:
+            return PlacedOrder(0, kw["custom_tag"], False, kw.get("attempts", 1))
+
+
+# (stage, shadow rate, the side serving, the side shadowing): the broken side is the shadow.
+SIDES = [("shadow", 1.0, Impl.PYTHON, Impl.RUST), ("production", 1.0, Impl.RUST, Impl.PYTHON)]
+
+
+@pytest.mark.parametrize(("stage", "rate", "serving", "broken"), SIDES)
+async def test_a_build_that_changes_one_field_is_named(
+    open_shadowed, sqlite_url, sim, stage, rate, serving, broken
+):
+    h = open_shadowed(sqlite_url, stage, rate)
+    assert h.orders.shadow is not None
+    h.orders.shadow.use_codec(broken, BrokenBuild(h.orders.shadow.codec(broken)))
+    await h.orders.place_order(
+        ACCOUNT, MNQ, "sell", 1, type=OrderType.STOP, stop_price=1000.0, custom_tag="broken-b"
+    )
+    settle(h)
+    (row,) = comparisons(sqlite_url)
+    assert (row["primary"], row["shadow"], row["matched"]) == (serving.value, broken.value, False)
+    assert (row["field"], row["primary_value"], row["shadow_value"]) == (
+        "body.stopPrice",
+        "1000.0",
+        "1000.25",
+    )
+    assert sim.stats()["requests"].get("/api/Order/place") == 1
+    assert [o["customTag"] for o in sim.ledger()] == ["broken-b"]
+
+
+@pytest.mark.parametrize(("stage", "rate", "serving", "broken"), SIDES)
+async def test_a_read_that_misreads_a_refusal_is_named(
+    open_shadowed, store_url, sim, stage, rate, serving, broken
+):
+    h = open_shadowed(store_url, stage, rate)
+    assert h.orders.shadow is not None
+    h.orders.shadow.use_codec(broken, BrokenRead(h.orders.shadow.codec(broken)))
+    with pytest.raises(OrderRejectedError):
+        await h.orders.place_market_order(ACCOUNT, EXPIRED_MNQ, "buy", 1, custom_tag="misread")
+    settle(h)
+    (row,) = comparisons(store_url)
+    assert (row["primary"], row["shadow"], row["matched"]) == (serving.value, broken.value, False)
+    assert row["field"].endswith(".error_class") and row["field"].startswith("read[")
+    assert (row["primary_value"], row["shadow_value"]) == ("OrderRejectedError", "ok")
+    assert sim.stats()["requests"].get("/api/Order/place") == 1
+    assert sim.ledger() == []
+
+
+async def test_a_shadow_that_raises_never_reaches_the_caller(open_shadowed, sqlite_url, sim):
+    class Raising:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("the shadow side is broken (deliberately)")
+
+    h = open_shadowed(sqlite_url, "shadow")
+    assert h.orders.shadow is not None
+    h.orders.shadow.use_codec(Impl.RUST, Raising())  # type: ignore[arg-type]
+    placed = await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag="calm")
+    assert placed.custom_tag == "calm"
+    settle(h)
+    assert comparisons(sqlite_url) == []
+    assert h.stats().shadows.failed == 1
+    assert [o["customTag"] for o in sim.ledger()] == ["calm"]
