@@ -140,3 +140,34 @@ def test_a_run_without_pacing_waits_the_gateways_retry_after_between_rate_limite
         assert data["round_trips"]["failed"] == 4, data["round_trips"]
         assert done.stderr.count("rate limited by the broker: next round trip in 0.4 s") == 4
         assert data["elapsed_s"] >= 3 * 0.4
+
+
+def test_the_orders_shadow_stage_compares_every_order_call_and_the_broker_sees_no_more(
+    tmp_path, gateway
+):
+    overrides, env = _projectx(gateway)
+    trips = 6
+    done = harness(
+        tmp_path, "run", "--json", f"workload.trades={trips}", "rollout.start_stage=shadow",
+        *overrides, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = summary(done)
+    mine = [o for o in gateway.ledger() if (o["customTag"] or "").startswith(_prefix(data["run"]))]
+    assert len(mine) == 3 * trips and len({o["customTag"] for o in mine}) == 3 * trips
+    requests = gateway.stats()["requests"]
+    # entry, stop and exit placed; the stop moved twice (workload.modifies) and cancelled
+    assert requests.get("/api/Order/place") == 3 * trips
+    assert requests.get("/api/Order/modify") == 2 * trips
+    assert requests.get("/api/Order/cancel") == trips
+    assert "/api/Order/search" not in requests and "/api/Order/searchById" not in requests
+    db = tmp_path / "harness.db"
+    calls = rows(db, "SELECT op, COUNT(*) AS n FROM outcomes GROUP BY op")
+    compared = rows(
+        db,
+        "SELECT op, \"primary\", shadow, matched, COUNT(*) AS n FROM shadow_comparisons "
+        "GROUP BY op, \"primary\", shadow, matched",
+    )
+    want = {(r["op"], "python", "rust", 1): r["n"] for r in calls}
+    assert {(r["op"], r["primary"], r["shadow"], r["matched"]): r["n"] for r in compared} == want
+    assert {r["op"] for r in calls} >= {"place_order", "modify_order", "cancel_order"}
