@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 __version__: str
+__git_commit__: str  # the commit built from (rust/build.rs); "" outside a checkout
 
 # --- bars (rust/src/bars/) ---
 import numpy as np

@@ -53,7 +53,7 @@ from harness.config import (
 from harness.control.actions import REASON_MAX_CHARS, WHO_MAX_CHARS, person_text
 from harness.control.gates import stage_gate
 from harness.control.monitor import GateMonitor
-from harness.native import NativeStatus, load_native
+from harness.native import NativeStatus, build_id, load_native
 from harness.operations import KeyFunction, Operation
 from harness.orders.settings import DEFAULT_BASE_URL, ClientSettings
 from harness.recorder import Recorder, RecorderStats
@@ -266,6 +266,8 @@ class Harness:
         if self.alerter is not None:
             self._cleanup.callback(self.alerter.close)
         self.native: NativeStatus = load_native()
+        self.build_id: str = build_id(self.native)
+        """The native module's build (`harness.native.build_id`): recorded in the run row."""
         if not self.native.available:
             reason = self.native.error
             log.warning("harness._native is unavailable, running pure Python: %s", reason)
@@ -279,6 +281,7 @@ class Harness:
             config=redacted(cfg),
             native_available=self.native.available,
             native_error=self.native.error,
+            build_id=self.build_id,
         )
         self._cleanup.callback(self._end_run_quietly, "failed")
         if not self.native.available:

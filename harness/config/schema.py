@@ -404,7 +404,10 @@ class GateConfig:
     FAILs is rolled back, checked every `check_interval_s`. `name` is what the settings are
     called in every verdict and in the store: `compose` sets it to the option chosen and the
     `gate.*` overrides given (`quick`, `default gate.min_soak_s=60`), unless `gate.name=...`
-    is given; it is not part of what is judged.
+    is given; it is not part of what is judged. With `per_build` the gate judges only the
+    evidence of the current build (the native module's `build_id` of the run started last):
+    a new build starts its evidence afresh; the verdict names it and counts the calls of other
+    builds it left out.
     """
 
     alpha: float = 0.05
@@ -413,6 +416,7 @@ class GateConfig:
     check_interval_s: float = 5.0
     ops: dict[str, OpCriteria] = field(default_factory=dict)
     name: str = "custom"
+    per_build: bool = True
 
     def criteria(self, op: str) -> OpCriteria:
         """The criteria of `op`: `ops.<op>`, else the defaults (`OpCriteria()`)."""

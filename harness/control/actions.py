@@ -47,7 +47,7 @@ from harness.operations import Operation
 from harness.output import printable, unsafe_character
 from harness.router.policy import env_allows_rust
 from harness.store.models import Breaker, MigrationState, OutcomeRollup, Run
-from harness.store.queries import window_figures
+from harness.store.queries import latest_build, window_figures
 from harness.store.state import (
     EventKind,
     Expected,
@@ -428,10 +428,26 @@ def _judged(
     stage = stage_config(cfg, state.stage, name)
     until = max(now_ns or time.time_ns(), state.stage_since_ns)
     ops = None if name is None else operations_of(engine, cfg, name)
-    figures = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops)
+    build = latest_build(engine) if cfg.gate.per_build else None
+    figures = window_figures(
+        engine, state.stage, state.stage_since_ns, until, ops=ops, build=build
+    )
+    left_out = 0
+    if build is not None:  # what the window holds of other builds, said in the verdict
+        everyone = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops)
+        left_out = _calls(everyone) - _calls(figures)
     how = gate_judging(cfg, state, rejudge=rejudge)
-    judged = judge(figures, how.gate, stage, ops, migration=name)
-    return figures, replace(judged, gate_settings=how.ref()), how
+    judged = replace(
+        judge(figures, how.gate, stage, ops, migration=name),
+        gate_settings=how.ref(),
+        build_id=build,
+        other_builds_calls=left_out,
+    )
+    return figures, judged, how
+
+
+def _calls(figures: WindowFigures) -> int:
+    return sum(side.calls for f in figures.ops.values() for side in (f.rust, f.python))
 
 
 def _event_gate(judged: Verdict, cfg: HarnessConfig, migration: str | None) -> dict[str, Any]:
@@ -1026,7 +1042,8 @@ class Overview:
     the migration's operations (`ops`), the window the gate judges, by the settings `judging`
     says (stored with the stage, see `harness.control.gates`); `breakers` holds a row per
     operation whose breaker ever tripped (every operation's); `native_available` /
-    `native_error` are what the latest run saw (None: no run yet). `migration` None: every
+    `native_error` are what the latest run saw (None: no run yet), `build_id` the build of the
+    native module it loaded (None: no run, or one before 0006). `migration` None: every
     migration at once (`read_state`'s shared view, the default ladder, the `combined` verdict).
     """
 
@@ -1041,6 +1058,7 @@ class Overview:
     judging: Judging | None = None
     migration: str | None = None
     ops: tuple[str, ...] = ()
+    build_id: str | None = None
 
     @property
     def gate_note(self) -> str | None:
@@ -1103,6 +1121,7 @@ def overview(
         judging=how,
         migration=migration,
         ops=ops,
+        build_id=None if last_run is None else last_run.build_id,
     )
 
 
@@ -1158,7 +1177,7 @@ def status(
     migration's own), `kill_reason`; `env_kill`
     (`TOPSTEPX_USE_RUST` is false in this process's environment: any process started with it
     sends everything to Python whatever the stage); `breakers` of every operation; the native
-    module as the latest run saw it; `verdict`, the worst of the verdicts of the migrations
+    module as the latest run saw it and its `build_id`; `verdict`, the worst of the verdicts of the migrations
     `acted_on` covers; `gate` their `combined` verdict and `gate_settings` the first
     migration's. With `migration`, the
     top-level keys are that migration's.
@@ -1194,6 +1213,7 @@ def status(
         },
         "native_available": any_view.native_available,
         "native_error": any_view.native_error,
+        "build_id": any_view.build_id,
         "verdict": judged.result.value,
         "gate_settings": next(iter(parts.values()))["gate_settings"],
         "gate": judged.to_dict(),

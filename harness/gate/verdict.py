@@ -159,6 +159,8 @@ class Verdict:
     skipped: tuple[Skipped, ...] = ()
     gate_settings: dict[str, str] | None = None
     migration: str | None = None
+    build_id: str | None = None
+    other_builds_calls: int = 0
 
     @property
     def result(self) -> Outcome:
@@ -184,8 +186,10 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, stable keys: verdict, stage, since, until (ISO 8601, UTC), alpha,
         gate_settings (`{name, fingerprint, source}` or null), criteria (see
-        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`), migration (the one judged,
-        null: every built-in operation)."""
+        `CriterionResult.to_dict`), skipped (see `Skipped.to_dict`), build_id (the build
+        whose evidence was judged, null: every build's), other_builds_calls (the calls of other
+        builds in the window, left out), migration (the one judged, null: every built-in
+        operation)."""
         return {
             "verdict": self.result.value,
             "stage": self.stage,
@@ -195,6 +199,8 @@ class Verdict:
             "gate_settings": self.gate_settings,
             "criteria": [c.to_dict() for c in self.criteria],
             "skipped": [s.to_dict() for s in self.skipped],
+            "build_id": self.build_id,
+            "other_builds_calls": self.other_builds_calls,
             "migration": self.migration,
         }
 

@@ -278,6 +278,7 @@ class Session:
             crashed=None if workload.crashed is None else repr(workload.crashed),
             recorder=recorder,
             native_error=h.native.error,
+            build_id=h.build_id,
         )
         from harness.store.db import open_store
 

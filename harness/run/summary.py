@@ -94,6 +94,8 @@ class RunFacts:
     """The recorder's figures at close."""
     native_error: str | None = None
     """Why the native module could not be used (None: it was available)."""
+    build_id: str | None = None
+    """The native module's build (`harness.native.build_id`)."""
 
 
 def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[str, Any]:
@@ -167,6 +169,7 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         "stale_runs": list(facts.stale_runs),
         "crashed": facts.crashed,
         "native": {"available": facts.native_error is None, "error": facts.native_error},
+        "build_id": facts.build_id,
         "env_kill": not env_allows_rust(),
     }
 
@@ -217,6 +220,8 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
     ]
     columns = list(rows[0])
     print(headline, file=out)
+    if summary.get("build_id"):
+        print(f"build: {summary['build_id']}", file=out)
     print_table(
         "latency in ms (successful calls served without a fallback)",
         columns,

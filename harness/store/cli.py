@@ -323,6 +323,7 @@ COLUMNS: dict[str, list[str]] = {
         "kind",
         "host",
         "pid",
+        "build_id",
         "native_available",
         "rows_recorded",
         "rows_dropped",
@@ -379,6 +380,9 @@ class Query:
         parser.add_argument("--stage", help="one stage's outcomes")
         parser.add_argument("--run", help="one run's outcomes (its id, or an id prefix for runs)")
         parser.add_argument(
+            "--build", help="the outcomes of runs of one native build (its build_id, or a prefix)"
+        )
+        parser.add_argument(
             "--bucket", help="latency or rates as a time series in buckets of this size (5m, 1h)"
         )
         parser.add_argument(
@@ -413,6 +417,7 @@ class Query:
             impl=None if args.impl is None else Impl(args.impl),
             stage=args.stage,
             run=args.run,
+            build=args.build,
             since_ns=since,
             until_ns=until,
             bucket_ns=bucket,

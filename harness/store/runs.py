@@ -40,8 +40,10 @@ def start_run(
     config: dict[str, Any],
     native_available: bool,
     native_error: str | None = None,
+    build_id: str | None = None,
 ) -> str:
-    """Insert a `running` run row; returns its id. `config` must already be redacted."""
+    """Insert a `running` run row; returns its id. `config` must already be redacted;
+    `build_id` names the native module loaded (`harness.native.build_id`)."""
     run_id = new_id()
     with engine.begin() as conn:
         conn.execute(
@@ -57,6 +59,7 @@ def start_run(
                 version=__version__,
                 native_available=native_available,
                 native_error=native_error,
+                build_id=build_id,
                 config=json.dumps(config, sort_keys=True, default=str),
                 rows_recorded=0,
                 rows_dropped=0,

@@ -13,6 +13,8 @@ pub mod orders;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The git commit built from (build.rs), "" when built outside a checkout.
+    m.add("__git_commit__", env!("HARNESS_GIT_COMMIT"))?;
     bars::register(m)?;
     orders::register(m)?;
     Ok(())

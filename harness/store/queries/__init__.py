@@ -29,7 +29,15 @@ from harness.store.queries.latency import (
 )
 from harness.store.queries.names import known_migrations, known_ops
 from harness.store.queries.rates import RateRow, rates
-from harness.store.queries.rows import errors, events, fallbacks, reconciled, runs, shadow
+from harness.store.queries.rows import (
+    errors,
+    events,
+    fallbacks,
+    latest_build,
+    reconciled,
+    runs,
+    shadow,
+)
 from harness.store.queries.totals import call_totals
 from harness.store.queries.window import op_figures, window_figures
 
@@ -45,6 +53,7 @@ __all__ = [
     "known_migrations",
     "known_ops",
     "latency",
+    "latest_build",
     "op_figures",
     "parse_duration",
     "parse_instant",

@@ -73,7 +73,8 @@ class Filters:
     `op` is any operation's name; `migration` keeps that migration's rows; `ops` keeps those
     operations' rows (the gate's window of one migration). `impl` is the side that served;
     `since_ns`/`until_ns` bound the outcome's start time; `bucket_ns` (a whole number of
-    minutes) splits the answer into a time series.
+    minutes) splits the answer into a time series; `build` keeps the rows of runs whose
+    native module's `build_id` starts with it (the gate's evidence of one build).
     """
 
     op: str | None = None
@@ -85,9 +86,10 @@ class Filters:
     bucket_ns: int | None = None
     migration: str | None = None
     ops: tuple[str, ...] | None = None
+    build: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("stage", "run"):
+        for name in ("stage", "run", "build"):
             value = getattr(self, name)
             if value is not None and (not value or len(value) > 255 or not value.isprintable()):
                 reason = "must be 1 to 255 printable characters"

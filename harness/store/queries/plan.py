@@ -14,6 +14,7 @@ from harness.store.models import (
     DirtyBucket,
     Outcome,
     OutcomeRollup,
+    Run,
 )
 from harness.store.queries.filters import Filters
 from harness.store.rollups import HOUR_NS, MINUTE_NS, NEVER, raw_before
@@ -116,4 +117,12 @@ def same(model: Any, filters: Filters) -> list[ColumnElement[bool]]:
         conditions.append(model.stage == filters.stage)
     if filters.run is not None:
         conditions.append(model.run_id == filters.run)
+    if filters.build is not None:
+        conditions.append(model.run_id.in_(runs_of_build(filters.build)))
     return conditions
+
+
+def runs_of_build(build: str) -> Any:
+    """The ids of the runs whose `build_id` starts with `build` (a subquery: runs are few, one
+    per process, so the rollups keep their indexes and the gate its speed)."""
+    return select(Run.id).where(Run.build_id.startswith(build, autoescape=True))

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from harness.errors import InvalidInputError
@@ -22,7 +22,7 @@ from harness.store.queries.filters import MAX_LIMIT, Filters
 from harness.store.queries.latency import to_ms
 from harness.store.queries.names import migrations_of_runs, runs_of_migration
 from harness.store.queries.plan import same, span
-from harness.store.queries.window import shadow_conditions
+from harness.store.queries.window import connection, shadow_conditions
 
 
 def _limit(limit: int) -> int:
@@ -204,6 +204,8 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
     conditions = [span(r.started_ns, filters.since_ns, filters.until_ns)]
     if filters.run is not None:
         conditions.append(r.id.startswith(filters.run, autoescape=True))
+    if filters.build is not None:
+        conditions.append(r.build_id.startswith(filters.build, autoescape=True))
     query = select(r).where(*conditions).order_by(r.started_ns.desc())
     with engine.connect() as conn:
         if filters.migration is not None:
@@ -221,6 +223,7 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
             "pid": x.pid,
             "user": x.os_user,
             "version": x.version,
+            "build_id": x.build_id,
             "native_available": bool(x.native_available),
             "rows_recorded": x.rows_recorded,
             "rows_dropped": x.rows_dropped,
@@ -229,6 +232,20 @@ def runs(engine: Engine, filters: Filters, limit: int = 50) -> list[dict[str, An
         }
         for x in rows
     ]
+
+
+def latest_build(engine: Engine | Connection) -> str | None:
+    """The `build_id` of the run started last that recorded one (None: no such run): the
+    build whose evidence the gate judges with `gate.per_build`."""
+    query = (
+        select(Run.build_id)
+        .where(Run.build_id.is_not(None))
+        .order_by(Run.started_ns.desc())
+        .limit(1)
+    )
+    with connection(engine) as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else str(found)
 
 
 def _run_reason(summary: str | None) -> str | None:

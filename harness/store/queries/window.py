@@ -17,7 +17,7 @@ from harness.store.models import (
 )
 from harness.store.queries.filters import Filters
 from harness.store.queries.groups import collect
-from harness.store.queries.plan import span
+from harness.store.queries.plan import runs_of_build, span
 
 
 def shadow_conditions(filters: Filters) -> list[ColumnElement[bool]]:
@@ -36,6 +36,8 @@ def shadow_conditions(filters: Filters) -> list[ColumnElement[bool]]:
         conditions.append(s.stage == filters.stage)
     if filters.run is not None:
         conditions.append(s.run_id == filters.run)
+    if filters.build is not None:
+        conditions.append(s.run_id.in_(runs_of_build(filters.build)))
     return conditions
 
 
@@ -45,15 +47,18 @@ def window_figures(
     since_ns: int,
     until_ns: int | None = None,
     ops: Sequence[str] | None = None,
+    build: str | None = None,
 ) -> WindowFigures:
     """The figures of `stage` over `[since_ns, until_ns)` (until: now) for `harness.gate.judge`,
-    of the operations `ops` (one migration's; None: every operation)."""
+    of the operations `ops` (one migration's; None: every operation), of the runs of `build`
+    (a `build_id` or its prefix; None: every build)."""
     until = time.time_ns() if until_ns is None else until_ns
     filters = Filters(
         stage=stage,
         since_ns=since_ns,
         until_ns=max(until, since_ns + 1),
         ops=None if ops is None else tuple(str(op) for op in ops),
+        build=build,
     )
     figures = op_figures(engine, filters)
     return WindowFigures(stage=stage, since_ns=since_ns, until_ns=until, ops=figures)
