@@ -133,6 +133,10 @@ class OrderClient:
         self, account_id: int, order_id: int, trace: _Trace = None
     ) -> Awaitable[Order | None]:
         """The order with `order_id`, or None."""
+    def cached_contract(self, key: str) -> Contract | None:
+        """The contract cached under `key`, or None: no I/O."""
+    def cached_order_contract(self, order_id: int) -> str | None:
+        """The contract id of an order this client placed or read, or None: no I/O."""
     def aclose(self) -> Awaitable[None]:
         """Forget the session and the contract cache; unregister from the event loop."""
     def _panic_probe(self) -> Awaitable[None]:

@@ -155,6 +155,14 @@ class RustOrderClient:
         account_id, order_id = check_order_ref(account_id, order_id)
         return await self._native.get_order(account_id, order_id, current())
 
+    def cached_contract(self, key: str) -> Contract | None:
+        """The contract cached under `key`, or None: no I/O (an order shadow's input)."""
+        return self._native.cached_contract(key)
+
+    def cached_order_contract(self, order_id: int) -> str | None:
+        """The contract id of an order this client placed or read, or None: no I/O."""
+        return self._native.cached_order_contract(order_id)
+
     async def aclose(self) -> None:
         """Forget the session and caches."""
         await self._native.aclose()

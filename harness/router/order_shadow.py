@@ -31,7 +31,7 @@ the trace then holds both sides' requests).
 The first difference is recorded as one `shadow_comparisons` row: `field` is its path, the
 serving side's value in `primary_value`, the other side's in `shadow_value`. A call whose
 inputs the shadow cannot know without I/O (the contract of a placement, or the tick size of a
-modify's order, that neither the serving call's exchanges nor the Python client's caches hold)
+modify's order, that neither the serving call's exchanges nor either client's cache holds)
 is not a comparison: counted in `ShadowStats.skipped`, never recorded.
 """
 
@@ -112,14 +112,16 @@ class ShadowedCall:
 class OrderShadow:
     """Samples order calls and compares them off the caller's path (see the module).
 
-    `python()` gives the routed client's current Python side (its caches tell contracts and
-    order contracts without I/O).
+    `clients()` gives the routed client's current sides (their caches tell contracts and order
+    contracts without I/O: `cached_contract`, `cached_order_contract`).
     """
 
-    def __init__(self, router: Router, shadows: ShadowRunner, python: Callable[[], object]) -> None:
+    def __init__(
+        self, router: Router, shadows: ShadowRunner, clients: Callable[[], tuple[object, ...]]
+    ) -> None:
         self._router = router
         self._shadows = shadows
-        self._python = python
+        self._clients = clients
         self._codecs: dict[Impl, Codec] = {}
         self._lock = threading.Lock()
         self._contracts: OrderedDict[str, Contract] = OrderedDict()
@@ -199,21 +201,25 @@ class OrderShadow:
 
     def contract(self, key: str) -> Contract | None:
         """The contract `key` (symbol or id) resolved to, from the serving side's exchanges or
-        the Python client's cache; None when unknown."""
+        the clients' caches; None when unknown."""
         with self._lock:
             found = self._contracts.get(key) or self._contracts.get(key.strip())
-        if found is None:
-            cached = getattr(self._python(), "cached_contract", None)
+        for client in self._clients():
+            if found is not None:
+                break
+            cached = getattr(client, "cached_contract", None)
             found = None if cached is None else cached(key)
         return found
 
     def order_contract(self, order_id: int) -> str | None:
-        """The contract id of `order_id`, from shadowed placements and look-ups, or the Python
-        client's cache; None when unknown."""
+        """The contract id of `order_id`, from shadowed placements and look-ups, or the
+        clients' caches; None when unknown."""
         with self._lock:
             found = self._order_contracts.get(order_id)
-        if found is None:
-            cached = getattr(self._python(), "cached_order_contract", None)
+        for client in self._clients():
+            if found is not None:
+                break
+            cached = getattr(client, "cached_order_contract", None)
             found = None if cached is None else cached(order_id)
         return found
 

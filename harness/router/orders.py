@@ -128,12 +128,10 @@ class RoutedOrderClient:
         self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
         self._placed_on = self._remember_placement  # bound once, not per placement
         self._placed_untargeted = self._remember_untargeted
-        self.shadow = (
-            None if shadows is None else OrderShadow(router, shadows, self._current_python)
-        )
+        self.shadow = None if shadows is None else OrderShadow(router, shadows, self._sides)
 
-    def _current_python(self) -> OrderClient:
-        return self._python
+    def _sides(self) -> tuple[OrderClient, ...]:
+        return (self._python,) if self._rust is None else (self._python, self._rust)
 
     def __repr__(self) -> str:
         sides = "rust+python" if self._rust is not None else "python only"

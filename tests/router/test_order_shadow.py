@@ -189,3 +189,24 @@ async def test_a_shadow_that_raises_never_reaches_the_caller(open_shadowed, sqli
     assert comparisons(sqlite_url) == []
     assert h.stats().shadows.failed == 1
     assert [o["customTag"] for o in sim.ledger()] == ["calm"]
+
+
+async def test_a_rust_call_sampled_after_unsampled_ones_is_compared(open_shadowed, sqlite_url):
+    # The Rust client resolved the contract and remembered the order on calls not sampled: the
+    # shadow reads both from its caches (no I/O), so the sampled calls are still compared.
+    h = open_shadowed(sqlite_url, "production", 0.0)
+    placed = await h.orders.place_order(
+        ACCOUNT, MNQ, "sell", 1, type=OrderType.STOP, stop_price=1000.0, custom_tag="quiet"
+    )
+    for stage in h.router.rollout.stages:
+        stage.shadow_sample_rate = 1.0
+    h.refresh()
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag="loud")
+    await h.orders.modify_order(ACCOUNT, placed.order_id, stop_price=1000.25)
+    settle(h)
+    found = comparisons(sqlite_url)
+    assert [(r["op"], r["primary"], r["matched"]) for r in found] == [
+        ("place_order", "rust", True),
+        ("modify_order", "rust", True),
+    ]
+    assert h.stats().shadows.skipped == 0

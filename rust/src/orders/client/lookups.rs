@@ -41,8 +41,19 @@ impl Client {
         Ok(contract)
     }
 
-    fn cached_contract(&self, key: &str) -> Option<Arc<Contract>> {
-        self.contracts.read().ok()?.get(key).cloned()
+    /// The contract cached under `key` (as resolved, or trimmed), without I/O: an order
+    /// shadow reads what the serving side resolved.
+    pub fn cached_contract(&self, key: &str) -> Option<Arc<Contract>> {
+        let map = self.contracts.read().ok()?;
+        map.get(key).or_else(|| map.get(key.trim())).cloned()
+    }
+
+    /// The contract id of an order this client placed or read for a modify, without I/O.
+    pub fn cached_order_contract(&self, order_id: i64) -> Option<String> {
+        self.order_contracts
+            .lock()
+            .ok()
+            .and_then(|guard| guard.0.get(&order_id).cloned())
     }
 
     /// The order carrying `tag` on `account_id`, searched over the reconcile look-back window.

@@ -24,6 +24,7 @@ use super::api::{Bracket, ModifyRequest, OrderId};
 use super::bridge::Bridge;
 use super::client::{Client, PlaceParams, Settings};
 use super::runtime::runtime;
+use convert::ToPy;
 
 /// Native ProjectX order client: every method returns an asyncio awaitable.
 #[pyclass(frozen, module = "harness._native", name = "OrderClient")]
@@ -258,6 +259,23 @@ impl OrderClient {
             async move { client.get_order(account_id, order_id).await },
             exchanges(trace)?,
         )
+    }
+
+    /// The `Contract` cached under `key`, or None: no I/O (an order shadow's input).
+    fn cached_contract<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner
+            .cached_contract(key)
+            .map(|c| c.to_py(py))
+            .transpose()
+    }
+
+    /// The contract id of an order this client placed or read, or None: no I/O.
+    fn cached_order_contract(&self, order_id: i64) -> Option<String> {
+        self.inner.cached_order_contract(order_id)
     }
 
     /// Forget the session and caches, unregister from the event loop -> None.
