@@ -19,6 +19,7 @@ pytestmark = pytest.mark.timeout(300)
 OPS = ("place_order", "modify_order", "cancel_order", "aggregate_bars")
 SUMMARY_KEYS = {
     "run",
+    "build_id",
     "status",
     "exit_status",
     "interrupted_by",
@@ -91,6 +92,8 @@ def test_json_summary_has_stable_keys_and_agrees_with_harness_query(tmp_path):
     assert done.returncode == 0, done.stderr
     data = summary(done)
     assert set(data) == SUMMARY_KEYS
+    listed = json.loads(harness(tmp_path, "query", "runs", "--json").stdout)
+    assert data["build_id"] is not None and [r["build_id"] for r in listed] == [data["build_id"]]
     assert [o["op"] for o in data["ops"]] == list(OPS)
     assert (data["status"], data["exit_status"], data["interrupted_by"]) == ("finished", 0, None)
     assert data["round_trips"] == {
