@@ -165,8 +165,8 @@ def test_the_orders_shadow_stage_compares_every_order_call_and_the_broker_sees_n
     calls = rows(db, "SELECT op, COUNT(*) AS n FROM outcomes GROUP BY op")
     compared = rows(
         db,
-        "SELECT op, \"primary\", shadow, matched, COUNT(*) AS n FROM shadow_comparisons "
-        "GROUP BY op, \"primary\", shadow, matched",
+        'SELECT op, "primary", shadow, matched, COUNT(*) AS n FROM shadow_comparisons '
+        'GROUP BY op, "primary", shadow, matched',
     )
     want = {(r["op"], "python", "rust", 1): r["n"] for r in calls}
     assert {(r["op"], r["primary"], r["shadow"], r["matched"]): r["n"] for r in compared} == want
