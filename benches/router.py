@@ -26,6 +26,14 @@ the event-loop lag that aggregation shadows cause under each mechanism, and the 
    throwaway cluster, or `--pg-url`) against a raw `sqlite3.executemany` of the same rows into
    the same schema, and the caller's enqueue cost (`Recorder.record`), per call. Targets: at
    least 0.5x the raw rows/s; enqueue under 2 us.
+5. Order shadows: placements through harnesses at `production` (Rust serving, the Python side
+   building and reading off the caller's path) with order shadows sampled at 0, the shipped 1%
+   and canary 25%, and 100%, and at `shadow` (Python serving, Rust comparing) at 100%, in
+   alternating rounds of 100 against the same simulator; the caller's p50 and p99 and the
+   comparison's own time on the shadow thread. Target: at 100% the caller's p50 rises by under
+   5% of the unshadowed p50.
+
+    python benches/router.py --order-shadow-only   # section 5 alone, printed, no report
 """
 
 from __future__ import annotations
@@ -215,6 +223,99 @@ async def router_cpu(folder: Path, calls: int, client: Any) -> dict[str, float]:
             rounds[name].append((time.thread_time_ns() - started) / 1000 / 1000)
     await h.aclose()
     return {name: statistics.median(v) for name, v in rounds.items()}
+
+
+# ----- 5. the order shadow's cost to the caller -----------------------------------------------
+
+ORDER_SHADOW_TARGET = 0.05
+RUST_BASE, PYTHON_BASE = "production, no shadow", "off, no shadow (python serves)"
+ORDER_SHADOW_CASES = (  # name, stage, shadow rate, the case its rise is paired against
+    (RUST_BASE, "production", 0.0, RUST_BASE),
+    ("production, 1% (shipped)", "production", 0.01, RUST_BASE),
+    ("production, 25% (canary's rate)", "production", 0.25, RUST_BASE),
+    ("production, 100%", "production", 1.0, RUST_BASE),
+    (PYTHON_BASE, "off", 0.0, PYTHON_BASE),
+    ("shadow stage, 100% (python serves)", "shadow", 1.0, PYTHON_BASE),
+)
+
+
+async def order_shadow_cost(sim_url: str, folder: Path, calls: int) -> dict[str, Any]:
+    """Placements through harnesses shadowing orders at several rates (see the module)."""
+    import harness
+
+    cases: dict[str, Any] = {}
+    for name, stage, rate, _ in ORDER_SHADOW_CASES:
+        cfg = base_config(folder / f"order-shadow-{len(cases)}.db", sim_url)
+        cfg.rollout.start_stage = stage
+        h = harness.open(config=cfg)
+        set_shadow_rate(h, rate)
+        cases[name] = h
+
+    async def one(h: Any) -> float:
+        started = time.perf_counter_ns()
+        await h.orders.place_market_order(ACCOUNT, CONTRACT, "buy", 1)
+        return (time.perf_counter_ns() - started) / 1000
+
+    for _ in range(100):  # connections, log-in, contract caches, the shadow threads
+        for h in cases.values():
+            await one(h)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    paired: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(max(1, calls // 100)):
+        medians = {}
+        for name, h in cases.items():
+            this_round = [await one(h) for _ in range(100)]
+            times[name].extend(this_round)
+            medians[name] = statistics.median(this_round)
+        for name, _, _, base in ORDER_SHADOW_CASES:
+            paired[name].append(medians[name] - medians[base])
+    out: dict[str, Any] = {}
+    for name, h in cases.items():
+        assert h.wait_for_shadows(120)
+        assert h.recorder.flush(60)
+        shadows = h.stats().shadows
+        compare_us = _shadow_latencies(h)
+        await h.aclose()
+        v = times[name]
+        out[name] = {
+            "p50": statistics.median(v),
+            "p99": pct(v, 0.99),
+            "n": len(v),
+            "paired": statistics.median(paired[name]),
+            "compared": shadows.matched + shadows.mismatched,
+            "mismatched": shadows.mismatched,
+            "skipped": shadows.skipped,
+            "compare_p50": statistics.median(compare_us) if compare_us else None,
+        }
+    return out
+
+
+def _shadow_latencies(h: Any) -> list[float]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(h.config.db.url)
+    try:
+        with engine.connect() as conn:
+            sql = "SELECT shadow_latency_us FROM shadow_comparisons WHERE op = 'place_order'"
+            return [float(r[0]) for r in conn.execute(text(sql)) if r[0] is not None]
+    finally:
+        engine.dispose()
+
+
+def order_shadow_table(cases: dict[str, Any]) -> str:
+    bases = {name: cases[base]["p50"] for name, _, _, base in ORDER_SHADOW_CASES}
+    lines = [
+        "| placements | p50 µs | p99 µs | paired p50 rise µs | rise / p50 | compared "
+        "| comparison p50 µs (shadow thread) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, c in cases.items():
+        took = "-" if c["compare_p50"] is None else f"{c['compare_p50']:.0f}"
+        lines.append(
+            f"| {name} | {c['p50']:.1f} | {c['p99']:.1f} | {c['paired']:+.1f} "
+            f"| {c['paired'] / bases[name]:+.1%} | {c['compared']} | {took} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # ----- 2. decide() alone ----------------------------------------------------------------------
@@ -495,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="per lag case")
     parser.add_argument("--no-report", action="store_true", help="print, do not write the report")
     parser.add_argument(
+        "--order-shadow-only", action="store_true", help="section 5 alone, printed, no report"
+    )
+    parser.add_argument(
         "--pg-url", default=None, help="PostgreSQL for the recorder (default: a throwaway cluster)"
     )
     args = parser.parse_args(argv)
@@ -508,12 +612,21 @@ def main(argv: list[str] | None = None) -> int:
 
     where = describe(["sqlalchemy", "numpy"])
     print(f"machine: {where}", flush=True)
+    if args.order_shadow_only:
+        with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
+            settings = load_profile("bench", SimSettings(username=USER, api_key=KEY))
+            with Simulator.spawn(settings) as sim:
+                shadowed = asyncio.run(order_shadow_cost(sim.url, Path(tmp), calls))
+        print(order_shadow_table(shadowed))
+        return 0
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
         folder = Path(tmp)
         settings = load_profile("bench", SimSettings(username=USER, api_key=KEY))
         print("1. overhead: routed against direct Rust client ...", flush=True)
         with Simulator.spawn(settings) as sim:
             over = asyncio.run(overhead(sim.url, folder, calls))
+            print("5. order shadows ...", flush=True)
+            shadowed = asyncio.run(order_shadow_cost(sim.url, folder, calls))
         cpu = asyncio.run(router_cpu(folder, max(calls * 10, 2000), InstantClient()))
         cold = asyncio.run(router_cpu(folder, max(calls * 2, 2000), ColdClient()))
         print("2. decide() ...", flush=True)
@@ -528,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
 
     d, r, q = over["direct"], over["routed"], over["routed, not recorded"]
     g = over["direct, tagged"]
+    full = shadowed["production, 100%"]
+    shadow_rise = full["paired"] / shadowed[RUST_BASE]["p50"]
     added = r["p50"] - d["p50"]
     overhead_share = added / d["p50"]
     rise10 = {c["mechanism"]: c["p99"] - baseline for c in cases if c["rate"] == 0.10}
@@ -603,7 +718,15 @@ def main(argv: list[str] | None = None) -> int:
         + f"Targets: SQLite rows/s at least 0.5x raw: "
         f"{judge(rec['sqlite']['rows_s'] >= 0.5 * rec['raw_sqlite_rows_s'])}; PostgreSQL: "
         f"{judge(rec['postgresql']['rows_s'] >= 0.5 * rec['raw_sqlite_rows_s'])}; enqueue p50 "
-        f"under 2 us: {judge(enqueue_p50 < 2000)}.\n"
+        f"under 2 us: {judge(enqueue_p50 < 2000)}.\n\n"
+        "**Order shadows** (place_market_order against the same simulator, "
+        f"{shadowed[RUST_BASE]['n']} calls each, alternating rounds of 100; the "
+        "comparison runs on the shadow threads after the call returned):\n\n"
+        + order_shadow_table(shadowed)
+        + "\nAt 100% the caller's p50 rises by "
+        f"{shadow_rise:+.1%} of the unshadowed p50 (target < {ORDER_SHADOW_TARGET:.0%}): "
+        f"{judge(shadow_rise < ORDER_SHADOW_TARGET)}. Mismatches: "
+        f"{sum(c['mismatched'] for c in shadowed.values())}.\n"
     )
     print()
     print(text)
