@@ -130,17 +130,9 @@ def print_verdict(verdict: Verdict) -> None:
     if verdict.skipped:
         print(f"skipped: {len(verdict.skipped)} criteria that do not apply at this stage")
     print(f"verdict: {verdict.result.value}  ({settings_text(verdict)})")
-    if verdict.build_id is not None:
-        print(f"evidence of build {verdict.build_id} only{build_note(verdict)}")
-
-
-def build_note(verdict: Verdict) -> str:
-    """`: a new build, its evidence starts afresh (N calls of other builds left out)` when the
-    stage's window holds calls of other builds, else ""."""
-    n = verdict.other_builds_calls
-    if n <= 0:
-        return ""
-    return f": a new build, its evidence starts afresh ({n} calls of other builds left out)"
+    note = verdict.build_note()
+    if note is not None:
+        print(note)
 
 
 def _act(

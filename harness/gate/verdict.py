@@ -183,6 +183,17 @@ class Verdict:
                 return c
         return None
 
+    def build_note(self) -> str | None:
+        """`evidence of build <id> only` and, when the stage's window holds calls of other
+        builds, `: a new build, its evidence starts afresh (<n> calls of other builds left
+        out)`; None when every build's evidence was judged (`gate.per_build: false`, or no run
+        recorded a build). What `harness gate` and the dashboard's gate screen say."""
+        if self.build_id is None:
+            return None
+        n = self.other_builds_calls
+        afresh = f": a new build, its evidence starts afresh ({n} calls of other builds left out)"
+        return f"evidence of build {self.build_id} only" + (afresh if n > 0 else "")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, stable keys: verdict, stage, since, until (ISO 8601, UTC), alpha,
         gate_settings (`{name, fingerprint, source}` or null), criteria (see

@@ -58,6 +58,14 @@ async def test_two_builds_in_one_stage_the_gate_judges_only_the_second(
     else:
         assert verdict.build_id is None and verdict.other_builds_calls == 0
         assert judged["min_samples"].figure == 5
+    note = verdict.build_note()
+    if per_build:
+        assert note == (
+            "evidence of build 0.1.0+bbbbbbbbbbbb.222222222222 only: a new build, its evidence "
+            "starts afresh (3 calls of other builds left out)"
+        )
+    else:
+        assert note is None
     data = verdict.to_dict()
     assert data["build_id"] == verdict.build_id
     assert data["other_builds_calls"] == verdict.other_builds_calls

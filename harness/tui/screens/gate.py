@@ -42,6 +42,8 @@ class GateScreen(DashboardScreen):
                 "  * critical: a FAIL rolls the stage back"
             )
         )
+        if verdict.other_builds_calls > 0:  # said only when it happens: build ids vary per build
+            line += Content(f"\n{verdict.build_note()}")
         self.query_one("#verdict-line", Static).update(line)
         self.query_one(VerdictTable).verdict = verdict
         self._detail()
