@@ -46,10 +46,12 @@ async def test_two_builds_in_one_stage_the_gate_judges_only_the_second(
     try:
         assert latest_build(engine) == "0.1.0+bbbbbbbbbbbb.222222222222"
         verdict = actions.verdict(engine, second.config)
+        shown = actions.status(engine, second.config)["build_id"]
         listed = runs(engine, Filters(build="0.1.0+aaaa"))
     finally:
         engine.dispose()
     assert [r["build_id"] for r in listed] == ["0.1.0+aaaaaaaaaaaa.111111111111"]
+    assert shown == "0.1.0+bbbbbbbbbbbb.222222222222"  # harness status --json: the latest run
     judged = {c.criterion.value: c for c in verdict.criteria if str(c.op) == "place_order"}
     if per_build:
         assert verdict.build_id == "0.1.0+bbbbbbbbbbbb.222222222222"
