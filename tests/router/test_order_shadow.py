@@ -17,7 +17,7 @@ from harness.operations import Impl
 from harness.orders import OrderType
 from harness.orders.codec import Codec, Request
 from harness.orders.models import PlacedOrder
-from harness.sim import Simulator
+from harness.sim import FaultRule, Simulator
 
 from .conftest import make_config
 from .kit import ACCOUNT, EXPIRED_MNQ, MNQ, rows
@@ -210,3 +210,32 @@ async def test_a_rust_call_sampled_after_unsampled_ones_is_compared(open_shadowe
         ("modify_order", "rust", True),
     ]
     assert h.stats().shadows.skipped == 0
+
+
+@pytest.mark.parametrize(("stage", "rate", "serving", "other"), SIDES)
+@pytest.mark.parametrize(
+    "fault",
+    [
+        FaultRule(path="/api/Order/place", kind="error_before", count=1),  # a 503: maybe sent
+        FaultRule(path="/api/Order/place", kind="error_before", count=1, status=429,
+                  retry_after=0.01),
+    ],
+    ids=["503-looked-up-then-repeated", "429-waited-then-repeated"],
+)  # fmt: skip
+async def test_a_retried_call_has_every_answer_read_by_both_sides(
+    open_shadowed, sqlite_url, sim, stage, rate, serving, other, fault
+):
+    h = open_shadowed(sqlite_url, stage, rate)
+    sim.set_faults([fault])
+    placed = await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag="again")
+    assert placed.attempts == 2
+    settle(h)
+    (row,) = comparisons(sqlite_url)
+    assert (row["primary"], row["shadow"], row["matched"], row["field"]) == (
+        serving.value,
+        other.value,
+        True,
+        None,
+    )
+    assert [o["customTag"] for o in sim.ledger()] == ["again"]
+    assert sim.stats()["requests"]["/api/Order/place"] == 2
