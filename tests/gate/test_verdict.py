@@ -304,9 +304,12 @@ def test_to_dict_has_stable_keys_and_is_strict_json():
         "gate_settings",
         "criteria",
         "skipped",
+        "build_id",
+        "other_builds_calls",
         "migration",
     ]
     assert data["verdict"] == "INCONCLUSIVE" and data["stage"] == "canary"
+    assert (data["build_id"], data["other_builds_calls"]) == (None, 0)  # judge alone: no build
     assert data["since"] == "1970-01-01T00:00:10.000+00:00"
     for row in data["criteria"]:
         assert list(row) == [
