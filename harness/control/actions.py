@@ -786,6 +786,7 @@ def _moves(plan: ActionPlan, cfg: HarnessConfig) -> list[StageMove]:
             expect=p.expect,
             gate=_event_gate(p.verdict, cfg, p.migration),
             stage_gate=p.next_gate,
+            ops=frozenset(p.ops) if p.migration else None,
         )
         for p in parts
     ]
@@ -968,6 +969,7 @@ def unkill(
         reason=reason,
         gate=None if judged is None else judged.to_dict(),
         expect=expect,
+        ops=None if name is None else frozenset(operations_of(engine, cfg, name)),
         wait_s=cfg.db.write_wait_s,
         on_busy=on_busy,
     )
@@ -1013,6 +1015,7 @@ def reset_breaker(
         who=who,
         reason=reason,
         expect=expect,
+        ops=None if name is None else frozenset(operations_of(engine, cfg, name)),
         wait_s=cfg.db.write_wait_s,
         on_busy=on_busy,
     )

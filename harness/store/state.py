@@ -601,8 +601,11 @@ def ensure_state(
     return created
 
 
-def _current(conn: Connection, migration: str | None) -> LiveState:
-    state = read_state(conn, migration=migration)
+def _current(
+    conn: Connection, migration: str | None, ops: frozenset[str] | None = None
+) -> LiveState:
+    """`migration`'s state, its open breakers those of `ops` (None: every operation's)."""
+    state = read_state(conn, migration=migration, ops=ops)
     if state is None:
         raise StateConflictError("no rollout state yet: start a run first")
     return state
@@ -649,17 +652,21 @@ def _compare_and_set(
     values: Callable[[LiveState], dict[str, Any]],
     *,
     check: Callable[[LiveState], bool] | None = None,
+    ops: frozenset[str] | None = None,
 ) -> tuple[LiveState, LiveState] | None:
     """Bump `migration`'s row (None: every migration's) from the version read, with
     `values(before)`, while `expect` still holds; (before, after), or None when
-    `check(before)` says there is nothing to do. The global version grows too.
+    `check(before)` says there is nothing to do. The global version grows too. `ops` are the
+    migration's operations: `expect` is compared with their breakers only (as the caller read
+    it, `harness.control.actions.current_state`), so a breaker of another migration does not
+    refuse this one's action.
 
     When a version moved between the read and the update (another process committed a change
     `expect` does not care about), read again and try again, within this transaction. Raises
     `StateMovedError` when `expect` no longer holds.
     """
     for _ in range(_CAS_ROUNDS):
-        state = _current(conn, migration)
+        state = _current(conn, migration, ops)
         if expect is not None and expect.moves(state):
             raise moved_error(conn, expect, state)
         if check is not None and not check(state):
@@ -702,6 +709,7 @@ def set_stage(
     expect: Expected | None = None,
     run_id: str | None = None,
     stage_gate: StageGate | None = None,
+    ops: frozenset[str] | None = None,
     wait_s: float = WRITE_WAIT_S,
     on_busy: Callable[[str], None] | None = None,
 ) -> LiveState:
@@ -731,6 +739,7 @@ def set_stage(
                 "stage_since_ns": now,
                 **_gate_values(stage_gate),
             },
+            ops=ops,
         )
         assert changed is not None
         _before, after = changed
@@ -763,6 +772,7 @@ class StageMove:
     expect: Expected | None = None
     gate: dict[str, Any] | None = None
     stage_gate: StageGate | None = None
+    ops: frozenset[str] | None = None  # the migration's: `expect` sees their breakers only
 
 
 def set_stages(
@@ -793,7 +803,9 @@ def set_stages(
             def new_values(_state: LiveState, values: dict[str, Any] = values) -> dict[str, Any]:
                 return values
 
-            changed = _compare_and_set(conn, part.migration, part.expect, new_values)
+            changed = _compare_and_set(
+                conn, part.migration, part.expect, new_values, ops=part.ops
+            )
             assert changed is not None
             before, after = changed
             write_event(
@@ -816,6 +828,7 @@ def change_kill(
     reason: str | None = None,
     gate: dict[str, Any] | None = None,
     expect: Expected | None = None,
+    ops: frozenset[str] | None = None,
     wait_s: float = WRITE_WAIT_S,
     on_busy: Callable[[str], None] | None = None,
 ) -> tuple[LiveState, bool]:
@@ -830,7 +843,7 @@ def change_kill(
     """
 
     def flip(conn: Connection) -> tuple[LiveState, bool]:
-        state = _current(conn, migration)
+        state = _current(conn, migration, ops)
         if expect is not None and expect.moves(state):
             raise moved_error(conn, expect, state)
         now = _now()
@@ -961,6 +974,7 @@ def reset_breaker(
     who: str | None = None,
     reason: str | None = None,
     expect: Expected | None = None,
+    ops: frozenset[str] | None = None,
     wait_s: float = WRITE_WAIT_S,
     on_busy: Callable[[str], None] | None = None,
 ) -> bool:
@@ -975,7 +989,12 @@ def reset_breaker(
 
     def close(conn: Connection) -> bool:
         changed = _compare_and_set(
-            conn, migration, expect, lambda _state: {}, check=lambda _state: is_open(conn)
+            conn,
+            migration,
+            expect,
+            lambda _state: {},
+            check=lambda _state: is_open(conn),
+            ops=ops,
         )
         if changed is None:
             return False

@@ -117,6 +117,26 @@ def test_kill_unkill_and_breaker_reset_are_events(engine):
     assert all(e.gate for e in events(engine)[1:3])  # kill and unkill carry the verdict
 
 
+def test_an_open_breaker_of_one_migration_does_not_refuse_another_migrations_action(engine):
+    # Each migration's expectation is read with its own operations' breakers only: the
+    # compare-and-set must compare the same view, or a bars action is refused as "the state
+    # moved" because an orders breaker is open (seen: every migration promoted together).
+    cfg = compose(SOAKED)
+    ensure_state(engine, "canary")
+    ensure_state(engine, "canary", migration="bars")
+    trip_breaker(engine, "place_order", failures=5, reason="five failures")
+    bars = actions.promote(engine, cfg, migration="bars", force=True, reason="bars first")
+    assert (bars.before.stage, bars.after.stage) == ("canary", "staging")
+    both = actions.promote(engine, cfg, force=True, reason="together")
+    assert {part.migration: part.after.stage for part in both.parts} == {
+        "orders": "staging",
+        "bars": "staging_50",
+    }
+    actions.kill(engine, cfg, migration="bars", reason="look")
+    assert not actions.unkill(engine, cfg, migration="bars", reason="looked").after.kill
+    assert actions.status(engine, cfg)["breakers"]["place_order"]["open"] is True
+
+
 def test_status_has_the_stage_percentages_flags_and_verdict(engine):
     cfg = compose([])
     ensure_state(engine, "canary")
