@@ -429,9 +429,7 @@ def _judged(
     until = max(now_ns or time.time_ns(), state.stage_since_ns)
     ops = None if name is None else operations_of(engine, cfg, name)
     build = latest_build(engine) if cfg.gate.per_build else None
-    figures = window_figures(
-        engine, state.stage, state.stage_since_ns, until, ops=ops, build=build
-    )
+    figures = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops, build=build)
     left_out = 0
     if build is not None:  # what the window holds of other builds, said in the verdict
         everyone = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops)
@@ -1180,10 +1178,9 @@ def status(
     migration's own), `kill_reason`; `env_kill`
     (`TOPSTEPX_USE_RUST` is false in this process's environment: any process started with it
     sends everything to Python whatever the stage); `breakers` of every operation; the native
-    module as the latest run saw it and its `build_id`; `verdict`, the worst of the verdicts of the migrations
-    `acted_on` covers; `gate` their `combined` verdict and `gate_settings` the first
-    migration's. With `migration`, the
-    top-level keys are that migration's.
+    module as the latest run saw it and its `build_id`; `verdict`, the worst of the verdicts of
+    the migrations `acted_on` covers; `gate` their `combined` verdict and `gate_settings` the
+    first migration's. With `migration`, the top-level keys are that migration's.
     """
     check_migration(engine, cfg, migration)
     names = [migration] if migration is not None else known_migrations(engine, cfg)

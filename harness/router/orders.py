@@ -324,13 +324,13 @@ class RoutedOrderClient:
                 ts_ns=ts_ns, started=started,
             )  # fmt: skip
         # By position, in call_async's order (failure, how, targeted, reconcile, blame, detail,
-        # order_id, custom_tag, settled, after, served_by, ts_ns, started): ~0.3 us a call less
-        # than by keyword.
+        # order_id, custom_tag, settled, after, on_error, served_by, ts_ns, started): ~0.3 us a
+        # call less than by keyword.
         return call_async(
             router, PLACE, routed, key, call,
             order_failure_action, "placed on python", targeted,
             lambda exc: self._reconcile_place(account_id, tag, call, exc),
-            _blame, _placed_detail, None, tag, None, None,
+            _blame, _placed_detail, None, tag, None, None, None,
             self._placed_on if targeted else self._placed_untargeted, ts_ns, started,
         )  # fmt: skip
 

@@ -803,9 +803,7 @@ def set_stages(
             def new_values(_state: LiveState, values: dict[str, Any] = values) -> dict[str, Any]:
                 return values
 
-            changed = _compare_and_set(
-                conn, part.migration, part.expect, new_values, ops=part.ops
-            )
+            changed = _compare_and_set(conn, part.migration, part.expect, new_values, ops=part.ops)
             assert changed is not None
             before, after = changed
             write_event(
