@@ -44,7 +44,7 @@ def test_a_whole_entry_and_then_a_key_of_it_apply_in_order():
 def test_an_entry_the_files_hold_takes_a_leading_plus_too():
     cfg = compose(["+gate.ops.place_order.min_samples=7"])
     assert cfg.gate.criteria("place_order").min_samples == 7
-    assert cfg.gate.criteria("place_order").critical == ["error_rate", "fallback_rate"]
+    assert cfg.gate.criteria("place_order").critical == ["error_rate", "fallback_rate", "shadow"]
 
 
 def test_a_migration_the_files_do_not_name():

@@ -351,7 +351,8 @@ def combined(judged: dict[str, Verdict]) -> Verdict:
     """Several migrations' verdicts as one (`migration` None): every criterion of each, the
     window from the earliest start to the latest end, and the stage they share (else
     `orders=canary bars=production`). Its result is the worst of theirs, since a FAIL or an
-    INCONCLUSIVE of any criterion decides it."""
+    INCONCLUSIVE of any criterion decides it. The build judged is theirs (each judges the
+    latest run's build, so they share it), the calls of other builds left out their sum."""
     parts = list(judged.values())
     if len(parts) == 1:
         return replace(parts[0], migration=None)
@@ -368,6 +369,8 @@ def combined(judged: dict[str, Verdict]) -> Verdict:
         tuple(k for v in parts for k in v.skipped),
         gate_settings=parts[0].gate_settings,
         migration=None,
+        build_id=parts[0].build_id,
+        other_builds_calls=sum(v.other_builds_calls for v in parts),
     )
 
 

@@ -55,11 +55,11 @@ class SideFigures:
     not_targeted: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("calls", "errors", "fallbacks", "not_targeted"):
+            _count(name, getattr(self, name))
         if self.not_targeted > self.calls:
             reason = f"more than calls={self.calls!r}"
             raise InvalidInputError("not_targeted", self.not_targeted, reason)
-        for name in ("calls", "errors", "fallbacks", "not_targeted"):
-            _count(name, getattr(self, name))
         if self.errors > self.calls:
             raise InvalidInputError("errors", self.errors, f"more than calls={self.calls!r}")
         if self.fallbacks > self.calls:

@@ -92,7 +92,10 @@ def test_every_command_acts_on_one_migration_with_the_flag(db, tmp_path):
 
 
 def test_without_the_flag_every_migration_moves_together_all_or_none(db, tmp_path):
-    quick = ["gate.min_soak_s=0", "gate.ops.aggregate_bars.min_shadow_comparisons=0"]
+    quick = ["gate.min_soak_s=0"] + [
+        f"gate.ops.{op}.min_shadow_comparisons=0"
+        for op in ("aggregate_bars", "place_order", "modify_order", "cancel_order")
+    ]  # orders are shadowed too: at its shadow stage, no comparison yet is no evidence
     assert harness("promote", "--migration", "bars", *quick, db, cwd=tmp_path).returncode == 0
     # bars at shadow, orders at off: one promotion moves each to its own next stage.
     done = harness("promote", *quick, db, cwd=tmp_path)

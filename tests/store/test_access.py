@@ -214,7 +214,7 @@ def test_status_of_a_store_without_a_rollout_state_writes_nothing(store_url, tmp
     data = json.loads(done.stdout)
     assert (data["stage"], data["started"], data["stage_since"]) == ("off", False, None)
     shown = harness(tmp_path, "status", f"db.url={store_url}")
-    assert "no rollout state yet" in shown.stdout.splitlines()[0]
+    assert "off (not started)" in shown.stdout and "no state yet" in shown.stdout
     assert harness(tmp_path, "gate", f"db.url={store_url}").returncode == 3
     engine = open_store(store_url)
     with engine.connect() as conn:
@@ -230,4 +230,4 @@ def test_status_of_a_read_only_store_without_a_rollout_state(tmp_path):
     act("upgrade", f"sqlite:///{tmp_path / 'harness.db'}")
     done = read_only(tmp_path, "status")
     assert done.returncode == 0, done.stderr
-    assert "no rollout state yet" in done.stdout.splitlines()[0]
+    assert "off (not started)" in done.stdout and "no state yet" in done.stdout

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import Boolean, MetaData, insert, select
 
 from harness.store.db import open_engine, upgrade
+from harness.store.schema import head_revision
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -114,7 +115,7 @@ def test_an_8f2c5a9_store_upgrades_with_every_row_and_event_kept(old_store):
     done = harness(url, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     new = new_tables(url)
-    assert [r["version_num"] for r in new["alembic_version"]] == ["0005"]
+    assert [r["version_num"] for r in new["alembic_version"]] == [head_revision()]
 
     # Every row of every kept table, every old column's value unchanged.
     for name in KEPT:
