@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tui": ("harness.tui.cli:Tui", "the live dashboard: watch, judge the gate, promote, kill"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),
     "bars": ("harness.bars.cli", "aggregate a CSV of 1-minute bars into higher timeframes"),
+    "completion": ("harness.completion", "print the bash or zsh completion script"),
 }
 
 OVERRIDES_HELP = "Hydra overrides, e.g. db=postgres rollout.start_stage=canary (see conf/)"
@@ -87,10 +88,12 @@ def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
         "options; every command takes Hydra overrides (key=value) and --cfg job.",
     )
     parser.add_argument("--version", action=_version_action(), nargs=0, help="print the version")
+    _add_log_level(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = set(detailed)
     for name, (_, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        _add_log_level(sub_parser, default=argparse.SUPPRESS)  # the top level's unless given
         if name in wanted:
             _target(name).add_arguments(sub_parser)
             sub_parser.add_argument(
@@ -103,6 +106,47 @@ def build_parser(detailed: Iterable[str] = ()) -> argparse.ArgumentParser:
                 "overrides", nargs="*", metavar="key=value", default=[], help=OVERRIDES_HELP
             )
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: Any) -> None:
+    """`--log-level LEVEL`, on the top-level parser and on every subcommand's (harness.logs)."""
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=default,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING or ERROR (any case); logs go to stderr "
+        "(default: HARNESS_LOG_LEVEL, else WARNING; HARNESS_LOG_FORMAT=json for JSON lines)",
+    )
+
+
+def _log_level(value: str) -> str:
+    """argparse's `type` of `--log-level`: its refusal names the option and the value."""
+    import argparse
+
+    from harness.logs import LEVELS
+
+    level = value.strip().upper()
+    if level not in LEVELS:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a log level ({', '.join(LEVELS)})")
+    return level
+
+
+def _command_at(argv: Sequence[str]) -> int | None:
+    """Where the subcommand's name stands in `argv`: after any `--log-level LEVEL`; None when
+    another option or an unknown name comes first (argparse then says what is wrong)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in COMMANDS:
+            return i
+        if arg == "--log-level":
+            i += 2
+        elif arg.startswith("--log-level="):
+            i += 1
+        else:
+            return None
+    return None
 
 
 def _version_action() -> type[argparse.Action]:
@@ -208,28 +252,41 @@ def _main(argv: Sequence[str] | None, starting: _StartUp) -> int:
     import logging
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
+    at = _command_at(argv)
+    command = None if at is None else argv[at]
     parser = build_parser([command] if command else [])
-    if command is not None:
+    if at is not None:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
-            command
+            argv[at]
         ]
-        plain, overrides = _split(sub, argv[1:])
+        plain, overrides = _split(sub, argv[at + 1 :])
+        plain = argv[: at + 1] + plain
     else:
         plain, overrides = argv, []
-    args = parser.parse_args(([command] if command else []) + plain)
+    args = parser.parse_args(plain)
     args.overrides = list(getattr(args, "overrides", [])) + overrides
     name = args.command
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from harness import logs
     from harness.errors import ConfigError, HarnessError, InvalidInputError
     from harness.output import error
 
     try:
+        logs.setup(args.log_level)  # before anything logs; a bad HARNESS_LOG_* is exit 2
+    except ConfigError as exc:
+        error(name, exc)
+        return 2
+    try:
         cfg = None
         if args.cfg is not None or _takes_config(name) or args.overrides:
             from harness.config import compose, to_yaml
+            from harness.orders.settings import credentials_from_env
+            from harness.redact import url_passwords
 
             cfg = compose(args.overrides)
+            # The environment's key too: with broker=sim the config leaves it unread, and a
+            # bot's own log line may still repeat it.
+            env_key = credentials_from_env().api_key
+            logs.add_secrets([cfg.broker.api_key, env_key, *url_passwords(cfg.db.url)])
             if args.cfg == "job":
                 text = to_yaml(cfg)
                 starting.end()

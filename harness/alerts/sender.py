@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from harness.alerts.event import TEST, Alert
-from harness.config import AlertsConfig, redact_target, redact_url
+from harness.config import AlertsConfig, redact_target
+from harness.redact import Scrubber
 
 __all__ = ["AlertStats", "Alerter", "TargetAnswer"]
 
@@ -41,7 +42,6 @@ log = logging.getLogger("harness.alerts")
 
 FIRST_BACKOFF_S: Final = 0.5
 MAX_BACKOFF_S: Final = 30.0
-_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _RETRYABLE_STATUS: Final = frozenset({408, 425, 429})
 
 
@@ -75,21 +75,8 @@ class _Failure(Exception):
         self.retryable = retryable
 
 
-class Scrubber:
-    """Replaces secrets, and the password of any URL, by `***` in a text."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: list[str] = []
-        self.add(secrets)
-
-    def add(self, secrets: Iterable[str]) -> None:
-        found = {s for s in secrets if s and len(s) >= 4} | set(self._secrets)
-        self._secrets = sorted(found, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _URL.sub(lambda m: redact_url(m.group(0)), text)
+class AlertScrubber(Scrubber):
+    """The one scrubbing rule (`harness.redact.Scrubber`), applied to every text of an alert."""
 
     def alert(self, alert: Alert) -> Alert:
         """`alert` with every text scrubbed (the gate's figures are numbers and names)."""
@@ -128,7 +115,9 @@ def is_webhook(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
-def send_once(url: str, alert: Alert, timeout_s: float, scrub: Scrubber, client: Any = None) -> str:
+def send_once(
+    url: str, alert: Alert, timeout_s: float, scrub: AlertScrubber, client: Any = None
+) -> str:
     """One attempt to deliver `alert` to `url` (a webhook through `client`, an
     `httpx.Client`, when given); the answer (`HTTP 204`, `sent`), or `_Failure` (scrubbed
     text, and whether another attempt may succeed)."""
@@ -137,7 +126,7 @@ def send_once(url: str, alert: Alert, timeout_s: float, scrub: Scrubber, client:
     return _apprise(url, alert, timeout_s, scrub)
 
 
-def _post(url: str, alert: Alert, timeout_s: float, scrub: Scrubber, client: Any) -> str:
+def _post(url: str, alert: Alert, timeout_s: float, scrub: AlertScrubber, client: Any) -> str:
     import httpx
 
     try:
@@ -155,7 +144,7 @@ def _post(url: str, alert: Alert, timeout_s: float, scrub: Scrubber, client: Any
     raise _Failure(answer, retryable=retryable)
 
 
-def _apprise(url: str, alert: Alert, timeout_s: float, scrub: Scrubber) -> str:
+def _apprise(url: str, alert: Alert, timeout_s: float, scrub: AlertScrubber) -> str:
     try:
         import apprise
 
@@ -184,7 +173,7 @@ def _apprise(url: str, alert: Alert, timeout_s: float, scrub: Scrubber) -> str:
 class _Target:
     """One target's queue and thread."""
 
-    def __init__(self, url: str, config: AlertsConfig, scrub: Scrubber) -> None:
+    def __init__(self, url: str, config: AlertsConfig, scrub: AlertScrubber) -> None:
         self.url = url
         self.shown = redact_target(url)
         self._config = config
@@ -328,7 +317,7 @@ class Alerter:
     ) -> None:
         self.config = config
         self._kinds = frozenset(config.events) | {TEST}
-        self._scrub = Scrubber(secrets)
+        self._scrub = AlertScrubber(secrets)
         for url in config.urls:
             self._scrub.add(target_secrets(url))
         self._users = 1
@@ -402,7 +391,7 @@ def send_test(
 ) -> list[TargetAnswer]:
     """`alert` to every target of `config` at once, one attempt each (`alerts.timeout_s`),
     in order; what each answered. For `harness alerts test`."""
-    scrub = Scrubber(secrets)
+    scrub = AlertScrubber(secrets)
     for url in config.urls:
         scrub.add(target_secrets(url))
     clean = scrub.alert(alert)

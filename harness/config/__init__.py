@@ -47,6 +47,7 @@ from harness.config.schema import (
 from harness.errors import ConfigError
 from harness.operations import BUILTIN_MIGRATIONS, check_name
 from harness.output import unsafe_character
+from harness.redact import REDACTED, redact_url
 
 __all__ = [
     "CONF_DIR",
@@ -83,7 +84,6 @@ __all__ = [
 
 CONF_DIR: Final = Path(__file__).resolve().parent.parent / "conf"
 """The packaged config tree (`harness/conf/`)."""
-REDACTED: Final = "***"
 _SCHEMA: Final = "harness_schema"
 _registered = False
 
@@ -848,25 +848,6 @@ def _validate_workload(w: WorkloadConfig) -> None:
 
 
 # ----- showing a config -------------------------------------------------------------------------
-
-
-def redact_url(url: str) -> str:
-    """A database URL with its password replaced by `***`: the password of the user part (all
-    of it up to the last `@`, so an unescaped `@` in it hides nothing) and the value of any
-    query parameter whose name holds `pass` (`?password=...`, as libpq accepts). Works on text
-    that is not a valid URL too; it never parses more than it must."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return REDACTED if ":" in url or "@" in url else url
-    at = rest.rfind("@")
-    if at >= 0:
-        user, colon, _password = rest[:at].partition(":")
-        rest = f"{user}:{REDACTED}@{rest[at + 1 :]}" if colon else rest
-    rest = _QUERY_PASSWORD.sub(lambda m: m.group(1) + REDACTED, rest)
-    return f"{scheme}://{rest}"
-
-
-_QUERY_PASSWORD = re.compile(r"([?&][^=&#]*pass[^=&#]*=)[^&#]*", re.IGNORECASE)
 
 
 def redact_target(url: str) -> str:

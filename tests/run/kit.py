@@ -31,6 +31,8 @@ CLEARED = (
     "PROJECTX_BASE_URL",
     "TOPSTEPX_USERNAME",
     "TOPSTEPX_API_KEY",
+    "HARNESS_LOG_LEVEL",
+    "HARNESS_LOG_FORMAT",
 )
 FAST = ("broker.sim.profile=default",)
 """The embedded simulator without added latency (the default `demo` adds ~90 ms a call)."""
