@@ -1,30 +1,10 @@
 """`harness export outcomes`: every recorded call in a window as Parquet or CSV, for pandas and
 notebooks, streamed from the database in chunks (memory bounded by the chunk, not the rows).
 
-Columns, in this order (stable; a new one is only ever added at the end):
-
-| column | type | what |
-| --- | --- | --- |
-| time | string | when the call started, ISO-8601 UTC to the microsecond (`...T14:00:00.123456Z`) |
-| time_ns | int64 | the same instant in ns since the epoch |
-| op | string | the operation (`place_order`, `aggregate_bars`, a bot's own) |
-| migration | string | the migration the operation belonged to when called |
-| stage | string | the stage current when called |
-| routed | string | the side the router chose (`rust`, `python`) |
-| served | string | the side whose answer the caller got (`impl` in `harness query`) |
-| targeted | bool | False: routed to Python because the stage's targets left the call out |
-| fell_back | bool | routed to Rust, served by Python |
-| fallback_reason | string | why it fell back (null otherwise) |
-| ok | bool | the caller got an answer, not an error |
-| error_class | string | the error's class (`OrderRejectedError`; null when ok) |
-| error_message | string | the error's message as recorded (secrets scrubbed when recorded) |
-| latency_us | float64 | the caller's wait in microseconds, a fallback included |
-| attempts | int64 | attempts made (null: not counted) |
-| http_status | int64 | the last HTTP status (orders; null otherwise) |
-| reconciled | bool | settled by a look-up after an attempt of unknown outcome |
-| run_id | string | the run (process) that recorded it |
-| order_id | int64 | the broker's order id (orders; null otherwise) |
-| custom_tag | string | the order's customTag (orders; null otherwise) |
+Columns: `COLUMNS`, in that order (stable; a new one is only ever added at the end), their
+types `parquet_schema()`'s; what each holds is documented in docs/report.md (a test checks that
+table against `COLUMNS`). Times are ISO-8601 UTC to the microsecond (`time`) and ns since the
+epoch (`time_ns`); `latency_us` is the caller's wait in microseconds.
 
 Rows are ordered by time. Filters: `since_ns`/`until_ns` (`[since, until)` on the start time),
 `op`, `migration`, `run`.
