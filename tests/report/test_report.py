@@ -17,6 +17,7 @@ from report.kit import MARK, NOW_ISO, harness, png_pixels, png_size, seed
 pytestmark = pytest.mark.timeout(300)
 
 WINDOW = (1200, 2400)
+SECRET = "pw-MARKER-4c2d"
 
 
 def _chromium() -> str:
@@ -96,13 +97,24 @@ def test_markdown_stage_windows_and_bad_input(store_url, tmp_path):
     assert pictures, text[:2000]
     for path in pictures:
         png_size((tmp_path / path).read_bytes())
-    # The current stage, cut by --until: the marked error and reason escaped as text.
+    # The current stage, cut by --until: the marked error and reason escaped as text; a
+    # password in the database's URL (the test server trusts loopback: any password works)
+    # never shown.
     now = tmp_path / "now.md"
-    done = harness("report", "--until", NOW_ISO, "--out", str(now), db, cwd=tmp_path)
+    with_pw = db.replace("harness@", f"harness:{SECRET}@") if "postgresql" in db else db
+    assert "postgresql" not in db or SECRET in with_pw
+    done = harness("report", "--until", NOW_ISO, "--out", str(now), with_pw, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     text = now.read_text()
     assert MARK not in text and "&lt;script&gt;" in text
     assert "stage canary, current since it began" in text
+    assert SECRET not in text + done.stdout + done.stderr
+    # Without --out: harness-report-<migration>-<UTC time>.html in the working folder.
+    done = harness("report", "--until", NOW_ISO, with_pw, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (default,) = tmp_path.glob("harness-report-all-*.html")
+    assert re.fullmatch(r"harness-report-all-\d{8}T\d{6}Z\.html", default.name)
+    assert SECRET not in default.read_text() and "Migration orders" in default.read_text()
     # Bad input: one line naming the field and the value, exit 2, nothing written.
     for args, field in (
         (("--out", str(tmp_path / "r.pdf")), "--out"),
