@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.store.cli:Db",
         "create or upgrade the store's schema, show its revision, prune old raw rows",
     ),
+    "report": (
+        "harness.report.cli:Report",
+        "the decision report: gate, figures, pictures, mismatches, events in one HTML file",
+    ),
+    "export": ("harness.report.cli:Export", "every recorded call as Parquet or CSV (pandas)"),
     "metrics": ("harness.metrics.cli:Metrics", "serve the store as Prometheus metrics (/metrics)"),
     "tui": ("harness.tui.cli:Tui", "the live dashboard: watch, judge the gate, promote, kill"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),
