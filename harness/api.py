@@ -322,8 +322,9 @@ class Harness:
         self._poller.start()
         self._cleanup.callback(self._poller.stop)
         self._monitor = GateMonitor(
-            engine, cfg, run_id=self.run_id, on_rollback=self.router.apply_state
-        ).start()
+            engine, cfg, run_id=self.run_id, on_rollback=self.router.apply_state,
+            on_promote=self.router.apply_state,
+        ).start()  # fmt: skip
         self._cleanup.callback(self._monitor.stop)
         self._shadows = ShadowRunner(cfg.rollout.shadow, self.router, seed=cfg.rollout.salt)
         self._cleanup.callback(self._shadows.close)
