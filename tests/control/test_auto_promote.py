@@ -183,3 +183,61 @@ def test_a_state_that_moved_while_it_judged_is_not_promoted(engine, store_url, m
         other.dispose()
     assert stages(engine, cfg)["orders"] == "off"
     assert events(engine) == []
+
+
+# ----- as a person meets it: the real `harness` commands ----------------------------------------
+
+
+def test_status_gate_and_query_events_say_it_as_a_person_reads_it(engine, store_url, tmp_path):
+    from .test_cli import harness
+
+    db = f"db.url={store_url}"
+    cfg = compose([*AUTO, db])
+    start(engine)
+    assert GateMonitor(engine, cfg).check_once() is True
+    on = ["gate.auto_promote=true", "rollout.migrations.bars.gate.auto_promote_until=canary",
+          *(f"rollout.migrations.orders.{o}" for o in GLOBEX)]  # fmt: skip
+    shown = harness("status", db, *on, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "automatic promotion on, up to staging_50, only in trading hours "
+        "mon,tue,wed,thu,sun 17:00 -> 16:00 next day (America/Chicago)"
+    ) in shown.stdout
+    assert (
+        "bars: since" in shown.stdout and "automatic promotion on, up to canary\n" in shown.stdout
+    )
+    data = json.loads(harness("status", "--json", db, *on, cwd=tmp_path).stdout)
+    assert data["migrations"]["bars"]["auto_promote"] == {
+        "on": True, "until": "canary", "trading_hours": None,
+    }  # fmt: skip
+    assert data["migrations"]["orders"]["auto_promote"]["trading_hours"].endswith(
+        "(America/Chicago)"
+    )
+    judged = harness("gate", "--migration", "bars", db, cwd=tmp_path)
+    assert "automatic promotion: off" in judged.stdout  # the shipped gate: off
+    listed = json.loads(harness("query", "events", "--json", db, cwd=tmp_path).stdout)
+    made = [e for e in listed if e["kind"] == "auto_promote"]
+    assert sorted((e["migration"], e["from_stage"], e["to_stage"], e["who"]) for e in made) == [
+        ("bars", "off", "shadow", "gate"), ("orders", "off", "shadow", "gate"),
+    ]  # fmt: skip
+    assert {e["gate"]["verdict"] for e in made} == {"PASS"}
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (
+            "gate.auto_promote_until=production",
+            "invalid gate.auto_promote_until='production': must be below the last stage",
+        ),
+        ("gate.trading_hours.tz=Mars/Base", "invalid gate.trading_hours.open=None: must be set"),
+    ],
+)
+def test_a_bad_setting_stops_the_command_with_one_line(store_url, tmp_path, override, line):
+    from .test_cli import harness
+
+    done = harness("status", f"db.url={store_url}", "gate.auto_promote=true", override,
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert line in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
