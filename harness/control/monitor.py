@@ -1,4 +1,5 @@
-"""The automatic rollback: while a stage runs, a FAIL on a critical criterion rolls it back.
+"""The automatic rollback and promotion: while a stage runs, a FAIL on a critical criterion rolls
+it back, and where `auto_promote` is on, a PASS promotes it one stage.
 
 Every open harness (a bot's `harness.open()`, `harness run`) judges each migration on its own:
 every `check_interval_s`, each migration whose `auto_rollback` is on (the `gate` group's, or
@@ -128,7 +129,8 @@ class GateMonitor:
         return rolled
 
     def _check(self, migration: str) -> bool:
-        """Judge `migration`; roll it (alone) back on a critical FAIL. True if this did."""
+        """Judge `migration`; roll it (alone) back on a critical FAIL (with `auto_rollback`), or
+        promote it one stage on a PASS (with `auto_promote`, `_promote`). True if this did."""
         try:
             state = actions.current_state(self._engine, self._cfg, migration)
             if state.kill or not state.started:
