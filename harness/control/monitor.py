@@ -77,7 +77,7 @@ class GateMonitor:
         self.checks = 0
         self.last_error: str | None = None
         self.held: dict[str, str] = {}
-        """Why each migration whose gate PASSed was not promoted at the latest check (a
+        """Why each migration whose gate PASSed at its latest check was not promoted (a
         breaker open, the kill flag, outside trading hours, at `auto_promote_until`)."""
 
     def _acts(self, migration: str) -> bool:
@@ -131,9 +131,12 @@ class GateMonitor:
     def _check(self, migration: str) -> bool:
         """Judge `migration`; roll it (alone) back on a critical FAIL (with `auto_rollback`), or
         promote it one stage on a PASS (with `auto_promote`, `_promote`). True if this did."""
+        self.held.pop(migration, None)  # said again below if it still holds
         try:
             state = actions.current_state(self._engine, self._cfg, migration)
             if state.kill or not state.started:
+                if state.kill and actions.gate_of(self._cfg, migration).auto_promote:
+                    self.held[migration] = "the kill flag is set"
                 return False  # everything already goes to Python, or nothing ran yet
             verdict = actions.verdict(self._engine, self._cfg, state)
             gate = actions.gate_of(self._cfg, migration)

@@ -115,6 +115,7 @@ def test_no_promotion_while_the_kill_flag_is_set(engine):
     monitor = GateMonitor(engine, cfg)
     assert monitor.check_once() is True  # bars only
     assert stages(engine, cfg) == {"orders": "off", "bars": "shadow"}
+    assert monitor.held == {"orders": "the kill flag is set"}
     actions.kill(engine, cfg, reason="everything")  # the global flag
     set_stage(engine, "off", kind=EventKind.ROLLBACK, migration="bars", who="ana")
     assert monitor.check_once() is False
