@@ -7,21 +7,20 @@
         bars_5m = h.bars.aggregate(bars_1m, "5m", contract="MNQ")
         print(h.state.stage, h.stats().recorder.written)
 
-Opening composes the config (the only place besides the CLI that calls Hydra), opens the
-database and checks its schema (an empty embedded SQLite file is upgraded in place), starts a
-run row (config redacted), the recorder, the live-state poller, the automatic rollback
-(`harness.control.monitor`, when `gate.auto_rollback`), and the embedded simulator when
-`broker.kind` is `sim`; the order clients connect on first use. Closing (`await h.aclose()`,
-leaving the `async with`, or `h.close()` without an event loop) waits for shadows, closes the
-clients, stops the poller, flushes the recorder (waiting up to `db.recorder.close_wait_s` for
-an unavailable database) and ends the run row with the rows recorded and dropped; rows lost
-are logged at ERROR and stay in `h.stats().recorder` after closing, since the run row may not
-be writable then. SIGTERM while open, whichever thread opened it, flushes the recorder first and
-then does what the previous handler did (by default: the harness is closed as `interrupted` and
-the process dies of SIGTERM); see `harness.shutdown`. A bot that installs its own SIGTERM
-handler after opening (it replaces the harness's) calls `h.flush()` or `h.close("interrupted")`
-in it. At interpreter exit an open harness is closed as `interrupted`.
-"""
+Opening composes the config (the only place besides the CLI that calls Hydra), opens the database
+and checks its schema (an empty embedded SQLite file is upgraded in place), starts a run row (config
+redacted), the recorder, the live-state poller, the automatic rollback and promotion
+(`harness.control.monitor`, when `gate.auto_rollback` or `gate.auto_promote`), and the embedded
+simulator when `broker.kind` is `sim`; the order clients connect on first use. Closing (`await
+h.aclose()`, leaving the `async with`, or `h.close()` without an event loop) waits for shadows,
+closes the clients, stops the poller, flushes the recorder (waiting up to `db.recorder.close_wait_s`
+for an unavailable database) and ends the run row with the rows recorded and dropped; rows lost are
+logged at ERROR and stay in `h.stats().recorder` after closing, since the run row may not be
+writable then. SIGTERM while open, whichever thread opened it, flushes the recorder first and then
+does what the previous handler did (by default: the harness is closed as `interrupted` and the
+process dies of SIGTERM); see `harness.shutdown`. A bot that installs its own SIGTERM handler after
+opening (it replaces the harness's) calls `h.flush()` or `h.close("interrupted")` in it. At
+interpreter exit an open harness is closed as `interrupted`."""
 
 from __future__ import annotations
 
@@ -322,8 +321,9 @@ class Harness:
         self._poller.start()
         self._cleanup.callback(self._poller.stop)
         self._monitor = GateMonitor(
-            engine, cfg, run_id=self.run_id, on_rollback=self.router.apply_state
-        ).start()
+            engine, cfg, run_id=self.run_id, on_rollback=self.router.apply_state,
+            on_promote=self.router.apply_state,
+        ).start()  # fmt: skip
         self._cleanup.callback(self._monitor.stop)
         self._shadows = ShadowRunner(cfg.rollout.shadow, self.router, seed=cfg.rollout.salt)
         self._cleanup.callback(self._shadows.close)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from harness.config.fast import compose_packaged
+from harness.config.hours import TradingHours, parse_trading_hours
 from harness.config.schema import (
     ALERT_KINDS,
     AlertsConfig,
@@ -42,6 +43,7 @@ from harness.config.schema import (
     SimBrokerConfig,
     StageConfig,
     TargetsConfig,
+    TradingHoursConfig,
     WorkloadConfig,
 )
 from harness.errors import ConfigError
@@ -71,13 +73,17 @@ __all__ = [
     "SimBrokerConfig",
     "StageConfig",
     "TargetsConfig",
+    "TradingHours",
+    "TradingHoursConfig",
     "WorkloadConfig",
+    "auto_promote_until",
     "compose",
     "redact_target",
     "redact_url",
     "redacted",
     "resolve_credentials",
     "to_yaml",
+    "trading_hours",
     "validate",
     "validate_ladder",
 ]
@@ -633,6 +639,9 @@ def validate(cfg: HarnessConfig) -> None:
         if own_breaker.window_s is not None:
             _positive(f"{where}.breaker.window_s", own_breaker.window_s)
         _validate_migration_gate(f"{where}.gate", migration.gate)
+    trading_hours(cfg.gate, "gate.trading_hours")
+    for name, migration in rollout.migrations.items():
+        _validate_auto_promote(cfg, name, migration)
     if not rollout.salt:
         raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")
     _positive("rollout.refresh_s", rollout.refresh_s)
@@ -765,6 +774,52 @@ def _validate_migration_gate(where: str, gate: MigrationGateConfig) -> None:
         _positive(f"{where}.min_soak_s", gate.min_soak_s, zero_ok=True)
     if gate.check_interval_s is not None:
         _positive(f"{where}.check_interval_s", gate.check_interval_s)
+
+
+def trading_hours(gate: GateConfig, where: str = "gate.trading_hours") -> TradingHours | None:
+    """`gate.trading_hours` parsed (`harness.config.hours`; None: not configured);
+    `ConfigError` naming the key under `where` and the value when it is wrong."""
+    hours = gate.trading_hours
+    return parse_trading_hours(where, hours.tz, hours.open, hours.close, hours.days)
+
+
+def auto_promote_until(cfg: HarnessConfig, name: str) -> str | None:
+    """The last stage migration `name` is promoted to automatically: its
+    `gate.auto_promote_until`, else the stage before the last of its ladder (None: a ladder of
+    one stage, nothing to promote to automatically)."""
+    until = cfg.gate.for_migration(cfg.rollout.migration(name)).auto_promote_until
+    if until is not None:
+        return until
+    ladder = cfg.rollout.ladder(name)
+    return ladder[-2].name if len(ladder) > 1 else None
+
+
+def _validate_auto_promote(cfg: HarnessConfig, name: str, migration: MigrationConfig) -> None:
+    """A migration's automatic promotion: `auto_promote_until` a stage of its ladder below the
+    last (the step to production stays a person's), its trading hours readable."""
+    where = f"rollout.migrations.{name}.gate"
+    own_hours = migration.gate.trading_hours
+    gate = cfg.gate.for_migration(migration)
+    if any(getattr(own_hours, f) is not None for f in ("tz", "open", "close", "days")):
+        trading_hours(gate, f"{where}.trading_hours")
+    until = gate.auto_promote_until
+    if until is None or (not gate.auto_promote and migration.gate.auto_promote_until is None):
+        return
+    key = (
+        f"{where}.auto_promote_until"
+        if migration.gate.auto_promote_until is not None
+        else "gate.auto_promote_until"
+    )
+    ladder = [s.name for s in cfg.rollout.ladder(name)]
+    if until not in ladder:
+        reason = f"not a stage of migration {name}'s ladder ({', '.join(ladder)})"
+        raise ConfigError(key, until, reason)
+    if until == ladder[-1]:
+        reason = (
+            f"must be below the last stage of migration {name}'s ladder ({until}): the step "
+            "to production stays a person's"
+        )
+        raise ConfigError(key, until, reason)
 
 
 def _validate_db(db: DbConfig) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "SimBrokerConfig",
     "StageConfig",
     "TargetsConfig",
+    "TradingHoursConfig",
     "WorkloadConfig",
 ]
 
@@ -157,14 +158,35 @@ class ShadowConfig:
 
 
 @dataclass
+class TradingHoursConfig:
+    """When the exchange's session is open (`harness.config.hours`, docs/gate.md): sessions
+    open at `open` (HH:MM, wall clock in `tz`, an IANA zone) on each of `days` (`mon`..`sun`,
+    the day a session opens; null: every day) and close at the next `close` (the next day when
+    `close` is not later than `open`). All null: not configured. CME Globex:
+    `{tz: America/Chicago, open: "17:00", close: "16:00", days: [sun, mon, tue, wed, thu]}`.
+
+    Each field is optional rather than the section, so that a migration's override sets one
+    value (`rollout.migrations.orders.gate.trading_hours.tz=...`)."""
+
+    tz: str | None = None
+    open: str | None = None
+    close: str | None = None
+    days: list[str] | None = None
+
+
+@dataclass
 class MigrationGateConfig:
     """Per-migration overrides of the `gate` group's migration-level settings (null: the
-    `gate` group's own value). Criteria stay per operation, in `gate.ops.<op>`."""
+    `gate` group's own value; `trading_hours` field by field). Criteria stay per operation, in
+    `gate.ops.<op>`."""
 
     alpha: float | None = None
     min_soak_s: float | None = None
     auto_rollback: bool | None = None
     check_interval_s: float | None = None
+    auto_promote: bool | None = None
+    auto_promote_until: str | None = None
+    trading_hours: TradingHoursConfig = field(default_factory=TradingHoursConfig)
 
 
 @dataclass
@@ -408,6 +430,12 @@ class GateConfig:
     evidence of the current build (the native module's `build_id` of the run started last):
     a new build starts its evidence afresh; the verdict names it and counts the calls of other
     builds it left out.
+
+    With `auto_promote`, a running stage whose gate PASSes (its soak done) is promoted one
+    stage by the monitor (event `auto_promote`), up to `auto_promote_until` (None: the stage
+    before the last of the migration's ladder: the step to production stays a person's),
+    never while a breaker is open or the kill switch is set, nor outside `trading_hours` when
+    they are configured (docs/gate.md, "Automatic promotion").
     """
 
     alpha: float = 0.05
@@ -417,6 +445,9 @@ class GateConfig:
     ops: dict[str, OpCriteria] = field(default_factory=dict)
     name: str = "custom"
     per_build: bool = True
+    auto_promote: bool = False
+    auto_promote_until: str | None = None
+    trading_hours: TradingHoursConfig = field(default_factory=TradingHoursConfig)
 
     def criteria(self, op: str) -> OpCriteria:
         """The criteria of `op`: `ops.<op>`, else the defaults (`OpCriteria()`)."""
@@ -426,11 +457,20 @@ class GateConfig:
     def for_migration(self, migration: MigrationConfig) -> GateConfig:
         """These settings with `migration.gate`'s overrides applied."""
         own = migration.gate
-        changes = {
-            name: getattr(own, name)
-            for name in ("alpha", "min_soak_s", "auto_rollback", "check_interval_s")
-            if getattr(own, name) is not None
+        names = (
+            "alpha", "min_soak_s", "auto_rollback", "check_interval_s", "auto_promote",
+            "auto_promote_until",
+        )  # fmt: skip
+        changes: dict[str, Any] = {
+            name: getattr(own, name) for name in names if getattr(own, name) is not None
         }
+        hours = {
+            name: getattr(own.trading_hours, name)
+            for name in ("tz", "open", "close", "days")
+            if getattr(own.trading_hours, name) is not None
+        }
+        if hours:
+            changes["trading_hours"] = replace(self.trading_hours, **hours)
         return replace(self, **changes) if changes else self
 
 

@@ -37,7 +37,14 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select
 
-from harness.config import GateConfig, HarnessConfig, StageConfig
+from harness.config import (
+    GateConfig,
+    HarnessConfig,
+    StageConfig,
+    TradingHours,
+    auto_promote_until,
+    trading_hours,
+)
 from harness.control.gates import Judging, judging, stage_gate
 from harness.errors import HarnessError
 from harness.gate import Verdict, judge
@@ -73,8 +80,11 @@ __all__ = [
     "ActionInputError",
     "ActionPlan",
     "ActionResult",
+    "AutoPromotion",
     "BreakerState",
     "Overview",
+    "auto_promotion",
+    "auto_promotion_text",
     "check_migration",
     "current_state",
     "gate_judging",
@@ -827,9 +837,12 @@ def promote(
     rejudge: bool = False,
     on_busy: BusyHook = None,
     migration: str | None = None,
+    automatic: bool = False,
 ) -> ActionResult:
     """Move `migration` to the next stage of its ladder if the gate PASSes (or, with `force`
-    and a reason, regardless).
+    and a reason, regardless). `automatic` marks the promotion the gate monitor made on a PASS
+    (event `auto_promote`, `harness.control.monitor`); it decides which stages it may reach
+    and when, this only writes it, as any promotion.
 
     `migration` None: every migration, each to the next stage of its own ladder, atomically:
     each is checked first and one refusal refuses the whole (naming the migration), nothing
@@ -851,11 +864,12 @@ def promote(
     )  # fmt: skip
     for part in plan.parts or (plan,):
         _stored(engine, cfg, part.before)
+    kind = EventKind.AUTO_PROMOTE if automatic else EventKind.PROMOTE
     after = set_stages(
-        engine, _moves(plan, cfg), kind=EventKind.PROMOTE, who=who, reason=reason,
+        engine, _moves(plan, cfg), kind=kind, who=who, reason=reason,
         forced=plan.forced, wait_s=cfg.db.write_wait_s, on_busy=on_busy,
     )  # fmt: skip
-    return _result("promote", plan, after)
+    return _result(kind, plan, after)
 
 
 def rollback(
@@ -1129,7 +1143,45 @@ def overview(
     )
 
 
-def _migration_status(view: Overview) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class AutoPromotion:
+    """Whether the gate monitor promotes a migration on its own, and how far: `on`
+    (`gate.auto_promote`), `until` (the last stage it promotes to, `gate.auto_promote_until`
+    or the stage before the last), `trading_hours` (None: any time)."""
+
+    on: bool
+    until: str | None
+    trading_hours: TradingHours | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: {on, until, trading_hours} (the hours as `TradingHours.describe` says)."""
+        hours = None if self.trading_hours is None else self.trading_hours.describe()
+        return {"on": self.on, "until": self.until, "trading_hours": hours}
+
+    def text(self) -> str:
+        """For a person (`auto_promotion_text`)."""
+        return auto_promotion_text(self.to_dict())
+
+
+def auto_promotion_text(data: dict[str, Any]) -> str:
+    """`AutoPromotion.to_dict()` for a person: `on, up to staging_50, only in trading hours
+    sun,mon,tue,wed,thu 17:00 -> 16:00 next day (America/Chicago)`, or `off`."""
+    if not data["on"]:
+        return "off"
+    said = f"on, up to {data['until']}" if data["until"] else "on, nothing to promote to"
+    if data["trading_hours"] is not None:
+        said += f", only in trading hours {data['trading_hours']}"
+    return said
+
+
+def auto_promotion(cfg: HarnessConfig, migration: str) -> AutoPromotion:
+    """`migration`'s automatic promotion as this config sets it (`AutoPromotion`); a
+    migration the config does not know (a bot's, registered at run time) gets the gate's."""
+    gate = gate_of(cfg, migration)
+    return AutoPromotion(gate.auto_promote, auto_promote_until(cfg, migration), trading_hours(gate))
+
+
+def _migration_status(view: Overview, cfg: HarnessConfig) -> dict[str, Any]:
     """One migration's part of `status` (stable keys)."""
     how = view.judging
     assert how is not None
@@ -1158,6 +1210,7 @@ def _migration_status(view: Overview) -> dict[str, Any]:
             "note": view.gate_note,
         },
         "gate": view.verdict.to_dict(),
+        "auto_promote": auto_promotion(cfg, view.migration or "").to_dict(),
     }
 
 
@@ -1188,7 +1241,7 @@ def status(
     check_migration(engine, cfg, migration)
     names = [migration] if migration is not None else known_migrations(engine, cfg)
     views = {name: overview(engine, cfg, rejudge=rejudge, migration=name) for name in names}
-    parts = {name: _migration_status(view) for name, view in views.items()}
+    parts = {name: _migration_status(view, cfg) for name, view in views.items()}
     any_view = next(iter(views.values()))
 
     judged_on = [name for name in acted_on(engine, cfg) if name in views] or list(views)

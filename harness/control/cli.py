@@ -223,12 +223,14 @@ class Gate:
         if args.json:
             data = judged[name].to_dict() if name is not None else overall.to_dict()
             data["migrations"] = {m: v.to_dict() for m, v in judged.items()}
+            data["auto_promote"] = {m: actions.auto_promotion(cfg, m).to_dict() for m in judged}
             print_json(data)
         else:
-            for i, verdict in enumerate(judged.values()):
+            for i, (each, verdict) in enumerate(judged.items()):
                 if i:
                     print()
                 print_verdict(verdict)
+                print(f"automatic promotion: {actions.auto_promotion(cfg, each).text()}")
             if name is None and len(judged) > 1:
                 each_said = ", ".join(f"{m} {v.result.value}" for m, v in judged.items())
                 print(f"\noverall: {overall.result.value} ({each_said})")
@@ -460,7 +462,8 @@ class Status:
                 if part["started"]
                 else "(no state yet: the first run or action starts it at this stage)"
             )
-            print(f"{name}: {since}; ladder {ladder}")
+            auto = actions.auto_promotion_text(part["auto_promote"])
+            print(f"{name}: {since}; ladder {ladder}; automatic promotion {auto}")
         native = data["native_available"]
         native_text = (
             "unknown (no run yet)"

@@ -17,8 +17,9 @@ The rule (docs/gate.md, "Which settings judge a stage"):
   instead, shown as such; it writes nothing. A stage stored before 0003 (NULL) is judged by
   each command's own settings, as before.
 - Only what decides a verdict is stored: `alpha`, `min_soak_s` and every operation's criteria.
-  `auto_rollback` and `check_interval_s` stay each process's own (whether and how often a
-  running process acts on the verdict).
+  `auto_rollback`, `auto_promote` (with `auto_promote_until` and `trading_hours`) and
+  `check_interval_s` stay each process's own (whether and how often a running process acts on
+  the verdict).
 """
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def _criteria(data: dict[str, Any]) -> OpCriteria:
 
 
 def gate_config(stored: StageGate, base: GateConfig) -> GateConfig:
-    """The `GateConfig` of settings stored with a stage; `auto_rollback` and
-    `check_interval_s` are `base`'s (the process's own). Keys a newer version stored and
+    """The `GateConfig` of settings stored with a stage; `auto_rollback`, `auto_promote`,
+    `auto_promote_until`, `trading_hours` and `check_interval_s` are `base`'s (the process's
+    own). Keys a newer version stored and
     this one does not know are left out. Raises ValueError when the settings cannot be read."""
     try:
         data = json.loads(stored.settings)
@@ -102,6 +104,9 @@ def gate_config(stored: StageGate, base: GateConfig) -> GateConfig:
             min_soak_s=float(data["min_soak_s"]),
             auto_rollback=base.auto_rollback,
             check_interval_s=base.check_interval_s,
+            auto_promote=base.auto_promote,
+            auto_promote_until=base.auto_promote_until,
+            trading_hours=base.trading_hours,
             ops=ops,
             name=stored.name,
         )

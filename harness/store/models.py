@@ -313,9 +313,10 @@ class Breaker(Base):
 class RolloutEvent(Base):
     """Every change of the rollout: who, when, why, and the gate's figures at that moment.
 
-    `kind`: promote, rollback, auto_rollback, kill, unkill, breaker_trip, breaker_reset,
-    native_unavailable, start (first state). `forced` marks a promotion made without a passing
-    gate. `gate` is the verdict as JSON (criteria, figures, bounds) when one was judged.
+    `kind`: promote, auto_promote, rollback, auto_rollback, kill, unkill, breaker_trip,
+    breaker_reset, native_unavailable, start (first state). `forced` marks a promotion made
+    without a passing gate. `gate` is the verdict as JSON (criteria, figures, bounds) when one
+    was judged.
     """
 
     __tablename__ = "rollout_events"

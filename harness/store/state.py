@@ -102,6 +102,7 @@ class EventKind:
     PROMOTE = "promote"
     ROLLBACK = "rollback"
     AUTO_ROLLBACK = "auto_rollback"
+    AUTO_PROMOTE = "auto_promote"
     KILL = "kill"
     UNKILL = "unkill"
     BREAKER_TRIP = "breaker_trip"
@@ -195,7 +196,10 @@ class Expected:
         """(phrase, the event kinds that make such a move) for each difference from `state`."""
         out: list[tuple[str, tuple[str, ...]]] = []
         if self.stage is not None and state.stage != self.stage:
-            stage_kinds = (EventKind.PROMOTE, EventKind.ROLLBACK, EventKind.AUTO_ROLLBACK)
+            stage_kinds = (
+                EventKind.PROMOTE, EventKind.AUTO_PROMOTE, EventKind.ROLLBACK,
+                EventKind.AUTO_ROLLBACK,
+            )  # fmt: skip
             out.append((f"the stage is now {state.stage!r}, not {self.stage!r}", stage_kinds))
         if self.kill is not None and state.kill != self.kill:
             said = "the kill flag was set" if state.kill else "the kill flag was cleared"
@@ -713,9 +717,9 @@ def set_stage(
     wait_s: float = WRITE_WAIT_S,
     on_busy: Callable[[str], None] | None = None,
 ) -> LiveState:
-    """Move `migration` (None: every migration together) to `to_stage` (promote, rollback or
-    auto_rollback) and write its event (one; with None its migration is NULL: `all`); the new
-    state.
+    """Move `migration` (None: every migration together) to `to_stage` (promote,
+    auto_promote, rollback or auto_rollback) and write its event (one; with None its migration
+    is NULL: `all`); the new state.
     `stage_gate` is stored as the settings that judge the new stage (None: none, each reader's
     own then judge).
 

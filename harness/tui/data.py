@@ -118,8 +118,8 @@ class StageLeft:
 
     Its window is `[since_ns, until_ns)`: from the event that entered it (None when the log
     does not hold it: its figures then cover every outcome recorded at that stage before
-    `until_ns`) to the event that left it, `left_by` (`promote`, `rollback` or
-    `auto_rollback`), which entered the current stage. ns since the epoch.
+    `until_ns`) to the event that left it, `left_by` (`promote`, `auto_promote`,
+    `rollback` or `auto_rollback`), which entered the current stage. ns since the epoch.
     """
 
     stage: str
@@ -131,6 +131,7 @@ class StageLeft:
 _STAGE_EVENTS: Final = (
     EventKind.START,
     EventKind.PROMOTE,
+    EventKind.AUTO_PROMOTE,
     EventKind.ROLLBACK,
     EventKind.AUTO_ROLLBACK,
 )

@@ -381,3 +381,21 @@ def test_a_dead_endpoint_does_not_hold_up_a_routed_call(sqlite_url: str, sim: Si
                 assert op(i) == i
             assert stuck.requests == 1 and not stuck.bodies  # still hung: nothing answered
             assert h.alerter is not None and h.alerter.stats().pending == 1
+
+
+def test_an_automatic_promotion_is_sent_by_default_with_its_verdict(
+    sqlite_url: str, sim: Simulator, hook: Receiver
+) -> None:
+    # `off` PASSes at once under `quick` (no soak, nothing to judge at 0%): the harness's own
+    # monitor promotes both migrations to `shadow`, where new evidence is needed.
+    cfg = config(
+        sqlite_url, sim, hook.url, "rollout.start_stage=off", "gate=quick",
+        "gate.auto_promote=true",
+    )  # fmt: skip
+    assert "auto_promote" in cfg.alerts.events
+    with harness.open(config=cfg):
+        bodies = [arrived(hook, "auto_promote", migration=m) for m in ("orders", "bars")]
+    for body in bodies:
+        assert (body["from"], body["to"], body["who"]) == ("off", "shadow", "gate")
+        assert body["gate"]["verdict"] == "PASS" and "automatic promotion" in body["reason"]
+    assert_no_secret(hook, secrets_of(sqlite_url))

@@ -113,3 +113,25 @@ async def test_the_event_log_and_the_runs(seeded_sqlite):
         [run] = queries.runs(seeded_sqlite.engine, queries.Filters(), LIMIT)
         assert table_rows(screen)[0][0] == run["run"][:12]
         assert f"run {run['run']} (test, running)" in detail(screen)
+
+
+async def test_the_event_log_shows_an_automatic_promotion_with_its_verdict(seeded_sqlite):
+    storekit.event(
+        seeded_sqlite.engine,
+        "auto_promote",
+        time.time_ns(),  # the newest event
+        from_stage="canary",
+        to_stage="staging",
+        reason="the gate PASSed stage 'canary' after 600 s: automatic promotion",
+        gate={"verdict": "PASS", "criteria": []},
+    )
+    app = app_on(seeded_sqlite)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot, app)
+        screen = await open_screen(pilot, app, "6")
+        want = queries.events(seeded_sqlite.engine, queries.Filters(), LIMIT)
+        assert want[0]["kind"] == "auto_promote"
+        assert table_rows(screen) == expected(screen, want)
+        assert "auto_promote" in table_rows(screen)[0]
+        assert "automatic promotion" in detail(screen)
+        assert "gate then: PASS" in detail(screen)

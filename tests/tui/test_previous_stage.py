@@ -99,3 +99,21 @@ def _cli(capsys, *argv: str) -> str:
     capsys.readouterr()
     assert main(list(argv)) == 0
     return capsys.readouterr().out
+
+
+async def test_w_names_an_automatic_promotion_as_what_left_the_stage(
+    sqlite_url, tmp_path, pinned_now
+):
+    history = [("start", "canary", 40), ("auto_promote", "staging", 20)]
+    data = seed_history(sqlite_url, tmp_path, pinned_now, history)
+    try:
+        app = app_on(data)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await loaded(pilot, app)
+            table = app.screen.query_one(OperationTable)
+            await pilot.press("w")
+            await until(pilot, lambda: table.window == "previous stage", what="the stage left")
+            assert window_line(app).startswith("PREVIOUS STAGE canary (20m ")
+            assert "by auto_promote) | w: current" in window_line(app)
+    finally:
+        data.engine.dispose()
