@@ -19,7 +19,8 @@ holds), `rows` (history rows: errors, fallbacks, shadow comparisons, events, run
 (all-time counts for the metrics exporter). This package re-exports what callers use.
 """
 
-from harness.store.queries.filters import Filters, parse_duration, parse_instant
+from harness.durations import parse_duration
+from harness.store.queries.filters import Filters, parse_instant
 from harness.store.queries.latency import (
     MS_DIGITS,
     LatencyRow,
