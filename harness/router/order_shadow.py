@@ -227,20 +227,38 @@ class OrderShadow:
         def settle(served: Impl, outcome: Any, latency_us: float) -> None:
             if call.capture and self.capturer is not None:
                 exchanges = list(call.trace.exchanges)
+                # The contract now, while the clients' caches hold it (the document is made
+                # later, on the recorder's thread, perhaps once the clients have closed).
+                hint = self._contract_hint(call)
                 self.capturer.submit(
                     call.op, served.value, call.ts_ns,
-                    lambda: self.capture_document(call, exchanges),
+                    lambda: self.capture_document(call, exchanges, hint),
                 )  # fmt: skip
             if call.compare:
                 self._shadows.submit_call(lambda: self.compare(call, served, outcome, latency_us))
 
         return settle
 
+    def _contract_hint(self, call: ShadowedCall) -> Contract | None:
+        """The contract of a placement, or of a modify's order, from the caches (a dict look-up
+        or two: the caller's `after` hook pays it, for a captured call only)."""
+        inputs = call.inputs
+        try:
+            if call.kind in ("place", "market"):
+                return self.contract(str(inputs[1]))
+            if call.kind == "modify" and type(inputs[1]) is int:
+                contract_id = self.order_contract(inputs[1])
+                return None if contract_id is None else self.contract(contract_id)
+        except Exception:  # the caller's input, unchecked yet: the document will say
+            return None
+        return None
+
     def capture_document(
-        self, call: ShadowedCall, exchanges: list[Exchange]
+        self, call: ShadowedCall, exchanges: list[Exchange], hint: Contract | None = None
     ) -> dict[str, Any] | None:
         """The capture of one settled call (`harness.router.capture`): its checked
-        arguments, the contract its build used, its exchanges (scrubbed); None when the
+        arguments, the contract its build used (`hint`, read when the call settled, else
+        what the exchanges and caches tell now), its exchanges (scrubbed); None when the
         arguments did not pass the shared checks (nothing was built: nothing to replay)."""
         from dataclasses import asdict
 
@@ -251,8 +269,10 @@ class OrderShadow:
             args = checked_args(call)
         except InvalidInputError:
             return None
-        contract: Contract | None = None
-        if isinstance(args, PlaceArgs):
+        contract = hint
+        if contract is not None:
+            pass
+        elif isinstance(args, PlaceArgs):
             contract = self.contract(args.contract)
         elif isinstance(args, ModifyArgs):
             contract_id = self.order_contract(args.order_id)
