@@ -50,6 +50,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.store.cli:Db",
         "create or upgrade the store's schema, show its revision, prune old raw rows",
     ),
+    "replay": (
+        "harness.replay.cli:Replay",
+        "run captured calls through both sides of the installed build, offline",
+    ),
     "metrics": ("harness.metrics.cli:Metrics", "serve the store as Prometheus metrics (/metrics)"),
     "tui": ("harness.tui.cli:Tui", "the live dashboard: watch, judge the gate, promote, kill"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),
