@@ -383,6 +383,7 @@ class Criterion(StrEnum):
     not_slower = "not_slower"
     shadow = "shadow"
     soak = "soak"
+    replay = "replay"
 
 
 @dataclass
@@ -426,7 +427,9 @@ class GateConfig:
     is given; it is not part of what is judged. With `per_build` the gate judges only the
     evidence of the current build (the native module's `build_id` of the run started last):
     a new build starts its evidence afresh; the verdict names it and counts the calls of other
-    builds it left out.
+    builds it left out. With `replay_required` a stage is left only once `harness replay` has
+    replayed the captures of the current build without a mismatch (criterion `replay`,
+    docs/gate.md).
     """
 
     alpha: float = 0.05
@@ -436,6 +439,7 @@ class GateConfig:
     ops: dict[str, OpCriteria] = field(default_factory=dict)
     name: str = "custom"
     per_build: bool = True
+    replay_required: bool = False
 
     def criteria(self, op: str) -> OpCriteria:
         """The criteria of `op`: `ops.<op>`, else the defaults (`OpCriteria()`)."""

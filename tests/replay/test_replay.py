@@ -270,3 +270,30 @@ def test_the_capture_scrubs_secrets_by_one_rule():
         assert secret not in text_form
     plain = Exchange("/api/Order/cancel", b'{"accountId":1,"orderId":2}', 200, b"{}", None, None)
     assert scrub_exchange(plain)["request"] == '{"accountId":1,"orderId":2}'  # byte for byte
+
+
+def replay_criterion(folder: Path, url: str) -> dict[str, Any]:
+    done = harness(
+        folder, "gate", "--migration", "orders", "--json", "gate.replay_required=true",
+        f"db.url={url}",
+    )  # fmt: skip
+    assert done.returncode in (1, 3), done.stdout + done.stderr  # FAIL or INCONCLUSIVE
+    found = [c for c in json.loads(done.stdout)["criteria"] if c["criterion"] == "replay"]
+    assert len(found) == 1 and found[0]["op"] is None
+    return found[0]
+
+
+def test_the_gate_requires_a_clean_replay_of_the_current_build(tmp_path, gateway):
+    url = f"sqlite:///{tmp_path / 'harness.db'}"
+    run(tmp_path, gateway, url, "rollout.start_stage=canary")
+    assert replay_criterion(tmp_path, url)["result"] == "INCONCLUSIVE"  # not replayed yet
+    broken = {"HARNESS_TEST_BROKEN_CODEC": "rust:body.size"}
+    assert replayed(tmp_path, url, "--migration", "orders", env=broken).returncode == 1
+    failed = replay_criterion(tmp_path, url)
+    assert failed["result"] == "FAIL" and "mismatched on place_order" in failed["detail"]
+    assert replayed(tmp_path, url, "--migration", "orders").returncode == 0
+    passed = replay_criterion(tmp_path, url)
+    assert passed["result"] == "PASS" and passed["figure"] == 0
+    # Without the setting the gate judges no replay at all.
+    plain = harness(tmp_path, "gate", "--migration", "orders", "--json", f"db.url={url}")
+    assert "replay" not in {c["criterion"] for c in json.loads(plain.stdout)["criteria"]}

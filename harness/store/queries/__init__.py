@@ -36,6 +36,7 @@ from harness.store.queries.rows import (
     fallbacks,
     latest_build,
     reconciled,
+    replay_figures,
     runs,
     shadow,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "percentiles",
     "rates",
     "reconciled",
+    "replay_figures",
     "runs",
     "shadow",
     "window_figures",
