@@ -390,7 +390,14 @@ class Recorder:
                 self._captures["dropped"] += len(held)
                 held.clear()
                 log.warning("recorder: the database refused captures: %s", error_line(exc))
-            return  # unavailable: they wait (bounded by record_capture)
+                return
+            # Unavailable: they wait (bounded by record_capture); the writer retries.
+            if self._db_ok:
+                log.warning("recorder: database unavailable, captures wait: %s", error_line(exc))
+            self._db_ok = False
+            self._last_error = error_line(exc)
+            return
+        self._database_up()
         self._captures["written"] += len(held)
         held.clear()
 

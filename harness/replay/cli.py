@@ -8,7 +8,7 @@ operation in the store (`replays`: the gate's `replay` criterion reads it).
 
 Exit status: 0 nothing mismatched (nothing captured included: it says so); 1 a mismatch or an
 unreadable capture; 2 bad input (an unknown `--op`, `--migration` or `--run`, a malformed
-`--since`) or an unusable database.
+`--since`), an unusable database, or no native module (there is no Rust side to replay on).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class Replay:
         from sqlalchemy import select
 
         from harness.native import build_id, load_native
-        from harness.output import print_json, print_table
+        from harness.output import error, print_json, print_table
         from harness.replay.core import record, replay
         from harness.store.db import open_store
         from harness.store.models import Capture, Run
@@ -58,6 +58,10 @@ class Replay:
         since = None if args.since is None else parse_instant(args.since, "since")
         if args.first < 0:
             raise InvalidInputError("first", args.first, "must be >= 0")
+        native = load_native()
+        if not native.available:  # a replay compares both sides: Rust must be there
+            error("replay", f"the native module is unavailable ({native.error}): no Rust side")
+            return 2
         engine = open_store(cfg.db.url)
         try:
             with engine.connect() as conn:
@@ -67,7 +71,7 @@ class Replay:
                         raise InvalidInputError("run", args.run, "no such run in the store")
                 _check_name(conn, Capture.op, "op", args.op, cfg)
                 _check_name(conn, Capture.migration, "migration", args.migration, cfg)
-            build = build_id(load_native())
+            build = build_id(native)
             report = replay(
                 engine, build, run=args.run, since_ns=since, op=args.op,
                 migration=args.migration, first=args.first,

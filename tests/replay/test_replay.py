@@ -297,3 +297,11 @@ def test_the_gate_requires_a_clean_replay_of_the_current_build(tmp_path, gateway
     # Without the setting the gate judges no replay at all.
     plain = harness(tmp_path, "gate", "--migration", "orders", "--json", f"db.url={url}")
     assert "replay" not in {c["criterion"] for c in json.loads(plain.stdout)["criteria"]}
+
+
+def test_without_the_native_module_there_is_no_rust_side_to_replay_on(captured, tmp_path):
+    url, _ = captured
+    done = replayed(tmp_path, url, env={"HARNESS_NO_NATIVE": "1"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "harness replay: error: the native module is unavailable" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
