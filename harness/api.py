@@ -57,6 +57,7 @@ from harness.operations import KeyFunction, Operation
 from harness.orders.settings import DEFAULT_BASE_URL, ClientSettings
 from harness.recorder import Recorder, RecorderStats
 from harness.router.bars import RoutedBars
+from harness.router.capture import Capturer
 from harness.router.core import CallStats, Router
 from harness.router.live import LiveStatePoller
 from harness.router.orders import RoutedOrderClient
@@ -335,11 +336,13 @@ class Harness:
             from harness.orders._rust import RustOrderClient
 
             rust = RustOrderClient(client_settings)
+        self.capturer = Capturer(self.router, seed=cfg.rollout.salt, build_id=self.build_id)
+        """Samples calls for `harness replay` (`rollout.migrations.<name>.capture`)."""
         self.orders = RoutedOrderClient(
-            self.router, PythonOrderClient(client_settings), rust, self._shadows
+            self.router, PythonOrderClient(client_settings), rust, self._shadows, self.capturer
         )
         """Routed order client (the `harness.orders.OrderClient` protocol)."""
-        self.bars = RoutedBars(self.router, self._shadows)
+        self.bars = RoutedBars(self.router, self._shadows, self.capturer)
         """Routed `aggregate` and `Aggregator` (as `harness.bars`, minus `impl`, plus
         `contract=`)."""
         shutdown.watch(self)

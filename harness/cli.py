@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the decision report: gate, figures, pictures, mismatches, events in one HTML file",
     ),
     "export": ("harness.report.cli:Export", "every recorded call as Parquet or CSV (pandas)"),
+    "replay": (
+        "harness.replay.cli:Replay",
+        "run captured calls through both sides of the installed build, offline",
+    ),
     "metrics": ("harness.metrics.cli:Metrics", "serve the store as Prometheus metrics (/metrics)"),
     "tui": ("harness.tui.cli:Tui", "the live dashboard: watch, judge the gate, promote, kill"),
     "sim": ("harness.sim.cli", "run the embedded ProjectX-compatible gateway simulator"),

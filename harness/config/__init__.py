@@ -28,6 +28,7 @@ from harness.config.schema import (
     BreakerConfig,
     BrokerConfig,
     BrokerKind,
+    CaptureConfig,
     Criterion,
     DbConfig,
     GateConfig,
@@ -46,7 +47,7 @@ from harness.config.schema import (
     TradingHoursConfig,
     WorkloadConfig,
 )
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InvalidInputError
 from harness.operations import BUILTIN_MIGRATIONS, check_name
 from harness.output import unsafe_character
 from harness.redact import REDACTED, redact_url
@@ -57,6 +58,7 @@ __all__ = [
     "BreakerConfig",
     "BrokerConfig",
     "BrokerKind",
+    "CaptureConfig",
     "ConfigError",
     "Criterion",
     "DbConfig",
@@ -639,6 +641,7 @@ def validate(cfg: HarnessConfig) -> None:
         if own_breaker.window_s is not None:
             _positive(f"{where}.breaker.window_s", own_breaker.window_s)
         _validate_migration_gate(f"{where}.gate", migration.gate)
+        _validate_capture(f"{where}.capture", migration.capture)
     trading_hours(cfg.gate, "gate.trading_hours")
     for name, migration in rollout.migrations.items():
         _validate_auto_promote(cfg, name, migration)
@@ -765,6 +768,29 @@ def _validate_breaker(where: str, breaker: BreakerConfig) -> None:
     if breaker.failures < 1:
         raise ConfigError(f"{where}.failures", breaker.failures, "must be >= 1")
     _positive(f"{where}.window_s", breaker.window_s)
+
+
+MIN_CAPTURE_BYTES: Final = 256
+"""The least `capture.max_bytes`: a compressed order call takes a few hundred bytes."""
+
+
+def _validate_capture(where: str, capture: CaptureConfig) -> None:
+    """`rate` 0..1, `max_bytes` >= `MIN_CAPTURE_BYTES`, `retention` a duration of at least a
+    minute (as `harness db prune --older-than` takes it)."""
+    from harness.durations import parse_duration
+
+    if isinstance(capture.rate, bool) or not math.isfinite(capture.rate):
+        raise ConfigError(f"{where}.rate", capture.rate, "must be within 0..1")
+    _fraction(f"{where}.rate", capture.rate)
+    if isinstance(capture.max_bytes, bool) or capture.max_bytes < MIN_CAPTURE_BYTES:
+        reason = f"must be an integer >= {MIN_CAPTURE_BYTES} (bytes a call, compressed)"
+        raise ConfigError(f"{where}.max_bytes", capture.max_bytes, reason)
+    try:
+        retention_ns = parse_duration(str(capture.retention), f"{where}.retention", "7d, 12h, 2w")
+    except InvalidInputError as exc:
+        raise ConfigError(f"{where}.retention", capture.retention, exc.reason) from None
+    if retention_ns < 60 * 1_000_000_000:
+        raise ConfigError(f"{where}.retention", capture.retention, "must be at least 1m")
 
 
 def _validate_migration_gate(where: str, gate: MigrationGateConfig) -> None:

@@ -202,13 +202,31 @@ class MigrationBreakerConfig:
 
 
 @dataclass
+class CaptureConfig:
+    """The sample of routed calls whose inputs and answers the store keeps, for `harness
+    replay` (docs/replay.md).
+
+    `rate` (0..1) is the share of a migration's calls captured, drawn from a seeded RNG like
+    the shadows'; 0 (the default) captures nothing: a capture holds a bot's orders and bars,
+    so keeping them is a decision, taken per migration. `max_bytes` bounds one call's
+    compressed payload (zlib of JSON): a larger call is not captured, and counted
+    (`RecorderStats.captures_oversize`). `retention` is how long a capture is kept (a
+    duration as `harness db prune --older-than` takes it: `7d`, `12h`, `2w`)."""
+
+    rate: float = 0.0
+    max_bytes: int = 65536
+    retention: str = "7d"
+
+
+@dataclass
 class MigrationConfig:
     """A migration: operations that move together, with their own ladder and current stage.
 
     `operations` belong to this migration only. `stages` empty: the shared default ladder
     (`rollout.stages`). `start_stage` None: `rollout.start_stage`, else the ladder's first.
     `breaker`: overrides of `rollout.breaker` (a null field: its value). `gate`: overrides of
-    the gate's settings for this one.
+    the gate's settings for this one. `capture`: the sample of calls kept for `harness
+    replay` (`CaptureConfig`).
     """
 
     operations: list[str] = field(default_factory=list)
@@ -216,6 +234,7 @@ class MigrationConfig:
     start_stage: str | None = None
     breaker: MigrationBreakerConfig = field(default_factory=MigrationBreakerConfig)
     gate: MigrationGateConfig = field(default_factory=MigrationGateConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
 
 @dataclass
@@ -386,6 +405,7 @@ class Criterion(StrEnum):
     not_slower = "not_slower"
     shadow = "shadow"
     soak = "soak"
+    replay = "replay"
 
 
 @dataclass
@@ -436,6 +456,9 @@ class GateConfig:
     before the last of the migration's ladder: the step to production stays a person's),
     never while a breaker is open or the kill switch is set, nor outside `trading_hours` when
     they are configured (docs/gate.md, "Automatic promotion").
+
+    With `replay_required` a stage is left only once `harness replay` has replayed the
+    captures of the current build without a mismatch (criterion `replay`, docs/gate.md).
     """
 
     alpha: float = 0.05
@@ -448,6 +471,7 @@ class GateConfig:
     auto_promote: bool = False
     auto_promote_until: str | None = None
     trading_hours: TradingHoursConfig = field(default_factory=TradingHoursConfig)
+    replay_required: bool = False
 
     def criteria(self, op: str) -> OpCriteria:
         """The criteria of `op`: `ops.<op>`, else the defaults (`OpCriteria()`)."""

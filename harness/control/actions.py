@@ -54,7 +54,7 @@ from harness.operations import Operation
 from harness.output import printable, unsafe_character
 from harness.router.policy import env_allows_rust
 from harness.store.models import Breaker, MigrationState, OutcomeRollup, Run
-from harness.store.queries import latest_build, window_figures
+from harness.store.queries import latest_build, replay_figures, window_figures
 from harness.store.state import (
     EventKind,
     Expected,
@@ -447,6 +447,9 @@ def _judged(
     if build is not None:  # what the window holds of other builds, said in the verdict
         everyone = window_figures(engine, state.stage, state.stage_since_ns, until, ops=ops)
         left_out = _calls(everyone) - _calls(figures)
+    if cfg.gate.replay_required:  # the command's own setting, as per_build
+        replayed = replay_figures(engine, build or latest_build(engine), ops)
+        figures = replace(figures, replay=replayed)
     how = gate_judging(cfg, state, rejudge=rejudge)
     judged = replace(
         judge(figures, how.gate, stage, ops, migration=name),

@@ -16,7 +16,7 @@ from numbers import Integral, Real
 from harness.errors import InvalidInputError
 from harness.sketch import LatencySketch
 
-__all__ = ["OpFigures", "SideFigures", "WindowFigures", "share"]
+__all__ = ["OpFigures", "ReplayFigures", "SideFigures", "WindowFigures", "share"]
 
 
 def _count(name: str, value: object) -> None:
@@ -113,15 +113,32 @@ class OpFigures:
 
 
 @dataclass(frozen=True)
+class ReplayFigures:
+    """The replay evidence the `replay` criterion judges (`gate.replay_required`).
+
+    `build_id`: the build judged (None: no run recorded one); `captured`: the migration's
+    operations that have captures in the store (any run); `results`: per operation, the
+    latest `harness replay` of that build as (matched, mismatched) captures, absent when none
+    ran (a skipped capture, whose build needs an input it does not hold, is neither).
+    """
+
+    build_id: str | None
+    captured: tuple[str, ...] = ()
+    results: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class WindowFigures:
     """The current stage's window: its name, start (`since_ns`, the moment the stage was
     entered) and end (`until_ns`, now), both ns since the epoch, and the figures per operation
-    (an operation with no entry had no traffic)."""
+    (an operation with no entry had no traffic). `replay`: the replay evidence, when the gate
+    requires a clean replay (`gate.replay_required`), else None."""
 
     stage: str
     since_ns: int
     until_ns: int
     ops: dict[str, OpFigures] = field(default_factory=dict)
+    replay: ReplayFigures | None = None
 
     def __post_init__(self) -> None:
         for name in ("since_ns", "until_ns"):

@@ -23,6 +23,11 @@ How each criterion decides (the statistics live in `harness.gate.stats`, with th
 - `shadow`: FAIL as soon as mismatches exceed the maximum; PASS once at least
   `min_shadow_comparisons` were made within it.
 - `soak`: the stage has run `min_soak_s` (PASS), else INCONCLUSIVE.
+- `replay` (only with `gate.replay_required`, for the migration as a whole): every operation
+  of the migration that has captures has a `harness replay` of the current build; FAIL when
+  the latest of any of them mismatched, PASS when each matched at least one capture without
+  a mismatch, INCONCLUSIVE otherwise (no capture at all, no replay of this build yet, only
+  skipped captures).
 
 Every bound is anytime-valid, so however often the gate is looked at: a rate criterion wrongly
 FAILs (or wrongly PASSes) with probability at most alpha over the whole stage; the latency
@@ -44,7 +49,7 @@ import numpy.typing as npt
 
 from harness.config.schema import Criterion, GateConfig, OpCriteria, StageConfig
 from harness.gate import stats
-from harness.gate.figures import OpFigures, WindowFigures
+from harness.gate.figures import OpFigures, ReplayFigures, WindowFigures
 from harness.operations import Operation
 
 __all__ = [
@@ -394,7 +399,7 @@ class _OpJudge:
     def run(self) -> None:
         latency = self._latency_criteria()
         for criterion in Criterion:
-            if criterion is Criterion.soak:
+            if criterion in (Criterion.soak, Criterion.replay):  # the migration's, not the op's
                 continue
             if criterion is Criterion.shadow:
                 self._shadow()
@@ -549,6 +554,29 @@ class _OpJudge:
         self.add(Criterion.shadow, result, float(mismatches), float(allowed), detail)
 
 
+def _replay(replay: ReplayFigures) -> CriterionResult:
+    """The `replay` criterion (see the module): figure = mismatches of the current build."""
+    build = replay.build_id or "no build"
+    if not replay.captured:
+        detail = "no captures to replay (rollout.migrations.<name>.capture.rate is 0?)"
+        return CriterionResult(None, Criterion.replay, Outcome.INCONCLUSIVE, None, 0.0, detail)
+    missing = [op for op in replay.captured if op not in replay.results]
+    failed = [op for op in replay.captured if replay.results.get(op, (0, 0))[1] > 0]
+    empty = [op for op in replay.captured if replay.results.get(op, (1, 0))[0] == 0]
+    mismatched = sum(replay.results.get(op, (0, 0))[1] for op in replay.captured)
+    if failed:
+        result = Outcome.FAIL
+        detail = f"harness replay of build {build} mismatched on {', '.join(failed)}"
+    elif missing or empty:
+        result = Outcome.INCONCLUSIVE
+        detail = f"no clean harness replay of build {build} yet for {', '.join(missing + empty)}"
+    else:
+        result = Outcome.PASS
+        counts = ", ".join(f"{op} {replay.results[op][0]}" for op in replay.captured)
+        detail = f"harness replay of build {build}: no mismatch ({counts} matched)"
+    return CriterionResult(None, Criterion.replay, result, float(mismatched), 0.0, detail)
+
+
 def judge(
     figures: WindowFigures,
     gate: GateConfig,
@@ -579,6 +607,8 @@ def judge(
             f"stage {stage.name!r} has run {elapsed:.0f} s of the {gate.min_soak_s:g} s needed",
         )
     ]
+    if figures.replay is not None:
+        results.append(_replay(figures.replay))
     skipped: list[Skipped] = []
     for op in ops if ops is not None else Operation:
         one = _OpJudge(figures.of(op), gate.criteria(op), stage, gate.alpha)

@@ -130,12 +130,14 @@ class Codec(Protocol):
 
 def codec(impl: Impl) -> Codec:
     """The build and read steps of one side: "python" or "rust"."""
+    from harness.orders.broken import broken_from_env  # a test hook, honoured under pytest
+
     if impl == "python":
         from harness.orders.python import PythonCodec
 
-        return PythonCodec()
+        return broken_from_env(impl, PythonCodec())
     if impl == "rust":
         from harness.orders._rust import RustCodec
 
-        return RustCodec()
+        return broken_from_env(impl, RustCodec())
     raise ValueError(f"impl={impl!r}: must be 'rust' or 'python'")

@@ -40,6 +40,7 @@ from harness.store.models import Outcome, ShadowComparison
 __all__ = [
     "OUTCOME_FIT",
     "OUTCOME_WIDTH",
+    "CaptureRecord",
     "OutcomeRecord",
     "ShadowRecord",
     "fit_outcome",
@@ -96,6 +97,25 @@ class ShadowRecord(NamedTuple):
     shadow_error: str | None
     bars_in: int | None
     migration: str | None = None
+
+
+class CaptureRecord(NamedTuple):
+    """One sampled call to keep for `harness replay` (the `captures` columns but the id, the
+    payload and its size): `encode()` makes the payload (zlib of JSON, secrets scrubbed) on
+    the writer's thread, off the caller's path; None when there is nothing to keep. A
+    payload over `max_bytes` is not kept, and counted; captures of `migration` older than
+    `retention_ns` are deleted as new ones are written."""
+
+    ts_ns: int
+    run_id: str
+    migration: str
+    op: str
+    served: str
+    build_id: str | None
+    format: int
+    encode: Callable[[], bytes | None]
+    max_bytes: int
+    retention_ns: int
 
 
 _BITS: Final = {SmallInteger: 16, BigInteger: 64, Integer: 32}

@@ -33,6 +33,13 @@ the first row (`record` wakes it then, and only then: one wake-up per batch, not
 next rollup compaction (`COMPACT_EVERY_S`); with rows queued it waits for the batch's deadline,
 a full batch, `flush` or `close`. `cycles` counts its passes (tests hold it to this).
 
+Captures (`record_capture`, `harness.router.capture`) are a sample, not evidence: the writer
+encodes each (off the caller's path), keeps it if its payload fits `max_bytes` (else counts it
+in `captures_oversize`) and inserts the captures of a cycle in their own transaction after the
+rows, deleting its migration's captures older than their retention. While the database is
+unavailable they wait in memory, at most `CAPTURE_BOUND`; beyond that, and at a close the
+database does not take, they are counted in `captures_dropped`, never spilled to disk.
+
 `stats().dropped` counts this recorder's rows that will never reach the store; it must stay 0.
 `close()` (also called at exit) flushes, and spills what the database did not take for the
 next recorder; it never raises. `written + dropped + in_spill` then equals the rows handed in.
@@ -61,6 +68,7 @@ from harness.alerts import Alert, listening, notify
 from harness.config import RecorderConfig
 from harness.errors import InvalidInputError
 from harness.recorder.rows import (
+    CaptureRecord,
     OutcomeRecord,
     ShadowRecord,
     fit_outcome_values,
@@ -71,7 +79,7 @@ from harness.recorder.spill import OUTCOME, SHADOW, SPILL_PREFIX, SpillFile, enc
 from harness.recorder.sql import BulkInsert, Failure, classify
 from harness.sketch import FINITE
 from harness.store.db import error_line, write_transaction
-from harness.store.models import Outcome
+from harness.store.models import Capture, Outcome
 from harness.store.rollups import compact, dirty_marks, mark_dirty
 from harness.store.runs import progress
 from harness.store.state import EventKind, write_event
@@ -91,6 +99,8 @@ LOGGED_REFUSALS: Final = 10
 """Refused rows logged one by one; later ones are counted (and summed up at close)."""
 ROW_TEXT: Final = 2000
 """A dropped row's text in its `rows_dropped` event is cut to this many characters."""
+CAPTURE_BOUND: Final = 1024
+"""Captures waiting at most (queued, or held while the database is unavailable)."""
 _OUTCOME_COLUMNS: Final = ("id", *OutcomeRecord._fields)
 _SHADOW_COLUMNS: Final = ("id", *ShadowRecord._fields)
 
@@ -111,6 +121,11 @@ class RecorderStats:
     Spill files left by earlier processes: `earlier_replayed` rows committed, `earlier_lost`
     rows that could not be (unreadable lines, refused rows), `damaged_files` the files kept
     aside because a line could not be read.
+
+    Captures (a sample, not rows: see the module): `captures_written` committed,
+    `captures_oversize` not kept because their payload exceeded `max_bytes`,
+    `captures_dropped` not kept otherwise (the bound reached, the database refused or was
+    down at close, the payload could not be made).
     """
 
     enqueued: int
@@ -129,6 +144,9 @@ class RecorderStats:
     earlier_replayed: int
     earlier_lost: int
     damaged_files: tuple[str, ...]
+    captures_written: int = 0
+    captures_oversize: int = 0
+    captures_dropped: int = 0
 
 
 class _Status(Enum):
@@ -225,6 +243,10 @@ class Recorder:
         self._run_id = run_id
         self._queue: deque[tuple[Any, ...]] = deque()
         self._shadow_queue: deque[tuple[Any, ...]] = deque()
+        self._capture_queue: deque[CaptureRecord] = deque()
+        self._capture_held: list[dict[str, Any]] = []  # encoded, waiting for the database
+        self._capture_retention: dict[str, int] = {}
+        self._captures = {"written": 0, "oversize": 0, "dropped": 0}
         self._bound = config.queue_bound
         self._batch_size = config.batch_size
         self._wake = threading.Event()
@@ -310,6 +332,75 @@ class Recorder:
         elif self._awaiting_rows:
             self._first_row()
 
+    def record_capture(self, row: CaptureRecord) -> None:
+        """Queue one capture (see the module: encoded by the writer, never on this thread);
+        with `CAPTURE_BOUND` already waiting it is counted as dropped instead."""
+        queue = self._capture_queue
+        if len(queue) + len(self._capture_held) >= CAPTURE_BOUND:
+            self._captures["dropped"] += 1
+            return
+        queue.append(row)
+        if self._awaiting_rows:
+            self._first_row()
+
+    def _captures_waiting(self) -> bool:
+        return bool(self._capture_queue or self._capture_held)
+
+    def _write_captures(self) -> None:
+        """Encode the queued captures and insert those that fit, with the expired ones of
+        their migrations deleted, in one transaction (the writer's thread)."""
+        from sqlalchemy import delete, insert
+
+        queue, held = self._capture_queue, self._capture_held
+        with contextlib.suppress(IndexError):
+            for _ in range(len(queue)):
+                row = queue.popleft()
+                try:
+                    payload = row.encode()
+                except Exception as exc:  # a capture never stops the writer
+                    self._captures["dropped"] += 1
+                    log.warning("recorder: a capture of %s could not be encoded: %s", row.op, exc)
+                    continue
+                if payload is None:
+                    continue
+                if len(payload) > row.max_bytes:
+                    self._captures["oversize"] += 1
+                    continue
+                self._capture_retention[row.migration] = row.retention_ns
+                held.append({
+                    "id": uuid.uuid4().hex, "ts_ns": row.ts_ns, "run_id": row.run_id,
+                    "migration": row.migration, "op": row.op, "served": row.served,
+                    "build_id": row.build_id, "format": row.format, "payload": payload,
+                    "size": len(payload),
+                })  # fmt: skip
+        if not held:
+            return
+        now_ns = time.time_ns()
+        migrations = {r["migration"] for r in held}
+        try:
+            with write_transaction(self._engine) as conn:
+                for name in sorted(migrations):
+                    cutoff = now_ns - self._capture_retention.get(name, 0)
+                    conn.execute(
+                        delete(Capture).where(Capture.migration == name, Capture.ts_ns < cutoff)
+                    )
+                conn.execute(insert(Capture), held)
+        except Exception as exc:
+            if classify(exc) is Failure.REFUSED:
+                self._captures["dropped"] += len(held)
+                held.clear()
+                log.warning("recorder: the database refused captures: %s", error_line(exc))
+                return
+            # Unavailable: they wait (bounded by record_capture); the writer retries.
+            if self._db_ok:
+                log.warning("recorder: database unavailable, captures wait: %s", error_line(exc))
+            self._db_ok = False
+            self._last_error = error_line(exc)
+            return
+        self._database_up()
+        self._captures["written"] += len(held)
+        held.clear()
+
     def _first_row(self) -> None:
         """Wake the writer sleeping on an empty queue: its batch's deadline starts now."""
         self._awaiting_rows = False
@@ -351,6 +442,13 @@ class Recorder:
         self._wake.set()
         with self._idle:
             while self._written + self._dropped_total() < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
+                self._wake.set()
+            # Captures too, while the database takes them (else they wait, and are counted).
+            while self._captures_waiting() and self._db_ok:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -420,7 +518,15 @@ class Recorder:
                     self._spill.path,
                 )
         if self._db_ok:
+            if self._captures_waiting():
+                self._write_captures()
             self._write_notices()
+        lost = len(self._capture_queue) + len(self._capture_held)
+        if lost:
+            self._captures["dropped"] += lost
+            self._capture_queue.clear()
+            self._capture_held.clear()
+            log.warning("recorder: %d captures not kept at close (database unavailable)", lost)
         with self._spill_lock:
             if self._spill_rows == 0 and self._spill.held:
                 self._spill.remove()  # made, then nothing could be written to it (a full disk)
@@ -458,6 +564,9 @@ class Recorder:
             earlier_replayed=self._earlier_replayed,
             earlier_lost=self._earlier_lost,
             damaged_files=tuple(self._damaged),
+            captures_written=self._captures["written"],
+            captures_oversize=self._captures["oversize"],
+            captures_dropped=self._captures["dropped"],
         )
 
     def _enqueued_so_far(self) -> int:
@@ -508,7 +617,7 @@ class Recorder:
         # Announce the sleep before looking at the queues: a row appended after the look
         # finds the flag set and wakes the writer; one appended before it is seen here.
         self._awaiting_rows = True
-        if self._queue or self._shadow_queue:
+        if self._queue or self._shadow_queue or self._capture_queue:
             self._awaiting_rows = False
             self._wake.wait(interval)
             return
@@ -569,6 +678,8 @@ class Recorder:
                 self._pending_rows += sum(len(p) for p in left)
                 self._buffer_or_spill()
                 return
+        if self._captures_waiting():
+            self._write_captures()
         self._write_notices()
         now = time.monotonic()
         if self._closing or now - self._compacted_at >= COMPACT_EVERY_S:

@@ -34,6 +34,7 @@ from harness.bars import python as _python
 from harness.errors import BarDataError
 from harness.operations import Impl, Operation
 from harness.router.call import call_sync
+from harness.router.capture import Capturer, bars_document
 from harness.router.core import Router
 from harness.router.policy import bars_failure_action, env_allows_rust
 from harness.router.shadow import DEFAULT_ENGINES, ShadowRunner
@@ -63,9 +64,12 @@ def _other(side: Impl) -> Impl:
 class RoutedBars:
     """`h.bars`: routed `aggregate` and `Aggregator` (see the module docstring)."""
 
-    def __init__(self, router: Router, shadows: ShadowRunner) -> None:
+    def __init__(
+        self, router: Router, shadows: ShadowRunner, capturer: Capturer | None = None
+    ) -> None:
         self._router = router
         self._shadows = shadows
+        self._capturer = capturer
         self._engine_names: dict[Impl, str] = dict(DEFAULT_ENGINES)
         self._modules: dict[Impl, ModuleType] = {}
 
@@ -134,13 +138,35 @@ class RoutedBars:
                 self._shadow(rate, side, batch.columns, batch.periods, batch.offsets,
                              batch.names, outcome, engine_us, ts_ns, stage, key)  # fmt: skip
 
+        capturer = self._capturer
+        if capturer is not None and capturer.sample(OP):
+
+            def settle(side: Impl, outcome: Any, latency_us: float) -> None:
+                if rate > 0.0:
+                    shadow(side, outcome, latency_us)
+                if prepared and capturer is not None:
+                    self._capture(capturer, side, prepared[0], ts_ns)
+
+            after: Any = settle
+        else:
+            after = shadow if rate > 0.0 else None
         result = call_sync(
             router, OP, routed, key, run, failure=bars_failure_action, how="reran on python",
-            targeted=targeted, shown=shown, after=shadow if rate > 0.0 else None,
-            on_error=shadow if rate > 0.0 else None, ts_ns=ts_ns, started=started,
+            targeted=targeted, shown=shown, after=after, on_error=after, ts_ns=ts_ns,
+            started=started,
         )  # fmt: skip
         names = prepared[0].names
         return result[names[0]] if isinstance(timeframe, str) else result
+
+    @staticmethod
+    def _capture(capturer: Capturer, served: Impl, batch: _bars.Prepared, ts_ns: int) -> None:
+        """Capture one aggregation: its prepared columns copied here (the caller may reuse its
+        arrays at once), encoded on the recorder's thread."""
+        columns = tuple(np.array(c, copy=True) for c in batch.columns)
+        periods, offsets, names = list(batch.periods), list(batch.offsets), list(batch.names)
+        capturer.submit(
+            OP, served.value, ts_ns, lambda: bars_document(columns, periods, offsets, names)
+        )
 
     def _shadow(
         self,

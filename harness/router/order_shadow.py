@@ -33,6 +33,12 @@ serving side's value in `primary_value`, the other side's in `shadow_value`. A c
 inputs the shadow cannot know without I/O (the contract of a placement, or the tick size of a
 modify's order, that neither the serving call's exchanges nor either client's cache holds)
 is not a comparison: counted in `ShadowStats.skipped`, never recorded.
+
+Capture (`harness.router.capture`) samples order calls the same way, at the migration's
+`capture.rate`: a captured call is traced too, and once it has settled its checked arguments,
+the contract the build used and the serving side's exchanges go to the recorder
+(`OrderShadow.capture_document`). `harness replay` (`harness.router.replay`) later feeds them
+to `compare_order_call`, the same comparison, on both sides of the installed build.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from time import perf_counter_ns
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from harness import projectx as px
 from harness.compare import (
@@ -54,7 +60,14 @@ from harness.compare import (
 )
 from harness.errors import InvalidInputError
 from harness.operations import Impl, Operation
-from harness.orders.args import check_market, check_modify, check_order_ref, check_place
+from harness.orders.args import (
+    ModifyArgs,
+    PlaceArgs,
+    check_market,
+    check_modify,
+    check_order_ref,
+    check_place,
+)
 from harness.orders.codec import Codec, codec
 from harness.orders.models import Contract, Order, PlacedOrder
 from harness.orders.trace import Exchange, Trace, current, traced
@@ -62,7 +75,19 @@ from harness.recorder import ShadowRecord
 from harness.router.core import Router
 from harness.router.shadow import ShadowRunner
 
-__all__ = ["OrderShadow", "ShadowedCall", "compare_order_call"]
+if TYPE_CHECKING:
+    from harness.router.capture import Capturer
+
+__all__ = [
+    "Checked",
+    "Known",
+    "NotComparable",
+    "OrderShadow",
+    "ShadowedCall",
+    "build_outcome",
+    "checked_args",
+    "compare_order_call",
+]
 
 log = logging.getLogger("harness.router")
 
@@ -80,17 +105,45 @@ class NotComparable(Exception):
     """The shadow cannot know an input of the build without I/O: not a comparison."""
 
 
-class ShadowedCall:
-    """One sampled order call: its inputs, and the trace its serving side records."""
+Checked = PlaceArgs | ModifyArgs | tuple[int, int]
+"""An order call's checked arguments: a placement's, a modify's, a cancel's (account, order)."""
 
-    __slots__ = ("account_id", "inputs", "key", "kind", "op", "order_id", "stage", "tag",
-                 "trace", "ts_ns")  # fmt: skip
+
+class Known(Protocol):
+    """What the build's inputs are, without I/O: the contracts and the orders' contracts
+    (`OrderShadow` learns them from live traffic; a replay has them in the capture)."""
+
+    def contract(self, key: str) -> Contract | None: ...
+    def order_contract(self, order_id: int) -> str | None: ...
+    def learn_contract(self, key: str, contract: Contract) -> None: ...
+    def learn_order(self, order_id: int, contract_id: str) -> None: ...
+
+
+class ShadowedCall:
+    """One sampled order call: its inputs, and the trace its serving side records.
+
+    `compare`: an order shadow compares it; `capture`: it is captured for `harness replay`.
+    `checked` holds its checked arguments once known (a replay gives them)."""
+
+    __slots__ = ("account_id", "capture", "checked", "compare", "inputs", "key", "kind", "op",
+                 "order_id", "stage", "tag", "trace", "ts_ns")  # fmt: skip
 
     def __init__(
-        self, op: str, kind: str, inputs: tuple[Any, ...], key: str, stage: str, ts_ns: int
+        self,
+        op: str,
+        kind: str,
+        inputs: tuple[Any, ...],
+        key: str,
+        stage: str,
+        ts_ns: int,
+        *,
+        compare: bool = True,
+        capture: bool = False,
     ) -> None:
         self.op, self.kind, self.inputs = op, kind, inputs
         self.key, self.stage, self.ts_ns = key, stage, ts_ns
+        self.compare, self.capture = compare, capture
+        self.checked: Checked | None = None
         self.tag: str | None = None
         self.account_id: Any = None
         self.order_id: Any = None
@@ -117,11 +170,16 @@ class OrderShadow:
     """
 
     def __init__(
-        self, router: Router, shadows: ShadowRunner, clients: Callable[[], tuple[object, ...]]
+        self,
+        router: Router,
+        shadows: ShadowRunner,
+        clients: Callable[[], tuple[object, ...]],
+        capturer: Capturer | None = None,
     ) -> None:
         self._router = router
         self._shadows = shadows
         self._clients = clients
+        self.capturer = capturer
         self._codecs: dict[Impl, Codec] = {}
         self._lock = threading.Lock()
         self._contracts: OrderedDict[str, Contract] = OrderedDict()
@@ -145,26 +203,87 @@ class OrderShadow:
         self, op: str, routed: Impl, kind: str, inputs: tuple[Any, ...], key: str, ts_ns: int
     ) -> ShadowedCall | None:
         """A `ShadowedCall` when this call is shadowed (the stage's rate, the other side
-        available), else None. `kind` is `place`, `market`, `modify` or `cancel`; `inputs` the
-        caller's arguments as the client method takes them."""
+        available) or captured (the migration's `capture.rate`), else None. `kind` is
+        `place`, `market`, `modify` or `cancel`; `inputs` the caller's arguments as the client
+        method takes them."""
         snapshot = self._router.snapshot
         rate = snapshot.shadow_rates[op]
-        if rate <= 0.0:
+        compare = (
+            rate > 0.0
+            and (routed is RUST or self._router.native_available)
+            and self._shadows.sample(rate)
+        )
+        capturer = self.capturer
+        capture = capturer is not None and capturer.sample(op)
+        if not (compare or capture):
             return None
-        if routed is PYTHON and not self._router.native_available:
-            return None
-        if not self._shadows.sample(rate):
-            return None
-        return ShadowedCall(op, kind, inputs, key, snapshot.stages[op], ts_ns)
+        stage = snapshot.stages[op]
+        return ShadowedCall(op, kind, inputs, key, stage, ts_ns, compare=compare, capture=capture)
 
     def after(self, call: ShadowedCall) -> Callable[[Impl, Any, float], None]:
         """The routed call's `after` / `on_error` hook: hand the comparison to the shadow
         threads (returns at once; the comparison's errors never reach the caller)."""
 
         def settle(served: Impl, outcome: Any, latency_us: float) -> None:
-            self._shadows.submit_call(lambda: self.compare(call, served, outcome, latency_us))
+            if call.capture and self.capturer is not None:
+                exchanges = list(call.trace.exchanges)
+                # The contract now, while the clients' caches hold it (the document is made
+                # later, on the recorder's thread, perhaps once the clients have closed).
+                hint = self._contract_hint(call)
+                self.capturer.submit(
+                    call.op, served.value, call.ts_ns,
+                    lambda: self.capture_document(call, exchanges, hint),
+                )  # fmt: skip
+            if call.compare:
+                self._shadows.submit_call(lambda: self.compare(call, served, outcome, latency_us))
 
         return settle
+
+    def _contract_hint(self, call: ShadowedCall) -> Contract | None:
+        """The contract of a placement, or of a modify's order, from the caches (a dict look-up
+        or two: the caller's `after` hook pays it, for a captured call only)."""
+        inputs = call.inputs
+        try:
+            if call.kind in ("place", "market"):
+                return self.contract(str(inputs[1]))
+            if call.kind == "modify" and type(inputs[1]) is int:
+                contract_id = self.order_contract(inputs[1])
+                return None if contract_id is None else self.contract(contract_id)
+        except Exception:  # the caller's input, unchecked yet: the document will say
+            return None
+        return None
+
+    def capture_document(
+        self, call: ShadowedCall, exchanges: list[Exchange], hint: Contract | None = None
+    ) -> dict[str, Any] | None:
+        """The capture of one settled call (`harness.router.capture`): its checked
+        arguments, the contract its build used (`hint`, read when the call settled, else
+        what the exchanges and caches tell now), its exchanges (scrubbed); None when the
+        arguments did not pass the shared checks (nothing was built: nothing to replay)."""
+        from dataclasses import asdict
+
+        from harness.router.capture import scrub_exchange
+
+        _learn(exchanges, self)
+        try:
+            args = checked_args(call)
+        except InvalidInputError:
+            return None
+        contract = hint
+        if contract is not None:
+            pass
+        elif isinstance(args, PlaceArgs):
+            contract = self.contract(args.contract)
+        elif isinstance(args, ModifyArgs):
+            contract_id = self.order_contract(args.order_id)
+            contract = None if contract_id is None else self.contract(contract_id)
+        return {
+            "kind": call.kind,
+            "key": call.key,
+            "args": list(args),
+            "contract": None if contract is None else asdict(contract),
+            "exchanges": [scrub_exchange(e) for e in exchanges],
+        }
 
     def compare(
         self, call: ShadowedCall, served: Impl, outcome: Any, latency_us: float
@@ -245,7 +364,7 @@ def compare_order_call(
     outcome: Any,
     serving: Codec,
     other: Codec,
-    known: OrderShadow,
+    known: Known,
 ) -> tuple[Difference | None, str | None]:
     """The first difference between the serving side's exchanges of one order call and the
     other side's build and read of them (see the module), and the other side's build error
@@ -293,16 +412,42 @@ def compare_order_call(
     return None, shadow_error
 
 
-def _build(call: ShadowedCall, side: Codec, known: OrderShadow, was_sent: bool) -> Any:
+def build_outcome(call: ShadowedCall, side: Codec, known: Known) -> InvalidInputError | None:
+    """Side `side`'s build of the call from its arguments, as an outcome: the refusal it
+    raises (`InvalidInputError`, a price off the tick grid), else None (a replay's serving
+    side: what it would have returned before anything was sent). Raises `NotComparable`."""
+    try:
+        _build(call, side, known, False)
+    except InvalidInputError as refused:
+        return refused
+    return None
+
+
+def checked_args(call: ShadowedCall) -> Checked:
+    """The call's checked arguments (`call.checked`, else its inputs through the shared
+    checks, remembered); raises `InvalidInputError` as both clients would."""
+    if call.checked is not None:
+        return call.checked
+    inputs = call.inputs
+    found: Checked
+    if call.kind == "place":
+        found = check_place(*inputs[:4], **inputs[4])
+    elif call.kind == "market":
+        found = check_market(*inputs)
+    elif call.kind == "modify":
+        found = check_modify(*inputs[:2], **inputs[2])
+    else:
+        found = check_order_ref(*inputs)
+    call.checked = found
+    return found
+
+
+def _build(call: ShadowedCall, side: Codec, known: Known, was_sent: bool) -> Any:
     """The other side's request from the call's arguments (the shared checks first: a refusal
     there is the same on both sides, since both clients run them in Python)."""
-    inputs = call.inputs
-    if call.kind in ("place", "market"):
-        args = (
-            check_place(*inputs[:4], **inputs[4])
-            if call.kind == "place"
-            else (check_market(*inputs))
-        )
+    checked = checked_args(call)
+    if isinstance(checked, PlaceArgs):
+        args = checked
         call.account_id = args.account_id
         call.tag = args.custom_tag
         contract = known.contract(args.contract)
@@ -312,8 +457,8 @@ def _build(call: ShadowedCall, side: Codec, known: OrderShadow, was_sent: bool) 
             return None
         assert args.custom_tag is not None  # the router makes the tag before routing
         return side.build_place(args, contract, args.custom_tag)
-    if call.kind == "modify":
-        margs = check_modify(*inputs[:2], **inputs[2])
+    if isinstance(checked, ModifyArgs):
+        margs = checked
         call.account_id, call.order_id = margs.account_id, margs.order_id
         tick = None
         if not (margs.limit_price is None and margs.stop_price is None
@@ -324,7 +469,7 @@ def _build(call: ShadowedCall, side: Codec, known: OrderShadow, was_sent: bool) 
                 raise NotComparable(f"the tick size of order {margs.order_id} not known")
             tick = None if contract is None else contract.tick_size
         return side.build_modify(margs, tick)
-    account_id, order_id = check_order_ref(*inputs)
+    account_id, order_id = checked
     call.account_id, call.order_id = account_id, order_id
     return side.build_cancel(account_id, order_id)
 
@@ -379,7 +524,7 @@ def _lookup_request_difference(
     return None
 
 
-def _learn(exchanges: list[Exchange], known: OrderShadow) -> None:
+def _learn(exchanges: list[Exchange], known: Known) -> None:
     """Contracts and order contracts the serving side's answers told (read by the Python
     read steps: an input of the build, not a comparison)."""
     from harness.orders.python import read

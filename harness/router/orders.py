@@ -44,6 +44,7 @@ from harness.orders.reconcile import (
 from harness.orders.validation import new_custom_tag
 from harness.projectx import OrderType
 from harness.router.call import call_async
+from harness.router.capture import Capturer
 from harness.router.core import Router
 from harness.router.order_shadow import OrderShadow, ShadowedCall
 from harness.router.policy import order_failure_action
@@ -110,6 +111,8 @@ class RoutedOrderClient:
     `rust` is None when the native module is unavailable: everything then runs on `python`.
     With `shadows`, a call sampled at the stage's shadow rate is compared with what the other
     side would have sent and read (`harness.router.order_shadow`); the other side sends nothing.
+    With `capturer` too, a call sampled at its migration's `capture.rate` is captured for
+    `harness replay` (`harness.router.capture`).
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class RoutedOrderClient:
         python: OrderClient,
         rust: OrderClient | None,
         shadows: ShadowRunner | None = None,
+        capturer: Capturer | None = None,
     ) -> None:
         self._router = router
         self._python = python
@@ -128,7 +132,9 @@ class RoutedOrderClient:
         self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
         self._placed_on = self._remember_placement  # bound once, not per placement
         self._placed_untargeted = self._remember_untargeted
-        self.shadow = None if shadows is None else OrderShadow(router, shadows, self._sides)
+        self.shadow = (
+            None if shadows is None else OrderShadow(router, shadows, self._sides, capturer)
+        )
 
     def _sides(self) -> tuple[OrderClient, ...]:
         return (self._python,) if self._rust is None else (self._python, self._rust)
@@ -312,7 +318,10 @@ class RoutedOrderClient:
                 attrs = {"symbol": contract_id, "account": account_id}
             routed, targeted = router.route_call(PLACE, key, attrs)
         shadowed = None
-        if self.shadow is not None and router.snapshot.shadow_rates[PLACE] > 0.0:
+        snapshot = router.snapshot
+        if self.shadow is not None and (
+            snapshot.shadow_rates[PLACE] > 0.0 or snapshot.capture_rates[PLACE] > 0.0
+        ):
             shadowed = self.shadow.sample(PLACE, routed, kind, inputs, key, ts_ns)
         if shadowed is not None:
             return self._shadowed(
@@ -471,7 +480,10 @@ class RoutedOrderClient:
             return None, await self._reconcile_mutation(account_id, order_id, call, done)
 
         shadowed = None
-        if self.shadow is not None and router.snapshot.shadow_rates[op] > 0.0:
+        snapshot = router.snapshot
+        if self.shadow is not None and (
+            snapshot.shadow_rates[op] > 0.0 or snapshot.capture_rates[op] > 0.0
+        ):
             shadowed = self.shadow.sample(op, routed, kind, inputs, key, ts_ns)
         if shadowed is not None:
             await self._shadowed(

@@ -17,7 +17,7 @@ not part of the snapshot: it is read on every call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import RolloutConfig, StageConfig
@@ -102,7 +102,9 @@ class Snapshot:
     `stages` its migration's stage, `percent` the stage's configured share (0 for an unknown
     stage), `thresholds` the effective bucket threshold (`percent * 100`, or 0 when disabled),
     `targets` the stage's targets (None: every call), `shadow_rates` the stage's shadow sample
-    rate (0 when Rust may not run at all). `migrations` holds each migration's view.
+    rate (0 when Rust may not run at all), `capture_rates` the migration's `capture.rate` (the
+    share of calls whose inputs and answers are kept for `harness replay`, whatever the stage).
+    `migrations` holds each migration's view.
     `open_breakers` merges the store's open breakers with trips not yet written; `kill` is the
     global kill (config or store); `version` the store's global version (0 before a read).
     """
@@ -119,6 +121,7 @@ class Snapshot:
     open_breakers: frozenset[str]
     native_available: bool
     version: int
+    capture_rates: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def stage(self) -> str:
@@ -205,6 +208,7 @@ def build_snapshot(
     thresholds: dict[str, float] = {}
     targets: dict[str, Targets | None] = {}
     shadow_rates: dict[str, float] = {}
+    capture_rates: dict[str, float] = {}
     for name, migration in rollout.migrations.items():
         row = rows.get(name)
         if shared is not None:
@@ -244,6 +248,7 @@ def build_snapshot(
             thresholds[op] = threshold(share) if enabled and op not in open_breakers else 0.0
             targets[op] = stage_targets
             shadow_rates[op] = rate
+            capture_rates[op] = migration.capture.rate
     return Snapshot(
         migrations=views,
         migration_of=migration_of,
@@ -257,4 +262,5 @@ def build_snapshot(
         open_breakers=open_breakers,
         native_available=native_available,
         version=version,
+        capture_rates=capture_rates,
     )

@@ -57,8 +57,8 @@ class Db:
             help="upgrade: run the migrations (to the head, or REVISION); downgrade: revert them "
             "to REVISION (`base`: no schema); current: print the revision; history: list the "
             "migrations; rebuild-rollups: recompute every minute's rollups from the raw "
-            "outcomes (a repair); prune: delete raw outcomes and shadow comparisons older than "
-            "--older-than (rollups, events and runs stay)",
+            "outcomes (a repair); prune: delete raw outcomes, shadow comparisons and captures "
+            "older than --older-than (rollups, events and runs stay)",
         )
         parser.add_argument(
             "revision",
@@ -148,7 +148,8 @@ def _prune(args: argparse.Namespace, cfg: HarnessConfig) -> int:
     line = (
         f"{redact_url(cfg.db.url)}: {verb} {result.outcomes:,} outcomes and "
         f"{result.shadow_comparisons:,} shadow comparisons before "
-        f"{_iso(result.before_ns)}; rollups, events and runs kept"
+        f"{_iso(result.before_ns)}, {result.captures:,} captures older than "
+        f"{args.older_than}; rollups, events, runs and replay results kept"
     )
     if result.kept_for_stage is not None:
         line += f"; raw rows kept from the start of stage {result.kept_for_stage}"

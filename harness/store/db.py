@@ -51,7 +51,7 @@ __all__ = [
     "write_transaction",
 ]
 
-SCHEMA_REVISION: Final = "0006"
+SCHEMA_REVISION: Final = "0007"
 """The Alembic revision this code reads and writes (kept equal to the head by a test)."""
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS: Final = 2_000

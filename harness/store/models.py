@@ -42,10 +42,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Base",
     "Breaker",
+    "Capture",
     "DirtyBucket",
     "MigrationState",
     "Outcome",
     "OutcomeRollup",
+    "Replay",
     "Retention",
     "RolloutEvent",
     "RolloutState",
@@ -258,6 +260,54 @@ class ShadowComparison(Base):
         Index(None, "stage", "ts_ns"),
         Index(None, "matched", "ts_ns"),
     )
+
+
+class Capture(Base):
+    """One captured routed call (0007): its inputs and answers, for `harness replay`.
+
+    `payload` is zlib of UTF-8 JSON (`harness.router.capture`, format `format`): an order
+    call's checked arguments, the contract the build used and the serving side's exchanges
+    with their raw answers (secrets scrubbed); an aggregation's 1-minute input columns and
+    arguments. `size` is the payload's length in bytes (at most the migration's
+    `capture.max_bytes`); `build_id` the native module's build of the run that captured it.
+    """
+
+    __tablename__ = "captures"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)  # when the call started
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("runs.id"))
+    migration: Mapped[str] = mapped_column(MIGRATION)
+    op: Mapped[str] = mapped_column(OP)
+    served: Mapped[str] = mapped_column(SIDE)
+    build_id: Mapped[str | None] = mapped_column(String(80))
+    format: Mapped[int] = mapped_column(SmallInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index(None, "ts_ns"), Index(None, "migration", "ts_ns"))
+
+
+class Replay(Base):
+    """One operation's result of one `harness replay` (0007): how many captured calls the
+    installed build (`build_id`) replayed, matched and mismatched, and the first difference.
+    The gate's `replay` criterion reads the latest row of each operation for the current
+    build (`gate.replay_required`)."""
+
+    __tablename__ = "replays"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ts_ns: Mapped[int] = mapped_column(BigInteger)
+    build_id: Mapped[str] = mapped_column(String(80))
+    migration: Mapped[str] = mapped_column(MIGRATION)
+    op: Mapped[str] = mapped_column(OP)
+    replayed: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[int] = mapped_column(Integer)
+    mismatched: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    first_field: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (Index(None, "build_id", "migration", "ts_ns"),)
 
 
 class RolloutState(Base):

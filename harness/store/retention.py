@@ -1,5 +1,10 @@
-"""Retention: `harness db prune` deletes raw outcomes and shadow comparisons past an age, while
-the rollups, events, runs and the rollout state stay, so the gate and the history still answer.
+"""Retention: `harness db prune` deletes raw outcomes, shadow comparisons and captures past an
+age, while the rollups, events, runs, replay results and the rollout state stay, so the gate
+and the history still answer.
+
+Captures (`harness.router.capture`) are deleted by age alone, in one transaction after the
+outcomes (they are no gate evidence: a stage's start keeps none of them); each migration's
+writers also delete its captures older than its `capture.retention`.
 
 A prune moves the prune mark (`retention.raw_before_ns`, minute-aligned) forward a batch of
 whole minutes at a time. Each batch is one short write transaction: it deletes the raw outcomes
@@ -30,7 +35,14 @@ from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.db import write_transaction
-from harness.store.models import DirtyBucket, MigrationState, Outcome, Retention, ShadowComparison
+from harness.store.models import (
+    Capture,
+    DirtyBucket,
+    MigrationState,
+    Outcome,
+    Retention,
+    ShadowComparison,
+)
 from harness.store.rollups import MINUTE_NS, NEVER, PRUNE_LOCK, raw_before
 
 __all__ = ["BATCH_ROWS", "MIN_AGE_NS", "PruneResult", "prune"]
@@ -50,7 +62,8 @@ class PruneResult:
     the instant asked for (`now - older_than`, or the current stage's start when that is
     earlier: `kept_for_stage` names the stage); `outcomes` and `shadow_comparisons` deleted;
     `batches` transactions; `stopped_at_ns`: a minute still dirty that stopped it short (the
-    next prune, after compaction, goes on), else None.
+    next prune, after compaction, goes on), else None; `captures` deleted (every capture
+    before `now - older_than`, whatever the stage).
     """
 
     before_ns: int
@@ -61,6 +74,7 @@ class PruneResult:
     dry_run: bool
     kept_for_stage: str | None
     stopped_at_ns: int | None
+    captures: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready values."""
@@ -190,9 +204,14 @@ def prune(
     if stage is not None and stage[0] < asked:
         asked, kept_for = stage[0], stage[1]
     cutoff = asked - asked % MINUTE_NS
+    captures_before = now - older_than_ns
     if dry_run:
         outcomes, shadows, end, dirty = _count(engine, cutoff)
-        return PruneResult(end, asked, outcomes, shadows, 0, True, kept_for, dirty)
+        with engine.connect() as conn:
+            captures = conn.execute(
+                select(func.count()).where(Capture.ts_ns < captures_before)
+            ).scalar_one()
+        return PruneResult(end, asked, outcomes, shadows, 0, True, kept_for, dirty, int(captures))
     total_outcomes = total_shadows = batches = 0
     stopped: int | None = None
     while True:
@@ -206,6 +225,8 @@ def prune(
         if dirty is not None:  # the mark reached a minute still dirty: stop there
             stopped = dirty
             break
+    with write_transaction(engine) as conn:
+        captures = conn.execute(delete(Capture).where(Capture.ts_ns < captures_before)).rowcount
     with engine.connect() as conn:
         mark = raw_before(conn)
     return PruneResult(
@@ -217,4 +238,5 @@ def prune(
         False,
         kept_for,
         stopped,
+        int(captures or 0),
     )

@@ -31,6 +31,8 @@ TABLES = {
     "retention",
     "migration_state",
     "rollout_events",
+    "captures",
+    "replays",
     "alembic_version",
 }
 
@@ -210,4 +212,51 @@ def test_upgrading_to_0005_keeps_every_row_and_moves_the_state_into_each_migrati
         state = read_states(conn)
     assert state is not None and state.migrations["orders"].stage == "canary"
     assert state.open_breakers == frozenset({"place_order"})
+    engine.dispose()
+
+
+def test_upgrading_0006_to_0007_keeps_every_row_and_the_downgrade_takes_only_the_new_tables(
+    db_url,
+):
+    engine = open_engine(db_url)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        for statement in ROWS_AT_0002.values():
+            params = {"sketch": b"\x01\x02"} if ":sketch" in statement else {}
+            conn.execute(text(statement), params)
+    upgrade(engine, "0006")
+    kept = ("runs", "outcomes", "outcome_rollups", "dirty_buckets", "shadow_comparisons",
+            "breakers", "rollout_events", "migration_state")  # fmt: skip
+    with engine.connect() as conn:
+        before = {t: conn.execute(text(f"SELECT * FROM {t}")).mappings().all() for t in kept}
+    assert upgrade(engine) == SCHEMA_REVISION == "0007"
+    with engine.begin() as conn:
+        after = {t: conn.execute(text(f"SELECT * FROM {t}")).mappings().all() for t in kept}
+        conn.execute(
+            text("INSERT INTO captures (id, ts_ns, run_id, migration, op, served, build_id, "
+                 "format, payload, size) VALUES ('c1', 2, 'r1', 'orders', 'place_order', "
+                 "'rust', 'b1', 1, :payload, 3)"),
+            {"payload": b"\x78\x9c\x03"},
+        )  # fmt: skip
+        conn.execute(
+            text("INSERT INTO replays (id, ts_ns, build_id, migration, op, replayed, matched, "
+                 "mismatched, skipped) VALUES ('p1', 3, 'b1', 'orders', 'place_order', 1, 1, "
+                 "0, 0)")
+        )  # fmt: skip
+    for table, rows in before.items():
+        assert [dict(r) for r in after[table]] == [dict(r) for r in rows], table
+    with engine.connect() as conn:
+        payload = conn.execute(text("SELECT payload FROM captures")).scalar_one()
+    assert bytes(payload) == b"\x78\x9c\x03"
+    from harness.store import schema
+
+    schema.migrate(engine, "downgrade", "0006")
+    assert current_revision(engine) == "0006"
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        again = {t: conn.execute(text(f"SELECT * FROM {t}")).mappings().all() for t in kept}
+    assert "captures" not in tables and "replays" not in tables
+    for table, rows in before.items():
+        assert [dict(r) for r in again[table]] == [dict(r) for r in rows], table
+    assert upgrade(engine) == "0007"
     engine.dispose()

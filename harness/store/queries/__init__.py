@@ -19,7 +19,8 @@ holds), `rows` (history rows: errors, fallbacks, shadow comparisons, events, run
 (all-time counts for the metrics exporter). This package re-exports what callers use.
 """
 
-from harness.store.queries.filters import Filters, parse_duration, parse_instant
+from harness.durations import parse_duration
+from harness.store.queries.filters import Filters, parse_instant
 from harness.store.queries.latency import (
     MS_DIGITS,
     LatencyRow,
@@ -35,6 +36,7 @@ from harness.store.queries.rows import (
     fallbacks,
     latest_build,
     reconciled,
+    replay_figures,
     runs,
     shadow,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "percentiles",
     "rates",
     "reconciled",
+    "replay_figures",
     "runs",
     "shadow",
     "window_figures",

@@ -4,46 +4,17 @@ every query takes.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from harness.durations import DURATION, parse_duration
 from harness.errors import InvalidInputError
 from harness.operations import Impl
 from harness.store.rollups import MINUTE_NS
 
 MAX_LIMIT: Final = 100_000
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_UNIT_NS: Final = {
-    "s": 1_000_000_000,
-    "m": MINUTE_NS,
-    "h": 60 * MINUTE_NS,
-    "d": 1_440 * MINUTE_NS,
-    "w": 10_080 * MINUTE_NS,
-}
-_MAX_NS: Final = 100 * 365 * _UNIT_NS["d"]  # a century: anything longer is a typo
-
-
-def parse_duration(
-    text: str, field: str = "duration", examples: str = "30s, 15m, 1h, 2h30m, 7d"
-) -> int:
-    """Nanoseconds of a duration like `90s`, `15m`, `1h`, `2h30m`, `7d`, `1w` (at most a century).
-
-    Raises `InvalidInputError(field, text, ...)` for anything else, its reason showing
-    `examples` (valid values for `field`: a caller that takes only whole minutes names those).
-    """
-    value = text.strip().lower() if isinstance(text, str) else ""
-    parts = _DURATION.findall(value)
-    if not value or not parts or "".join(n + u for n, u in parts) != value:
-        raise InvalidInputError(field, text, f"expected a duration such as {examples}")
-    total = sum(int(n) * _UNIT_NS[u] for n, u in parts)
-    if total <= 0:
-        raise InvalidInputError(field, text, "must be longer than zero")
-    if total > _MAX_NS:
-        raise InvalidInputError(field, text, "longer than a century")
-    return total
 
 
 def parse_instant(text: str, field: str, now_ns: int | None = None) -> int:
@@ -51,7 +22,7 @@ def parse_instant(text: str, field: str, now_ns: int | None = None) -> int:
     ISO-8601 timestamp (`2026-11-30T14:00`, `...Z`, an offset; naive means UTC)."""
     now = time.time_ns() if now_ns is None else now_ns
     value = text.strip() if isinstance(text, str) else ""
-    if _DURATION.match(value.lower()):
+    if DURATION.match(value.lower()):
         return now - parse_duration(value, field)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,8 +13,11 @@ from sqlalchemy import Connection, Engine, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from harness.errors import InvalidInputError
+from harness.gate.figures import ReplayFigures
 from harness.store.models import (
+    Capture,
     Outcome,
+    Replay,
     RolloutEvent,
     Run,
     ShadowComparison,
@@ -246,6 +250,27 @@ def latest_build(engine: Engine | Connection) -> str | None:
     with connection(engine) as conn:
         found = conn.execute(query).scalar()
     return None if found is None else str(found)
+
+
+def replay_figures(
+    engine: Engine | Connection, build_id: str | None, ops: Sequence[str] | None
+) -> ReplayFigures:
+    """The replay evidence of `build_id` for the gate's `replay` criterion: which of `ops`
+    (None: every operation) have captures, and per operation the latest `harness replay` of
+    that build (matched, mismatched)."""
+    c, r = Capture, Replay
+    captured_q = select(c.op).distinct()
+    latest_q = select(r.op, r.matched, r.mismatched).order_by(r.ts_ns)
+    if ops is not None:
+        captured_q = captured_q.where(c.op.in_(list(ops)))
+        latest_q = latest_q.where(r.op.in_(list(ops)))
+    results: dict[str, tuple[int, int]] = {}
+    with connection(engine) as conn:
+        captured = sorted(str(op) for (op,) in conn.execute(captured_q))
+        if build_id is not None:
+            for op, matched, mismatched in conn.execute(latest_q.where(r.build_id == build_id)):
+                results[str(op)] = (int(matched), int(mismatched))  # the latest wins
+    return ReplayFigures(build_id, tuple(captured), results)
 
 
 def _run_reason(summary: str | None) -> str | None:
