@@ -13,6 +13,7 @@ from harness.orders.trace import Trace
 __all__ = [
     "Aggregator",
     "OrderClient",
+    "__git_commit__",
     "__version__",
     "aggregate_columns",
     "build_cancel",
