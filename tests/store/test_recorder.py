@@ -29,6 +29,7 @@ from harness.recorder import (
     OutcomeRecord,
     Recorder,
 )
+from harness.recorder import writer as writer_module
 from harness.recorder.writer import _Batch, _Status
 from harness.store.db import open_engine, sqlite_path, upgrade
 from harness.store.models import Outcome, OutcomeRollup, ShadowComparison
@@ -251,11 +252,14 @@ def sleeps_of(thread: threading.Thread) -> int:
     return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
 
 
-def test_the_writer_wakes_once_per_batch_not_once_per_row(store, tmp_path):
+def test_the_writer_wakes_once_per_batch_not_once_per_row(store, tmp_path, monkeypatch):
     """Rows queued below `batch_size` wait for their batch's deadline: the writer thread sleeps
     through them (it used to be woken by every shadow row, and every outcome past the batch
     size took a lock to set the wake-up again). The caller yields the CPU after each row, so
-    a writer woken per row would get to run each time."""
+    a writer woken per row would get to run each time. The rollup compaction is put off: on a
+    loaded machine the loop can outlast its 5 s, and a compaction's database round trips are
+    context switches too (seen: 65 on PostgreSQL)."""
+    monkeypatch.setattr(writer_module, "COMPACT_EVERY_S", 3600.0)
     engine, run_id = store
     slow = RecorderConfig(batch_size=5_000, flush_interval_s=3600.0, retry_s=0.1)
     recorder = Recorder(engine, slow, spill_dir=tmp_path, name=run_id)
