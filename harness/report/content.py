@@ -23,15 +23,7 @@ from harness.store import queries
 from harness.store.models import RolloutEvent, ShadowComparison
 from harness.store.queries.window import shadow_conditions
 from harness.store.rollups import MINUTE_NS
-from harness.store.state import EventKind
-
-STAGE_KINDS: Final = (
-    EventKind.START,
-    EventKind.PROMOTE,
-    EventKind.ROLLBACK,
-    EventKind.AUTO_ROLLBACK,
-)
-"""The event kinds that make a stage current (`to_stage`)."""
+from harness.store.state import STAGE_EVENT_KINDS
 
 POINTS: Final = 60
 """About how many buckets a picture's time axis has: the bucket is the window / 60, rounded up
@@ -148,14 +140,14 @@ def _latest_time_at(engine: Engine, migration: str, stage: str) -> tuple[int, in
     own = or_(e.migration == migration, e.migration.is_(None))
     with engine.connect() as conn:
         began = conn.execute(
-            select(func.max(e.ts_ns)).where(own, e.kind.in_(STAGE_KINDS), e.to_stage == stage)
+            select(func.max(e.ts_ns)).where(own, e.kind.in_(STAGE_EVENT_KINDS), e.to_stage == stage)
         ).scalar()
         if began is None:
             reason = f"migration {migration} was never at this stage (harness query events)"
             raise InvalidInputError("stage", stage, reason)
         ended = conn.execute(
             select(func.min(e.ts_ns)).where(
-                own, e.kind.in_(STAGE_KINDS), e.ts_ns > began, e.to_stage != stage
+                own, e.kind.in_(STAGE_EVENT_KINDS), e.ts_ns > began, e.to_stage != stage
             )
         ).scalar()
     return int(began), int(ended) if ended is not None else time.time_ns()

@@ -111,6 +111,17 @@ class EventKind:
     ROWS_DROPPED = "rows_dropped"
 
 
+STAGE_EVENT_KINDS: Final = (
+    EventKind.START,
+    EventKind.PROMOTE,
+    EventKind.AUTO_PROMOTE,
+    EventKind.ROLLBACK,
+    EventKind.AUTO_ROLLBACK,
+)
+"""The event kinds that make a stage current (their `to_stage`): the one list the report's
+`--stage` window, the dashboard's previous stage and a moved-state check read."""
+
+
 class StateConflictError(HarnessError):
     """The state changed under an action (another process acted first); nothing was written."""
 
@@ -196,10 +207,7 @@ class Expected:
         """(phrase, the event kinds that make such a move) for each difference from `state`."""
         out: list[tuple[str, tuple[str, ...]]] = []
         if self.stage is not None and state.stage != self.stage:
-            stage_kinds = (
-                EventKind.PROMOTE, EventKind.AUTO_PROMOTE, EventKind.ROLLBACK,
-                EventKind.AUTO_ROLLBACK,
-            )  # fmt: skip
+            stage_kinds = tuple(k for k in STAGE_EVENT_KINDS if k != EventKind.START)
             out.append((f"the stage is now {state.stage!r}, not {self.stage!r}", stage_kinds))
         if self.kill is not None and state.kill != self.kill:
             said = "the kill flag was set" if state.kill else "the kill flag was cleared"

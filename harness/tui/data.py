@@ -49,7 +49,7 @@ from harness.store.queries import (
     window_figures,
 )
 from harness.store.rollups import MINUTE_NS
-from harness.store.state import EventKind, LiveState
+from harness.store.state import STAGE_EVENT_KINDS, EventKind, LiveState
 from harness.tui import scope
 
 __all__ = [
@@ -128,15 +128,6 @@ class StageLeft:
     left_by: str
 
 
-_STAGE_EVENTS: Final = (
-    EventKind.START,
-    EventKind.PROMOTE,
-    EventKind.AUTO_PROMOTE,
-    EventKind.ROLLBACK,
-    EventKind.AUTO_ROLLBACK,
-)
-
-
 def stage_left(engine: Engine, state: LiveState) -> StageLeft | None:
     """The stage left when the current one was entered (None: the rollout started at the
     current stage, or the log holds no event that entered it). Two rows of the event log,
@@ -149,7 +140,7 @@ def stage_left(engine: Engine, state: LiveState) -> StageLeft | None:
     query = (
         select(e.kind, e.ts_ns, e.from_stage, e.to_stage)
         .distinct()
-        .where(e.kind.in_(_STAGE_EVENTS), e.ts_ns <= state.stage_since_ns)
+        .where(e.kind.in_(STAGE_EVENT_KINDS), e.ts_ns <= state.stage_since_ns)
         .order_by(e.ts_ns.desc())
         .limit(2)
     )

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from storekit import NOW_NS, seed_history
 
 from report.kit import MARK, NOW_ISO, harness, png_pixels, png_size, seed
 
@@ -129,3 +130,17 @@ def test_markdown_stage_windows_and_bad_input(store_url, tmp_path):
         assert len(lines) == 1 and f"invalid {field}=" in lines[0], refused.stderr
     assert not list(tmp_path.glob("r.pdf")) and not list(tmp_path.glob("[xyz].html"))
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_stage_reached_by_automatic_promotion_has_a_window(store_url, tmp_path):
+    # `shadow` entered by the monitor's `auto_promote`, left by a manual promote: --stage finds
+    # it as it finds a stage a person promoted to.
+    history = (("start", "off", 60), ("auto_promote", "shadow", 40), ("promote", "canary", 20))
+    seed_history(store_url, tmp_path, NOW_NS, history)
+    out = tmp_path / "auto.md"
+    done = harness("report", "--migration", "orders", "--stage", "shadow", "--out", str(out),
+                   f"db.url={store_url}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "2026-11-30T23:20:00Z to 2026-11-30T23:40:00Z" in text
+    assert "the latest time it was current" in text
