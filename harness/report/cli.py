@@ -10,6 +10,8 @@ inside the commands.
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -18,6 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 from harness.config import HarnessConfig, redact_url
 from harness.errors import InvalidInputError
+from harness.output import printable
 from harness.store import queries
 from harness.store.db import open_store
 
@@ -47,7 +50,11 @@ def _instants(args: argparse.Namespace) -> tuple[int | None, int | None]:
 
 
 def _out(text: str, suffixes: tuple[str, ...]) -> Path:
-    """`--out` as a path: its suffix one of `suffixes`, its folder existing."""
+    """`--out` as a path: not empty, its suffix one of `suffixes`, its folder existing and
+    writable (a probe file created and removed there, so that a folder such as /proc is refused
+    before the database is read). `InvalidInputError` naming `--out` otherwise."""
+    if not text.strip():
+        raise InvalidInputError("--out", text, f"empty: give a file name ending {suffixes[0]}")
     path = Path(text)
     if path.suffix.lower() not in suffixes:
         reason = f"the suffix decides the format: one of {', '.join(suffixes)}"
@@ -56,7 +63,20 @@ def _out(text: str, suffixes: tuple[str, ...]) -> Path:
         raise InvalidInputError("--out", text, f"no such folder {str(path.parent)!r}")
     if path.is_dir():
         raise InvalidInputError("--out", text, "is a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        reason = f"cannot write in {str(path.parent)!r}: {exc.strerror or exc}"
+        raise InvalidInputError("--out", text, reason) from None
+    os.close(fd)
+    os.unlink(probe)
     return path
+
+
+def _unwritable(text: str, exc: OSError) -> InvalidInputError:
+    """A write that failed after `_out`'s probe (a full disk, a folder made read-only), as the
+    one-line `--out` error; the file was not written (`harness.report.files`)."""
+    return InvalidInputError("--out", text, f"cannot write: {exc.strerror or exc}")
 
 
 class Report:
@@ -90,7 +110,7 @@ class Report:
         since, until = _instants(args)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         default = f"harness-report-{args.migration or 'all'}-{stamp}.html"
-        out = _out(args.out or default, REPORT_SUFFIXES)
+        out = _out(default if args.out is None else args.out, REPORT_SUFFIXES)
         if args.stage is not None:
             queries.Filters(stage=args.stage)  # 1 to 255 printable characters
         engine = open_store(cfg.db.url, read_only=True)
@@ -105,11 +125,15 @@ class Report:
             "database": redact_url(cfg.db.url),
             "version": _version(),
         }
-        if out.suffix.lower() == ".html":
-            _write_html(out, found, head)
-        else:
-            _write_markdown(out, found, head)
-        print(f"{out}: report of {', '.join(s.window.migration for s in found) or 'nothing'}")
+        try:
+            if out.suffix.lower() == ".html":
+                _write_html(out, found, head)
+            else:
+                _write_markdown(out, found, head)
+        except OSError as exc:
+            raise _unwritable(str(out), exc) from None
+        covered = ", ".join(s.window.migration for s in found) or "nothing"
+        print(f"{printable(str(out))}: report of {covered}")
         return 0
 
 
@@ -134,25 +158,36 @@ def _write_html(out: Path, found: list[Section], head: dict[str, str]) -> None:
 
 def _write_markdown(out: Path, found: list[Section], head: dict[str, str]) -> None:
     """The Markdown file and its pictures in `<stem>-pictures/` beside it: the pictures first
-    (each written atomically), the file last, so that a file never links a missing picture."""
+    (each written atomically), the file last, so that a file never links a missing picture.
+    On an error the pictures written here (and the folder, if made here) are removed."""
     from harness.report import as_markdown
     from harness.report.charts import pictures
     from harness.report.files import write_atomically
 
     folder = out.with_name(f"{out.stem}-pictures")
-    linked = []
-    for s in found:
-        drawn = pictures(s)
-        if drawn:
-            folder.mkdir(exist_ok=True)
-        paths = []
-        for p in drawn:
-            name = f"{s.window.migration}-{p.name}.png"
-            write_atomically(folder / name, partial(_put, data=p.png))
-            paths.append((p, f"{folder.name}/{name}"))
-        linked.append(paths)
-    text = as_markdown.render(found, linked, **head)
-    write_atomically(out, partial(_put, data=text.encode("utf-8")))
+    made = not folder.exists()
+    written: list[Path] = []
+    try:
+        linked = []
+        for s in found:
+            drawn = pictures(s)
+            if drawn:
+                folder.mkdir(exist_ok=True)
+            paths = []
+            for p in drawn:
+                name = f"{s.window.migration}-{p.name}.png"
+                write_atomically(folder / name, partial(_put, data=p.png))
+                written.append(folder / name)
+                paths.append((p, f"{folder.name}/{name}"))
+            linked.append(paths)
+        text = as_markdown.render(found, linked, **head)
+        write_atomically(out, partial(_put, data=text.encode("utf-8")))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
 
 
 class Export:
@@ -174,6 +209,7 @@ class Export:
     def run(args: argparse.Namespace, cfg: HarnessConfig) -> int:
         """Write the file; print its path, the rows and the time taken."""
         from harness.report.export import export
+        from harness.store.cli import check_names
 
         out = _out(args.out, EXPORT_SUFFIXES)
         since, until = _instants(args)
@@ -183,8 +219,11 @@ class Export:
         began = time.monotonic()
         engine = open_store(cfg.db.url, read_only=True)
         try:
+            check_names(args, engine, cfg)  # as `harness query`: before the file is touched
             rows = export(engine, filters, out)
+        except OSError as exc:
+            raise _unwritable(str(out), exc) from None
         finally:
             engine.dispose()
-        print(f"{out}: {rows:,} outcomes in {time.monotonic() - began:.1f} s")
+        print(f"{printable(str(out))}: {rows:,} outcomes in {time.monotonic() - began:.1f} s")
         return 0

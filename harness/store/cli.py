@@ -428,7 +428,7 @@ class Query:
             raise InvalidInputError("bucket", args.bucket, reason)
         engine = open_store(cfg.db.url, read_only=True)
         try:
-            _check_names(args, engine, cfg)
+            check_names(args, engine, cfg)
             rows = _rows(args, engine, filters)
         finally:
             engine.dispose()
@@ -445,10 +445,12 @@ class Query:
         return 0
 
 
-def _check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> None:
+def check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> None:
     """Refuse an `--op` or `--migration` that neither the store nor the config knows, naming
     the known ones (a typo would otherwise print an empty table, read as "no calls"). The
-    built-in operations and the configured ones are known before any call was recorded."""
+    built-in operations and the configured ones are known before any call was recorded.
+    `args` has `op` and `migration` (None: not given); `InvalidInputError` (field `op` or
+    `migration`). Also `harness export outcomes`'s check, made before its file is touched."""
     if args.op is None and args.migration is None:
         return
     with engine.connect() as conn:

@@ -76,6 +76,37 @@ def test_a_bad_out_or_filter_is_refused_and_nothing_is_written(sqlite_url, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".db") == ["kept.csv"]
 
 
+def test_an_unwritable_or_empty_out_and_unknown_names_are_refused(sqlite_url, tmp_path):
+    seed(sqlite_url, tmp_path)
+    db = f"db.url={sqlite_url}"
+    kept = tmp_path / "kept.csv"
+    kept.write_text("before\n")
+    for args, field, value in (
+        (("--out", "/proc/x.csv"), "--out", "'/proc/x.csv'"),  # a folder no file can be made in
+        (("--out", "/proc/x.parquet"), "--out", "'/proc/x.parquet'"),
+        (("--out", ""), "--out", "''"),
+        (("--out", str(kept), "--op", "nosuch"), "op", "'nosuch'"),
+        (("--out", str(kept), "--migration", "nosuch"), "migration", "'nosuch'"),
+    ):
+        refused = harness("export", "outcomes", *args, db, cwd=tmp_path)
+        assert refused.returncode == 2, (args, refused.stderr)
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"invalid {field}={value}" in lines[0], refused.stderr
+        assert "known: " in lines[0] or field == "--out"
+    assert kept.read_text() == "before\n"
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*.part"))
+
+
+def test_a_written_path_is_printed_escaped(sqlite_url, tmp_path):
+    seed(sqlite_url, tmp_path)
+    name = "o\x1b[2J.csv"
+    done = harness("export", "outcomes", "--until", NOW_ISO, "--out", name,
+                   f"db.url={sqlite_url}", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "o\\x1b[2J.csv: " in done.stdout
+    assert (tmp_path / name).is_file()
+
+
 def test_the_documented_columns_are_the_exported_ones():
     from pathlib import Path
 

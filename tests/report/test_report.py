@@ -132,6 +132,26 @@ def test_markdown_stage_windows_and_bad_input(store_url, tmp_path):
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_an_unwritable_or_empty_out_is_refused_and_nothing_written(sqlite_url, tmp_path):
+    seed(sqlite_url, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for out in ("/proc/x.html", "/proc/x.md", ""):
+        refused = harness("report", "--until", NOW_ISO, "--out", out, f"db.url={sqlite_url}",
+                          cwd=tmp_path)  # fmt: skip
+        assert refused.returncode == 2, (out, refused.stderr)
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"invalid --out={out!r}" in lines[0], refused.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no default-named file either
+    # A Markdown report's pictures folder that cannot be made: the one line, nothing left.
+    (tmp_path / "r-pictures").write_text("a file where the folder goes\n")
+    refused = harness("report", "--until", NOW_ISO, "--out", str(tmp_path / "r.md"),
+                      f"db.url={sqlite_url}", cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "invalid --out=" in lines[0], refused.stderr
+    assert not (tmp_path / "r.md").exists() and not list(tmp_path.glob(".*.part"))
+
+
 def test_stage_reached_by_automatic_promotion_has_a_window(store_url, tmp_path):
     # `shadow` entered by the monitor's `auto_promote`, left by a manual promote: --stage finds
     # it as it finds a stage a person promoted to.
