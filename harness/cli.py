@@ -52,7 +52,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": (
         "harness.report.cli:Report",
-        "the decision report: gate, figures, pictures, mismatches, events in one HTML file",
+        "the decision report: gate, figures, pictures, mismatches, events in one HTML or Markdown "
+        "file",
     ),
     "export": ("harness.report.cli:Export", "every recorded call as Parquet or CSV (pandas)"),
     "replay": (

@@ -91,6 +91,16 @@ def _wall(key: str, value: object) -> time:
     return time(int(found.group(1)), int(found.group(2)))
 
 
+def _zone(key: str, tz: str) -> ZoneInfo:
+    """The zone named `tz` (an IANA name); `ConfigError` at `key` when `zoneinfo` does not
+    know it."""
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        reason = "not a time zone zoneinfo knows (an IANA name such as America/Chicago)"
+        raise ConfigError(key, tz, reason) from None
+
+
 def parse_trading_hours(
     where: str,
     tz: str | None,
@@ -104,16 +114,14 @@ def parse_trading_hours(
     not know, a time not `HH:MM`, `open` equal to `close`, a day not in `DAYS`, no day."""
     if tz is None and open_at is None and close_at is None and days is None:
         return None
+    if tz is not None:  # judged first: a wrong zone given alone is named, not the parts unset
+        _zone(f"{where}.tz", tz)
     for name, value in (("tz", tz), ("open", open_at), ("close", close_at)):
         if value is None:
             raise ConfigError(
                 f"{where}.{name}", None, "must be set: tz, open and close go together"
             )
-    try:
-        zone = ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        reason = "not a time zone zoneinfo knows (an IANA name such as America/Chicago)"
-        raise ConfigError(f"{where}.tz", tz, reason) from None
+    zone = _zone(f"{where}.tz", str(tz))
     opens = _wall(f"{where}.open", open_at)
     closes = _wall(f"{where}.close", close_at)
     if opens == closes:

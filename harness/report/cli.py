@@ -82,7 +82,10 @@ def _unwritable(text: str, exc: OSError) -> InvalidInputError:
 class Report:
     """`harness report [--migration NAME] [--stage S] [--since ...] [--until ...] [--out FILE]`."""
 
-    help = "the decision report: gate, figures, pictures, mismatches, events in one file"
+    help = (
+        "the decision report: gate, figures, pictures, mismatches, events in one HTML or "
+        "Markdown file"
+    )
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -136,8 +136,16 @@ def test_nothing_configured_is_none_and_a_migration_override_applies_to_it_alone
             ],
             "gate.trading_hours.days.1='fry': must be one of mon",
         ),
+        (  # a wrong zone given alone is named, not the parts left unset
+            ["gate.trading_hours.tz=Mars/Base"],
+            "gate.trading_hours.tz='Mars/Base': not a time zone",
+        ),
         (
             ["rollout.migrations.orders.gate.trading_hours.tz=Nowhere"],
+            "rollout.migrations.orders.gate.trading_hours.tz='Nowhere': not a time zone",
+        ),
+        (
+            ["rollout.migrations.orders.gate.trading_hours.tz=America/Chicago"],
             "rollout.migrations.orders.gate.trading_hours.open=None: must be set",
         ),
         (

@@ -164,3 +164,10 @@ def test_stage_reached_by_automatic_promotion_has_a_window(store_url, tmp_path):
     text = out.read_text()
     assert "2026-11-30T23:20:00Z to 2026-11-30T23:40:00Z" in text
     assert "the latest time it was current" in text
+
+
+def test_the_help_names_both_formats(tmp_path):
+    for args in (("report", "--help"), ("--help",)):
+        done = harness(*args, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "in one HTML or Markdown file" in " ".join(done.stdout.split()), args
