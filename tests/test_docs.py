@@ -241,3 +241,18 @@ def test_nothing_cites_files_outside_the_repository() -> None:
         for hit in re.findall(r"\bshared/[\w./-]+", text)
     ]
     assert cites == []
+
+
+def test_the_run_samples_show_what_harness_run_prints() -> None:
+    # The README's and docs/run.md's `harness run` samples: the `build:` line under the
+    # headline, and the table's columns those `print_summary` lays out, in order.
+    code = (ROOT / "harness" / "run" / "summary.py").read_text()
+    rows = code[code.index("    rows = [\n") : code.index('for o in summary["ops"]')]
+    columns = re.findall(r'^\s+"([^"]+)": ', rows, re.MULTILINE)
+    assert columns[:3] == ["op", "migration", "calls"], columns
+    for page in (ROOT / "README.md", DOCS / "run.md"):
+        text = page.read_text()
+        assert re.search(r"^run [0-9a-f]{32}: .*\nbuild: \S+\n", text, re.MULTILINE), page
+        header = re.search(r"^op +┃.*$", text, re.MULTILINE)
+        assert header is not None, page
+        assert [c.strip() for c in header.group().split("┃")] == columns, page
