@@ -256,3 +256,19 @@ def test_the_run_samples_show_what_harness_run_prints() -> None:
         header = re.search(r"^op +┃.*$", text, re.MULTILINE)
         assert header is not None, page
         assert [c.strip() for c in header.group().split("┃")] == columns, page
+
+
+def test_the_readme_status_sample_shows_every_line_status_prints() -> None:
+    # `harness status` prints the table, then per migration its since/ladder line, then the
+    # native module, the build and the gate (harness/control/cli.py): the README shows them all.
+    text = (ROOT / "README.md").read_text()
+    sample = text[text.index("$ harness status") :].split("```")[0]
+    for pattern in (
+        r"^migration +┃ stage",
+        r"^orders: since \S+; ladder .*; automatic promotion (on|off)",
+        r"^bars: since \S+; ladder .*; automatic promotion (on|off)",
+        r"^native module \(latest run\): ",
+        r"^build \(latest run\): ",
+        r"^gate: (PASS|FAIL|INCONCLUSIVE) ",
+    ):
+        assert re.search(pattern, sample, re.MULTILINE), pattern
