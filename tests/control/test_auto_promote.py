@@ -231,7 +231,11 @@ def test_status_gate_and_query_events_say_it_as_a_person_reads_it(engine, store_
             "gate.auto_promote_until=production",
             "invalid gate.auto_promote_until='production': must be below the last stage",
         ),
-        ("gate.trading_hours.tz=Mars/Base", "invalid gate.trading_hours.open=None: must be set"),
+        ("gate.trading_hours.tz=Mars/Base", "invalid gate.trading_hours.tz='Mars/Base'"),
+        (
+            "gate.trading_hours.tz=America/Chicago",
+            "invalid gate.trading_hours.open=None: must be set",
+        ),
     ],
 )
 def test_a_bad_setting_stops_the_command_with_one_line(store_url, tmp_path, override, line):
