@@ -21,8 +21,14 @@ from harness.errors import InvalidInputError
 
 
 async def main(db_url: str, placements: int) -> dict[str, object]:
+    # No order shadows (production samples 1%): every row the writer counts is an outcome.
     h = harness.open(
-        [f"db.url={db_url}", "broker.sim.profile=bench", "rollout.start_stage=production"]
+        [
+            f"db.url={db_url}",
+            "broker.sim.profile=bench",
+            "rollout.start_stage=production",
+            "rollout.stages.5.shadow_sample_rate=0.0",
+        ]
     )
     account = (await h.orders.accounts())[0].id
     contract = (await h.orders.resolve_contract("MNQ")).id

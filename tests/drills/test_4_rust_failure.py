@@ -80,7 +80,7 @@ def test_a_rust_panic_falls_back_records_why_and_trips_the_breaker(tmp_path: Pat
     assert "place_order" in status.stdout and "OPEN" in status.stdout
     assert breaker.returncode == 0 and "NativePanicError" in breaker.stdout
     # The fallback rate is shown with its figures by `harness status` (and `harness gate`).
-    assert "FAIL place_order fallback_rate: rust fallbacks" in status.stdout
+    assert "FAIL orders place_order fallback_rate: rust fallbacks" in status.stdout
     # The other operations stayed on Rust: only the failing one is cut off (the automatic
     # rollback, if its check came during the run, may lower their share, not fail them).
     assert ops(data)["aggregate_bars"]["served_by_rust"] > 0

@@ -49,8 +49,14 @@ def test_four_processes_follow_one_promotion_and_route_alike(tmp_path: Path, pg_
             tmp_path, "promote", "--force", "--reason", "drill 7", "--json", f"db.url={pg_url}"
         )
         assert promoted.returncode == 0, promoted.stderr
-        (event,) = rows(pg_url, "SELECT ts_ns, to_stage FROM rollout_events WHERE kind = 'promote'")
-        assert event["to_stage"] == TO
+        # Without --migration every migration moves together: one event each, one instant.
+        promotions = rows(
+            pg_url, "SELECT ts_ns, to_stage, migration FROM rollout_events WHERE kind = 'promote'"
+        )
+        assert sorted(e["migration"] for e in promotions) == ["bars", "orders"]
+        assert {e["to_stage"] for e in promotions} == {TO}
+        assert len({e["ts_ns"] for e in promotions}) == 1
+        event = promotions[0]
         wait_until(
             lambda: (
                 rows(

@@ -54,12 +54,12 @@ PG_NOWHERE = "postgresql+psycopg://drill@127.0.0.1:1/harness"
 CASES = [
     # malformed and hostile configs
     Case("config", ("status", "workload.trades=many"), ("workload.trades", "many", "integer")),
-    Case("config", ("status", "rollout.stages.0.percent.place_order=150"),
+    Case("config", ("status", "rollout.stages.0.percent={place_order:150}"),
          ("rollout.stages.0.percent.place_order", "0..100")),
-    Case("config", ("status", "rollout.stages.2.percent.cancel_order=-5"),
-         ("rollout.stages.2.percent.cancel_order", "0..100")),
-    Case("config", ("status", "rollout.stages.5.percent.place_order=10"),
-         ("rollout.stages.5.percent.place_order", "must not go down")),
+    Case("config", ("status", "rollout.stages.2.percent=-5"),
+         ("rollout.stages.2.percent", "0..100")),
+    Case("config", ("status", "rollout.stages.5.percent=10"),
+         ("rollout.stages.5.percent", "must not go down")),
     Case("config", ("status", "rollout.start_stage=nope"), ("rollout.start_stage", "nope")),
     Case("config", ("status", "db=nosuch"), ("db", "nosuch", "unknown option")),
     Case("config", ("status", "rollout=nosuch"), ("rollout", "nosuch", "unknown option")),
@@ -118,7 +118,8 @@ CASES = [
          ("since", "1h", "before --until")),
     Case("query filter", ("query", "latency", "--bucket", "30s"), ("bucket", "30s")),
     Case("query filter", ("query", "errors", "--limit", "-1"), ("limit", "-1")),
-    Case("query filter", ("query", "errors", "--op", "place_order; DROP TABLE runs"), ("--op",)),
+    Case("query filter", ("query", "errors", "--op", "place_order; DROP TABLE runs"),
+         ("op", "DROP TABLE", "no such operation")),
     Case("query filter", ("query", "runs", "--run", ""), ("run", "printable")),
     Case("query filter", ("query", "errors", "--stage", "x" * 300), ("stage", "255")),
     # database URLs that point nowhere
@@ -135,8 +136,8 @@ CASES = [
     Case("refused action", ("rollback", "--to", "nosuch", "--reason", "x"), ("nosuch",)),
     Case("refused action", ("breaker", "reset"), ("--op",)),
     Case("refused action", ("promote", "--force", "--reason", "x",
-                            "rollout.stages.5.percent.place_order=10"),
-         ("rollout.stages.5.percent.place_order",)),
+                            "rollout.stages.5.percent=10"),
+         ("rollout.stages.5.percent",)),
 ]  # fmt: skip
 
 
