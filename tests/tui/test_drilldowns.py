@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from harness.operations import Impl, Operation
 from harness.store import queries
-from harness.tui.screens.history import LIMIT, HistoryScreen, shown
+from harness.tui.screens.history import LIMIT, HistoryScreen, cell, shown
 
 from .conftest import app_on, loaded, until
 
@@ -113,6 +113,7 @@ async def test_the_event_log_and_the_runs(seeded_sqlite):
         [run] = queries.runs(seeded_sqlite.engine, queries.Filters(), LIMIT)
         assert table_rows(screen)[0][0] == run["run"][:12]
         assert f"run {run['run']} (test, running)" in detail(screen)
+        assert f", build {cell(run['build_id'])};" in detail(screen)  # the evidence's build
 
 
 async def test_the_event_log_shows_an_automatic_promotion_with_its_verdict(seeded_sqlite):

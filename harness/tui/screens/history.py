@@ -422,6 +422,7 @@ class RunsScreen(HistoryScreen):
         ("host", "host"),
         ("pid", "pid"),
         ("native_available", "native"),
+        ("build_id", "build"),
         ("rows_recorded", "rows"),
         ("rows_dropped", "dropped"),
     )
@@ -440,6 +441,7 @@ class RunsScreen(HistoryScreen):
             f"run {row['run']} ({row['kind']}, {row['status']}) by {row['user']} on "
             f"{row['host']} pid {row['pid']}, harness {row['version']}\n"
             f"started {row['started']}, ended {cell(row['ended'])}; native module "
-            f"{'available' if row['native_available'] else 'UNAVAILABLE'}; "
+            f"{'available' if row['native_available'] else 'UNAVAILABLE'}, build "
+            f"{cell(row['build_id'])}; "
             f"{row['rows_recorded']:,} rows recorded, {row['rows_dropped']:,} dropped"
         )
