@@ -225,6 +225,7 @@ class OrderShadow:
         threads (returns at once; the comparison's errors never reach the caller)."""
 
         def settle(served: Impl, outcome: Any, latency_us: float) -> None:
+            hint: Contract | None = None
             if call.capture and self.capturer is not None:
                 exchanges = list(call.trace.exchanges)
                 # The contract now, while the clients' caches hold it (the document is made
@@ -235,7 +236,13 @@ class OrderShadow:
                     lambda: self.capture_document(call, exchanges, hint),
                 )  # fmt: skip
             if call.compare:
-                self._shadows.submit_call(lambda: self.compare(call, served, outcome, latency_us))
+                # The contract too, for the same reason: the comparison may run after the
+                # clients closed and forgot their caches (a call settled as the bot exits).
+                if hint is None:
+                    hint = self._contract_hint(call)
+                self._shadows.submit_call(
+                    lambda: self.compare(call, served, outcome, latency_us, hint)
+                )
 
         return settle
 
@@ -286,11 +293,19 @@ class OrderShadow:
         }
 
     def compare(
-        self, call: ShadowedCall, served: Impl, outcome: Any, latency_us: float
+        self,
+        call: ShadowedCall,
+        served: Impl,
+        outcome: Any,
+        latency_us: float,
+        hint: Contract | None = None,
     ) -> bool | None:
         """Compare one call and record the comparison; True when matched, None when it is not
-        a comparison (an input unknown without I/O)."""
+        a comparison (an input unknown without I/O). `hint`: the contract of a placement or
+        of a modify's order, read from the clients' caches when the call settled."""
         started = perf_counter_ns()
+        if hint is not None:
+            self._learn_hint(call, hint)
         other = PYTHON if served is RUST else RUST
         exchanges = list(call.trace.exchanges)
         try:
@@ -315,6 +330,14 @@ class OrderShadow:
             )
         )  # fmt: skip
         return diff is None
+
+    def _learn_hint(self, call: ShadowedCall, hint: Contract) -> None:
+        inputs = call.inputs
+        if call.kind in ("place", "market"):
+            self.learn_contract(str(inputs[1]), hint)
+        elif call.kind == "modify" and type(inputs[1]) is int:
+            self.learn_contract(hint.id, hint)
+            self.learn_order(inputs[1], hint.id)
 
     # ----- what the shadow knows without I/O -----------------------------------------------------
 

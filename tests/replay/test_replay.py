@@ -154,7 +154,12 @@ def test_a_broken_build_is_caught_by_the_order_shadow_naming_the_field(
 ):
     url = f"sqlite:///{tmp_path / 'harness.db'}"
     env = {"HARNESS_TEST_BROKEN_CODEC": hook}
-    data = run(tmp_path, gateway, url, "rollout.start_stage=shadow", env=env)
+    # Every placement compared, however slowly the shadow threads run on a loaded machine
+    # (at the default max_in_flight a burst beyond 4 pending comparisons is skipped, counted).
+    data = run(
+        tmp_path, gateway, url, "rollout.start_stage=shadow", "rollout.shadow.max_in_flight=64",
+        env=env,
+    )  # fmt: skip
     rows = query(
         url, "SELECT op, field, matched FROM shadow_comparisons WHERE run_id = :r AND "
         "op = 'place_order'", r=data["run"],

@@ -5,6 +5,7 @@ the shadow sends nothing (the simulator's request counts judge)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -68,7 +69,7 @@ def settle(h: harness.Harness) -> None:
 
 
 async def test_the_shadow_stage_compares_every_order_call_and_sends_nothing_more(
-    open_shadowed, store_url, sim, tmp_path
+    store_url, open_shadowed, sim, tmp_path
 ):
     # The same calls without shadows first, on a database of their own (a stage is stored).
     plain_url = f"sqlite:///{tmp_path / 'plain.db'}"
@@ -159,7 +160,7 @@ async def test_a_build_that_changes_one_field_is_named(
 
 @pytest.mark.parametrize(("stage", "rate", "serving", "broken"), SIDES)
 async def test_a_read_that_misreads_a_refusal_is_named(
-    open_shadowed, store_url, sim, stage, rate, serving, broken
+    store_url, open_shadowed, sim, stage, rate, serving, broken
 ):
     h = open_shadowed(store_url, stage, rate)
     assert h.orders.shadow is not None
@@ -209,6 +210,35 @@ async def test_a_rust_call_sampled_after_unsampled_ones_is_compared(open_shadowe
         ("place_order", "rust", True),
         ("modify_order", "rust", True),
     ]
+    assert h.stats().shadows.skipped == 0
+
+
+async def test_a_call_compared_after_the_clients_closed_is_still_compared(
+    open_shadowed, sqlite_url, monkeypatch
+):
+    # A bot that exits right after a sampled call: its comparison may run on the shadow
+    # threads after the order clients closed and forgot their caches (the contract was
+    # resolved by an earlier call, so the sampled call's own exchanges do not hold it).
+    h = open_shadowed(sqlite_url, "production", 0.0)
+    await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag="resolves")
+    for stage in h.router.rollout.stages:
+        stage.shadow_sample_rate = 1.0
+    h.refresh()
+    shadow = h.orders.shadow
+    assert shadow is not None
+    release = threading.Event()
+    compare = shadow.compare
+
+    def late(*args: Any) -> bool | None:
+        assert release.wait(30)
+        return compare(*args)
+
+    monkeypatch.setattr(shadow, "compare", late)
+    await h.orders.place_market_order(ACCOUNT, MNQ, "sell", 1, custom_tag="last")
+    await h.orders.aclose()  # the clients forget their sessions and caches
+    release.set()
+    settle(h)
+    assert [(r["op"], r["matched"]) for r in comparisons(sqlite_url)] == [("place_order", True)]
     assert h.stats().shadows.skipped == 0
 
 
