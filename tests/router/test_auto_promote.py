@@ -39,7 +39,7 @@ CLIMB = ["off", "shadow", "canary", "staging", "staging_50"]
 
 
 async def test_bars_climbs_to_the_stage_before_production_by_itself_and_stops(
-    open_harness, store_url, base_config
+    store_url, open_harness, base_config
 ):
     migrations = copy.deepcopy(base_config.rollout.migrations)
     migrations["bars"].gate.auto_promote = True
@@ -101,7 +101,7 @@ async def test_bars_climbs_to_the_stage_before_production_by_itself_and_stops(
 
 
 async def test_orders_climbs_by_itself_on_real_orders_while_bars_stays(
-    open_harness, store_url, base_config
+    store_url, open_harness, base_config
 ):
     migrations = copy.deepcopy(base_config.rollout.migrations)
     orders = migrations["orders"]
@@ -146,7 +146,7 @@ async def test_orders_climbs_by_itself_on_real_orders_while_bars_stays(
     assert {("half", "rust"), ("most", "rust")} <= {(r["stage"], r["served"]) for r in served}
 
 
-async def test_outside_trading_hours_nothing_is_promoted(open_harness, store_url):
+async def test_outside_trading_hours_nothing_is_promoted(store_url, open_harness):
     # A session that opens two hours from now (UTC, every day): closed while the test runs.
     now = datetime.now(UTC)
     closed = TradingHoursConfig(

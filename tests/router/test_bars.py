@@ -159,7 +159,7 @@ def shadow_rows(url: str) -> list[dict]:
 
 @pytest.mark.parametrize("mechanism", ["thread", "process"])
 async def test_a_wrong_shadow_is_caught_recorded_and_never_returned(
-    open_harness, store_url, mechanism
+    store_url, open_harness, mechanism
 ):
     # Stage `shadow`: Python serves every call, Rust runs beside it (here: a wrong engine).
     h = open_harness(url=store_url, stage="shadow", rollout__shadow__mechanism=mechanism)

@@ -33,7 +33,7 @@ async def place(h, n: int, prefix: str) -> None:
 
 @pytest.mark.parametrize("per_build", [True, False])
 async def test_two_builds_in_one_stage_the_gate_judges_only_the_second(
-    open_harness, store_url, monkeypatch, per_build
+    store_url, open_harness, monkeypatch, per_build
 ):
     monkeypatch.setenv(BUILD_ID_TEST_ENV, "0.1.0+aaaaaaaaaaaa.111111111111")
     first = open_harness(url=store_url, stage="production")

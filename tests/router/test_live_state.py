@@ -26,7 +26,7 @@ def broken() -> BrokerUnavailableError:
     return BrokerUnavailableError("connect failed (deliberate)", endpoint=PLACE, maybe_sent=False)
 
 
-async def test_the_store_kill_switch_takes_effect_on_the_next_call(open_harness, store_url):
+async def test_the_store_kill_switch_takes_effect_on_the_next_call(store_url, open_harness):
     h = open_harness(url=store_url, stage="production")
     await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1)
     h.kill("incident 42", who="alice")
@@ -45,7 +45,7 @@ async def test_the_store_kill_switch_takes_effect_on_the_next_call(open_harness,
     assert events[2]["who"] == "alice" and events[2]["reason"] == "incident 42"
 
 
-async def test_a_kill_set_elsewhere_reaches_this_process_without_a_restart(open_harness, store_url):
+async def test_a_kill_set_elsewhere_reaches_this_process_without_a_restart(store_url, open_harness):
     h = open_harness(url=store_url, stage="production")
     other = open_engine(store_url)
     try:
@@ -71,7 +71,7 @@ CHANGER = textwrap.dedent(
 
 
 async def test_a_stage_change_by_another_process_is_followed_by_the_next_refresh(
-    open_harness, store_url
+    store_url, open_harness
 ):
     """Within about `refresh_s` of the commit, counted in the poller's refreshes rather than in
     seconds (a loaded machine delays a refresh, never the rule): the one under way at the commit
@@ -93,7 +93,7 @@ async def test_a_stage_change_by_another_process_is_followed_by_the_next_refresh
 
 
 async def test_the_breaker_trips_after_repeated_rust_failures_and_a_reset_closes_it(
-    open_harness, store_url, sim
+    store_url, open_harness, sim
 ):
     h = open_harness(url=store_url, stage="production", rollout__breaker__failures=3)
     h.orders.use_client(
@@ -134,7 +134,7 @@ async def test_the_breaker_trips_after_repeated_rust_failures_and_a_reset_closes
     assert events[3]["who"] == "carol"
 
 
-async def test_an_open_breaker_in_the_store_reaches_a_new_process(open_harness, store_url):
+async def test_an_open_breaker_in_the_store_reaches_a_new_process(store_url, open_harness):
     from harness.store.state import trip_breaker
 
     first = open_harness(url=store_url, stage="production")
@@ -148,7 +148,7 @@ async def test_an_open_breaker_in_the_store_reaches_a_new_process(open_harness, 
 
 
 async def test_native_unavailable_runs_pure_python_and_records_it(
-    open_harness, store_url, monkeypatch
+    store_url, open_harness, monkeypatch
 ):
     monkeypatch.setenv("HARNESS_NO_NATIVE", "1")
     h = open_harness(url=store_url, stage="production")
@@ -206,7 +206,7 @@ def test_a_real_import_failure_runs_pure_python(sqlite_url):
 
 @pytest.mark.parametrize("stage", ["mystery"])
 async def test_a_stage_unknown_to_this_process_sends_everything_to_python(
-    open_harness, store_url, stage
+    store_url, open_harness, stage
 ):
     from harness.store.state import set_stage
 

@@ -30,7 +30,7 @@ def _bars() -> dict[str, np.ndarray]:
     return minute_bars(30)
 
 
-async def test_bars_climb_to_production_while_orders_stay_at_canary(open_harness, store_url):
+async def test_bars_climb_to_production_while_orders_stay_at_canary(store_url, open_harness):
     h = open_harness(url=store_url, stage="canary")
     set_stage(h.engine, "production", kind=EventKind.PROMOTE, migration="bars", who="ana")
     h.refresh()
@@ -52,7 +52,7 @@ async def test_bars_climb_to_production_while_orders_stay_at_canary(open_harness
     ]  # fmt: skip
 
 
-async def test_a_stage_targeting_mnq_sends_only_mnq_to_rust(open_harness, store_url):
+async def test_a_stage_targeting_mnq_sends_only_mnq_to_rust(store_url, open_harness):
     h = open_harness(url=store_url, stage="off")
     mnq_only = StageConfig("mnq", Percentages(100.0), 0.0, TargetsConfig(symbols=["MNQ"]))
     for name in ("orders", "bars"):  # the by_symbol ladder's idea: MNQ at 100% first
@@ -72,7 +72,7 @@ async def test_a_stage_targeting_mnq_sends_only_mnq_to_rust(open_harness, store_
 
 
 async def test_modify_and_cancel_of_an_order_not_targeted_are_recorded_not_targeted(
-    open_harness, store_url
+    store_url, open_harness
 ):
     # They follow the placing side; before, an MES order's modify and cancel were recorded as
     # targeted, so the figures showed them as "hashed to Python" at a 100% stage.
@@ -110,7 +110,7 @@ def test_accounts_targeting_admits_only_the_accounts_listed():
     assert not both.admits({"account": 12345, "symbol": "CON.F.US.MES.Z26"})
 
 
-async def test_a_registered_sync_operation_falls_back_and_records(open_harness, store_url):
+async def test_a_registered_sync_operation_falls_back_and_records(store_url, open_harness):
     h = open_harness(url=store_url, stage="production")
     calls: list[str] = []
 
@@ -142,7 +142,7 @@ async def test_a_registered_sync_operation_falls_back_and_records(open_harness, 
     assert {s["migration"] for s in starts} == {"orders", "bars", "double"}
 
 
-async def test_a_non_idempotent_operation_is_never_repeated(open_harness, store_url):
+async def test_a_non_idempotent_operation_is_never_repeated(store_url, open_harness):
     h = open_harness(url=store_url, stage="production")
     calls: list[str] = []
 
@@ -162,7 +162,7 @@ async def test_a_non_idempotent_operation_is_never_repeated(open_harness, store_
         h.register_operation("mixed", python=python_side, rust=lambda x: x)
 
 
-async def test_a_registered_operation_is_shadowed_and_a_mismatch_recorded(open_harness, store_url):
+async def test_a_registered_operation_is_shadowed_and_a_mismatch_recorded(store_url, open_harness):
     h = open_harness(url=store_url, stage="shadow")  # 0% live, every call shadowed
     square = h.register_operation(
         "square", python=lambda x: x * x, rust=lambda x: x * x + (1 if x == 3 else 0),
@@ -181,7 +181,7 @@ async def test_a_registered_operation_is_shadowed_and_a_mismatch_recorded(open_h
     assert got[1]["migration"] == "square"
 
 
-async def test_a_registered_operation_trips_its_breaker(open_harness, store_url):
+async def test_a_registered_operation_trips_its_breaker(store_url, open_harness):
     h = open_harness(url=store_url, stage="production", rollout__breaker__failures=2)
 
     def broken(x: int) -> int:
@@ -205,7 +205,7 @@ async def test_a_registered_operation_trips_its_breaker(open_harness, store_url)
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_a_registered_operations_bad_input_is_the_callers_error(
-    open_harness, store_url, is_async
+    store_url, open_harness, is_async
 ):
     """Rust raising ValueError (or TypeError) for bad input reaches the caller as it is: no
     rerun on Python, no breaker failure; `caller_errors=()` makes it a fallback again."""
@@ -273,7 +273,7 @@ BARS_CRITERIA = OpCriteria(
 Rust side failing every call FAILs `fallback_rate` (critical) within a few hundred calls."""
 
 
-async def test_two_migrations_climb_judge_and_roll_back_on_their_own(open_harness, store_url):
+async def test_two_migrations_climb_judge_and_roll_back_on_their_own(store_url, open_harness):
     """bars climbs to production on its own evidence while orders stays at canary; each has its
     own verdict and events; bars' Rust side failing rolls back bars alone."""
     h = open_harness(

@@ -28,7 +28,7 @@ def _calls(h) -> int:
 
 @pytest.mark.parametrize("stage", list(SIDES))
 async def test_a_refused_call_with_an_order_id_past_64_bits_stops_no_recording(
-    open_harness, store_url, stage
+    store_url, open_harness, stage
 ):
     h = open_harness(url=store_url, stage=stage)
     with pytest.raises(InvalidInputError):
@@ -69,7 +69,7 @@ async def test_a_refused_call_with_an_order_id_past_64_bits_stops_no_recording(
 
 @pytest.mark.parametrize("stage", list(SIDES))
 async def test_tags_the_broker_would_refuse_are_refused_and_recorded_escaped_and_cut(
-    open_harness, store_url, sim, stage
+    store_url, open_harness, sim, stage
 ):
     # A customTag with a control character or past 128 characters is refused by both clients
     # before anything is sent; the refused call is still one row, its tag made to fit.
