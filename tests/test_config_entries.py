@@ -96,3 +96,52 @@ def test_the_cli_takes_it_and_refuses_a_wrong_one_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "harness status: error: invalid gate.ops.ema.min_samples='ten': must be an integer"
     ]
+
+
+def test_one_operations_percentage_at_a_stage_whose_percent_is_one_number():
+    cfg = compose(["rollout.stages.2.percent.place_order=10"])
+    canary = cfg.rollout.stages[2]
+    assert canary.name == "canary" and canary.percent.plain() == {"*": 5.0, "place_order": 10.0}
+    assert [canary.percent.of(op) for op in ("place_order", "cancel_order", "ema")] == [10, 5, 5]
+    again = compose(["rollout.stages.2.percent.place_order=10", "rollout.stages.2.percent.ema=7"])
+    assert again.rollout.stages[2].percent.plain() == {"*": 5.0, "place_order": 10.0, "ema": 7.0}
+    by_symbol = compose(
+        ["rollout=by_symbol", "rollout.migrations.orders.stages.2.percent.place_order=50"]
+    )
+    mnq = by_symbol.rollout.migrations["orders"].stages[2]
+    assert (mnq.name, mnq.percent.of("place_order"), mnq.percent.of("cancel_order")) == (
+        "mnq",
+        50,
+        100,
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ("rollout.stages.2.percent.place_order=140", "within 0..100"),
+        ("rollout.stages.3.percent.place_order=1", "must not go down"),
+        ("rollout.stages.9.percent.place_order=1", "no stage 9: rollout.stages has stages 0..5"),
+        ("rollout.stages.2.percent.Place=1", "not an operation's name"),
+        ("rollout.stages.2.percent.place_order=abc", "must be a number"),
+        ("rollout.migrations.orders.stages.1.percent.place_order=1", "climbs rollout.stages"),
+    ],
+)
+def test_a_wrong_percentage_of_one_operation_names_its_key(override, reason):
+    with pytest.raises(ConfigError) as refused:
+        compose([override])
+    assert refused.value.field == override.partition("=")[0] and reason in str(refused.value)
+
+
+def test_a_star_in_a_percent_mapping_is_every_other_operation(tmp_path):
+    (tmp_path / "rollout").mkdir()
+    (tmp_path / "rollout" / "mine.yaml").write_text(
+        "defaults: [default, _self_]\n"
+        "stages:\n"
+        "  - {name: 'off', percent: 0, shadow_sample_rate: 0.0}\n"
+        "  - {name: canary, percent: {'*': 5, aggregate_bars: 50}, shadow_sample_rate: 0.1}\n"
+        "  - {name: production, percent: 100, shadow_sample_rate: 0.01}\n"
+    )
+    cfg = compose(["rollout=mine"], config_dir=tmp_path)
+    canary = cfg.rollout.stages[1].percent
+    assert (canary.of("aggregate_bars"), canary.of("place_order")) == (50, 5)

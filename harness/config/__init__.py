@@ -48,7 +48,7 @@ from harness.config.schema import (
     WorkloadConfig,
 )
 from harness.errors import ConfigError, InvalidInputError
-from harness.operations import BUILTIN_MIGRATIONS, check_name
+from harness.operations import BUILTIN_MIGRATIONS, NAME_PATTERN, check_name
 from harness.output import unsafe_character
 from harness.redact import REDACTED, redact_url
 
@@ -158,8 +158,9 @@ def compose(
     from omegaconf.errors import OmegaConfBaseException
 
     _register()
-    entries = [o for o in hydra_overrides if _entry_override(o) is not None]
-    hydra_overrides = [o for o in hydra_overrides if o not in entries]
+    per_op = [o for o in hydra_overrides if _PERCENT_OF_OP.match(o)]
+    entries = [o for o in hydra_overrides if o not in per_op and _entry_override(o) is not None]
+    hydra_overrides = [o for o in hydra_overrides if o not in entries and o not in per_op]
     try:
         with initialize_config_dir(
             config_dir=str(CONF_DIR), version_base="1.3", job_name="harness"
@@ -167,6 +168,7 @@ def compose(
             # With Hydra's own node, for the group options chosen (the gate's name below).
             composed = hydra_compose("config", overrides=hydra_overrides, return_hydra_config=True)
         _apply_entry_overrides(composed, entries)
+        _apply_percent_of_op(composed, per_op)
         choices = composed.hydra.runtime.choices
         sections = [f.name for f in fields(HarnessConfig)]
         for key in composed:
@@ -244,6 +246,44 @@ def _apply_entry_overrides(composed: Any, entries: Sequence[str]) -> None:
             with open_dict(node):  # Hydra composes in struct mode: new keys are refused
                 node[name] = _ENTRY_MAPPINGS[mapping]()
         OmegaConf.update(node, f"{name}.{inner}" if inner else name, value, merge=True)
+
+
+_PERCENT_OF_OP: Final = re.compile(
+    r"^[+]{0,2}(rollout\.(?:migrations\.\w+\.)?stages\.\d+\.percent)\.(\w+)=(.*)$", re.DOTALL
+)
+"""`rollout.stages.2.percent.place_order=10`: one operation's percentage at one stage, whether
+the stage's `percent` is a mapping or one number (`_apply_percent_of_op`)."""
+
+
+def _apply_percent_of_op(composed: Any, overrides: Sequence[str]) -> None:
+    """Apply, in order, overrides of one operation's percentage at one stage. Onto a stage
+    whose `percent` is one number for every operation (the shipped ladder), Hydra cannot (a
+    number has no key `place_order`): the number stays every other operation's (`'*'`) and
+    the operation gets its own, `{'*': 5, place_order: 10}` (`percentages`). A stage or a
+    migration that does not exist is OmegaConf's error, turned into `ConfigError` naming the
+    key by the caller."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import DictConfig, OmegaConf
+
+    for override in overrides:
+        found = _PERCENT_OF_OP.match(override)
+        assert found is not None
+        where, op = found.group(1), found.group(2)
+        value = OverridesParser.create().parse_override(override).value()
+        if not NAME_PATTERN.match(op):
+            reason = "not an operation's name (lower-case letters, digits and _, at most 32)"
+            raise ConfigError(f"{where}.{op}", value, reason)
+        ladder, _, index = where.removesuffix(".percent").rpartition(".")
+        stages = OmegaConf.select(composed, ladder)
+        if stages is None or int(index) >= len(stages):
+            have = f"stages 0..{len(stages) - 1}" if stages else "no ladder of its own"
+            if not stages and ladder != "rollout.stages":
+                have += " (the migration climbs rollout.stages)"
+            raise ConfigError(f"{where}.{op}", value, f"no stage {index}: {ladder} has {have}")
+        node = OmegaConf.select(composed, where)
+        mapping = dict(node) if isinstance(node, DictConfig) else {"*": node}
+        mapping[op] = value
+        OmegaConf.update(composed, where, mapping, merge=False)
 
 
 _GROUPS: Final = ("rollout", "broker", "db", "gate", "workload")
@@ -703,12 +743,17 @@ def percentages(where: str, value: Any) -> Percentages:
         return Percentages(float(value))
     if isinstance(value, dict):
         per_op: dict[str, float] = {}
+        default: float | None = None
         for op, number in value.items():
-            check_name(where, str(op))
+            if str(op) != "*":
+                check_name(where, str(op))
             if isinstance(number, bool) or not isinstance(number, int | float):
                 raise ConfigError(f"{where}.{op}", number, "must be a number")
-            per_op[str(op)] = float(number)
-        return Percentages(None, per_op)
+            if str(op) == "*":
+                default = float(number)
+            else:
+                per_op[str(op)] = float(number)
+        return Percentages(default, per_op)
     raise ConfigError(where, value, "must be a number or a mapping op -> number")
 
 

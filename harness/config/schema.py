@@ -58,8 +58,10 @@ class Percentages:
     """Share of each operation's calls sent to Rust at one stage, in percent (0..100).
 
     One number for every operation of the migration (`percent: 25`), or a mapping per operation
-    (`percent: {place_order: 5, modify_order: 5}`). `compose` turns a stage's `percent` into
-    this object (`harness.config.validate`); an operation a mapping does not name gets 0.
+    (`percent: {place_order: 5, modify_order: 5}`) whose key `'*'` is every operation it does
+    not name (`{'*': 25, place_order: 10}`). `compose` turns a stage's `percent` into this
+    object (`harness.config.validate`); an operation a mapping does not name, without `'*'`,
+    gets 0.
     """
 
     __slots__ = ("default", "per_op")
@@ -82,8 +84,10 @@ class Percentages:
         return self.default is not None or op in self.per_op
 
     def plain(self) -> float | dict[str, float]:
-        """As written in YAML: the number, or the mapping."""
-        return self.default if self.default is not None else dict(self.per_op)
+        """As written in YAML: the number, or the mapping (`'*'` for the default)."""
+        if not self.per_op and self.default is not None:
+            return self.default
+        return dict(self.per_op) if self.default is None else {"*": self.default, **self.per_op}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Percentages):
