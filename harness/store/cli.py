@@ -446,14 +446,29 @@ class Query:
 
 
 def check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> None:
-    """Refuse an `--op` or `--migration` that neither the store nor the config knows, naming
-    the known ones (a typo would otherwise print an empty table, read as "no calls"). The
-    built-in operations and the configured ones are known before any call was recorded.
-    `args` has `op` and `migration` (None: not given); `InvalidInputError` (field `op` or
-    `migration`). Also `harness export outcomes`'s check, made before its file is touched."""
-    if args.op is None and args.migration is None:
+    """Refuse an `--op`, `--migration` or `--stage` that neither the store nor the config
+    knows, and a `--build` no run's `build_id` starts with, naming the known ones (a typo would
+    otherwise print an empty table, read as "no calls"). The built-in operations and the
+    configured ones and stages are known before any call was recorded. `args` has `op` and
+    `migration`, perhaps `stage` and `build` (None: not given); `InvalidInputError` (field
+    `op`, `migration`, `stage` or `build`). Also `harness export outcomes`'s and `harness
+    report`'s check, made before a file is touched."""
+    stage, build = getattr(args, "stage", None), getattr(args, "build", None)
+    if args.op is None and args.migration is None and stage is None and build is None:
         return
     with engine.connect() as conn:
+        if stage is not None:
+            ladders = [cfg.rollout.stages]
+            ladders += [cfg.rollout.ladder(name) for name in cfg.rollout.migration_names()]
+            stages = {*queries.known_stages(conn), *(s.name for ladder in ladders for s in ladder)}
+            if stage not in stages:
+                reason = f"no such stage; known: {', '.join(sorted(stages))}"
+                raise InvalidInputError("stage", stage, reason)
+        if build is not None and not queries.known_builds(conn, 1, prefix=build):
+            latest = queries.known_builds(conn)
+            known = f"latest: {', '.join(latest)}" if latest else "no run has a build_id yet"
+            reason = f"no run's build_id starts with it; {known}"
+            raise InvalidInputError("build", build, reason)
         if args.op is not None:
             configured = [op for name in cfg.rollout.migration_names() for op in
                           cfg.rollout.operations_of(name)]  # fmt: skip

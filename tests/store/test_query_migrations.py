@@ -209,7 +209,12 @@ def test_query_op_takes_a_registered_operation_and_migration(store, capsys):
 
 @pytest.mark.parametrize(
     ("flag", "value", "known"),
-    [("--op", "emma", "ema, modify_order"), ("--migration", "signal", "orders, signals")],
+    [
+        ("--op", "emma", "ema, modify_order"),
+        ("--migration", "signal", "orders, signals"),
+        ("--stage", "canery", "canary, off, production, shadow"),
+        ("--build", "0.2", "no run has a build_id yet"),
+    ],
 )
 def test_an_unknown_op_or_migration_is_refused_naming_the_known_ones(store, flag, value, known):
     engine, _, _ = store
@@ -222,3 +227,18 @@ def test_an_unknown_op_or_migration_is_refused_naming_the_known_ones(store, flag
     assert f"{flag.lstrip('-')}={value!r}" in done.stderr and known in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_build_is_known_by_any_prefix_of_its_id(db_url, tmp_path, capsys):
+    engine = open_engine(db_url)
+    upgrade(engine)
+    for build in ("0.1.0+aaaa.1111", "0.1.0+bbbb.2222", "0.1.0+aaaa.1111"):
+        start_run(engine, kind="test", config={}, native_available=True, build_id=build)
+    url = url_of(engine)
+    engine.dispose()
+    assert main(["query", "runs", "--build", "0.1.0+bb", "--json", f"db.url={url}"]) == 0
+    assert [r["build_id"] for r in json.loads(capsys.readouterr().out)] == ["0.1.0+bbbb.2222"]
+    assert main(["query", "runs", "--build", "0.1.0+cc", f"db.url={url}"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid build='0.1.0+cc': no run's build_id starts with it; latest: " in err
+    assert "0.1.0+aaaa.1111, 0.1.0+bbbb.2222" in err  # newest first, each once

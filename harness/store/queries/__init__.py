@@ -28,7 +28,7 @@ from harness.store.queries.latency import (
     percentile_ms,
     percentiles,
 )
-from harness.store.queries.names import known_migrations, known_ops
+from harness.store.queries.names import known_builds, known_migrations, known_ops, known_stages
 from harness.store.queries.rates import RateRow, rates
 from harness.store.queries.rows import (
     errors,
@@ -52,8 +52,10 @@ __all__ = [
     "errors",
     "events",
     "fallbacks",
+    "known_builds",
     "known_migrations",
     "known_ops",
+    "known_stages",
     "latency",
     "latest_build",
     "op_figures",

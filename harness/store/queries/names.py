@@ -15,10 +15,17 @@ from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection, Select, select, union
 
-from harness.store.models import MigrationState, Outcome, OutcomeRollup
+from harness.store.models import MigrationState, Outcome, OutcomeRollup, Run
 from harness.store.queries.plan import window_plan
 
-__all__ = ["known_migrations", "known_ops", "migrations_of_runs", "runs_of_migration"]
+__all__ = [
+    "known_builds",
+    "known_migrations",
+    "known_ops",
+    "known_stages",
+    "migrations_of_runs",
+    "runs_of_migration",
+]
 
 
 def known_ops(conn: Connection) -> list[str]:
@@ -29,6 +36,32 @@ def known_ops(conn: Connection) -> list[str]:
         select(Outcome.op).where(raw).distinct(),
     )
     return sorted({str(op) for op in conn.execute(query).scalars()})
+
+
+def known_stages(conn: Connection) -> list[str]:
+    """Every stage the store has calls at or a migration in, sorted."""
+    raw = window_plan(conn, None, None).raw
+    query = union(
+        select(MigrationState.stage),
+        select(OutcomeRollup.stage).distinct(),
+        select(Outcome.stage).where(raw).distinct(),
+    )
+    return sorted({str(stage) for stage in conn.execute(query).scalars() if stage})
+
+
+def known_builds(conn: Connection, limit: int = 5, prefix: str | None = None) -> list[str]:
+    """The `build_id`s of the latest runs (those starting with `prefix` when given, as
+    `--build` matches), newest first, at most `limit` different ones."""
+    found: list[str] = []
+    query = select(Run.build_id).where(Run.build_id.is_not(None)).order_by(Run.started_ns.desc())
+    if prefix is not None:
+        query = query.where(Run.build_id.startswith(prefix, autoescape=True))
+    for build in conn.execute(query.limit(1000)).scalars():
+        if build not in found:
+            found.append(str(build))
+            if len(found) == limit:
+                break
+    return found
 
 
 def known_migrations(conn: Connection) -> list[str]:
