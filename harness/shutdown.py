@@ -13,8 +13,8 @@ thread, so there are two ways in:
   still the installed one, and from the main thread: `aclose()` does it there);
 - a harness opened on another thread, while the main thread's handler is not ours, arms the
   C-level handler of `faulthandler.register`, which any thread may install and which only
-  writes (the threads' tracebacks) into a pipe, as a signal handler may; a watcher thread
-  blocked on that pipe does the flush and the rest. With a previous Python handler,
+  writes (the interrupted thread's traceback) into a pipe, as a signal handler may; a watcher
+  thread blocked on that pipe does the flush and the rest. With a previous Python handler,
   faulthandler chains to it (it then runs on the main thread as before).
 
 A bot that installs its own SIGTERM handler after opening replaces the harness's: it calls
@@ -150,8 +150,13 @@ class _Watcher:
         # chain: faulthandler then raises the signal again for the previous handler (a Python
         # handler runs on the main thread as before); without it the default (terminate) is
         # not applied: the watcher applies it once the rows are flushed.
+        # all_threads=False: the C handler then reads only the frames of the thread it
+        # interrupted, which cannot change under it. With every thread's, the handler walks
+        # the interpreter's thread list while the watcher (woken by its first write) closes
+        # the harnesses and their threads end: on a loaded machine that walk read a freed
+        # thread state and the process died of SIGSEGV instead of SIGTERM.
         faulthandler.register(
-            signal.SIGTERM, file=write_fd, all_threads=True, chain=previous != signal.SIG_DFL
+            signal.SIGTERM, file=write_fd, all_threads=False, chain=previous != signal.SIG_DFL
         )
         watcher = cls(previous, read_fd, write_fd)
         watcher._thread.start()
