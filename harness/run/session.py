@@ -258,7 +258,8 @@ class Session:
         finally:
             self._trips_over = True
             await h.aclose(status=status, reason=reason)
-        recorder = h.stats().recorder  # this process's count, whatever the store took
+        stats = h.stats()
+        recorder = stats.recorder  # this process's count, whatever the store took
         exit_status = self._exit_status(workload, settlement, recorder)
         facts = RunFacts(
             run_id=h.run_id,
@@ -279,6 +280,7 @@ class Session:
             recorder=recorder,
             native_error=h.native.error,
             build_id=h.build_id,
+            shadows=stats.shadows,
         )
         from harness.store.db import open_store
 

@@ -17,7 +17,8 @@ The figures come from the store after the recorder flushed, through the same que
     migration's own verdict in `gate.migrations.<name>`), problems [{trade, symbol, step,
     error, action}], leftovers {found, after_sweep}, stale_runs [{run, pid, started, kind,
     open_orders, open_positions, swept {cancelled, closed, failed} or null, status}],
-    crashed, native {available, error}, env_kill (TOPSTEPX_USE_RUST was false: all to Python)
+    crashed, native {available, error}, build_id, env_kill (TOPSTEPX_USE_RUST was false: all
+    to Python), shadows {submitted, skipped, failed, abandoned} (this process's shadow runs)
 
 `ops` has a row per built-in operation and per other operation (a bot's registered one) with
 calls in this run; `migration` is the migration the operation belongs to (the config's, else
@@ -54,6 +55,7 @@ from harness.store import queries
 
 if TYPE_CHECKING:
     from harness.recorder import RecorderStats
+    from harness.router.shadow import ShadowStats
 
 __all__ = ["RunFacts", "build_summary", "print_summary"]
 
@@ -96,6 +98,8 @@ class RunFacts:
     """Why the native module could not be used (None: it was available)."""
     build_id: str | None = None
     """The native module's build (`harness.native.build_id`)."""
+    shadows: ShadowStats | None = None
+    """This process's shadow runs at close (`Harness.stats().shadows`)."""
 
 
 def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[str, Any]:
@@ -171,6 +175,16 @@ def build_summary(engine: Engine, cfg: HarnessConfig, facts: RunFacts) -> dict[s
         "native": {"available": facts.native_error is None, "error": facts.native_error},
         "build_id": facts.build_id,
         "env_kill": not env_allows_rust(),
+        "shadows": None if facts.shadows is None else _shadows(facts.shadows),
+    }
+
+
+def _shadows(stats: ShadowStats) -> dict[str, int]:
+    return {
+        "submitted": stats.submitted,
+        "skipped": stats.skipped,
+        "failed": stats.failed,
+        "abandoned": stats.abandoned,
     }
 
 
@@ -254,6 +268,14 @@ def print_summary(summary: dict[str, Any], stream: TextIO | None = None) -> None
         print(
             f"ROWS LOST by an earlier run: {table_cell(recorder['earlier_lost'])} rows of its "
             f"spill file could not be replayed (damaged file kept: {kept})",
+            file=out,
+        )
+    shadows = summary.get("shadows")
+    if shadows and (shadows["skipped"] or shadows["failed"] or shadows["abandoned"]):
+        print(
+            f"shadows not compared: {table_cell(shadows['skipped'])} skipped (max_in_flight "
+            f"reached, or an order's input unknown without I/O), {table_cell(shadows['failed'])}"
+            f" failed to run, {table_cell(shadows['abandoned'])} abandoned at close",
             file=out,
         )
     settled = [f"{o['op']} {o['reconciled']}" for o in summary["ops"] if o["reconciled"]]

@@ -39,6 +39,7 @@ SUMMARY_KEYS = {
     "crashed",
     "native",
     "env_kill",
+    "shadows",
 }
 OP_KEYS = {
     "op",

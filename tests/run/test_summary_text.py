@@ -61,3 +61,13 @@ def test_nothing_is_said_when_nothing_was_lost():
     text = _text(_summary())
     assert "recorded: 21 of 84 calls (dropped: 0)" in text
     assert "ROWS LOST" not in text and "spill" not in text
+
+
+def test_shadows_not_compared_are_said_and_nothing_when_every_one_was():
+    summary = _summary()
+    summary["shadows"] = {"submitted": 40, "skipped": 3, "failed": 1, "abandoned": 0}
+    text = _text(summary)
+    assert "shadows not compared: 3 skipped (max_in_flight reached" in text
+    assert "1 failed to run, 0 abandoned at close" in text
+    summary["shadows"] = {"submitted": 40, "skipped": 0, "failed": 0, "abandoned": 0}
+    assert "shadows not compared" not in _text(summary)
