@@ -68,6 +68,8 @@ class Capturer:
     def __init__(self, router: Router, *, seed: str, build_id: str | None) -> None:
         self._router = router
         self._rng = random.Random(f"{seed}|capture")
+        self.draw: Callable[[], float] = self._rng.random
+        """The capture RNG's next draw in [0, 1) (`sample`; the order shadow draws inline)."""
         self.build_id = build_id
         self._retention: dict[str, int] = {}
 

@@ -97,6 +97,10 @@ PLACE: Final = Operation.PLACE_ORDER.value
 MODIFY: Final = Operation.MODIFY_ORDER.value
 CANCEL: Final = Operation.CANCEL_ORDER.value
 MUTATION_PATH: Final = {PLACE: px.ORDER_PLACE, MODIFY: px.ORDER_MODIFY, CANCEL: px.ORDER_CANCEL}
+# `OrderShadow.sample`'s answers, made once.
+_COMPARE: Final = (True, False)
+_CAPTURE: Final = (False, True)
+_COMPARE_CAPTURE: Final = (True, True)
 KNOWN: Final = 100_000
 """How many contracts and order contracts the shadow remembers (the oldest dropped)."""
 
@@ -199,25 +203,43 @@ class OrderShadow:
             found = self._codecs[impl] = codec(impl.value)
         return found
 
-    def sample(
-        self, op: str, routed: Impl, kind: str, inputs: tuple[Any, ...], key: str, ts_ns: int
-    ) -> ShadowedCall | None:
-        """A `ShadowedCall` when this call is shadowed (the stage's rate, the other side
-        available) or captured (the migration's `capture.rate`), else None. `kind` is
-        `place`, `market`, `modify` or `cancel`; `inputs` the caller's arguments as the client
-        method takes them."""
+    def sample(self, op: str, routed: Impl) -> tuple[bool, bool] | None:
+        """(compare, capture) when this call of `op`, routed to `routed`, is shadowed (the
+        stage's shadow rate, the other side available) or captured (the migration's
+        `capture.rate`), else None. Each RNG is drawn as `ShadowRunner.sample` and
+        `Capturer.sample` draw it: once per call at a rate strictly between 0 and 1, never at
+        0 or 1 (so which calls a seed samples does not change). The caller then builds the
+        `ShadowedCall` (`shadowed_call`): an unsampled call builds nothing."""
         snapshot = self._router.snapshot
         rate = snapshot.shadow_rates[op]
         compare = (
             rate > 0.0
             and (routed is RUST or self._router.native_available)
-            and self._shadows.sample(rate)
+            and (rate >= 1.0 or self._shadows.draw() < rate)
         )
         capturer = self.capturer
-        capture = capturer is not None and capturer.sample(op)
-        if not (compare or capture):
-            return None
-        stage = snapshot.stages[op]
+        capture = False
+        if capturer is not None:
+            kept = snapshot.capture_rates.get(op, 0.0)
+            capture = kept > 0.0 and (kept >= 1.0 or capturer.draw() < kept)
+        if compare:
+            return _COMPARE_CAPTURE if capture else _COMPARE
+        return _CAPTURE if capture else None
+
+    def shadowed_call(
+        self,
+        op: str,
+        kind: str,
+        inputs: tuple[Any, ...],
+        key: str,
+        ts_ns: int,
+        drawn: tuple[bool, bool],
+    ) -> ShadowedCall:
+        """The `ShadowedCall` of a call `sample` drew (`drawn`): `kind` is `place`, `market`,
+        `modify` or `cancel`; `inputs` the caller's arguments as the client method takes
+        them."""
+        stage = self._router.snapshot.stages[op]
+        compare, capture = drawn
         return ShadowedCall(op, kind, inputs, key, stage, ts_ns, compare=compare, capture=capture)
 
     def after(self, call: ShadowedCall) -> Callable[[Impl, Any, float], None]:

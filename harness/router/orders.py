@@ -24,7 +24,6 @@ operations: the Python client serves them, unrecorded.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime
 from time import perf_counter_ns, time_ns
@@ -55,7 +54,10 @@ __all__ = ["REMEMBER", "RoutedOrderClient"]
 log = logging.getLogger("harness.router")
 
 REMEMBER: Final = 100_000
-"""How many order ids the router remembers the placing side of (the oldest placed dropped)."""
+"""How many order ids the router remembers the placing side of, at least: the last `REMEMBER`
+placed and at most as many before them (two generations of plain dicts: when the newer holds
+`REMEMBER`, the older is dropped whole. An `OrderedDict` that dropped the oldest one by one cost
+each placement ~0.1 us more)."""
 
 T = TypeVar("T")
 Call = Callable[[OrderClient], Awaitable[T]]
@@ -129,7 +131,8 @@ class RoutedOrderClient:
         # order id -> (the side that placed it, whether the stage targeted the placement): a
         # modify or cancel follows both, so an order the targets left out stays "not targeted"
         # in the figures through its whole life, not "hashed to Python" after its placement.
-        self._placed_by: OrderedDict[int, tuple[Impl, bool]] = OrderedDict()
+        self._placed_by: dict[int, tuple[Impl, bool]] = {}  # the newer generation
+        self._placed_before: dict[int, tuple[Impl, bool]] = {}  # the older (see REMEMBER)
         self._placed_on = self._remember_placement  # bound once, not per placement
         self._placed_untargeted = self._remember_untargeted
         self.shadow = (
@@ -267,12 +270,14 @@ class RoutedOrderClient:
                 brackets=brackets,
             )
 
-        inputs = (account_id, contract_id, side, size, {
-            "type": type, "limit_price": limit_price, "stop_price": stop_price,
-            "trail_price": trail_price, "custom_tag": tag,
-            "brackets": None if brackets is None else dict(brackets),
-        })  # fmt: skip
-        return self._place(account_id, contract_id, tag, call, "place", inputs)
+        def options() -> dict[str, Any]:  # the shadow's inputs, made only when sampled
+            return {
+                "type": type, "limit_price": limit_price, "stop_price": stop_price,
+                "trail_price": trail_price, "custom_tag": tag,
+                "brackets": None if brackets is None else dict(brackets),
+            }  # fmt: skip
+
+        return self._place(account_id, contract_id, side, size, tag, call, "place", options)
 
     def place_market_order(
         self,
@@ -291,20 +296,23 @@ class RoutedOrderClient:
             client = self._python if impl is PYTHON or self._rust is None else self._rust
             return client.place_market_order(account_id, contract_id, side, size, custom_tag=tag)
 
-        inputs = (account_id, contract_id, side, size, tag)
-        return self._place(account_id, contract_id, tag, call, "market", inputs)
+        return self._place(account_id, contract_id, side, size, tag, call, "market", None)
 
     def _place(
         self,
         account_id: int,
         contract_id: Any,
+        side: Any,
+        size: Any,
         tag: Any,
         call: Callable[[Impl], Any],
         kind: str,
-        inputs: tuple[Any, ...],
+        options: Callable[[], dict[str, Any]] | None,
     ) -> Coroutine[Any, Any, PlacedOrder]:
         """The routed placement, as the coroutine to await (no frame of its own). `call(side)`
-        places on `side`."""
+        places on `side`; a shadowed or captured call's inputs are `(account_id, contract_id,
+        side, size, tag)` for a market order (`options` None), `(account_id, contract_id,
+        side, size, options())` for `place_order`: made only for a sampled call."""
         router = self._router
         ts_ns, started = time_ns(), perf_counter_ns()
         key = tag if type(tag) is str else repr(tag)
@@ -317,21 +325,23 @@ class RoutedOrderClient:
             if router.snapshot.targets[PLACE] is not None:
                 attrs = {"symbol": contract_id, "account": account_id}
             routed, targeted = router.route_call(PLACE, key, attrs)
-        shadowed = None
-        snapshot = router.snapshot
-        if self.shadow is not None and (
-            snapshot.shadow_rates[PLACE] > 0.0 or snapshot.capture_rates[PLACE] > 0.0
-        ):
-            shadowed = self.shadow.sample(PLACE, routed, kind, inputs, key, ts_ns)
-        if shadowed is not None:
-            return self._shadowed(
-                shadowed, routed, key, call,
-                failure=order_failure_action, how="placed on python", targeted=targeted,
-                reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
-                blame=_blame, detail=_placed_detail, custom_tag=tag,
-                served_by=self._placed_on if targeted else self._placed_untargeted,
-                ts_ns=ts_ns, started=started,
-            )  # fmt: skip
+        shadow = self.shadow
+        if router.snapshot.observed[PLACE] and shadow is not None:
+            drawn = shadow.sample(PLACE, routed)
+            if drawn is not None:
+                shadowed = shadow.shadowed_call(
+                    PLACE, kind,
+                    (account_id, contract_id, side, size, tag if options is None else options()),
+                    key, ts_ns, drawn,
+                )  # fmt: skip
+                return self._shadowed(
+                    shadowed, routed, key, call,
+                    failure=order_failure_action, how="placed on python", targeted=targeted,
+                    reconcile=lambda exc: self._reconcile_place(account_id, tag, call, exc),
+                    blame=_blame, detail=_placed_detail, custom_tag=tag,
+                    served_by=self._placed_on if targeted else self._placed_untargeted,
+                    ts_ns=ts_ns, started=started,
+                )  # fmt: skip
         # By position, in call_async's order (failure, how, targeted, reconcile, blame, detail,
         # order_id, custom_tag, settled, after, on_error, served_by, ts_ns, started): ~0.3 us a
         # call less than by keyword.
@@ -364,18 +374,23 @@ class RoutedOrderClient:
         return self._python if side is PYTHON or self._rust is None else self._rust
 
     def _remember_placement(self, side: Impl, placed: PlacedOrder) -> None:
-        """Remember which side placed `placed`, targeted (the last `REMEMBER` placements)."""
-        placed_by = self._placed_by  # ids are new: assignment appends, the oldest go first
+        """Remember which side placed `placed`, targeted (at least the last `REMEMBER`)."""
+        placed_by = self._placed_by
         placed_by[placed.order_id] = (side, True)
-        if len(placed_by) > REMEMBER:
-            placed_by.popitem(last=False)
+        if len(placed_by) >= REMEMBER:
+            self._placed_before, self._placed_by = placed_by, {}
 
     def _remember_untargeted(self, side: Impl, placed: PlacedOrder) -> None:
         """Remember a placement the stage's targets left out (it went to `side`: Python)."""
         placed_by = self._placed_by
         placed_by[placed.order_id] = (side, False)
-        if len(placed_by) > REMEMBER:
-            placed_by.popitem(last=False)
+        if len(placed_by) >= REMEMBER:
+            self._placed_before, self._placed_by = placed_by, {}
+
+    def _placement(self, order_id: int) -> tuple[Impl, bool] | None:
+        """(side, targeted) of a remembered placement of `order_id`, else None."""
+        found = self._placed_by.get(order_id)
+        return self._placed_before.get(order_id) if found is None else found
 
     async def _reconcile_place(
         self,
@@ -480,11 +495,11 @@ class RoutedOrderClient:
             return None, await self._reconcile_mutation(account_id, order_id, call, done)
 
         shadowed = None
-        snapshot = router.snapshot
-        if self.shadow is not None and (
-            snapshot.shadow_rates[op] > 0.0 or snapshot.capture_rates[op] > 0.0
-        ):
-            shadowed = self.shadow.sample(op, routed, kind, inputs, key, ts_ns)
+        shadow = self.shadow
+        if router.snapshot.observed[op] and shadow is not None:
+            drawn = shadow.sample(op, routed)
+            if drawn is not None:
+                shadowed = shadow.shadowed_call(op, kind, inputs, key, ts_ns, drawn)
         if shadowed is not None:
             await self._shadowed(
                 shadowed, routed, key, lambda side: call(self._on(side)),
@@ -533,7 +548,7 @@ class RoutedOrderClient:
         symbol to target by: with symbol targets it goes to Python, not targeted)."""
         if self._rust is None:
             return PYTHON, True
-        placed = self._placed_by.get(order_id) if type(order_id) is int else None
+        placed = self._placement(order_id) if type(order_id) is int else None
         if placed is not None:
             side, targeted = placed
             if side is RUST and not self._router.rust_enabled(op):
@@ -546,5 +561,5 @@ class RoutedOrderClient:
 
     def placed_by(self, order_id: int) -> Impl | None:
         """The side that placed `order_id` in this process (None: not remembered)."""
-        placed = self._placed_by.get(order_id)
+        placed = self._placement(order_id)
         return None if placed is None else placed[0]

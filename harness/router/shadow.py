@@ -92,6 +92,9 @@ class ShadowRunner:
         self.config = config
         self._router = router
         self._rng = random.Random(f"{seed}|shadow")
+        self.draw: Callable[[], float] = self._rng.random
+        """The seeded RNG's next draw in [0, 1): a call is sampled at rate r when `draw() < r`
+        (`sample`; the order shadow draws inline, the same one draw per call, for speed)."""
         self._lock = threading.Lock()
         self._in_flight = 0
         self._futures: set[cf.Future[ShadowResult]] = set()

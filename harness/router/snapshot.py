@@ -103,7 +103,9 @@ class Snapshot:
     stage), `thresholds` the effective bucket threshold (`percent * 100`, or 0 when disabled),
     `targets` the stage's targets (None: every call), `shadow_rates` the stage's shadow sample
     rate (0 when Rust may not run at all), `capture_rates` the migration's `capture.rate` (the
-    share of calls whose inputs and answers are kept for `harness replay`, whatever the stage).
+    share of calls whose inputs and answers are kept for `harness replay`, whatever the stage),
+    `observed` whether either rate is above 0 (a call of an unobserved operation draws nothing
+    and builds no shadow inputs: one dict read).
     `migrations` holds each migration's view.
     `open_breakers` merges the store's open breakers with trips not yet written; `kill` is the
     global kill (config or store); `version` the store's global version (0 before a read).
@@ -122,6 +124,7 @@ class Snapshot:
     native_available: bool
     version: int
     capture_rates: Mapping[str, float] = field(default_factory=dict)
+    observed: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def stage(self) -> str:
@@ -209,6 +212,7 @@ def build_snapshot(
     targets: dict[str, Targets | None] = {}
     shadow_rates: dict[str, float] = {}
     capture_rates: dict[str, float] = {}
+    observed: dict[str, bool] = {}
     for name, migration in rollout.migrations.items():
         row = rows.get(name)
         if shared is not None:
@@ -249,6 +253,7 @@ def build_snapshot(
             targets[op] = stage_targets
             shadow_rates[op] = rate
             capture_rates[op] = migration.capture.rate
+            observed[op] = rate > 0.0 or migration.capture.rate > 0.0
     return Snapshot(
         migrations=views,
         migration_of=migration_of,
@@ -263,4 +268,5 @@ def build_snapshot(
         native_available=native_available,
         version=version,
         capture_rates=capture_rates,
+        observed=observed,
     )

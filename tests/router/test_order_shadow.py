@@ -5,6 +5,7 @@ the shadow sends nothing (the simulator's request counts judge)."""
 from __future__ import annotations
 
 import dataclasses
+import random
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -269,3 +270,24 @@ async def test_a_retried_call_has_every_answer_read_by_both_sides(
     )
     assert [o["customTag"] for o in sim.ledger()] == ["again"]
     assert sim.stats()["requests"]["/api/Order/place"] == 2
+
+
+async def test_a_fractional_rate_samples_the_calls_the_seeded_rngs_pick(open_shadowed, sqlite_url):
+    # One draw of each seeded RNG per call at a rate strictly between 0 and 1, whatever the
+    # other RNG drew: the calls compared and the calls captured are those the seeds pick.
+    h = open_shadowed(sqlite_url, "production", 0.3)
+    h.router.rollout.shadow.max_in_flight = 1000  # none skipped: every sampled call compared
+    h.router.rollout.migrations["orders"].capture.rate = 0.5
+    h.refresh()
+    tags = [f"seeded-{i}" for i in range(24)]
+    for tag in tags:
+        await h.orders.place_market_order(ACCOUNT, MNQ, "buy", 1, custom_tag=tag)
+    settle(h)
+    salt = h.router.rollout.salt
+    compare, capture = random.Random(f"{salt}|shadow"), random.Random(f"{salt}|capture")
+    picked = [(compare.random() < 0.3, capture.random() < 0.5) for _ in tags]
+    compared = {r["routing_key"] for r in comparisons(sqlite_url)}
+    ts_of = {r["custom_tag"]: r["ts_ns"] for r in rows(sqlite_url, "SELECT * FROM outcomes")}
+    captured = {r["ts_ns"] for r in rows(sqlite_url, "SELECT ts_ns FROM captures")}
+    assert [(t in compared, ts_of[t] in captured) for t in tags] == picked
+    assert {True} < {c for c, _ in picked} and {True} < {c for _, c in picked}

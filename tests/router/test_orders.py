@@ -14,6 +14,7 @@ from harness.errors import (
 )
 from harness.operations import Impl, Operation
 from harness.orders import OrderClient, OrderStatus, OrderType
+from harness.router import orders as routed_orders
 from harness.sim import FaultRule
 
 from .kit import ACCOUNT, EXPIRED_MNQ, MNQ, Flaky, outcomes, requests
@@ -113,6 +114,16 @@ async def test_modify_and_cancel_follow_the_side_that_placed_the_order(open_harn
     for op in ("modify_order", "cancel_order"):
         rows = [r for r in outcomes(sqlite_url) if r["op"] == op]
         assert [Impl(r["served"]) for r in rows] == list(placed.values())
+
+
+async def test_the_placing_side_of_at_least_the_last_remember_orders_is_kept(
+    open_harness, monkeypatch
+):
+    monkeypatch.setattr(routed_orders, "REMEMBER", 3)
+    h = open_harness(stage="production")
+    ids = [await resting_stop(h, f"remember-{i}") for i in range(7)]
+    assert [h.orders.placed_by(i) for i in ids[-3:]] == [Impl.RUST] * 3
+    assert [h.orders.placed_by(i) for i in ids[:3]] == [None] * 3  # bounded: the oldest go
 
 
 async def test_a_follower_goes_to_python_when_its_side_is_disabled(open_harness, sqlite_url):
