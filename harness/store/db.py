@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
@@ -57,6 +58,9 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_BUSY_MS: Final = 2_000
 """How long a SQLite statement waits on another process's lock before failing (readers in WAL
 mode are not blocked by writers)."""
+SQLITE_OPEN_WAIT_S: Final = 60.0
+"""How long opening a SQLite store retries while another process holds the file locked in a
+way no busy timeout waits for (`retry_while_busy`)."""
 SQLITE_WRITE_WAIT_MS: Final = 5_000
 """How long a write transaction of the recorder, the compactor or `harness db prune` waits for
 SQLite's write lock (`write_transaction`): many times what another process's transaction holds
@@ -361,17 +365,57 @@ def unavailable_error(engine: Engine, exc: Exception) -> StoreUnavailableError:
     return StoreUnavailableError(f"cannot open the database {describe(engine)}: {first}")
 
 
+T = TypeVar("T")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether `exc` (a `DBAPIError`, or the driver's own) is SQLite's SQLITE_BUSY."""
+    orig = getattr(exc, "orig", exc)
+    return str(getattr(orig, "sqlite_errorname", "")).startswith("SQLITE_BUSY")
+
+
+def retry_while_busy(engine: Engine, work: Callable[[], T]) -> T:
+    """`work()`, run again while it fails with SQLITE_BUSY, for up to `SQLITE_OPEN_WAIT_S`
+    (backing off from 10 ms to 0.5 s); any other error, or SQLITE_BUSY after that, is raised.
+
+    The busy timeout does not cover every wait on a new file: SQLite answers SQLITE_BUSY at
+    once, without calling the busy handler, when waiting could deadlock (a connection reading
+    the journal mode while another holds the write lock and needs the file to itself to switch
+    it to WAL, as the first process on a new store does). Four processes opening one new store
+    at once on a loaded machine met it (drill 15)."""
+    if engine.dialect.name != "sqlite":
+        return work()
+    deadline: float | None = None
+    delay = 0.01
+    while True:
+        try:
+            return work()
+        except DBAPIError as exc:
+            if not is_busy(exc):
+                raise
+            now = time.monotonic()
+            deadline = now + SQLITE_OPEN_WAIT_S if deadline is None else deadline
+            if now >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
 def current_revision(engine: Engine) -> str | None:
-    """The schema revision recorded in the database (None: no schema yet)."""
-    try:
+    """The schema revision recorded in the database (None: no schema yet); a SQLite file
+    another process holds locked is waited for (`retry_while_busy`)."""
+
+    def read() -> str | None:
         with engine.connect() as conn:
-            has_table = engine.dialect.has_table(conn, "alembic_version")
-            if not has_table:
+            if not engine.dialect.has_table(conn, "alembic_version"):
                 return None
             row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
+
+    try:
+        return retry_while_busy(engine, read)
     except (OperationalError, ProgrammingError, DBAPIError) as exc:
         raise unavailable_error(engine, exc) from None
-    return None if row is None else str(row[0])
 
 
 def ensure_schema(

@@ -60,6 +60,7 @@ from harness.store.db import (
     describe,
     error_line,
     prepare_sqlite_file,
+    retry_while_busy,
     unavailable_error,
 )
 
@@ -316,21 +317,25 @@ def settle(engine: Engine, *, create_if_empty: bool = False, read_only: bool = F
     schema change in progress, read the revision again, create the schema of an empty SQLite
     file if `create_if_empty`; `SchemaError` naming the fix if it is still not current."""
     where = describe(engine)
-    try:
+
+    def settled() -> str | None:
         if read_only:
             _wait_for_change(engine)
-            revision = current_revision(engine)
-        else:
-            with locked(engine) as conn:
+            return current_revision(engine)
+        with locked(engine) as conn:
+            revision = read_revision(conn)
+            creates = create_if_empty and engine.dialect.name == "sqlite"
+            if (
+                revision is None
+                and creates
+                and _clear_interrupted_creation(conn, where, only_if_ours=True)
+            ):
+                _run_alembic(_config(_url(engine), conn), "upgrade", "head")
                 revision = read_revision(conn)
-                creates = create_if_empty and engine.dialect.name == "sqlite"
-                if (
-                    revision is None
-                    and creates
-                    and _clear_interrupted_creation(conn, where, only_if_ours=True)
-                ):
-                    _run_alembic(_config(_url(engine), conn), "upgrade", "head")
-                    revision = read_revision(conn)
+            return revision
+
+    try:
+        revision = retry_while_busy(engine, settled)
     except DBAPIError as exc:
         raise unavailable_error(engine, exc) from None
     if revision != SCHEMA_REVISION:
@@ -346,28 +351,37 @@ def migrate(engine: Engine, verb: str, revision: str) -> Change:
     if verb not in VERBS:
         raise ValueError(f"verb must be one of {VERBS}, not {verb!r}")
     where = describe(engine)
-    before: str | None = None
-    started = False
+
+    def change() -> Change:
+        # Retried whole while SQLite answers busy before the lock is had (opening a new file,
+        # its journal mode); once the change started, any failure rolls it back and is final.
+        before: str | None = None
+        started = False
+        try:
+            with locked(engine) as conn:
+                before = read_revision(conn)
+                if before is not None and not is_known(before):
+                    raise _newer_error(where, before)
+                started = True
+                if before is None:
+                    _clear_interrupted_creation(conn, where, only_if_ours=False)
+                else:
+                    _clear_batch_copies(conn, where)
+                _run_alembic(_config(_url(engine), conn), verb, revision)
+                after = read_revision(conn)
+        except DBAPIError as exc:
+            if not started:  # the database could not be reached, or read
+                raise
+            raise SchemaError(
+                f"{verb} of {where} from revision {before or 'empty'} to {revision} failed: "
+                f"{error_line(exc)}; rolled back, nothing changed"
+            ) from None
+        return Change(before, after)
+
     try:
-        with locked(engine) as conn:
-            before = read_revision(conn)
-            if before is not None and not is_known(before):
-                raise _newer_error(where, before)
-            started = True
-            if before is None:
-                _clear_interrupted_creation(conn, where, only_if_ours=False)
-            else:
-                _clear_batch_copies(conn, where)
-            _run_alembic(_config(_url(engine), conn), verb, revision)
-            after = read_revision(conn)
+        return retry_while_busy(engine, change)
     except DBAPIError as exc:
-        if not started:  # the database could not be reached, or read
-            raise unavailable_error(engine, exc) from None
-        raise SchemaError(
-            f"{verb} of {where} from revision {before or 'empty'} to {revision} failed: "
-            f"{error_line(exc)}; rolled back, nothing changed"
-        ) from None
-    return Change(before, after)
+        raise unavailable_error(engine, exc) from None
 
 
 def offline_sql(url: str, verb: str, revision: str, out: TextIO) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -260,3 +262,31 @@ def test_upgrading_0006_to_0007_keeps_every_row_and_the_downgrade_takes_only_the
         assert [dict(r) for r in again[table]] == [dict(r) for r in rows], table
     assert upgrade(engine) == "0007"
     engine.dispose()
+
+
+def test_a_file_locked_beyond_the_busy_timeout_is_waited_for_while_opening(tmp_path, monkeypatch):
+    # Another process holds a new file locked in a way the busy timeout gives up on (as the
+    # first process on a new store does while it switches the file to WAL): opening retries
+    # until it is free instead of failing the command.
+    from harness.store import db
+
+    path = tmp_path / "h.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    backed_off: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the holder lets go once the opener has backed off
+        backed_off.append(seconds)
+        if holder.in_transaction:
+            holder.execute("COMMIT")
+
+    monkeypatch.setattr(db.time, "sleep", sleep)
+    engine = db.open_engine(f"sqlite:///{path}")
+    try:
+        assert db.current_revision(engine) is None
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.SCHEMA_REVISION
+    finally:
+        engine.dispose()
+        holder.close()
+    assert backed_off and backed_off[0] == 0.01
