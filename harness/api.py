@@ -183,6 +183,25 @@ def _spill_dir(cfg: HarnessConfig, engine: Engine) -> Path:
     return path.parent if path is not None else Path.cwd()
 
 
+def _check_stages(engine: Engine, cfg: HarnessConfig) -> None:
+    """Refuse (`ConfigError`, before the run row or any call) a store whose migration is at a
+    stage its ladder in `cfg` lacks: the router would send all of that migration's calls to
+    Python while the store says otherwise, which is never what the person meant."""
+    with engine.connect() as conn:
+        stored = read_states(conn)
+    if stored is None:
+        return
+    for name in cfg.rollout.migration_names():
+        row = stored.migrations.get(name)
+        if row is None or any(s.name == row.stage for s in cfg.rollout.ladder(name)):
+            continue
+        from harness.control.actions import off_ladder
+
+        own = cfg.rollout.migration(name).stages
+        field = f"rollout.migrations.{name}.stages" if own else "rollout.stages"
+        raise ConfigError(field, row.stage, off_ladder(cfg, name, row.stage))
+
+
 def _log_losses(run_id: str, stats: RecorderStats) -> None:
     """Rows lost, at ERROR, with the figures this process counted (the run's row may not say
     it: a read-only or full database could not be updated)."""
@@ -274,6 +293,7 @@ class Harness:
         engine = db.open_engine(cfg.db.url)
         self._cleanup.callback(engine.dispose)
         db.ensure_schema(engine, create_if_empty=True)
+        _check_stages(engine, cfg)
         self.engine = engine
         self.run_id = start_run(
             engine,

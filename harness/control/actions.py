@@ -337,14 +337,49 @@ def stage_config(cfg: HarnessConfig, name: str, migration: str | None = None) ->
     raise ActionError(f"stage {name!r} is not on this ladder ({names})")
 
 
+def _store_stage(cfg: HarnessConfig, name: str, migration: str | None) -> StageConfig:
+    """The stage the store says `migration` is at, on the config's ladder of it;
+    `ActionInputError` (`off_ladder`) when the ladder lacks it."""
+    return _ladder(cfg, migration)[_index(cfg, name, migration)]
+
+
 def _index(cfg: HarnessConfig, name: str, migration: str | None = None) -> int:
     ladder = _ladder(cfg, migration)
     for i, stage in enumerate(ladder):
         if stage.name == name:
             return i
+    raise ActionInputError(off_ladder(cfg, migration, name))
+
+
+def off_ladder(cfg: HarnessConfig, migration: str | None, stage: str) -> str:
+    """The sentence for a store whose `migration` is at `stage`, which the config's ladder of
+    it lacks: the config is not the one the store was promoted with. It names the packaged
+    `rollout` options whose ladder has the stage, and the way back to this ladder."""
+    from harness.config import CONF_DIR, compose
+
+    ladder = _ladder(cfg, migration)
     names = ", ".join(s.name for s in ladder)
-    where = "" if migration is None else f" of migration {migration}"
-    raise ActionError(f"the store's stage {name!r}{where} is not on this ladder ({names})")
+    which = "" if migration is None else f" {migration}"
+    having = []
+    for path in sorted((CONF_DIR / "rollout").glob("*.yaml")):
+        try:
+            other = compose([f"rollout={path.stem}"], environ={}).rollout
+            stages = other.ladder(migration) if migration in other.migrations else other.stages
+        except HarnessError:
+            continue
+        if any(s.name == stage for s in stages):
+            having.append(f"rollout={path.stem}")
+    hint = (
+        f"run with {' or '.join(having)}, the config the store was promoted with"
+        if having
+        else "run with the config the store was promoted with"
+    )
+    back = f"harness rollback{'' if migration is None else ' --migration ' + migration}"
+    return (
+        f"the store's migration{which} is at stage {stage!r}, which this config's ladder "
+        f"({names}) does not have: {hint}, or move it back to a stage of this ladder with "
+        f"that config first (`{back} --to {ladder[0].name} ...`)"
+    )
 
 
 # ----- the gate ---------------------------------------------------------------------------------
@@ -438,7 +473,7 @@ def _judged(
     over an empty window, not refused.
     """
     name = state.migration
-    stage = stage_config(cfg, state.stage, name)
+    stage = _store_stage(cfg, state.stage, name)
     until = max(now_ns or time.time_ns(), state.stage_since_ns)
     ops = None if name is None else operations_of(engine, cfg, name)
     build = latest_build(engine) if cfg.gate.per_build else None
@@ -1124,7 +1159,7 @@ def overview(
         ops: tuple[str, ...] = tuple(op for m in names for op in operations_of(engine, cfg, m))
     else:
         ladder = _ladder(cfg, migration)
-        stage = stage_config(cfg, state.stage, migration)
+        stage = _store_stage(cfg, state.stage, migration)
         figures, judged, how = _judged(engine, cfg, state, now_ns, rejudge=rejudge)
         ops = tuple(operations_of(engine, cfg, migration))
     return Overview(

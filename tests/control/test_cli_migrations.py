@@ -128,3 +128,28 @@ def test_without_the_flag_every_migration_moves_together_all_or_none(db, tmp_pat
     assert harness("unkill", db, cwd=tmp_path).returncode == 0
     kinds = [e for e in events(db, tmp_path) if e[0] in ("kill", "unkill")]
     assert kinds == [("kill", "all", "shadow"), ("unkill", "all", "shadow")]
+
+
+def test_a_config_whose_ladder_lacks_the_stores_stage_is_refused_naming_the_one_that_has_it(
+    tmp_path,
+):
+    # A store promoted with rollout=by_symbol (orders at `mnq`), then a command without it: the
+    # router would send every order to Python while the store says MNQ is at 100% Rust.
+    db = f"db.url=sqlite:///{tmp_path / 'h.db'}"
+    assert harness("db", "upgrade", db, cwd=tmp_path).returncode == 0
+    for _ in ("shadow", "mnq"):
+        moved = harness(
+            "promote", "--migration", "orders", "--force", "--reason", "tour",
+            "rollout=by_symbol", db, cwd=tmp_path,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+    runs_before = harness("query", "runs", "--json", db, cwd=tmp_path)
+    for command in (["run", "workload.trades=1"], ["status"], ["gate"], ["promote"]):
+        refused = harness(*command, db, cwd=tmp_path)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        line = refused.stderr.strip()
+        assert len(line.splitlines()) == 1 and "Traceback" not in line, line
+        assert "the store's migration orders is at stage 'mnq'" in line
+        assert "run with rollout=by_symbol" in line
+    assert harness("query", "runs", "--json", db, cwd=tmp_path).stdout == runs_before.stdout
+    assert harness("status", "rollout=by_symbol", db, cwd=tmp_path).returncode == 0
