@@ -67,8 +67,10 @@ def printable(text: str) -> str:
 
 
 def error(command: str, message: object, stream: TextIO | None = None) -> None:
-    """Print `harness COMMAND: error: MESSAGE` on stderr."""
-    print(f"harness {command}: error: {message}", file=stream or sys.stderr)
+    """Print `harness COMMAND: error: MESSAGE` on stderr, one line: what the message quotes
+    of the user's input (a path, a value) is shown `printable`, never acted on by the
+    terminal."""
+    print(f"harness {command}: error: {printable(str(message))}", file=stream or sys.stderr)
 
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:

@@ -201,3 +201,14 @@ def test_the_environments_kill_switch_is_shown_by_status(tmp_path):
         ).stdout
     )
     assert data["env_kill"] is False
+
+
+def test_an_error_quoting_the_users_input_never_writes_a_terminal_escape(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "status", "db.url=sqlite:///h\x1b[31m\u202e.db"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
+    assert "no database at h\\x1b[31m\\u202e.db" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
