@@ -145,3 +145,21 @@ def test_a_star_in_a_percent_mapping_is_every_other_operation(tmp_path):
     cfg = compose(["rollout=mine"], config_dir=tmp_path)
     canary = cfg.rollout.stages[1].percent
     assert (canary.of("aggregate_bars"), canary.of("place_order")) == (50, 5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "plain"),
+    [
+        (["rollout.stages.2.percent.place_order=10", "rollout.stages.2.percent=7"], 7.0),
+        (
+            ["rollout.stages.2.percent=7", "rollout.stages.2.percent.place_order=10"],
+            {"*": 7.0, "place_order": 10.0},
+        ),
+        (
+            ["rollout.stages.2.percent.cancel_order=4", "rollout.stages.2.percent={place_order:3}"],
+            {"place_order": 3.0},
+        ),
+    ],
+)
+def test_a_stages_percent_and_one_operations_apply_in_the_order_given(overrides, plain):
+    assert compose(overrides).rollout.stages[2].percent.plain() == plain

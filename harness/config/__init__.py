@@ -159,6 +159,8 @@ def compose(
 
     _register()
     per_op = [o for o in hydra_overrides if _PERCENT_OF_OP.match(o)]
+    if per_op:  # then a whole stage's percent too, so that they apply in the order given
+        per_op = [o for o in hydra_overrides if _PERCENT_OF_OP.match(o) or _PERCENT.match(o)]
     entries = [o for o in hydra_overrides if o not in per_op and _entry_override(o) is not None]
     hydra_overrides = [o for o in hydra_overrides if o not in entries and o not in per_op]
     try:
@@ -248,6 +250,11 @@ def _apply_entry_overrides(composed: Any, entries: Sequence[str]) -> None:
         OmegaConf.update(node, f"{name}.{inner}" if inner else name, value, merge=True)
 
 
+_PERCENT: Final = re.compile(
+    r"^[+]{0,2}(rollout\.(?:migrations\.\w+\.)?stages\.\d+\.percent)=(.*)$", re.DOTALL
+)
+"""`rollout.stages.2.percent=7`: a stage's whole `percent` (`_apply_percent_of_op`, in order
+with the overrides of one operation's)."""
 _PERCENT_OF_OP: Final = re.compile(
     r"^[+]{0,2}(rollout\.(?:migrations\.\w+\.)?stages\.\d+\.percent)\.(\w+)=(.*)$", re.DOTALL
 )
@@ -266,10 +273,14 @@ def _apply_percent_of_op(composed: Any, overrides: Sequence[str]) -> None:
     from omegaconf import DictConfig, OmegaConf
 
     for override in overrides:
+        value = OverridesParser.create().parse_override(override).value()
+        whole = _PERCENT.match(override)
+        if whole is not None:
+            OmegaConf.update(composed, whole.group(1), value, merge=False)
+            continue
         found = _PERCENT_OF_OP.match(override)
         assert found is not None
         where, op = found.group(1), found.group(2)
-        value = OverridesParser.create().parse_override(override).value()
         if not NAME_PATTERN.match(op):
             reason = "not an operation's name (lower-case letters, digits and _, at most 32)"
             raise ConfigError(f"{where}.{op}", value, reason)
