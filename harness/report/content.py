@@ -107,7 +107,8 @@ def window_of(
     `stage`: the latest time that stage was current (from the stage events: from the event
     that made it current to the next one of the migration, or now if it still is).
     `since_ns`/`until_ns` replace either end. Raises `InvalidInputError("stage", ...)` for a
-    stage the migration never was at, `InvalidInputError("since", ...)` for an empty window."""
+    stage the migration never was at, `InvalidInputError("since", ...)` for an empty window
+    (`"until"` when only `until_ns` was given and it is not after the stage's start)."""
     now = time.time_ns() if now_ns is None else now_ns
     state = actions.current_state(engine, cfg, migration)
     how = f"stage {state.stage}, current since it began"
@@ -121,6 +122,9 @@ def window_of(
         how += "; cut to --since/--until"
     begin = begin if since_ns is None else since_ns
     end = end if until_ns is None else until_ns
+    if begin >= end and since_ns is None and until_ns is not None:  # the end the user gave
+        reason = f"not after the window's start {queries_iso(begin)} ({how.split(';')[0]})"
+        raise InvalidInputError("until", queries_iso(end), reason)
     if begin >= end:
         raise InvalidInputError(
             "since", queries_iso(begin), f"not before the window's end {queries_iso(end)}"

@@ -123,6 +123,7 @@ def test_markdown_stage_windows_and_bad_input(store_url, tmp_path):
          "stage"),
         (("--migration", "nope", "--out", str(tmp_path / "y.html")), "migration"),
         (("--since", "tomorrow", "--out", str(tmp_path / "z.html")), "since"),
+        (("--until", "2020-01-01", "--out", str(tmp_path / "x.html")), "until"),
     ):  # fmt: skip
         refused = harness("report", *args, db, cwd=tmp_path)
         assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
