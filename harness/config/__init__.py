@@ -696,6 +696,13 @@ def validate(cfg: HarnessConfig) -> None:
     trading_hours(cfg.gate, "gate.trading_hours")
     for name, migration in rollout.migrations.items():
         _validate_auto_promote(cfg, name, migration)
+    until = cfg.gate.auto_promote_until
+    if until is not None:  # judged per migration only where it applies: here, a typo at all
+        known = {s.name for s in rollout.stages}
+        known |= {s.name for m in rollout.migrations.values() for s in m.stages}
+        if until not in known:
+            reason = f"not a stage of any ladder ({', '.join(sorted(known))})"
+            raise ConfigError("gate.auto_promote_until", until, reason)
     if not rollout.salt:
         raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")
     _positive("rollout.refresh_s", rollout.refresh_s)

@@ -246,3 +246,12 @@ def test_a_bad_setting_stops_the_command_with_one_line(store_url, tmp_path, over
     assert done.returncode == 2
     assert line in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and done.stdout == ""
+
+
+def test_a_stage_no_ladder_has_is_refused_even_with_automatic_promotion_off():
+    from harness.config import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        compose(["gate.auto_promote_until=staging_5O"])  # a typo, noticed before it matters
+    assert (refused.value.field, refused.value.value) == ("gate.auto_promote_until", "staging_5O")
+    assert compose(["rollout=by_symbol", "gate.auto_promote_until=mnq"]).gate.auto_promote_until
