@@ -393,7 +393,17 @@ def offline_sql(url: str, verb: str, revision: str, out: TextIO) -> None:
     if verb not in VERBS:
         raise ValueError(f"verb must be one of {VERBS}, not {verb!r}")
     script = io.StringIO()
-    _run_alembic(_config(url, out=script), verb, revision, sql=True)
+    try:
+        _run_alembic(_config(url, out=script), verb, revision, sql=True)
+    except InvalidInputError as exc:
+        if "batch mode with dialect sqlite" not in str(exc.reason):
+            raise
+        reason = (
+            "SQLite's changes after 0001 copy tables in batch mode, which reads the live "
+            "table: they cannot be printed offline; `harness db upgrade` (without --sql) "
+            "applies them to the file, atomically"
+        )
+        raise InvalidInputError("--sql", exc.value, reason) from None
     out.write(script.getvalue())
 
 
