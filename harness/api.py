@@ -186,14 +186,25 @@ def _spill_dir(cfg: HarnessConfig, engine: Engine) -> Path:
 def _check_stages(engine: Engine, cfg: HarnessConfig) -> None:
     """Refuse (`ConfigError`, before the run row or any call) a store whose migration is at a
     stage its ladder in `cfg` lacks: the router would send all of that migration's calls to
-    Python while the store says otherwise, which is never what the person meant."""
+    Python while the store says otherwise, which is never what the person meant. A start
+    stage configured for a migration the store already holds elsewhere is said (a warning):
+    it does not apply."""
     with engine.connect() as conn:
         stored = read_states(conn)
     if stored is None:
         return
     for name in cfg.rollout.migration_names():
         row = stored.migrations.get(name)
-        if row is None or any(s.name == row.stage for s in cfg.rollout.ladder(name)):
+        if row is None:
+            continue
+        asked = cfg.rollout.migration(name).start_stage or cfg.rollout.start_stage
+        if asked is not None and cfg.rollout.start_of(name) != row.stage:
+            log.warning(
+                "rollout.start_stage=%s left migration %s at %s, where the store has it: a "
+                "start stage applies only to a migration the store has no state of (`harness "
+                "promote --migration %s` moves it)", asked, name, row.stage, name,
+            )  # fmt: skip
+        if any(s.name == row.stage for s in cfg.rollout.ladder(name)):
             continue
         from harness.control.actions import off_ladder
 

@@ -669,10 +669,12 @@ def validate(cfg: HarnessConfig) -> None:
         {op for name, m in rollout.migrations.items() if not m.stages for op in m.operations}
     )
     validate_ladder("rollout.stages", rollout.stages, default_ops)
-    if rollout.start_stage is not None and rollout.start_stage not in {
-        s.name for s in rollout.stages
-    }:
-        names = ", ".join(s.name for s in rollout.stages)
+    # A migration with a ladder of its own starts at `rollout.start_stage` if its ladder has it.
+    stage_names = [s.name for s in rollout.stages]
+    for migration in rollout.migrations.values():
+        stage_names += [s.name for s in migration.stages if s.name not in stage_names]
+    if rollout.start_stage is not None and rollout.start_stage not in stage_names:
+        names = ", ".join(stage_names)
         raise ConfigError("rollout.start_stage", rollout.start_stage, f"not a stage ({names})")
     for name, migration in rollout.migrations.items():
         where = f"rollout.migrations.{name}"

@@ -252,3 +252,27 @@ def test_harness_import_stays_light():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
     assert Path(harness.__file__).name == "__init__.py"
+
+
+def test_a_start_stage_the_store_already_left_behind_is_said_not_applied(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    with harness.open(["broker.sim.profile=bench", f"db.url={url}"]) as h:
+        assert h.state.stage == "off"
+    with (
+        caplog.at_level("WARNING", logger="harness.router"),
+        harness.open(
+            ["broker.sim.profile=bench", f"db.url={url}", "rollout.start_stage=shadow"]
+        ) as h,
+    ):
+        assert h.state.stage == "off"  # the store's stage, not the start stage
+    said = [r.getMessage() for r in caplog.records if "start_stage=shadow" in r.getMessage()]
+    assert len(said) == 2 and any("migration orders at off" in line for line in said), said
+
+
+def test_a_global_start_stage_may_name_a_stage_of_a_migrations_own_ladder(tmp_path):
+    from harness.config import compose
+
+    cfg = compose(["rollout=by_symbol", "rollout.start_stage=mnq"])
+    assert {cfg.rollout.start_of(name) for name in ("orders", "bars")} == {"mnq"}
+    with pytest.raises(ConfigError, match="not a stage"):
+        compose(["rollout=by_symbol", "rollout.start_stage=mnx"])
