@@ -447,16 +447,22 @@ class Query:
 
 def check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> None:
     """Refuse an `--op`, `--migration` or `--stage` that neither the store nor the config
-    knows, and a `--build` no run's `build_id` starts with, naming the known ones (a typo would
-    otherwise print an empty table, read as "no calls"). The built-in operations and the
-    configured ones and stages are known before any call was recorded. `args` has `op` and
-    `migration`, perhaps `stage` and `build` (None: not given); `InvalidInputError` (field
-    `op`, `migration`, `stage` or `build`). Also `harness export outcomes`'s and `harness
+    knows, a `--run` the store has no row of, and a `--build` no run's `build_id` starts
+    with, naming the known ones (a typo would otherwise print an empty table, read as "no
+    calls"). The built-in operations and the configured ones and stages are known before any
+    call was recorded. `args` has `op` and `migration`, perhaps `stage`, `build` and `run`
+    (None: not given); `InvalidInputError` (field `op`, `migration`, `stage`, `build` or
+    `run`). Also `harness export outcomes`'s and `harness
     report`'s check, made before a file is touched."""
     stage, build = getattr(args, "stage", None), getattr(args, "build", None)
-    if args.op is None and args.migration is None and stage is None and build is None:
+    run = getattr(args, "run", None)
+    if (args.op, args.migration, stage, build, run) == (None,) * 5:
         return
     with engine.connect() as conn:
+        if run is not None and not queries.known_runs(conn, 1, run_id=run):
+            latest = queries.known_runs(conn)
+            known = f"latest: {', '.join(latest)}" if latest else "the store has no run yet"
+            raise InvalidInputError("run", run, f"no such run; {known}")
         if stage is not None:
             ladders = [cfg.rollout.stages]
             ladders += [cfg.rollout.ladder(name) for name in cfg.rollout.migration_names()]

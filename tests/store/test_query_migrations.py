@@ -214,6 +214,7 @@ def test_query_op_takes_a_registered_operation_and_migration(store, capsys):
         ("--migration", "signal", "orders, signals"),
         ("--stage", "canery", "canary, off, production, shadow"),
         ("--build", "0.2", "no run has a build_id yet"),
+        ("--run", "f" * 32, "no such run; latest: "),
     ],
 )
 def test_an_unknown_op_or_migration_is_refused_naming_the_known_ones(store, flag, value, known):

@@ -28,7 +28,13 @@ from harness.store.queries.latency import (
     percentile_ms,
     percentiles,
 )
-from harness.store.queries.names import known_builds, known_migrations, known_ops, known_stages
+from harness.store.queries.names import (
+    known_builds,
+    known_migrations,
+    known_ops,
+    known_runs,
+    known_stages,
+)
 from harness.store.queries.rates import RateRow, rates
 from harness.store.queries.rows import (
     errors,
@@ -55,6 +61,7 @@ __all__ = [
     "known_builds",
     "known_migrations",
     "known_ops",
+    "known_runs",
     "known_stages",
     "latency",
     "latest_build",

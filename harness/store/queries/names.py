@@ -22,6 +22,7 @@ __all__ = [
     "known_builds",
     "known_migrations",
     "known_ops",
+    "known_runs",
     "known_stages",
     "migrations_of_runs",
     "runs_of_migration",
@@ -47,6 +48,15 @@ def known_stages(conn: Connection) -> list[str]:
         select(Outcome.stage).where(raw).distinct(),
     )
     return sorted({str(stage) for stage in conn.execute(query).scalars() if stage})
+
+
+def known_runs(conn: Connection, limit: int = 3, run_id: str | None = None) -> list[str]:
+    """The ids of the latest runs, newest first (only `run_id`'s, when given: whether it
+    exists)."""
+    query = select(Run.id).order_by(Run.started_ns.desc()).limit(limit)
+    if run_id is not None:
+        query = query.where(Run.id == run_id)
+    return [str(found) for found in conn.execute(query).scalars()]
 
 
 def known_builds(conn: Connection, limit: int = 5, prefix: str | None = None) -> list[str]:
