@@ -599,6 +599,11 @@ def main(argv: list[str] | None = None) -> int:
         "--order-shadow-only", action="store_true", help="section 5 alone, printed, no report"
     )
     parser.add_argument(
+        "--router-cpu-only",
+        action="store_true",
+        help="the router's own CPU per placement alone (an instant client), printed, no report",
+    )
+    parser.add_argument(
         "--pg-url", default=None, help="PostgreSQL for the recorder (default: a throwaway cluster)"
     )
     args = parser.parse_args(argv)
@@ -612,6 +617,15 @@ def main(argv: list[str] | None = None) -> int:
 
     where = describe(["sqlalchemy", "numpy"])
     print(f"machine: {where}", flush=True)
+    if args.router_cpu_only:
+        with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
+            cpu = asyncio.run(router_cpu(Path(tmp), max(calls * 10, 2000), InstantClient()))
+        print(
+            f"router's own CPU per placement (main-thread CPU per call, median over rounds of "
+            f"1,000): direct {cpu['direct']:.2f} us, routed {cpu['routed']:.2f} us, "
+            f"router {cpu['routed'] - cpu['direct']:+.2f} us (target < 3 us)"
+        )
+        return 0
     if args.order_shadow_only:
         with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
             settings = load_profile("bench", SimSettings(username=USER, api_key=KEY))
