@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .kit import finish, harness, ops, rows, start, summary, total
+from .kit import finish, harness, ops, rows, start, summary, surfaced_errors, total
 
 pytestmark = [pytest.mark.drill, pytest.mark.timeout(240)]
 
@@ -59,10 +59,11 @@ def test_a_rust_panic_falls_back_records_why_and_trips_the_breaker(tmp_path: Pat
     ))  # fmt: skip
     figures.add("panic: reason recorded", fallbacks[0]["fallback_reason"][:90])
     figures.add("panic: breaker trips (event)", [t["op"] for t in trips])
-    figures.add("panic: errors surfaced to the workload", total(data, "errors"))
+    figures.add("panic: errors surfaced to the workload", surfaced_errors(data))
 
     assert "NativePanicError" not in err or "Traceback" not in err
-    assert data["round_trips"]["completed"] == TRADES and total(data, "errors") == 0
+    assert data["round_trips"]["completed"] == TRADES and surfaced_errors(data) == 0
+    assert data["problems"] == []
     # Exactly `failures` placements reached Rust and panicked; then the breaker sent the rest
     # to Python. Each panicked one was looked up and placed on Python: never lost, never twice.
     # (a placement already routed when the breaker opened still went to Rust: one per worker)
@@ -110,7 +111,8 @@ def test_without_the_native_module_python_serves_and_says_why(tmp_path: Path, fi
     figures.add("no native module: reason recorded (run row, event)", run_row["native_error"])
 
     assert data["round_trips"]["completed"] == TRADES
-    assert total(data, "served_by_rust") == 0 and total(data, "errors") == 0
+    assert total(data, "served_by_rust") == 0 and surfaced_errors(data) == 0
+    assert data["problems"] == []
     assert not run_row["native_available"]
     assert run_row["native_error"] == "disabled by HARNESS_NO_NATIVE=1"
     assert [e["reason"] for e in events] == ["disabled by HARNESS_NO_NATIVE=1"]
