@@ -158,9 +158,10 @@ def compose(
     from omegaconf.errors import OmegaConfBaseException
 
     _register()
-    per_op = [o for o in hydra_overrides if _PERCENT_OF_OP.match(o)]
-    if per_op:  # then a whole stage's percent too, so that they apply in the order given
-        per_op = [o for o in hydra_overrides if _PERCENT_OF_OP.match(o) or _PERCENT.match(o)]
+    # With one operation's percent among them, every percent override is applied after
+    # composing, in the order given (Hydra cannot give a key to a stage's single number).
+    percents = [(o, _PERCENT.match(o)) for o in hydra_overrides]
+    per_op = [o for o, m in percents if m] if any(m and m.group(2) for _, m in percents) else []
     entries = [o for o in hydra_overrides if o not in per_op and _entry_override(o) is not None]
     hydra_overrides = [o for o in hydra_overrides if o not in entries and o not in per_op]
     try:
@@ -251,36 +252,31 @@ def _apply_entry_overrides(composed: Any, entries: Sequence[str]) -> None:
 
 
 _PERCENT: Final = re.compile(
-    r"^[+]{0,2}(rollout\.(?:migrations\.\w+\.)?stages\.\d+\.percent)=(.*)$", re.DOTALL
+    r"^[+]{0,2}(rollout\.(?:migrations\.\w+\.)?stages\.\d+\.percent)(?:\.(\w+))?=(.*)$",
+    re.DOTALL,
 )
-"""`rollout.stages.2.percent=7`: a stage's whole `percent` (`_apply_percent_of_op`, in order
-with the overrides of one operation's)."""
-_PERCENT_OF_OP: Final = re.compile(
-    r"^[+]{0,2}(rollout\.(?:migrations\.\w+\.)?stages\.\d+\.percent)\.(\w+)=(.*)$", re.DOTALL
-)
-"""`rollout.stages.2.percent.place_order=10`: one operation's percentage at one stage, whether
-the stage's `percent` is a mapping or one number (`_apply_percent_of_op`)."""
+"""An override of a stage's `percent`: whole (`rollout.stages.2.percent=7`) or one operation's
+(`rollout.stages.2.percent.place_order=10`; `_apply_percent_of_op`)."""
 
 
 def _apply_percent_of_op(composed: Any, overrides: Sequence[str]) -> None:
-    """Apply, in order, overrides of one operation's percentage at one stage. Onto a stage
-    whose `percent` is one number for every operation (the shipped ladder), Hydra cannot (a
-    number has no key `place_order`): the number stays every other operation's (`'*'`) and
-    the operation gets its own, `{'*': 5, place_order: 10}` (`percentages`). A stage or a
-    migration that does not exist is OmegaConf's error, turned into `ConfigError` naming the
-    key by the caller."""
+    """Apply, in order, overrides of a stage's `percent` (`_PERCENT`), whole or of one
+    operation. Onto a stage whose `percent` is one number for every operation (the shipped
+    ladder), Hydra cannot give one operation its own (a number has no key `place_order`): the
+    number stays every other operation's (`'*'`) and the operation gets its own,
+    `{'*': 5, place_order: 10}` (`percentages`). `ConfigError` naming the key for an
+    operation's name that is not one, or a stage the ladder does not have."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import DictConfig, OmegaConf
 
     for override in overrides:
         value = OverridesParser.create().parse_override(override).value()
-        whole = _PERCENT.match(override)
-        if whole is not None:
-            OmegaConf.update(composed, whole.group(1), value, merge=False)
-            continue
-        found = _PERCENT_OF_OP.match(override)
+        found = _PERCENT.match(override)
         assert found is not None
         where, op = found.group(1), found.group(2)
+        if op is None:  # the whole percent
+            OmegaConf.update(composed, where, value, merge=False)
+            continue
         if not NAME_PATTERN.match(op):
             reason = "not an operation's name (lower-case letters, digits and _, at most 32)"
             raise ConfigError(f"{where}.{op}", value, reason)
@@ -670,9 +666,7 @@ def validate(cfg: HarnessConfig) -> None:
     )
     validate_ladder("rollout.stages", rollout.stages, default_ops)
     # A migration with a ladder of its own starts at `rollout.start_stage` if its ladder has it.
-    stage_names = [s.name for s in rollout.stages]
-    for migration in rollout.migrations.values():
-        stage_names += [s.name for s in migration.stages if s.name not in stage_names]
+    stage_names = rollout.stage_names()
     if rollout.start_stage is not None and rollout.start_stage not in stage_names:
         names = ", ".join(stage_names)
         raise ConfigError("rollout.start_stage", rollout.start_stage, f"not a stage ({names})")
@@ -699,12 +693,11 @@ def validate(cfg: HarnessConfig) -> None:
     for name, migration in rollout.migrations.items():
         _validate_auto_promote(cfg, name, migration)
     until = cfg.gate.auto_promote_until
-    if until is not None:  # judged per migration only where it applies: here, a typo at all
-        known = {s.name for s in rollout.stages}
-        known |= {s.name for m in rollout.migrations.values() for s in m.stages}
-        if until not in known:
-            reason = f"not a stage of any ladder ({', '.join(sorted(known))})"
-            raise ConfigError("gate.auto_promote_until", until, reason)
+    # Judged against each migration's ladder where automatic promotion applies (above); here
+    # a typo is caught even while it is off.
+    if until is not None and until not in stage_names:
+        reason = f"not a stage of any ladder ({', '.join(stage_names)})"
+        raise ConfigError("gate.auto_promote_until", until, reason)
     if not rollout.salt:
         raise ConfigError("rollout.salt", rollout.salt, "must be a non-empty string")
     _positive("rollout.refresh_s", rollout.refresh_s)
@@ -762,18 +755,14 @@ def percentages(where: str, value: Any) -> Percentages:
     if isinstance(value, int | float):
         return Percentages(float(value))
     if isinstance(value, dict):
-        per_op: dict[str, float] = {}
-        default: float | None = None
+        numbers: dict[str, float] = {}
         for op, number in value.items():
-            if str(op) != "*":
+            if str(op) != "*":  # '*': every operation the mapping does not name
                 check_name(where, str(op))
             if isinstance(number, bool) or not isinstance(number, int | float):
                 raise ConfigError(f"{where}.{op}", number, "must be a number")
-            if str(op) == "*":
-                default = float(number)
-            else:
-                per_op[str(op)] = float(number)
-        return Percentages(default, per_op)
+            numbers[str(op)] = float(number)
+        return Percentages(numbers.pop("*", None), numbers)
     raise ConfigError(where, value, "must be a number or a mapping op -> number")
 
 

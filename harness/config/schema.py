@@ -275,6 +275,14 @@ class RolloutConfig:
         own = self.migration(migration).stages
         return own if own else self.stages
 
+    def stage_names(self) -> list[str]:
+        """Every stage of every ladder (the shared one's first, then each migration's own),
+        each once, in ladder order: what a setting naming a stage of any ladder may name."""
+        names = [s.name for s in self.stages]
+        for migration in self.migrations.values():
+            names += [s.name for s in migration.stages if s.name not in names]
+        return names
+
     def start_of(self, migration: str) -> str:
         """The stage a store without state for `migration` starts it at."""
         own = self.migration(migration)

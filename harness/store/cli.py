@@ -452,8 +452,8 @@ def check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> No
     calls"). The built-in operations and the configured ones and stages are known before any
     call was recorded. `args` has `op` and `migration`, perhaps `stage`, `build` and `run`
     (None: not given); `InvalidInputError` (field `op`, `migration`, `stage`, `build` or
-    `run`). Also `harness export outcomes`'s and `harness
-    report`'s check, made before a file is touched."""
+    `run`). Also `harness export outcomes`'s and `harness report`'s check, made before a file
+    is touched."""
     stage, build = getattr(args, "stage", None), getattr(args, "build", None)
     run = getattr(args, "run", None)
     if (args.op, args.migration, stage, build, run) == (None,) * 5:
@@ -464,9 +464,7 @@ def check_names(args: argparse.Namespace, engine: Any, cfg: HarnessConfig) -> No
             known = f"latest: {', '.join(latest)}" if latest else "the store has no run yet"
             raise InvalidInputError("run", run, f"no such run; {known}")
         if stage is not None:
-            ladders = [cfg.rollout.stages]
-            ladders += [cfg.rollout.ladder(name) for name in cfg.rollout.migration_names()]
-            stages = {*queries.known_stages(conn), *(s.name for ladder in ladders for s in ladder)}
+            stages = {*queries.known_stages(conn), *cfg.rollout.stage_names()}
             if stage not in stages:
                 reason = f"no such stage; known: {', '.join(sorted(stages))}"
                 raise InvalidInputError("stage", stage, reason)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Connection, Select, select, union
+from sqlalchemy import CompoundSelect, Connection, Select, func, select, union
 
 from harness.store.models import MigrationState, Outcome, OutcomeRollup, Run
 from harness.store.queries.plan import window_plan
@@ -61,17 +61,18 @@ def known_runs(conn: Connection, limit: int = 3, run_id: str | None = None) -> l
 
 def known_builds(conn: Connection, limit: int = 5, prefix: str | None = None) -> list[str]:
     """The `build_id`s of the latest runs (those starting with `prefix` when given, as
-    `--build` matches), newest first, at most `limit` different ones."""
-    found: list[str] = []
-    query = select(Run.build_id).where(Run.build_id.is_not(None)).order_by(Run.started_ns.desc())
+    `--build` matches), newest first by each build's latest run, at most `limit`."""
+    last = func.max(Run.started_ns)
+    query = (
+        select(Run.build_id)
+        .where(Run.build_id.is_not(None))
+        .group_by(Run.build_id)
+        .order_by(last.desc())
+        .limit(limit)
+    )
     if prefix is not None:
         query = query.where(Run.build_id.startswith(prefix, autoescape=True))
-    for build in conn.execute(query.limit(1000)).scalars():
-        if build not in found:
-            found.append(str(build))
-            if len(found) == limit:
-                break
-    return found
+    return [str(build) for build in conn.execute(query).scalars()]
 
 
 def known_migrations(conn: Connection) -> list[str]:
